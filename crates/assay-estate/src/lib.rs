@@ -1,0 +1,414 @@
+//! Reading an estate: the desired state of a platform at one Git commit or in one directory.
+//!
+//! The core of this crate is sans-IO: [`Estate::from_files`] turns a list of [`RawFile`]s into
+//! parsed manifests, policy sources, settings and trusted signers, and never fails as a whole:
+//! a file that does not parse becomes a [`Diagnostic`] and the rest still loads.
+//! The edges ([`source::read_dir`], [`git::GitRepo`]) produce those raw files from a directory or
+//! straight from Git objects.
+//!
+//! This crate must not evaluate policies or touch the network.
+
+pub mod diff;
+pub mod git;
+pub mod manifest;
+pub mod settings;
+pub mod signers;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use diff::{FileChange, FileChangeKind};
+pub use manifest::Object;
+pub use settings::Settings;
+pub use signers::AllowedSigners;
+
+/// Files larger than this are reported and skipped: nobody writes a 16 MiB manifest by hand,
+/// and reading one into a policy engine is a denial of service.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something was skipped on purpose (a binary file, an empty document).
+    Info,
+    /// Something looks wrong but was still used.
+    Warning,
+    /// Something could not be used: a file that does not parse, a policy that does not compile.
+    Error,
+}
+
+/// A problem found while reading or analysing one file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// How bad it is.
+    pub severity: Severity,
+    /// Path of the file, relative to the estate root, `/`-separated.
+    pub path: String,
+    /// 1-based line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// 1-based column, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// What is wrong, lowercase, naming the thing that was wrong.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// An error in `path` at no particular line.
+    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            path: path.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// A warning in `path` at no particular line.
+    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(path, message)
+        }
+    }
+
+    /// A note that something in `path` was skipped on purpose.
+    pub fn info(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Info,
+            ..Self::error(path, message)
+        }
+    }
+
+    /// The same diagnostic at a line and, when known, a column.
+    #[must_use]
+    pub fn at(mut self, line: u32, column: Option<u32>) -> Self {
+        self.line = Some(line);
+        self.column = column;
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        let level = match self.severity {
+            Severity::Info => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(f, ": {level}: {}", self.message)
+    }
+}
+
+/// One file as read from a directory or a Git tree, before parsing.
+#[derive(Debug, Clone)]
+pub struct RawFile {
+    /// Path relative to the estate root, `/`-separated.
+    pub path: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What part of the estate a path belongs to, decided by its place in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// `assay.yaml`
+    Settings,
+    /// `.assay/allowed_signers`
+    AllowedSigners,
+    /// `policies/**/*.rego`
+    Policy,
+    /// `policies/**/data.{json,yaml,yml}`
+    PolicyData,
+    /// `constraints/**.{yaml,yml,json}`: Gatekeeper templates and constraints.
+    Constraint,
+    /// `manifests/**.{yaml,yml,json}`: the desired state.
+    Manifest,
+    /// `budgets/`, `residency/`, `pricing/`: assay's own objects.
+    EstateObject,
+}
+
+impl FileRole {
+    /// The role of a path, or `None` when assay does not read it.
+    pub fn of(path: &str) -> Option<Self> {
+        let (top, rest) = path.split_once('/').unwrap_or((path, ""));
+        let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        let yaml_or_json = matches!(ext, "yaml" | "yml" | "json");
+        match top {
+            "assay.yaml" | "assay.yml" if rest.is_empty() => Some(Self::Settings),
+            ".assay" if rest == "allowed_signers" => Some(Self::AllowedSigners),
+            "policies" if ext == "rego" => Some(Self::Policy),
+            "policies" => {
+                let name = path.rsplit('/').next().unwrap_or("");
+                matches!(name, "data.json" | "data.yaml" | "data.yml").then_some(Self::PolicyData)
+            }
+            "constraints" if yaml_or_json => Some(Self::Constraint),
+            "manifests" if yaml_or_json => Some(Self::Manifest),
+            "budgets" | "residency" | "pricing" if yaml_or_json => Some(Self::EstateObject),
+            _ => None,
+        }
+    }
+
+    /// Whether a directory may hold files assay reads, so that walkers can skip the rest.
+    pub fn may_contain(dir: &str) -> bool {
+        let top = dir.split('/').next().unwrap_or(dir);
+        matches!(
+            top,
+            ".assay"
+                | "policies"
+                | "constraints"
+                | "manifests"
+                | "budgets"
+                | "residency"
+                | "pricing"
+        )
+    }
+}
+
+/// A Rego source file from `policies/`.
+#[derive(Debug, Clone)]
+pub struct PolicySource {
+    /// Path relative to the estate root.
+    pub path: String,
+    /// The Rego text.
+    pub text: String,
+}
+
+/// A `data.json` or `data.yaml` file from `policies/`, merged into `data` at its directory path.
+#[derive(Debug, Clone)]
+pub struct PolicyData {
+    /// Path relative to the estate root.
+    pub path: String,
+    /// Where it goes under `data`: the directory path below `policies/`, split on `/`.
+    pub prefix: Vec<String>,
+    /// The parsed document.
+    pub value: serde_json::Value,
+}
+
+/// Where an estate was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// A plain directory.
+    Directory {
+        /// The directory as given.
+        path: String,
+    },
+    /// A commit of a Git repository.
+    Git {
+        /// The repository as given.
+        repository: String,
+        /// The revision as given (`main`, a tag, a SHA).
+        rev: String,
+        /// The full commit id it resolved to.
+        commit: String,
+    },
+}
+
+impl Origin {
+    /// The commit id, when the estate came from Git.
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            Self::Git { commit, .. } => Some(commit),
+            Self::Directory { .. } => None,
+        }
+    }
+}
+
+/// The desired state of a platform, parsed, with everything that could not be.
+#[derive(Debug, Clone)]
+pub struct Estate {
+    /// Where it came from.
+    pub origin: Origin,
+    /// `assay.yaml`, or defaults when it is absent or broken.
+    pub settings: Settings,
+    /// Objects under `manifests/`.
+    pub manifests: Vec<Object>,
+    /// Gatekeeper ConstraintTemplates and Constraints under `constraints/`.
+    pub constraints: Vec<Object>,
+    /// assay's own objects under `budgets/`, `residency/` and `pricing/`.
+    pub objects: Vec<Object>,
+    /// Rego sources under `policies/`.
+    pub policies: Vec<PolicySource>,
+    /// `data.{json,yaml}` files under `policies/`.
+    pub policy_data: Vec<PolicyData>,
+    /// `.assay/allowed_signers`, when present.
+    pub allowed_signers: Option<AllowedSigners>,
+    /// SHA-256 of every file assay read, by path: what [`diff::changes`] compares.
+    pub files: BTreeMap<String, [u8; 32]>,
+    /// Everything that went wrong, file by file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Estate {
+    /// Parses raw files into an estate. Never fails: problems become diagnostics.
+    pub fn from_files(
+        origin: Origin,
+        files: Vec<RawFile>,
+        mut diagnostics: Vec<Diagnostic>,
+    ) -> Self {
+        let mut estate = Estate {
+            origin,
+            settings: Settings::default(),
+            manifests: Vec::new(),
+            constraints: Vec::new(),
+            objects: Vec::new(),
+            policies: Vec::new(),
+            policy_data: Vec::new(),
+            allowed_signers: None,
+            files: BTreeMap::new(),
+            diagnostics: Vec::new(),
+        };
+        let mut files = files;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        for file in files {
+            let Some(role) = FileRole::of(&file.path) else {
+                continue;
+            };
+            estate
+                .files
+                .insert(file.path.clone(), Sha256::digest(&file.bytes).into());
+            let text = match String::from_utf8(file.bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    diagnostics.push(Diagnostic::info(
+                        &file.path,
+                        "skipped binary file (not UTF-8 text)",
+                    ));
+                    continue;
+                }
+            };
+            if text.contains('\0') {
+                diagnostics.push(Diagnostic::info(
+                    &file.path,
+                    "skipped binary file (contains NUL bytes)",
+                ));
+                continue;
+            }
+            match role {
+                FileRole::Settings => {
+                    let (settings, diags) = Settings::parse(&file.path, &text);
+                    estate.settings = settings;
+                    diagnostics.extend(diags);
+                }
+                FileRole::AllowedSigners => {
+                    let (signers, diags) = AllowedSigners::parse(&file.path, &text);
+                    estate.allowed_signers = Some(signers);
+                    diagnostics.extend(diags);
+                }
+                FileRole::Policy => estate.policies.push(PolicySource {
+                    path: file.path,
+                    text,
+                }),
+                FileRole::PolicyData => {
+                    let (docs, diags) = manifest::parse_documents(&file.path, &text);
+                    diagnostics.extend(diags);
+                    let mut prefix: Vec<String> =
+                        file.path.split('/').skip(1).map(str::to_string).collect();
+                    prefix.pop();
+                    for doc in docs {
+                        if doc.value.is_object() {
+                            estate.policy_data.push(PolicyData {
+                                path: file.path.clone(),
+                                prefix: prefix.clone(),
+                                value: doc.value,
+                            });
+                        } else {
+                            diagnostics.push(
+                                Diagnostic::error(
+                                    &file.path,
+                                    "policy data must be an object at the top level",
+                                )
+                                .at(doc.line, None),
+                            );
+                        }
+                    }
+                }
+                FileRole::Constraint | FileRole::Manifest | FileRole::EstateObject => {
+                    let (objects, diags) = manifest::parse_objects(&file.path, &text);
+                    diagnostics.extend(diags);
+                    let target = match role {
+                        FileRole::Constraint => &mut estate.constraints,
+                        FileRole::Manifest => &mut estate.manifests,
+                        _ => &mut estate.objects,
+                    };
+                    target.extend(objects);
+                }
+            }
+        }
+        estate.diagnostics = diagnostics;
+        estate
+    }
+
+    /// The estate revision for logs and verdicts: the commit id, or the directory.
+    pub fn revision(&self) -> String {
+        match &self.origin {
+            Origin::Git { commit, .. } => commit.clone(),
+            Origin::Directory { path } => path.clone(),
+        }
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Errors that stop an estate from being read at all: the directory or revision does not exist.
+/// Problems inside files are [`Diagnostic`]s, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The estate directory does not exist or cannot be listed.
+    #[error("cannot read estate directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The path is not inside a Git repository.
+    #[error("{path} is not a git repository: {message}")]
+    NotARepository {
+        /// The path.
+        path: String,
+        /// What gix said.
+        message: String,
+    },
+    /// A revision does not name a commit.
+    #[error("revision {rev:?} not found in {repository}: {message}")]
+    RevisionNotFound {
+        /// The revision as given.
+        rev: String,
+        /// The repository.
+        repository: String,
+        /// What gix said.
+        message: String,
+    },
+    /// Reading Git objects failed.
+    #[error("reading git objects in {repository}: {message}")]
+    Git {
+        /// The repository.
+        repository: String,
+        /// What gix said.
+        message: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

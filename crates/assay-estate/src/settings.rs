@@ -1,0 +1,227 @@
+//! `assay.yaml`: the estate's settings.
+//!
+//! Parsed in two stages, as written and then validated, so that a misspelled key or a bad
+//! value is reported with the file, line and field, and the estate still loads on defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Diagnostic;
+
+/// Which Rego syntax a policy file is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegoVersion {
+    /// Rego v0: `deny[msg] { ... }` without `if`/`contains`.
+    V0,
+    /// Rego v1, the default since OPA 1.0.
+    #[default]
+    V1,
+}
+
+/// What happens when a policy denies.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforcementAction {
+    /// Fail the check or reject the request.
+    #[default]
+    Deny,
+    /// Report, but let it pass.
+    Warn,
+    /// Record only: shown in verdicts and logs, never blocks.
+    Dryrun,
+}
+
+impl EnforcementAction {
+    /// The lowercase name used in YAML and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Warn => "warn",
+            Self::Dryrun => "dryrun",
+        }
+    }
+}
+
+/// A cluster that manifests are deployed to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// The cluster's name, as in verdicts.
+    pub name: String,
+    /// The cloud region it runs in, for residency and pricing.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Glob patterns of estate paths whose manifests run on this cluster.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// The contents of `assay.yaml`. Every field is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Name of the estate, shown in verdicts and reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// ISO 4217 currency code in which costs are reported.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Require every commit to be signed by a principal in `.assay/allowed_signers`.
+    #[serde(default)]
+    pub require_signed: bool,
+    /// Default Rego syntax for files under `policies/` (`v1` unless set).
+    #[serde(default)]
+    pub rego_version: RegoVersion,
+    /// Rego syntax per file, by glob, overriding `rego_version` (as `file_rego_versions` in an
+    /// OPA bundle manifest), for example `{"policies/legacy/**": v0}`.
+    #[serde(default)]
+    pub file_rego_versions: BTreeMap<String, RegoVersion>,
+    /// What `deny` and `violation` rules under `policies/` do: `deny` (default), `warn` or
+    /// `dryrun`, to roll a new policy set out gently. Gatekeeper constraints carry their own.
+    #[serde(default)]
+    pub enforcement_action: EnforcementAction,
+    /// Clusters, each with the region it runs in and the manifest paths deployed to it.
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+}
+
+fn default_currency() -> String {
+    "USD".to_string()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            name: None,
+            currency: default_currency(),
+            require_signed: false,
+            rego_version: RegoVersion::default(),
+            file_rego_versions: BTreeMap::new(),
+            enforcement_action: EnforcementAction::default(),
+            clusters: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses and validates `assay.yaml`. On error the defaults are returned with diagnostics.
+    pub fn parse(path: &str, text: &str) -> (Settings, Vec<Diagnostic>) {
+        if text.trim().is_empty() {
+            return (Settings::default(), Vec::new());
+        }
+        let settings: Settings = match yaml_serde::from_str(text) {
+            Ok(s) => s,
+            Err(e) => {
+                let d = Diagnostic::error(
+                    path,
+                    format!("invalid settings: {}", crate::manifest::yaml_message(&e)),
+                );
+                let d = match e.location() {
+                    Some(loc) => d.at(loc.line() as u32, Some(loc.column() as u32)),
+                    None => d,
+                };
+                return (Settings::default(), vec![d]);
+            }
+        };
+        let mut diags = Vec::new();
+        if settings.currency.len() != 3
+            || !settings.currency.chars().all(|c| c.is_ascii_uppercase())
+        {
+            diags.push(Diagnostic::error(
+                path,
+                format!(
+                    "currency: {:?} is not an ISO 4217 code such as USD or EUR",
+                    settings.currency
+                ),
+            ));
+        }
+        let globs = settings
+            .clusters
+            .iter()
+            .flat_map(|c| c.paths.iter())
+            .chain(settings.file_rego_versions.keys());
+        for glob in globs {
+            if let Err(e) = globset::Glob::new(glob) {
+                diags.push(Diagnostic::error(
+                    path,
+                    format!("invalid path pattern {glob:?}: {e}"),
+                ));
+            }
+        }
+        (settings, diags)
+    }
+
+    /// The Rego syntax of a policy file: a `# assay: rego.v0` (or `rego.v1`) comment before the
+    /// `package` line wins, then the first matching `file_rego_versions` glob, then `rego_version`.
+    pub fn rego_version_of(&self, path: &str, text: &str) -> RegoVersion {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("package ") {
+                break;
+            }
+            if let Some(pragma) = line
+                .strip_prefix('#')
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix("assay:"))
+            {
+                match pragma.trim() {
+                    "rego.v0" => return RegoVersion::V0,
+                    "rego.v1" => return RegoVersion::V1,
+                    _ => {}
+                }
+            }
+        }
+        for (glob, version) in &self.file_rego_versions {
+            if globset::Glob::new(glob).is_ok_and(|g| g.compile_matcher().is_match(path)) {
+                return *version;
+            }
+        }
+        self.rego_version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let (settings, diags) = Settings::parse("assay.yaml", "name: x\nrequire_signd: true\n");
+        assert_eq!(settings, Settings::default());
+        assert_eq!(diags.len(), 1);
+        let d = diags[0].to_string();
+        assert!(d.starts_with("assay.yaml:2:"), "{d}");
+        assert!(d.contains("unknown field `require_signd`"), "{d}");
+    }
+
+    #[test]
+    fn rego_version_by_pragma_glob_and_default() {
+        let (settings, diags) = Settings::parse(
+            "assay.yaml",
+            "rego_version: v1\nfile_rego_versions:\n  \"policies/legacy/**\": v0\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            settings.rego_version_of("policies/a.rego", "package a"),
+            RegoVersion::V1
+        );
+        assert_eq!(
+            settings.rego_version_of("policies/legacy/b.rego", "package b"),
+            RegoVersion::V0
+        );
+        assert_eq!(
+            settings.rego_version_of("policies/c.rego", "# assay: rego.v0\npackage c"),
+            RegoVersion::V0
+        );
+    }
+
+    #[test]
+    fn bad_currency_is_reported() {
+        let (_, diags) = Settings::parse("assay.yaml", "currency: dollars\n");
+        assert!(diags[0].message.contains("currency"), "{diags:?}");
+    }
+}
