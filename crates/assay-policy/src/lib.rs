@@ -1,1 +1,507 @@
-//! assay-policy
+//! Policies: Rego rules and Gatekeeper constraints compiled into an immutable [`PolicySet`]
+//! that many threads share, and evaluated against objects presented as Kubernetes admission
+//! requests.
+//!
+//! Rules named `deny`, `violation`, `warn`, `deny_*` and `warn_*` (as conftest reads them) in any
+//! package under `policies/` produce findings, as do Gatekeeper constraints under `constraints/`.
+//! Compile errors are diagnostics with file and line; the policies that compile still apply.
+//!
+//! This crate must not know about HTTP or files: sources arrive as values.
+
+pub mod gatekeeper;
+pub mod rego;
+pub mod review;
+pub mod suite;
+pub mod testing;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use assay_estate::settings::EnforcementAction;
+use assay_estate::{Diagnostic, Estate, Object};
+use rayon::prelude::*;
+use regex::Regex;
+use serde::Serialize;
+use serde_json::Value;
+
+use gatekeeper::{Constraint, Template};
+use rego::Module;
+
+static RULE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$")
+        .unwrap_or_else(|_| unreachable!("static regex"))
+});
+
+/// Where a finding came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PolicyRef {
+    /// A Rego rule under `policies/`.
+    Rule {
+        /// Full rule path, such as `data.k8s.limits.deny`.
+        rule: String,
+        /// File that declares the rule's package.
+        path: String,
+    },
+    /// A Gatekeeper constraint.
+    Constraint {
+        /// The constraint kind (its template).
+        kind: String,
+        /// The constraint's name.
+        name: String,
+        /// File it came from.
+        path: String,
+        /// Line where its document starts.
+        line: u32,
+    },
+}
+
+impl PolicyRef {
+    /// A short identifier: the rule path, or `Kind/name` of a constraint.
+    pub fn id(&self) -> String {
+        match self {
+            Self::Rule { rule, .. } => rule.clone(),
+            Self::Constraint { kind, name, .. } => format!("{kind}/{name}"),
+        }
+    }
+}
+
+/// One thing a policy said about one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The rule or constraint.
+    pub policy: PolicyRef,
+    /// What it does: deny, warn or dryrun.
+    pub action: EnforcementAction,
+    /// The message the policy produced.
+    pub message: String,
+    /// Structured details, when the policy produced an object with more than `msg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// The result of evaluating every policy for one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// What the policies said.
+    pub findings: Vec<Finding>,
+    /// Rules or constraints that failed to evaluate (a Rego runtime error), with why.
+    pub errors: Vec<(PolicyRef, String)>,
+}
+
+/// Messages out of a rule's value: a set or array of strings or `{msg, details}` objects, a
+/// single string, or `true`.
+pub(crate) fn messages(result: &regorus::Value) -> Vec<(String, Option<Value>)> {
+    let Some(json) = rego::to_json(result) else {
+        return Vec::new();
+    };
+    let one = |v: &Value| -> Option<(String, Option<Value>)> {
+        match v {
+            Value::String(s) => Some((s.clone(), None)),
+            Value::Object(map) => {
+                let msg = map.get("msg").map(|m| {
+                    m.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| m.to_string())
+                });
+                let details = map.get("details").cloned().or_else(|| {
+                    let rest: serde_json::Map<String, Value> = map
+                        .iter()
+                        .filter(|(k, _)| *k != "msg")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    (!rest.is_empty()).then_some(Value::Object(rest))
+                });
+                Some((msg.unwrap_or_else(|| v.to_string()), details))
+            }
+            Value::Bool(true) => Some((String::new(), None)),
+            Value::Bool(false) | Value::Null => None,
+            other => Some((other.to_string(), None)),
+        }
+    };
+    match &json {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
+}
+
+/// A deny/warn rule found in the compiled policies.
+#[derive(Debug, Clone)]
+struct Rule {
+    reference: PolicyRef,
+    path: String,
+    action: EnforcementAction,
+}
+
+/// Everything a [`PolicySet`] is compiled from, as values.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySources {
+    /// Rego modules (test files excluded).
+    pub modules: Vec<Module>,
+    /// The `data` document.
+    pub data: Value,
+    /// ConstraintTemplate and Constraint objects.
+    pub constraints: Vec<Object>,
+    /// Objects that make up `data.inventory` and whose Namespaces serve `namespaceSelector`.
+    pub inventory: Vec<Value>,
+    /// What `deny` and `violation` rules do.
+    pub rule_action: EnforcementAction,
+}
+
+/// Compiled policies, immutable and shared by every thread and request.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    engine: Option<regorus::Engine>,
+    rules: Vec<Rule>,
+    templates: BTreeMap<String, Template>,
+    constraints: Vec<Constraint>,
+    namespaces: HashMap<String, Value>,
+    /// Problems found while compiling: each names its file and, where known, line.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Whether a path is a Rego test file.
+pub fn is_test_file(path: &str) -> bool {
+    path.ends_with("_test.rego")
+}
+
+/// Merges `value` into `data` at `prefix`, reporting conflicts on `path`.
+pub fn merge_data(
+    data: &mut Value,
+    prefix: &[String],
+    value: Value,
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut target = data;
+    for key in prefix {
+        if !target.is_object() {
+            diags.push(Diagnostic::error(
+                path,
+                format!(
+                    "data at {} conflicts with a value from another file",
+                    prefix.join(".")
+                ),
+            ));
+            return;
+        }
+        target = target
+            .as_object_mut()
+            .map(|m| {
+                m.entry(key.clone())
+                    .or_insert_with(|| Value::Object(Default::default()))
+            })
+            .unwrap_or_else(|| unreachable!("checked object"));
+    }
+    merge_values(target, value, &prefix.join("."), path, diags);
+}
+
+fn merge_values(
+    target: &mut Value,
+    value: Value,
+    at: &str,
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match (target, value) {
+        (Value::Object(t), Value::Object(v)) => {
+            for (k, v) in v {
+                let at = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match t.get_mut(&k) {
+                    Some(existing) => merge_values(existing, v, &at, path, diags),
+                    None => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, v) if *t == v => {}
+        _ => diags.push(Diagnostic::error(
+            path,
+            format!("data.{at} is already defined by another file"),
+        )),
+    }
+}
+
+impl PolicySources {
+    /// The policy sources of an estate: `policies/` without tests, their data, the constraints,
+    /// and the manifests as inventory.
+    pub fn from_estate(estate: &Estate, diags: &mut Vec<Diagnostic>) -> PolicySources {
+        let modules = estate
+            .policies
+            .iter()
+            .filter(|p| !is_test_file(&p.path))
+            .map(|p| Module {
+                path: p.path.clone(),
+                text: p.text.clone(),
+                version: estate.settings.rego_version_of(&p.path, &p.text),
+            })
+            .collect();
+        let mut data = Value::Object(Default::default());
+        for d in &estate.policy_data {
+            merge_data(&mut data, &d.prefix, d.value.clone(), &d.path, diags);
+        }
+        PolicySources {
+            modules,
+            data,
+            constraints: estate.constraints.clone(),
+            inventory: estate.manifests.iter().map(|o| o.value.clone()).collect(),
+            rule_action: estate.settings.enforcement_action,
+        }
+    }
+}
+
+impl PolicySet {
+    /// Compiles an estate's policies.
+    pub fn from_estate(estate: &Estate) -> PolicySet {
+        let mut diags = Vec::new();
+        let sources = PolicySources::from_estate(estate, &mut diags);
+        let mut set = PolicySet::compile(&sources);
+        diags.append(&mut set.diagnostics);
+        set.diagnostics = diags;
+        set
+    }
+
+    /// Compiles policy sources. Never fails: what does not compile is a diagnostic.
+    pub fn compile(sources: &PolicySources) -> PolicySet {
+        let _span =
+            tracing::info_span!("compile_policies", modules = sources.modules.len()).entered();
+        let mut diagnostics = Vec::new();
+        let inventory = review::inventory(sources.inventory.iter());
+        let mut data = sources.data.clone();
+        if let Some(map) = data.as_object_mut() {
+            map.entry("inventory").or_insert_with(|| inventory.clone());
+        }
+
+        let (engine, rules) = if sources.modules.is_empty() {
+            (None, Vec::new())
+        } else {
+            let compiled = rego::compile(&sources.modules, &data, &mut diagnostics);
+            let package_files = package_files(&sources.modules);
+            let rules = compiled
+                .rules
+                .iter()
+                .filter_map(|path| {
+                    let (package, name) = path.rsplit_once('.')?;
+                    if !RULE_NAME.is_match(name) {
+                        return None;
+                    }
+                    let package = package.strip_prefix("data.").unwrap_or(package);
+                    let file = package_files.get(package)?.clone();
+                    let action = if name.starts_with("warn") {
+                        EnforcementAction::Warn
+                    } else {
+                        sources.rule_action
+                    };
+                    Some(Rule {
+                        reference: PolicyRef::Rule {
+                            rule: path.clone(),
+                            path: file,
+                        },
+                        path: path.clone(),
+                        action,
+                    })
+                })
+                .collect();
+            (Some(compiled.engine), rules)
+        };
+
+        let mut templates = BTreeMap::new();
+        for object in sources
+            .constraints
+            .iter()
+            .filter(|o| gatekeeper::is_template(o))
+        {
+            if let Some(template) = Template::compile(object, &inventory, &mut diagnostics) {
+                if let Some(previous) = templates.get(&template.kind) {
+                    let previous: &Template = previous;
+                    diagnostics.push(
+                        Diagnostic::error(
+                            &object.path,
+                            format!(
+                                "ConstraintTemplate for {} is also defined in {}",
+                                template.kind, previous.path
+                            ),
+                        )
+                        .at(object.line, None),
+                    );
+                    continue;
+                }
+                templates.insert(template.kind.clone(), template);
+            }
+        }
+        let mut constraints = Vec::new();
+        for object in sources
+            .constraints
+            .iter()
+            .filter(|o| gatekeeper::is_constraint(o))
+        {
+            if let Some(constraint) = Constraint::parse(object, &mut diagnostics) {
+                if !templates.contains_key(&constraint.kind) {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            &object.path,
+                            format!(
+                                "constraint {}/{} has no usable ConstraintTemplate for kind {}",
+                                constraint.kind, constraint.name, constraint.kind
+                            ),
+                        )
+                        .at(object.line, None),
+                    );
+                    continue;
+                }
+                constraints.push(constraint);
+            }
+        }
+        let namespaces = sources
+            .inventory
+            .iter()
+            .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
+            .filter_map(|o| {
+                Some((
+                    o.pointer("/metadata/name")?.as_str()?.to_string(),
+                    o.clone(),
+                ))
+            })
+            .collect();
+        PolicySet {
+            engine,
+            rules,
+            templates,
+            constraints,
+            namespaces,
+            diagnostics,
+        }
+    }
+
+    /// Number of deny/warn rules and constraints that will be evaluated.
+    pub fn len(&self) -> usize {
+        self.rules.len() + self.constraints.len()
+    }
+
+    /// Whether there is nothing to evaluate.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Evaluates every rule and matching constraint for one AdmissionRequest.
+    pub fn review(&self, request: &Value) -> Evaluation {
+        let mut evaluation = Evaluation::default();
+        let request_rego = rego::to_rego(request);
+        if let Some(engine) = &self.engine {
+            let mut engine = engine.clone();
+            let mut input = regorus::Value::new_object();
+            if let Ok(map) = input.as_object_mut() {
+                map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
+                map.insert("kind".into(), "AdmissionReview".into());
+                map.insert("request".into(), request_rego.clone());
+            }
+            engine.set_input(input);
+            for rule in &self.rules {
+                match engine.eval_rule(rule.path.clone()) {
+                    Ok(value) => {
+                        for (message, details) in messages(&value) {
+                            let message = if message.is_empty() {
+                                format!("{} is true", rule.path)
+                            } else {
+                                message
+                            };
+                            evaluation.findings.push(Finding {
+                                policy: rule.reference.clone(),
+                                action: rule.action,
+                                message,
+                                details,
+                            });
+                        }
+                    }
+                    Err(e) => evaluation.errors.push((
+                        rule.reference.clone(),
+                        rego::diagnostic_from_error("", &e).message,
+                    )),
+                }
+            }
+        }
+        if !self.constraints.is_empty() {
+            let object = request
+                .get("object")
+                .filter(|o| o.is_object())
+                .or_else(|| request.get("oldObject"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let ns_name = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let namespace = self.namespaces.get(ns_name);
+            for constraint in &self.constraints {
+                if !constraint.matcher.matches(&object, namespace) {
+                    continue;
+                }
+                let Some(template) = self.templates.get(&constraint.kind) else {
+                    continue;
+                };
+                let reference = PolicyRef::Constraint {
+                    kind: constraint.kind.clone(),
+                    name: constraint.name.clone(),
+                    path: constraint.path.clone(),
+                    line: constraint.line,
+                };
+                match template.violations(&request_rego, &constraint.parameters) {
+                    Ok(found) => {
+                        evaluation
+                            .findings
+                            .extend(found.into_iter().map(|(message, details)| Finding {
+                                policy: reference.clone(),
+                                action: constraint.action,
+                                message,
+                                details,
+                            }))
+                    }
+                    Err(e) => evaluation
+                        .errors
+                        .push((reference, rego::diagnostic_from_error("", &e).message)),
+                }
+            }
+        }
+        evaluation
+    }
+
+    /// Evaluates every object as if it were being created, in parallel, in the objects' order.
+    pub fn evaluate_objects(&self, objects: &[Object]) -> Vec<Evaluation> {
+        objects
+            .par_iter()
+            .map(|o| self.review(&review::create_request(&o.value)))
+            .collect()
+    }
+
+    /// Evaluates a Rego rule or document under `data` for an arbitrary input, as OPA's data API
+    /// does. `Ok(None)` when it is undefined.
+    pub fn query(&self, path: &str, input: &Value) -> anyhow::Result<Option<Value>> {
+        let Some(engine) = &self.engine else {
+            return Ok(None);
+        };
+        let mut engine = engine.clone();
+        engine.set_input(rego::to_rego(input));
+        let value = engine.eval_rule(path.to_string())?;
+        Ok(rego::to_json(&value))
+    }
+}
+
+/// The file that declares each package (the first one, for packages split across files).
+fn package_files(modules: &[Module]) -> HashMap<String, String> {
+    static PACKAGE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex"))
+    });
+    let mut out = HashMap::new();
+    for m in modules {
+        if let Some(c) = PACKAGE.captures(&m.text) {
+            out.entry(c[1].to_string())
+                .or_insert_with(|| m.path.clone());
+        }
+    }
+    out
+}

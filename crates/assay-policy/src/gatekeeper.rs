@@ -1,0 +1,498 @@
+//! Gatekeeper ConstraintTemplates and Constraints, used unchanged.
+//!
+//! Each template compiles into its own engine (as Gatekeeper gives each template its own
+//! namespace), with its `libs` and `data.inventory`. Constraints select objects with
+//! `spec.match` exactly as Gatekeeper's matcher does, and pass `spec.parameters` as
+//! `input.parameters` next to `input.review`.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use assay_estate::settings::{EnforcementAction, RegoVersion};
+use assay_estate::{Diagnostic, Object};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::rego::{self, Module};
+use crate::review::is_cluster_scoped;
+
+/// The Gatekeeper admission target; templates for other targets are ignored.
+pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
+
+static PACKAGE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex"))
+});
+
+/// Whether an object is a ConstraintTemplate.
+pub fn is_template(object: &Object) -> bool {
+    object.kind() == "ConstraintTemplate" && object.group() == "templates.gatekeeper.sh"
+}
+
+/// Whether an object is a Constraint.
+pub fn is_constraint(object: &Object) -> bool {
+    object.group() == "constraints.gatekeeper.sh"
+}
+
+/// A compiled ConstraintTemplate.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The constraint kind it defines (`spec.crd.spec.names.kind`).
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// File it came from.
+    pub path: String,
+    /// Line where its document starts.
+    pub line: u32,
+    /// The parameters schema (`spec.crd.spec.validation.openAPIV3Schema`), if any.
+    pub parameters_schema: Option<Value>,
+    engine: regorus::Engine,
+    entry: String,
+}
+
+impl Template {
+    /// Compiles a ConstraintTemplate object. Returns `None`, with diagnostics, when it cannot be used.
+    pub fn compile(
+        object: &Object,
+        inventory: &Value,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Template> {
+        let at = |message: String| Diagnostic::error(&object.path, message).at(object.line, None);
+        let v = &object.value;
+        let Some(kind) = v
+            .pointer("/spec/crd/spec/names/kind")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+        else {
+            diags.push(at(
+                "ConstraintTemplate has no spec.crd.spec.names.kind".into()
+            ));
+            return None;
+        };
+        let targets = v
+            .pointer("/spec/targets")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(target) = targets
+            .iter()
+            .find(|t| t.get("target").and_then(Value::as_str) == Some(ADMISSION_TARGET))
+        else {
+            diags.push(at(format!(
+                "ConstraintTemplate {kind} has no {ADMISSION_TARGET} target"
+            )));
+            return None;
+        };
+        // Rego is either `rego` + `libs` on the target, or a `code` entry with engine Rego.
+        let code_rego = target
+            .get("code")
+            .and_then(Value::as_array)
+            .and_then(|code| {
+                code.iter()
+                    .find(|c| c.get("engine").and_then(Value::as_str) == Some("Rego"))
+                    .and_then(|c| c.get("source"))
+            });
+        let (main, libs, version) = match (target.get("rego").and_then(Value::as_str), code_rego) {
+            (Some(rego), _) => (
+                rego.to_string(),
+                string_list(target.get("libs")),
+                RegoVersion::V0,
+            ),
+            (None, Some(source)) => {
+                let version = match source.get("version").and_then(Value::as_str) {
+                    Some("v1") => RegoVersion::V1,
+                    _ => RegoVersion::V0,
+                };
+                let rego = source
+                    .get("rego")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                (rego, string_list(source.get("libs")), version)
+            }
+            (None, None) => {
+                diags.push(at(format!(
+                    "ConstraintTemplate {kind} has no Rego source (only CEL, which assay does not evaluate); skipped"
+                )));
+                return None;
+            }
+        };
+        let Some(package) = PACKAGE.captures(&main).map(|c| c[1].to_string()) else {
+            diags.push(at(format!(
+                "ConstraintTemplate {kind}: rego has no package"
+            )));
+            return None;
+        };
+        let name = object.name().to_string();
+        let mut modules = vec![Module {
+            path: format!("{}#{kind}", object.path),
+            text: main,
+            version,
+        }];
+        for (i, lib) in libs.into_iter().enumerate() {
+            modules.push(Module {
+                path: format!("{}#{kind}.libs[{i}]", object.path),
+                text: lib,
+                version,
+            });
+        }
+        let mut errors = Vec::new();
+        let compiled = rego::compile(&modules, &json!({"inventory": inventory}), &mut errors);
+        let failed = !errors.is_empty();
+        for e in errors {
+            let position = e
+                .line
+                .map(|l| format!(" (rego line {l})"))
+                .unwrap_or_default();
+            diags.push(at(format!(
+                "ConstraintTemplate {kind}: {}{position}: {}",
+                e.path, e.message
+            )));
+        }
+        let entry = format!("data.{package}.violation");
+        if failed {
+            return None;
+        }
+        if !compiled.rules.contains(&entry) {
+            diags.push(at(format!(
+                "ConstraintTemplate {kind}: package {package} has no violation rule"
+            )));
+            return None;
+        }
+        Some(Template {
+            kind: kind.to_string(),
+            name,
+            path: object.path.clone(),
+            line: object.line,
+            parameters_schema: v
+                .pointer("/spec/crd/spec/validation/openAPIV3Schema")
+                .cloned(),
+            engine: compiled.engine,
+            entry,
+        })
+    }
+
+    /// The same template with a different `data.inventory`.
+    pub fn with_inventory(&self, inventory: &Value) -> Template {
+        let mut t = self.clone();
+        t.engine.clear_data();
+        let _ = t
+            .engine
+            .add_data(rego::to_rego(&json!({"inventory": inventory})));
+        t
+    }
+
+    /// Evaluates the template's `violation` rule for one review with a constraint's parameters.
+    /// Returns each violation's `msg` and `details`.
+    pub fn violations(
+        &self,
+        review: &regorus::Value,
+        parameters: &Value,
+    ) -> anyhow::Result<Vec<(String, Option<Value>)>> {
+        let mut engine = self.engine.clone();
+        let mut input = regorus::Value::new_object();
+        if let Ok(map) = input.as_object_mut() {
+            map.insert("review".into(), review.clone());
+            map.insert("parameters".into(), rego::to_rego(parameters));
+        }
+        engine.set_input(input);
+        let result = engine.eval_rule(self.entry.clone())?;
+        Ok(crate::messages(&result))
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A label selector as in Kubernetes: `matchLabels` and `matchExpressions`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    /// Labels that must all be present with these values.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    /// Expressions that must all hold.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelExpression>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelExpression {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// Values for `In` and `NotIn`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether labels satisfy the selector.
+    pub fn matches(&self, labels: &serde_json::Map<String, Value>) -> bool {
+        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        self.match_labels
+            .iter()
+            .all(|(k, v)| get(k) == Some(v.as_str()))
+            && self
+                .match_expressions
+                .iter()
+                .all(|e| match e.operator.as_str() {
+                    "In" => get(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
+                    "NotIn" => get(&e.key).is_none_or(|v| !e.values.iter().any(|x| x == v)),
+                    "Exists" => labels.contains_key(&e.key),
+                    "DoesNotExist" => !labels.contains_key(&e.key),
+                    _ => false,
+                })
+    }
+}
+
+/// One `spec.match.kinds` entry.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KindSelector {
+    /// API groups; `""` is the core group, `"*"` any.
+    #[serde(default)]
+    pub api_groups: Vec<String>,
+    /// Kinds; `"*"` any.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+/// `spec.match` of a Constraint.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Match {
+    /// Kinds the constraint applies to; empty means all.
+    #[serde(default)]
+    pub kinds: Vec<KindSelector>,
+    /// `Cluster`, `Namespaced` or `*` (default).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Namespaces the constraint applies to (prefix or suffix `*` wildcards).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Namespaces it does not apply to.
+    #[serde(default)]
+    pub excluded_namespaces: Vec<String>,
+    /// Selector on the object's labels.
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    /// Selector on the labels of the object's namespace.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Object name (prefix or suffix `*` wildcards).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `All`, `Original` or `Generated`; assay sees only original objects.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Gatekeeper's wildcard: `*` at the start or the end of a pattern.
+fn wildcard(pattern: &str, value: &str) -> bool {
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        _ if pattern == "*" => true,
+        (Some(suffix), _) => value.ends_with(suffix),
+        (_, Some(prefix)) => value.starts_with(prefix),
+        _ => pattern == value,
+    }
+}
+
+impl Match {
+    /// Whether the constraint applies to `object`. `namespace` is the object's Namespace object,
+    /// when known, for `namespaceSelector`.
+    pub fn matches(&self, object: &Value, namespace: Option<&Value>) -> bool {
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let is_namespace = kind == "Namespace" && group.is_empty();
+        let cluster_scoped = is_cluster_scoped(object);
+        // The namespace an object is in; a Namespace is matched on its own name.
+        let ns_name = if is_namespace {
+            name
+        } else {
+            object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        let ns_applies = is_namespace || !cluster_scoped;
+
+        let kinds_ok = self.kinds.is_empty()
+            || self.kinds.iter().any(|k| {
+                (k.api_groups.is_empty() || k.api_groups.iter().any(|g| g == "*" || g == group))
+                    && (k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || x == kind))
+            });
+        let scope_ok = match self.scope.as_deref() {
+            Some("Cluster") => cluster_scoped,
+            Some("Namespaced") => !cluster_scoped,
+            _ => true,
+        };
+        let namespaces_ok = self.namespaces.is_empty()
+            || !ns_applies
+            || self.namespaces.iter().any(|p| wildcard(p, ns_name));
+        let excluded = ns_applies
+            && self
+                .excluded_namespaces
+                .iter()
+                .any(|p| wildcard(p, ns_name));
+        let empty = serde_json::Map::new();
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let labels_ok = self
+            .label_selector
+            .as_ref()
+            .is_none_or(|s| s.matches(labels));
+        let ns_selector_ok = match &self.namespace_selector {
+            None => true,
+            Some(_) if !ns_applies => true,
+            Some(selector) => {
+                let ns_object = if is_namespace {
+                    Some(object)
+                } else {
+                    namespace
+                };
+                ns_object.is_some_and(|ns| {
+                    selector.matches(
+                        ns.pointer("/metadata/labels")
+                            .and_then(Value::as_object)
+                            .unwrap_or(&empty),
+                    )
+                })
+            }
+        };
+        let name_ok = self.name.as_deref().is_none_or(|p| wildcard(p, name));
+        kinds_ok && scope_ok && namespaces_ok && !excluded && labels_ok && ns_selector_ok && name_ok
+    }
+}
+
+/// A Constraint: an instance of a template's kind, with its match, parameters and action.
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    /// The template kind, such as `K8sRequiredLabels`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// File it came from.
+    pub path: String,
+    /// Line where its document starts.
+    pub line: u32,
+    /// `spec.enforcementAction`, `deny` when absent.
+    pub action: EnforcementAction,
+    /// `spec.match`.
+    pub matcher: Match,
+    /// `spec.parameters`, `{}` when absent.
+    pub parameters: Value,
+}
+
+impl Constraint {
+    /// Reads a Constraint object. Returns `None`, with a diagnostic, when it cannot be used.
+    pub fn parse(object: &Object, diags: &mut Vec<Diagnostic>) -> Option<Constraint> {
+        let at = |message: String| Diagnostic::error(&object.path, message).at(object.line, None);
+        let id = format!("{}/{}", object.kind(), object.name());
+        let spec = object
+            .value
+            .get("spec")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let matcher = match spec.get("match") {
+            None | Some(Value::Null) => Match::default(),
+            Some(m) => match serde_json::from_value::<Match>(m.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    diags.push(at(format!("constraint {id}: spec.match: {e}")));
+                    return None;
+                }
+            },
+        };
+        let action = match spec
+            .get("enforcementAction")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("deny") => EnforcementAction::Deny,
+            Some("warn") => EnforcementAction::Warn,
+            Some("dryrun") => EnforcementAction::Dryrun,
+            Some(other) => {
+                diags.push(at(format!(
+                    "constraint {id}: spec.enforcementAction {other:?} is not one of deny, warn, dryrun; constraint not enforced"
+                )));
+                return None;
+            }
+        };
+        Some(Constraint {
+            kind: object.kind().to_string(),
+            name: object.name().to_string(),
+            path: object.path.clone(),
+            line: object.line,
+            action,
+            matcher,
+            parameters: spec.get("parameters").cloned().unwrap_or_else(|| json!({})),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(yaml: &str) -> Match {
+        yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("kube-*", "kube-system"));
+        assert!(wildcard("*-system", "kube-system"));
+        assert!(!wildcard("kube-*", "default"));
+        assert!(wildcard("prod", "prod"));
+    }
+
+    #[test]
+    fn match_by_kind_namespace_and_labels() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod", "labels": {"app": "web"}}});
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}});
+        assert!(m("kinds: [{apiGroups: [''], kinds: [Pod]}]").matches(&pod, None));
+        assert!(!m("kinds: [{apiGroups: [apps], kinds: [Pod]}]").matches(&pod, None));
+        assert!(m("namespaces: ['pr*']").matches(&pod, None));
+        assert!(!m("excludedNamespaces: [prod]").matches(&pod, None));
+        assert!(
+            m("labelSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}")
+                .matches(&pod, None)
+        );
+        assert!(!m("labelSelector: {matchLabels: {app: db}}").matches(&pod, None));
+        assert!(m("namespaceSelector: {matchLabels: {env: prod}}").matches(&pod, Some(&ns)));
+        assert!(!m("namespaceSelector: {matchLabels: {env: prod}}").matches(&pod, None));
+        assert!(m("namespaceSelector: {matchLabels: {env: prod}}").matches(&ns, None));
+        assert!(!m("scope: Cluster").matches(&pod, None));
+        assert!(m("name: 'p*'").matches(&pod, None));
+        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}});
+        assert!(
+            m("namespaces: [prod]").matches(&role, None),
+            "namespaces do not apply to cluster-scoped objects"
+        );
+    }
+}
