@@ -31,23 +31,14 @@ pub fn changes(base: &Estate, head: &Estate) -> Vec<FileChange> {
     let mut out = Vec::new();
     for (path, digest) in &head.files {
         match base.files.get(path) {
-            None => out.push(FileChange {
-                path: path.clone(),
-                kind: FileChangeKind::Added,
-            }),
-            Some(old) if old != digest => out.push(FileChange {
-                path: path.clone(),
-                kind: FileChangeKind::Modified,
-            }),
+            None => out.push(FileChange { path: path.clone(), kind: FileChangeKind::Added }),
+            Some(old) if old != digest => out.push(FileChange { path: path.clone(), kind: FileChangeKind::Modified }),
             Some(_) => {}
         }
     }
     for path in base.files.keys() {
         if !head.files.contains_key(path) {
-            out.push(FileChange {
-                path: path.clone(),
-                kind: FileChangeKind::Deleted,
-            });
+            out.push(FileChange { path: path.clone(), kind: FileChangeKind::Deleted });
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));

@@ -38,45 +38,26 @@ impl GitRepo {
         if !path.exists() {
             return Err(Error::Directory {
                 path: display,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
             });
         }
-        let repo = gix::discover(path).map_err(|e| Error::NotARepository {
-            path: display.clone(),
-            message: e.to_string(),
-        })?;
+        let repo =
+            gix::discover(path).map_err(|e| Error::NotARepository { path: display.clone(), message: e.to_string() })?;
         let prefix = match repo.workdir() {
             Some(workdir) => {
                 let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-                let workdir = workdir
-                    .canonicalize()
-                    .unwrap_or_else(|_| workdir.to_path_buf());
+                let workdir = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
                 abs.strip_prefix(&workdir)
-                    .map(|p| {
-                        p.components()
-                            .map(|c| c.as_os_str().to_string_lossy())
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    })
+                    .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
                     .unwrap_or_default()
             }
             None => String::new(),
         };
-        Ok(Self {
-            repo,
-            display,
-            prefix,
-        })
+        Ok(Self { repo, display, prefix })
     }
 
     fn git_error(&self, e: impl std::fmt::Display) -> Error {
-        Error::Git {
-            repository: self.display.clone(),
-            message: e.to_string(),
-        }
+        Error::Git { repository: self.display.clone(), message: e.to_string() }
     }
 
     /// Resolves a revision (`main`, a tag, a SHA or an abbreviation, `HEAD~2`) to a commit id.
@@ -86,10 +67,7 @@ impl GitRepo {
             repository: self.display.clone(),
             message,
         };
-        let id = self
-            .repo
-            .rev_parse_single(rev)
-            .map_err(|e| not_found(e.to_string()))?;
+        let id = self.repo.rev_parse_single(rev).map_err(|e| not_found(e.to_string()))?;
         let commit = id
             .object()
             .map_err(|e| not_found(e.to_string()))?
@@ -102,52 +80,30 @@ impl GitRepo {
     pub fn load(&self, rev: &str) -> Result<Estate> {
         let commit = self.resolve(rev)?;
         let (files, diags) = self.read_files(commit)?;
-        let origin = Origin::Git {
-            repository: self.display.clone(),
-            rev: rev.to_string(),
-            commit: commit.to_string(),
-        };
+        let origin = Origin::Git { repository: self.display.clone(), rev: rev.to_string(), commit: commit.to_string() };
         Ok(Estate::from_files(origin, files, diags))
     }
 
     /// Reads the files assay cares about from the estate's subtree at `commit`.
     pub fn read_files(&self, commit: ObjectId) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
-        let commit = self
-            .repo
-            .find_commit(commit)
-            .map_err(|e| self.git_error(e))?;
+        let commit = self.repo.find_commit(commit).map_err(|e| self.git_error(e))?;
         let mut tree = commit.tree().map_err(|e| self.git_error(e))?;
         if !self.prefix.is_empty() {
-            match tree
-                .lookup_entry_by_path(&self.prefix)
-                .map_err(|e| self.git_error(e))?
-            {
+            match tree.lookup_entry_by_path(&self.prefix).map_err(|e| self.git_error(e))? {
                 Some(entry) if entry.mode().is_tree() => {
-                    tree = self
-                        .repo
-                        .find_tree(entry.oid())
-                        .map_err(|e| self.git_error(e))?;
+                    tree = self.repo.find_tree(entry.oid()).map_err(|e| self.git_error(e))?;
                 }
                 _ => {
                     return Ok((
                         Vec::new(),
-                        vec![Diagnostic::error(
-                            &self.prefix,
-                            "directory does not exist at this revision",
-                        )],
+                        vec![Diagnostic::error(&self.prefix, "directory does not exist at this revision")],
                     ));
                 }
             }
         }
-        let entries = tree
-            .traverse()
-            .breadthfirst
-            .files()
-            .map_err(|e| self.git_error(e))?;
-        let by_path: HashMap<String, (gix::object::tree::EntryMode, ObjectId)> = entries
-            .iter()
-            .map(|e| (e.filepath.to_string(), (e.mode, e.oid)))
-            .collect();
+        let entries = tree.traverse().breadthfirst.files().map_err(|e| self.git_error(e))?;
+        let by_path: HashMap<String, (gix::object::tree::EntryMode, ObjectId)> =
+            entries.iter().map(|e| (e.filepath.to_string(), (e.mode, e.oid))).collect();
         let mut files = Vec::new();
         let mut diags = Vec::new();
         for entry in &entries {
@@ -157,20 +113,12 @@ impl GitRepo {
             }
             let mut oid = entry.oid;
             if entry.mode.is_link() {
-                let target = self
-                    .repo
-                    .find_object(entry.oid)
-                    .map_err(|e| self.git_error(e))?;
+                let target = self.repo.find_object(entry.oid).map_err(|e| self.git_error(e))?;
                 let target = String::from_utf8_lossy(&target.data).to_string();
-                match resolve_link(&path, &target)
-                    .and_then(|p| by_path.get(&p).map(|found| (p, *found)))
-                {
+                match resolve_link(&path, &target).and_then(|p| by_path.get(&p).map(|found| (p, *found))) {
                     Some((_, (mode, id))) if mode.is_blob() => oid = id,
                     Some(_) => {
-                        diags.push(Diagnostic::info(
-                            &path,
-                            "skipped symlink that does not point to a file",
-                        ));
+                        diags.push(Diagnostic::info(&path, "skipped symlink that does not point to a file"));
                         continue;
                     }
                     None => {
@@ -186,20 +134,33 @@ impl GitRepo {
             if header.size() > MAX_FILE_BYTES {
                 diags.push(Diagnostic::error(
                     &path,
-                    format!(
-                        "file is larger than {} MiB; skipped",
-                        MAX_FILE_BYTES / (1024 * 1024)
-                    ),
+                    format!("file is larger than {} MiB; skipped", MAX_FILE_BYTES / (1024 * 1024)),
                 ));
                 continue;
             }
             let blob = self.repo.find_object(oid).map_err(|e| self.git_error(e))?;
-            files.push(RawFile {
-                path,
-                bytes: blob.data.clone(),
-            });
+            files.push(RawFile { path, bytes: blob.data.clone() });
         }
         Ok((files, diags))
+    }
+
+    /// The first parent of a commit, `None` for a root commit.
+    pub fn first_parent(&self, commit: ObjectId) -> Result<Option<ObjectId>> {
+        let commit = self.repo.find_commit(commit).map_err(|e| self.git_error(e))?;
+        Ok(commit.parent_ids().next().map(|id| id.detach()))
+    }
+
+    /// One file of the estate (path relative to the estate root) at `commit`, if it exists.
+    pub fn read_file(&self, commit: ObjectId, path: &str) -> Result<Option<Vec<u8>>> {
+        let commit = self.repo.find_commit(commit).map_err(|e| self.git_error(e))?;
+        let tree = commit.tree().map_err(|e| self.git_error(e))?;
+        let full = if self.prefix.is_empty() { path.to_string() } else { format!("{}/{path}", self.prefix) };
+        let Some(entry) = tree.lookup_entry_by_path(&full).map_err(|e| self.git_error(e))? else { return Ok(None) };
+        if !entry.mode().is_blob() {
+            return Ok(None);
+        }
+        let blob = self.repo.find_object(entry.oid()).map_err(|e| self.git_error(e))?;
+        Ok(Some(blob.data.clone()))
     }
 
     /// Commits reachable from `tip` but not from `base`, newest first; with no base, `tip` alone.
@@ -220,15 +181,8 @@ impl GitRepo {
                 let object = self.repo.find_object(id).map_err(|e| self.git_error(e))?;
                 let raw = object.data.clone();
                 let commit = object.into_commit();
-                let summary = commit
-                    .message()
-                    .map(|m| m.summary().to_string())
-                    .unwrap_or_default();
-                Ok(CommitInfo {
-                    id: id.to_string(),
-                    summary,
-                    raw,
-                })
+                let summary = commit.message().map(|m| m.summary().to_string()).unwrap_or_default();
+                Ok(CommitInfo { id: id.to_string(), summary, raw })
             })
             .collect()
     }
@@ -239,10 +193,7 @@ fn resolve_link(link: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }
-    let mut path: PathBuf = Path::new(link)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let mut path: PathBuf = Path::new(link).parent().map(Path::to_path_buf).unwrap_or_default();
     for component in Path::new(target).components() {
         match component {
             Component::Normal(c) => path.push(c),
@@ -255,12 +206,7 @@ fn resolve_link(link: &str, target: &str) -> Option<String> {
             _ => return None,
         }
     }
-    Some(
-        path.components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/"),
-    )
+    Some(path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
 }
 
 #[cfg(test)]
@@ -269,14 +215,8 @@ mod tests {
 
     #[test]
     fn links_resolve_inside_the_tree_only() {
-        assert_eq!(
-            resolve_link("manifests/a.yaml", "b.yaml").as_deref(),
-            Some("manifests/b.yaml")
-        );
-        assert_eq!(
-            resolve_link("manifests/x/a.yaml", "../b.yaml").as_deref(),
-            Some("manifests/b.yaml")
-        );
+        assert_eq!(resolve_link("manifests/a.yaml", "b.yaml").as_deref(), Some("manifests/b.yaml"));
+        assert_eq!(resolve_link("manifests/x/a.yaml", "../b.yaml").as_deref(), Some("manifests/b.yaml"));
         assert_eq!(resolve_link("manifests/a.yaml", "../../etc/passwd"), None);
         assert_eq!(resolve_link("manifests/a.yaml", "/etc/passwd"), None);
     }

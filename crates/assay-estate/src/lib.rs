@@ -62,29 +62,17 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error in `path` at no particular line.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            path: path.into(),
-            line: None,
-            column: None,
-            message: message.into(),
-        }
+        Self { severity: Severity::Error, path: path.into(), line: None, column: None, message: message.into() }
     }
 
     /// A warning in `path` at no particular line.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(path, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(path, message) }
     }
 
     /// A note that something in `path` was skipped on purpose.
     pub fn info(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Info,
-            ..Self::error(path, message)
-        }
+        Self { severity: Severity::Info, ..Self::error(path, message) }
     }
 
     /// The same diagnostic at a line and, when known, a column.
@@ -166,16 +154,7 @@ impl FileRole {
     /// Whether a directory may hold files assay reads, so that walkers can skip the rest.
     pub fn may_contain(dir: &str) -> bool {
         let top = dir.split('/').next().unwrap_or(dir);
-        matches!(
-            top,
-            ".assay"
-                | "policies"
-                | "constraints"
-                | "manifests"
-                | "budgets"
-                | "residency"
-                | "pricing"
-        )
+        matches!(top, ".assay" | "policies" | "constraints" | "manifests" | "budgets" | "residency" | "pricing")
     }
 }
 
@@ -256,11 +235,7 @@ pub struct Estate {
 
 impl Estate {
     /// Parses raw files into an estate. Never fails: problems become diagnostics.
-    pub fn from_files(
-        origin: Origin,
-        files: Vec<RawFile>,
-        mut diagnostics: Vec<Diagnostic>,
-    ) -> Self {
+    pub fn from_files(origin: Origin, files: Vec<RawFile>, mut diagnostics: Vec<Diagnostic>) -> Self {
         let mut estate = Estate {
             origin,
             settings: Settings::default(),
@@ -279,24 +254,16 @@ impl Estate {
             let Some(role) = FileRole::of(&file.path) else {
                 continue;
             };
-            estate
-                .files
-                .insert(file.path.clone(), Sha256::digest(&file.bytes).into());
+            estate.files.insert(file.path.clone(), Sha256::digest(&file.bytes).into());
             let text = match String::from_utf8(file.bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    diagnostics.push(Diagnostic::info(
-                        &file.path,
-                        "skipped binary file (not UTF-8 text)",
-                    ));
+                    diagnostics.push(Diagnostic::info(&file.path, "skipped binary file (not UTF-8 text)"));
                     continue;
                 }
             };
             if text.contains('\0') {
-                diagnostics.push(Diagnostic::info(
-                    &file.path,
-                    "skipped binary file (contains NUL bytes)",
-                ));
+                diagnostics.push(Diagnostic::info(&file.path, "skipped binary file (contains NUL bytes)"));
                 continue;
             }
             match role {
@@ -310,15 +277,11 @@ impl Estate {
                     estate.allowed_signers = Some(signers);
                     diagnostics.extend(diags);
                 }
-                FileRole::Policy => estate.policies.push(PolicySource {
-                    path: file.path,
-                    text,
-                }),
+                FileRole::Policy => estate.policies.push(PolicySource { path: file.path, text }),
                 FileRole::PolicyData => {
                     let (docs, diags) = manifest::parse_documents(&file.path, &text);
                     diagnostics.extend(diags);
-                    let mut prefix: Vec<String> =
-                        file.path.split('/').skip(1).map(str::to_string).collect();
+                    let mut prefix: Vec<String> = file.path.split('/').skip(1).map(str::to_string).collect();
                     prefix.pop();
                     for doc in docs {
                         if doc.value.is_object() {
@@ -329,11 +292,8 @@ impl Estate {
                             });
                         } else {
                             diagnostics.push(
-                                Diagnostic::error(
-                                    &file.path,
-                                    "policy data must be an object at the top level",
-                                )
-                                .at(doc.line, None),
+                                Diagnostic::error(&file.path, "policy data must be an object at the top level")
+                                    .at(doc.line, None),
                             );
                         }
                     }
@@ -364,9 +324,7 @@ impl Estate {
 
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 }
 

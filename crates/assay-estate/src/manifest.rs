@@ -36,10 +36,7 @@ pub struct Object {
 impl Object {
     /// `apiVersion`, or `""`.
     pub fn api_version(&self) -> &str {
-        self.value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.value.get("apiVersion").and_then(Value::as_str).unwrap_or("")
     }
 
     /// `kind`, or `""`.
@@ -49,26 +46,17 @@ impl Object {
 
     /// `metadata.name`, or `""`.
     pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
     }
 
     /// `metadata.namespace`, or `""`.
     pub fn namespace(&self) -> &str {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
     }
 
     /// The API group: the part of `apiVersion` before `/`, or `""` for the core group.
     pub fn group(&self) -> &str {
-        self.api_version()
-            .rsplit_once('/')
-            .map(|(g, _)| g)
-            .unwrap_or("")
+        self.api_version().rsplit_once('/').map(|(g, _)| g).unwrap_or("")
     }
 
     /// The API version without the group.
@@ -85,11 +73,7 @@ impl Object {
             "" => self.kind().to_string(),
             g => format!("{}.{g}", self.kind()),
         };
-        if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        }
+        if ns.is_empty() { format!("{kind}/{name}") } else { format!("{kind}/{ns}/{name}") }
     }
 }
 
@@ -122,35 +106,20 @@ pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
     (objects, diags)
 }
 
-fn check_object(
-    path: &str,
-    line: u32,
-    value: Value,
-    objects: &mut Vec<Object>,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn check_object(path: &str, line: u32, value: Value, objects: &mut Vec<Object>, diags: &mut Vec<Diagnostic>) {
     let Some(map) = value.as_object() else {
-        diags.push(
-            Diagnostic::error(path, "document is not a mapping with apiVersion and kind")
-                .at(line, None),
-        );
+        diags.push(Diagnostic::error(path, "document is not a mapping with apiVersion and kind").at(line, None));
         return;
     };
     let missing: Vec<&str> = ["apiVersion", "kind"]
         .into_iter()
-        .filter(|k| {
-            !map.get(*k)
-                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-        })
+        .filter(|k| !map.get(*k).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())))
         .collect();
     if !missing.is_empty() {
         diags.push(
             Diagnostic::error(
                 path,
-                format!(
-                    "document has no {} (not a Kubernetes-style object)",
-                    missing.join(" or ")
-                ),
+                format!("document has no {} (not a Kubernetes-style object)", missing.join(" or ")),
             )
             .at(line, None),
         );
@@ -162,40 +131,26 @@ fn check_object(
             return;
         }
     }
-    objects.push(Object {
-        path: path.to_string(),
-        line,
-        value,
-    });
+    objects.push(Object { path: path.to_string(), line, value });
 }
 
 /// Parses a file into documents: JSON when the name ends in `.json`, YAML otherwise.
 pub fn parse_documents(path: &str, text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
-    if path.ends_with(".json") {
-        parse_json(path, text)
-    } else {
-        parse_yaml(path, text)
-    }
+    if path.ends_with(".json") { parse_json(path, text) } else { parse_yaml(path, text) }
 }
 
 fn parse_json(path: &str, text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut de = serde_json::Deserializer::from_str(text);
     match StrictValue::deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
         Ok(StrictValue(value)) => {
-            let line = text
-                .lines()
-                .position(|l| !l.trim().is_empty())
-                .map_or(1, |i| i as u32 + 1);
+            let line = text.lines().position(|l| !l.trim().is_empty()).map_or(1, |i| i as u32 + 1);
             (vec![Document { line, value }], Vec::new())
         }
         Err(e) => {
             let line = e.line().max(1) as u32;
             let column = (e.column() > 0).then_some(e.column() as u32);
             let message = strip_position(&e.to_string());
-            (
-                Vec::new(),
-                vec![Diagnostic::error(path, format!("invalid JSON: {message}")).at(line, column)],
-            )
+            (Vec::new(), vec![Diagnostic::error(path, format!("invalid JSON: {message}")).at(line, column)])
         }
     }
 }
@@ -209,8 +164,7 @@ fn strip_position(message: &str) -> String {
 }
 
 fn is_document_marker(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
 
 fn parse_yaml(path: &str, text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
@@ -246,10 +200,7 @@ fn parse_yaml(path: &str, text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
             },
             Err(e) => {
                 let (l, c) = e.location().map_or((line, None), |loc| {
-                    (
-                        first_line + loc.line().saturating_sub(1) as u32,
-                        Some(loc.column() as u32),
-                    )
+                    (first_line + loc.line().saturating_sub(1) as u32, Some(loc.column() as u32))
                 });
                 let message = strip_yaml_position(&e.to_string());
                 diags.push(Diagnostic::error(path, format!("invalid YAML: {message}")).at(l, c));
@@ -311,12 +262,7 @@ fn yaml_to_json(value: yaml_serde::Value) -> Result<Value, String> {
             }
         }
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(yaml_to_json)
-                .collect::<Result<_, _>>()?,
-        ),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -405,10 +351,7 @@ mod tests {
 
     fn check(path: &str, text: &str) -> (Vec<(u32, String)>, Vec<String>) {
         let (objects, diags) = parse_objects(path, text);
-        (
-            objects.iter().map(|o| (o.line, o.identity())).collect(),
-            diags.iter().map(ToString::to_string).collect(),
-        )
+        (objects.iter().map(|o| (o.line, o.identity())).collect(), diags.iter().map(ToString::to_string).collect())
     }
 
     #[test]
@@ -417,11 +360,7 @@ mod tests {
         let (objects, diags) = check("m.yaml", text);
         assert_eq!(
             objects,
-            vec![
-                (2, "ConfigMap/a".to_string()),
-                (9, "Deployment.apps/ns/b".to_string()),
-                (14, "Secret/c".to_string())
-            ]
+            vec![(2, "ConfigMap/a".to_string()), (9, "Deployment.apps/ns/b".to_string()), (14, "Secret/c".to_string())]
         );
         assert!(diags.is_empty(), "{diags:?}");
     }
@@ -430,10 +369,7 @@ mod tests {
     fn broken_document_is_reported_and_neighbours_load() {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: [unclosed\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: c}\n";
         let (objects, diags) = check("m.yaml", text);
-        assert_eq!(
-            objects,
-            vec![(1, "ConfigMap/a".to_string()), (8, "Secret/c".to_string())]
-        );
+        assert_eq!(objects, vec![(1, "ConfigMap/a".to_string()), (8, "Secret/c".to_string())]);
         assert_eq!(diags.len(), 1);
         assert!(diags[0].starts_with("m.yaml:7:"), "{}", diags[0]);
         assert!(diags[0].contains("invalid YAML"), "{}", diags[0]);
@@ -444,10 +380,7 @@ mod tests {
         let (objects, diags) = check("d.yaml", "apiVersion: v1\nkind: A\nkind: B\n");
         assert!(objects.is_empty());
         assert!(diags[0].contains("duplicate"), "{diags:?}");
-        let (objects, diags) = check(
-            "d.json",
-            "{\"apiVersion\": \"v1\", \"kind\": \"A\", \"kind\": \"B\"}",
-        );
+        let (objects, diags) = check("d.json", "{\"apiVersion\": \"v1\", \"kind\": \"A\", \"kind\": \"B\"}");
         assert!(objects.is_empty());
         assert!(diags[0].contains("duplicate key \"kind\""), "{diags:?}");
     }
@@ -457,16 +390,8 @@ mod tests {
         let (objects, diags) = check("x.yaml", "foo: bar\n---\n- 1\n");
         assert!(objects.is_empty());
         assert_eq!(diags.len(), 2);
-        assert!(
-            diags[0].starts_with("x.yaml:1: error: document has no apiVersion or kind"),
-            "{}",
-            diags[0]
-        );
-        assert!(
-            diags[1].starts_with("x.yaml:3: error: document is not a mapping"),
-            "{}",
-            diags[1]
-        );
+        assert!(diags[0].starts_with("x.yaml:1: error: document has no apiVersion or kind"), "{}", diags[0]);
+        assert!(diags[1].starts_with("x.yaml:3: error: document is not a mapping"), "{}", diags[1]);
     }
 
     #[test]

@@ -21,9 +21,7 @@ pub enum RegoVersion {
 }
 
 /// What happens when a policy denies.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EnforcementAction {
     /// Fail the check or reject the request.
@@ -116,10 +114,7 @@ impl Settings {
         let settings: Settings = match yaml_serde::from_str(text) {
             Ok(s) => s,
             Err(e) => {
-                let d = Diagnostic::error(
-                    path,
-                    format!("invalid settings: {}", crate::manifest::yaml_message(&e)),
-                );
+                let d = Diagnostic::error(path, format!("invalid settings: {}", crate::manifest::yaml_message(&e)));
                 let d = match e.location() {
                     Some(loc) => d.at(loc.line() as u32, Some(loc.column() as u32)),
                     None => d,
@@ -128,28 +123,16 @@ impl Settings {
             }
         };
         let mut diags = Vec::new();
-        if settings.currency.len() != 3
-            || !settings.currency.chars().all(|c| c.is_ascii_uppercase())
-        {
+        if settings.currency.len() != 3 || !settings.currency.chars().all(|c| c.is_ascii_uppercase()) {
             diags.push(Diagnostic::error(
                 path,
-                format!(
-                    "currency: {:?} is not an ISO 4217 code such as USD or EUR",
-                    settings.currency
-                ),
+                format!("currency: {:?} is not an ISO 4217 code such as USD or EUR", settings.currency),
             ));
         }
-        let globs = settings
-            .clusters
-            .iter()
-            .flat_map(|c| c.paths.iter())
-            .chain(settings.file_rego_versions.keys());
+        let globs = settings.clusters.iter().flat_map(|c| c.paths.iter()).chain(settings.file_rego_versions.keys());
         for glob in globs {
             if let Err(e) = globset::Glob::new(glob) {
-                diags.push(Diagnostic::error(
-                    path,
-                    format!("invalid path pattern {glob:?}: {e}"),
-                ));
+                diags.push(Diagnostic::error(path, format!("invalid path pattern {glob:?}: {e}")));
             }
         }
         (settings, diags)
@@ -163,11 +146,7 @@ impl Settings {
             if line.starts_with("package ") {
                 break;
             }
-            if let Some(pragma) = line
-                .strip_prefix('#')
-                .map(str::trim)
-                .and_then(|l| l.strip_prefix("assay:"))
-            {
+            if let Some(pragma) = line.strip_prefix('#').map(str::trim).and_then(|l| l.strip_prefix("assay:")) {
                 match pragma.trim() {
                     "rego.v0" => return RegoVersion::V0,
                     "rego.v1" => return RegoVersion::V1,
@@ -200,23 +179,12 @@ mod tests {
 
     #[test]
     fn rego_version_by_pragma_glob_and_default() {
-        let (settings, diags) = Settings::parse(
-            "assay.yaml",
-            "rego_version: v1\nfile_rego_versions:\n  \"policies/legacy/**\": v0\n",
-        );
+        let (settings, diags) =
+            Settings::parse("assay.yaml", "rego_version: v1\nfile_rego_versions:\n  \"policies/legacy/**\": v0\n");
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(
-            settings.rego_version_of("policies/a.rego", "package a"),
-            RegoVersion::V1
-        );
-        assert_eq!(
-            settings.rego_version_of("policies/legacy/b.rego", "package b"),
-            RegoVersion::V0
-        );
-        assert_eq!(
-            settings.rego_version_of("policies/c.rego", "# assay: rego.v0\npackage c"),
-            RegoVersion::V0
-        );
+        assert_eq!(settings.rego_version_of("policies/a.rego", "package a"), RegoVersion::V1);
+        assert_eq!(settings.rego_version_of("policies/legacy/b.rego", "package b"), RegoVersion::V0);
+        assert_eq!(settings.rego_version_of("policies/c.rego", "# assay: rego.v0\npackage c"), RegoVersion::V0);
     }
 
     #[test]

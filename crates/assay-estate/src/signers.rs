@@ -92,11 +92,8 @@ impl AllowedSigners {
             match Self::parse_line(line, line_no) {
                 Ok(Some(signer)) => signers.push(signer),
                 Ok(None) => diags.push(
-                    Diagnostic::warning(
-                        path,
-                        "cert-authority entries are not supported; line ignored",
-                    )
-                    .at(line_no, None),
+                    Diagnostic::warning(path, "cert-authority entries are not supported; line ignored")
+                        .at(line_no, None),
                 ),
                 Err(message) => diags.push(Diagnostic::error(path, message).at(line_no, None)),
             }
@@ -110,11 +107,7 @@ impl AllowedSigners {
             return Err("expected: principals [options] key-type base64-key".to_string());
         }
         let principals = tokens[0].trim_matches('"').to_string();
-        let (options, key_at) = if is_key_type(&tokens[1]) {
-            (None, 1)
-        } else {
-            (Some(tokens[1].as_str()), 2)
-        };
+        let (options, key_at) = if is_key_type(&tokens[1]) { (None, 1) } else { (Some(tokens[1].as_str()), 2) };
         let (Some(key_type), Some(key_b64)) = (tokens.get(key_at), tokens.get(key_at + 1)) else {
             return Err("missing key after options".to_string());
         };
@@ -132,9 +125,7 @@ impl AllowedSigners {
             let (name, value) = option.split_once('=').unwrap_or((option.as_str(), ""));
             match name.to_ascii_lowercase().as_str() {
                 "cert-authority" => return Ok(None),
-                "namespaces" => {
-                    signer.namespaces = value.split(',').map(|s| s.trim().to_string()).collect()
-                }
+                "namespaces" => signer.namespaces = value.split(',').map(|s| s.trim().to_string()).collect(),
                 "valid-after" => signer.valid_after = Some(parse_ssh_time(value)?),
                 "valid-before" => signer.valid_before = Some(parse_ssh_time(value)?),
                 other => return Err(format!("unknown option {other:?}")),
@@ -144,33 +135,18 @@ impl AllowedSigners {
     }
 
     /// The entry that trusts `key` to sign git commits at time `at`, if any.
-    pub fn find(
-        &self,
-        key: &ssh_key::public::KeyData,
-        at: i64,
-    ) -> Result<&AllowedSigner, KeyProblem> {
-        let mut matching = self
-            .signers
-            .iter()
-            .filter(|s| s.key.key_data() == key)
-            .peekable();
+    pub fn find(&self, key: &ssh_key::public::KeyData, at: i64) -> Result<&AllowedSigner, KeyProblem> {
+        let mut matching = self.signers.iter().filter(|s| s.key.key_data() == key).peekable();
         if matching.peek().is_none() {
             return Err(KeyProblem::Unknown);
         }
         let mut problem = KeyProblem::Unknown;
         for signer in matching {
-            if !signer.namespaces.is_empty()
-                && !signer
-                    .namespaces
-                    .iter()
-                    .any(|n| n == GIT_NAMESPACE || n == "*")
-            {
+            if !signer.namespaces.is_empty() && !signer.namespaces.iter().any(|n| n == GIT_NAMESPACE || n == "*") {
                 problem = KeyProblem::Namespace;
                 continue;
             }
-            if signer.valid_after.is_some_and(|t| at < t)
-                || signer.valid_before.is_some_and(|t| at > t)
-            {
+            if signer.valid_after.is_some_and(|t| at < t) || signer.valid_before.is_some_and(|t| at > t) {
                 problem = KeyProblem::Expired;
                 continue;
             }
@@ -198,12 +174,7 @@ fn parse_ssh_time(value: &str) -> Result<i64, String> {
     if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let n = |r: std::ops::Range<usize>| {
-        digits
-            .get(r)
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let n = |r: std::ops::Range<usize>| digits.get(r).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let (y, m, d) = (n(0..4), n(4..6), n(6..8));
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
@@ -263,21 +234,13 @@ impl SignatureCheck {
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
         match self {
-            Self::Good {
-                principal,
-                fingerprint,
-            } => format!("good signature by {principal} ({fingerprint})"),
+            Self::Good { principal, fingerprint } => format!("good signature by {principal} ({fingerprint})"),
             Self::Unsigned => "commit is not signed".to_string(),
             Self::UnsupportedFormat { format } => {
-                format!(
-                    "commit is signed with {format}; only SSH signatures from allowed signers are accepted"
-                )
+                format!("commit is signed with {format}; only SSH signatures from allowed signers are accepted")
             }
             Self::Bad { reason } => format!("bad signature: {reason}"),
-            Self::UntrustedKey {
-                fingerprint,
-                problem,
-            } => match problem {
+            Self::UntrustedKey { fingerprint, problem } => match problem {
                 KeyProblem::Unknown => {
                     format!("signed by {fingerprint}, which is not in the trusted allowed_signers")
                 }
@@ -305,10 +268,7 @@ pub struct SignedCommit {
 
 /// Splits a raw commit object (as stored by git, without the object header).
 pub fn split_commit(raw: &[u8]) -> SignedCommit {
-    let header_end = raw
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .map_or(raw.len(), |i| i + 1);
+    let header_end = raw.windows(2).position(|w| w == b"\n\n").map_or(raw.len(), |i| i + 1);
     let (headers, body) = raw.split_at(header_end);
     let mut payload = Vec::with_capacity(raw.len());
     let mut signature: Option<String> = None;
@@ -336,11 +296,7 @@ pub fn split_commit(raw: &[u8]) -> SignedCommit {
         if in_dropped {
             if in_sig && signature.is_none() {
                 let value = line.get(name_end + 1..).unwrap_or_default();
-                signature = Some(
-                    String::from_utf8_lossy(value)
-                        .trim_end_matches('\n')
-                        .to_string(),
-                );
+                signature = Some(String::from_utf8_lossy(value).trim_end_matches('\n').to_string());
             } else {
                 in_sig = false;
             }
@@ -355,11 +311,7 @@ pub fn split_commit(raw: &[u8]) -> SignedCommit {
         payload.extend_from_slice(line);
     }
     payload.extend_from_slice(body);
-    SignedCommit {
-        signature,
-        payload,
-        committer_time,
-    }
+    SignedCommit { signature, payload, committer_time }
 }
 
 /// Checks one commit's SSH signature against the trusted signers, as `git verify-commit` with
@@ -370,44 +322,28 @@ pub fn verify_commit(raw: &[u8], signers: &AllowedSigners) -> SignatureCheck {
         return SignatureCheck::Unsigned;
     };
     if signature.contains("BEGIN PGP SIGNATURE") {
-        return SignatureCheck::UnsupportedFormat {
-            format: "OpenPGP".to_string(),
-        };
+        return SignatureCheck::UnsupportedFormat { format: "OpenPGP".to_string() };
     }
     if signature.contains("BEGIN SIGNED MESSAGE") {
-        return SignatureCheck::UnsupportedFormat {
-            format: "X.509 (gpgsm)".to_string(),
-        };
+        return SignatureCheck::UnsupportedFormat { format: "X.509 (gpgsm)".to_string() };
     }
     let sig = match SshSig::from_pem(signature.trim()) {
         Ok(sig) => sig,
         Err(e) => {
-            return SignatureCheck::Bad {
-                reason: format!("unreadable SSH signature: {e}"),
-            };
+            return SignatureCheck::Bad { reason: format!("unreadable SSH signature: {e}") };
         }
     };
     if sig.namespace() != GIT_NAMESPACE {
-        return SignatureCheck::Bad {
-            reason: format!("signature namespace is {:?}, not \"git\"", sig.namespace()),
-        };
+        return SignatureCheck::Bad { reason: format!("signature namespace is {:?}, not \"git\"", sig.namespace()) };
     }
     let key = PublicKey::from(sig.public_key().clone());
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     if let Err(e) = key.verify(GIT_NAMESPACE, &commit.payload, &sig) {
-        return SignatureCheck::Bad {
-            reason: format!("signature by {fingerprint} does not verify: {e}"),
-        };
+        return SignatureCheck::Bad { reason: format!("signature by {fingerprint} does not verify: {e}") };
     }
     match signers.find(sig.public_key(), commit.committer_time) {
-        Ok(signer) => SignatureCheck::Good {
-            principal: signer.principals.clone(),
-            fingerprint,
-        },
-        Err(problem) => SignatureCheck::UntrustedKey {
-            fingerprint,
-            problem,
-        },
+        Ok(signer) => SignatureCheck::Good { principal: signer.principals.clone(), fingerprint },
+        Err(problem) => SignatureCheck::UntrustedKey { fingerprint, problem },
     }
 }
 
@@ -415,8 +351,7 @@ pub fn verify_commit(raw: &[u8], signers: &AllowedSigners) -> SignatureCheck {
 mod tests {
     use super::*;
 
-    const KEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJDdQ0TgesdjPuB7hYOHDBsEUkkTzfBSFiu18ft65iiB";
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJDdQ0TgesdjPuB7hYOHDBsEUkkTzfBSFiu18ft65iiB";
 
     #[test]
     fn parses_options_and_reports_bad_lines() {
@@ -425,10 +360,7 @@ mod tests {
         );
         let (signers, diags) = AllowedSigners::parse(".assay/allowed_signers", &text);
         assert_eq!(signers.signers.len(), 2);
-        assert_eq!(
-            signers.signers[1].principals,
-            "bob@example.com,carol@example.com"
-        );
+        assert_eq!(signers.signers[1].principals, "bob@example.com,carol@example.com");
         assert_eq!(signers.signers[1].namespaces, vec!["git", "file"]);
         assert_eq!(signers.signers[1].valid_after, Some(1_704_067_200));
         assert_eq!(diags.len(), 1);
@@ -440,10 +372,7 @@ mod tests {
         let raw = b"tree abc\nauthor A <a@x> 1 +0000\ncommitter C <c@x> 1700000000 +0100\ngpgsig -----BEGIN SSH SIGNATURE-----\n line1\n -----END SSH SIGNATURE-----\ngpgsig-sha256 other\n more\n\nmessage\n";
         let c = split_commit(raw);
         assert_eq!(c.committer_time, 1_700_000_000);
-        assert_eq!(
-            c.signature.as_deref(),
-            Some("-----BEGIN SSH SIGNATURE-----\nline1\n-----END SSH SIGNATURE-----")
-        );
+        assert_eq!(c.signature.as_deref(), Some("-----BEGIN SSH SIGNATURE-----\nline1\n-----END SSH SIGNATURE-----"));
         assert_eq!(
             String::from_utf8(c.payload).unwrap_or_default(),
             "tree abc\nauthor A <a@x> 1 +0000\ncommitter C <c@x> 1700000000 +0100\n\nmessage\n"
@@ -453,10 +382,7 @@ mod tests {
     #[test]
     fn unsigned_commit() {
         let raw = b"tree abc\ncommitter C <c@x> 1 +0000\n\nm\n";
-        assert_eq!(
-            verify_commit(raw, &AllowedSigners::default()),
-            SignatureCheck::Unsigned
-        );
+        assert_eq!(verify_commit(raw, &AllowedSigners::default()), SignatureCheck::Unsigned);
     }
 
     #[test]

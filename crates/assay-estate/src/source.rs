@@ -10,36 +10,25 @@ use crate::{Diagnostic, Error, Estate, FileRole, MAX_FILE_BYTES, Origin, RawFile
 
 /// Reads the estate files under `root`.
 pub fn read_dir(root: &Path) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
-    let meta = std::fs::metadata(root).map_err(|source| Error::Directory {
-        path: root.display().to_string(),
-        source,
-    })?;
+    let meta =
+        std::fs::metadata(root).map_err(|source| Error::Directory { path: root.display().to_string(), source })?;
     if !meta.is_dir() {
         return Err(Error::Directory {
             path: root.display().to_string(),
             source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    let canonical_root = root.canonicalize().map_err(|source| Error::Directory {
-        path: root.display().to_string(),
-        source,
-    })?;
+    let canonical_root =
+        root.canonicalize().map_err(|source| Error::Directory { path: root.display().to_string(), source })?;
     let mut files = Vec::new();
     let mut diags = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
+    let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
     let walker = walker.filter_entry(|e| {
         if e.depth() == 0 {
             return true;
         }
         let rel = relative(root, e.path());
-        if e.file_type().is_dir() {
-            FileRole::may_contain(&rel)
-        } else {
-            true
-        }
+        if e.file_type().is_dir() { FileRole::may_contain(&rel) } else { true }
     });
     for entry in walker {
         let entry = match entry {
@@ -69,10 +58,7 @@ pub fn read_dir(root: &Path) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
                     continue;
                 }
                 Err(e) => {
-                    diags.push(Diagnostic::warning(
-                        &rel,
-                        format!("skipped broken symlink: {e}"),
-                    ));
+                    diags.push(Diagnostic::warning(&rel, format!("skipped broken symlink: {e}")));
                     continue;
                 }
             }
@@ -85,10 +71,7 @@ pub fn read_dir(root: &Path) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
             Ok(Some(bytes)) => files.push(RawFile { path: rel, bytes }),
             Ok(None) => diags.push(Diagnostic::error(
                 &rel,
-                format!(
-                    "file is larger than {} MiB; skipped",
-                    MAX_FILE_BYTES / (1024 * 1024)
-                ),
+                format!("file is larger than {} MiB; skipped", MAX_FILE_BYTES / (1024 * 1024)),
             )),
             Err(e) => diags.push(Diagnostic::error(&rel, format!("cannot read: {e}"))),
         }
@@ -106,22 +89,13 @@ fn read_limited(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Loads the estate in a directory.
 pub fn load_dir(root: &Path) -> Result<Estate> {
     let (files, diags) = read_dir(root)?;
-    Ok(Estate::from_files(
-        Origin::Directory {
-            path: root.display().to_string(),
-        },
-        files,
-        diags,
-    ))
+    Ok(Estate::from_files(Origin::Directory { path: root.display().to_string() }, files, diags))
 }
 
 #[cfg(test)]
@@ -130,10 +104,7 @@ mod tests {
 
     #[test]
     fn missing_directory_is_an_error_naming_it() {
-        let err = load_dir(Path::new("/nonexistent/estate"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = load_dir(Path::new("/nonexistent/estate")).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("/nonexistent/estate"), "{err}");
     }
 
@@ -142,53 +113,24 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let root = dir.path();
         std::fs::create_dir_all(root.join("manifests"))?;
-        std::fs::write(
-            root.join("manifests/ok.yaml"),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
-        )?;
+        std::fs::write(root.join("manifests/ok.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")?;
         std::fs::write(root.join("manifests/bin.yaml"), [0xff, 0xfe, 0x00, 0x01])?;
         let outside = tempfile::NamedTempFile::new()?;
-        std::fs::write(
-            outside.path(),
-            "apiVersion: v1\nkind: Secret\nmetadata: {name: leaked}\n",
-        )?;
+        std::fs::write(outside.path(), "apiVersion: v1\nkind: Secret\nmetadata: {name: leaked}\n")?;
         std::os::unix::fs::symlink(outside.path(), root.join("manifests/link.yaml"))?;
-        std::os::unix::fs::symlink(
-            root.join("manifests/ok.yaml"),
-            root.join("manifests/inside.yaml"),
-        )?;
+        std::os::unix::fs::symlink(root.join("manifests/ok.yaml"), root.join("manifests/inside.yaml"))?;
         let big = std::fs::File::create(root.join("manifests/huge.yaml"))?;
         big.set_len(MAX_FILE_BYTES + 1)?;
         std::fs::write(root.join("README.md"), "not read")?;
 
         let estate = load_dir(root).map_err(std::io::Error::other)?;
-        let names: Vec<_> = estate
-            .manifests
-            .iter()
-            .map(|o| (o.path.as_str(), o.name()))
-            .collect();
-        assert_eq!(
-            names,
-            vec![("manifests/inside.yaml", "a"), ("manifests/ok.yaml", "a")]
-        );
+        let names: Vec<_> = estate.manifests.iter().map(|o| (o.path.as_str(), o.name())).collect();
+        assert_eq!(names, vec![("manifests/inside.yaml", "a"), ("manifests/ok.yaml", "a")]);
         let diags: Vec<String> = estate.diagnostics.iter().map(ToString::to_string).collect();
         assert_eq!(diags.len(), 3, "{diags:#?}");
-        assert!(
-            diags
-                .iter()
-                .any(|d| d.starts_with("manifests/bin.yaml: note: skipped binary file")),
-            "{diags:#?}"
-        );
-        assert!(
-            diags
-                .iter()
-                .any(|d| d.starts_with("manifests/huge.yaml: error: file is larger than 16 MiB"))
-        );
-        assert!(
-            diags
-                .iter()
-                .any(|d| d.starts_with("manifests/link.yaml: warning: skipped symlink"))
-        );
+        assert!(diags.iter().any(|d| d.starts_with("manifests/bin.yaml: note: skipped binary file")), "{diags:#?}");
+        assert!(diags.iter().any(|d| d.starts_with("manifests/huge.yaml: error: file is larger than 16 MiB")));
+        assert!(diags.iter().any(|d| d.starts_with("manifests/link.yaml: warning: skipped symlink")));
         Ok(())
     }
 }

@@ -15,14 +15,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::rego::{self, Module};
-use crate::review::is_cluster_scoped;
 
 /// The Gatekeeper admission target; templates for other targets are ignored.
 pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
 
-static PACKAGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex"))
-});
+static PACKAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex")));
 
 /// Whether an object is a ConstraintTemplate.
 pub fn is_template(object: &Object) -> bool {
@@ -53,62 +51,32 @@ pub struct Template {
 
 impl Template {
     /// Compiles a ConstraintTemplate object. Returns `None`, with diagnostics, when it cannot be used.
-    pub fn compile(
-        object: &Object,
-        inventory: &Value,
-        diags: &mut Vec<Diagnostic>,
-    ) -> Option<Template> {
+    pub fn compile(object: &Object, inventory: &Value, diags: &mut Vec<Diagnostic>) -> Option<Template> {
         let at = |message: String| Diagnostic::error(&object.path, message).at(object.line, None);
         let v = &object.value;
-        let Some(kind) = v
-            .pointer("/spec/crd/spec/names/kind")
-            .and_then(Value::as_str)
-            .filter(|k| !k.is_empty())
+        let Some(kind) = v.pointer("/spec/crd/spec/names/kind").and_then(Value::as_str).filter(|k| !k.is_empty())
         else {
-            diags.push(at(
-                "ConstraintTemplate has no spec.crd.spec.names.kind".into()
-            ));
+            diags.push(at("ConstraintTemplate has no spec.crd.spec.names.kind".into()));
             return None;
         };
-        let targets = v
-            .pointer("/spec/targets")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let Some(target) = targets
-            .iter()
-            .find(|t| t.get("target").and_then(Value::as_str) == Some(ADMISSION_TARGET))
+        let targets = v.pointer("/spec/targets").and_then(Value::as_array).cloned().unwrap_or_default();
+        let Some(target) = targets.iter().find(|t| t.get("target").and_then(Value::as_str) == Some(ADMISSION_TARGET))
         else {
-            diags.push(at(format!(
-                "ConstraintTemplate {kind} has no {ADMISSION_TARGET} target"
-            )));
+            diags.push(at(format!("ConstraintTemplate {kind} has no {ADMISSION_TARGET} target")));
             return None;
         };
         // Rego is either `rego` + `libs` on the target, or a `code` entry with engine Rego.
-        let code_rego = target
-            .get("code")
-            .and_then(Value::as_array)
-            .and_then(|code| {
-                code.iter()
-                    .find(|c| c.get("engine").and_then(Value::as_str) == Some("Rego"))
-                    .and_then(|c| c.get("source"))
-            });
+        let code_rego = target.get("code").and_then(Value::as_array).and_then(|code| {
+            code.iter().find(|c| c.get("engine").and_then(Value::as_str) == Some("Rego")).and_then(|c| c.get("source"))
+        });
         let (main, libs, version) = match (target.get("rego").and_then(Value::as_str), code_rego) {
-            (Some(rego), _) => (
-                rego.to_string(),
-                string_list(target.get("libs")),
-                RegoVersion::V0,
-            ),
+            (Some(rego), _) => (rego.to_string(), string_list(target.get("libs")), RegoVersion::V0),
             (None, Some(source)) => {
                 let version = match source.get("version").and_then(Value::as_str) {
                     Some("v1") => RegoVersion::V1,
                     _ => RegoVersion::V0,
                 };
-                let rego = source
-                    .get("rego")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let rego = source.get("rego").and_then(Value::as_str).unwrap_or("").to_string();
                 (rego, string_list(source.get("libs")), version)
             }
             (None, None) => {
@@ -119,45 +87,28 @@ impl Template {
             }
         };
         let Some(package) = PACKAGE.captures(&main).map(|c| c[1].to_string()) else {
-            diags.push(at(format!(
-                "ConstraintTemplate {kind}: rego has no package"
-            )));
+            diags.push(at(format!("ConstraintTemplate {kind}: rego has no package")));
             return None;
         };
         let name = object.name().to_string();
-        let mut modules = vec![Module {
-            path: format!("{}#{kind}", object.path),
-            text: main,
-            version,
-        }];
+        let mut modules = vec![Module { path: format!("{}#{kind}", object.path), text: main, version }];
         for (i, lib) in libs.into_iter().enumerate() {
-            modules.push(Module {
-                path: format!("{}#{kind}.libs[{i}]", object.path),
-                text: lib,
-                version,
-            });
+            modules.push(Module { path: format!("{}#{kind}.libs[{i}]", object.path), text: lib, version });
         }
         let mut errors = Vec::new();
         let compiled = rego::compile(&modules, &json!({"inventory": inventory}), &mut errors);
         let failed = !errors.is_empty();
         for e in errors {
-            let position = e
-                .line
-                .map(|l| format!(" (rego line {l})"))
-                .unwrap_or_default();
-            diags.push(at(format!(
-                "ConstraintTemplate {kind}: {}{position}: {}",
-                e.path, e.message
-            )));
+            let position = e.line.map(|l| format!(" (rego line {l})")).unwrap_or_default();
+            let module = e.path.rsplit_once('#').map_or("rego", |(_, m)| m);
+            diags.push(at(format!("ConstraintTemplate {kind}: {module}{position}: {}", e.message)));
         }
         let entry = format!("data.{package}.violation");
         if failed {
             return None;
         }
         if !compiled.rules.contains(&entry) {
-            diags.push(at(format!(
-                "ConstraintTemplate {kind}: package {package} has no violation rule"
-            )));
+            diags.push(at(format!("ConstraintTemplate {kind}: package {package} has no violation rule")));
             return None;
         }
         Some(Template {
@@ -165,9 +116,7 @@ impl Template {
             name,
             path: object.path.clone(),
             line: object.line,
-            parameters_schema: v
-                .pointer("/spec/crd/spec/validation/openAPIV3Schema")
-                .cloned(),
+            parameters_schema: v.pointer("/spec/crd/spec/validation/openAPIV3Schema").cloned(),
             engine: compiled.engine,
             entry,
         })
@@ -177,9 +126,7 @@ impl Template {
     pub fn with_inventory(&self, inventory: &Value) -> Template {
         let mut t = self.clone();
         t.engine.clear_data();
-        let _ = t
-            .engine
-            .add_data(rego::to_rego(&json!({"inventory": inventory})));
+        let _ = t.engine.add_data(rego::to_rego(&json!({"inventory": inventory})));
         t
     }
 
@@ -205,12 +152,7 @@ impl Template {
 fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }
 
@@ -243,19 +185,14 @@ impl LabelSelector {
     /// Whether labels satisfy the selector.
     pub fn matches(&self, labels: &serde_json::Map<String, Value>) -> bool {
         let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        self.match_labels
-            .iter()
-            .all(|(k, v)| get(k) == Some(v.as_str()))
-            && self
-                .match_expressions
-                .iter()
-                .all(|e| match e.operator.as_str() {
-                    "In" => get(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
-                    "NotIn" => get(&e.key).is_none_or(|v| !e.values.iter().any(|x| x == v)),
-                    "Exists" => labels.contains_key(&e.key),
-                    "DoesNotExist" => !labels.contains_key(&e.key),
-                    _ => false,
-                })
+        self.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
+            && self.match_expressions.iter().all(|e| match e.operator.as_str() {
+                "In" => get(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
+                "NotIn" => get(&e.key).is_none_or(|v| !e.values.iter().any(|x| x == v)),
+                "Exists" => labels.contains_key(&e.key),
+                "DoesNotExist" => !labels.contains_key(&e.key),
+                _ => false,
+            })
     }
 }
 
@@ -316,26 +253,15 @@ impl Match {
     /// when known, for `namespaceSelector`.
     pub fn matches(&self, object: &Value, namespace: Option<&Value>) -> bool {
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-        let api_version = object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
         let is_namespace = kind == "Namespace" && group.is_empty();
-        let cluster_scoped = is_cluster_scoped(object);
-        // The namespace an object is in; a Namespace is matched on its own name.
-        let ns_name = if is_namespace {
-            name
-        } else {
-            object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        };
+        let own_namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        // As in Gatekeeper, an object without a namespace counts as cluster-scoped and the
+        // namespace criteria do not apply to it; a Namespace is matched on its own name.
+        let cluster_scoped = own_namespace.is_empty();
+        let ns_name = if is_namespace { name } else { own_namespace };
         let ns_applies = is_namespace || !cluster_scoped;
 
         let kinds_ok = self.kinds.is_empty()
@@ -348,38 +274,19 @@ impl Match {
             Some("Namespaced") => !cluster_scoped,
             _ => true,
         };
-        let namespaces_ok = self.namespaces.is_empty()
-            || !ns_applies
-            || self.namespaces.iter().any(|p| wildcard(p, ns_name));
-        let excluded = ns_applies
-            && self
-                .excluded_namespaces
-                .iter()
-                .any(|p| wildcard(p, ns_name));
+        let namespaces_ok =
+            self.namespaces.is_empty() || !ns_applies || self.namespaces.iter().any(|p| wildcard(p, ns_name));
+        let excluded = ns_applies && self.excluded_namespaces.iter().any(|p| wildcard(p, ns_name));
         let empty = serde_json::Map::new();
-        let labels = object
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let labels_ok = self
-            .label_selector
-            .as_ref()
-            .is_none_or(|s| s.matches(labels));
+        let labels = object.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
+        let labels_ok = self.label_selector.as_ref().is_none_or(|s| s.matches(labels));
         let ns_selector_ok = match &self.namespace_selector {
             None => true,
             Some(_) if !ns_applies => true,
             Some(selector) => {
-                let ns_object = if is_namespace {
-                    Some(object)
-                } else {
-                    namespace
-                };
+                let ns_object = if is_namespace { Some(object) } else { namespace };
                 ns_object.is_some_and(|ns| {
-                    selector.matches(
-                        ns.pointer("/metadata/labels")
-                            .and_then(Value::as_object)
-                            .unwrap_or(&empty),
-                    )
+                    selector.matches(ns.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty))
                 })
             }
         };
@@ -412,11 +319,7 @@ impl Constraint {
     pub fn parse(object: &Object, diags: &mut Vec<Diagnostic>) -> Option<Constraint> {
         let at = |message: String| Diagnostic::error(&object.path, message).at(object.line, None);
         let id = format!("{}/{}", object.kind(), object.name());
-        let spec = object
-            .value
-            .get("spec")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
+        let spec = object.value.get("spec").cloned().unwrap_or_else(|| json!({}));
         let matcher = match spec.get("match") {
             None | Some(Value::Null) => Match::default(),
             Some(m) => match serde_json::from_value::<Match>(m.clone()) {
@@ -427,11 +330,7 @@ impl Constraint {
                 }
             },
         };
-        let action = match spec
-            .get("enforcementAction")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
+        let action = match spec.get("enforcementAction").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref()
         {
             None | Some("deny") => EnforcementAction::Deny,
             Some("warn") => EnforcementAction::Warn,
@@ -474,25 +373,27 @@ mod tests {
     #[test]
     fn match_by_kind_namespace_and_labels() {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod", "labels": {"app": "web"}}});
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}});
+        let ns =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}});
         assert!(m("kinds: [{apiGroups: [''], kinds: [Pod]}]").matches(&pod, None));
         assert!(!m("kinds: [{apiGroups: [apps], kinds: [Pod]}]").matches(&pod, None));
         assert!(m("namespaces: ['pr*']").matches(&pod, None));
         assert!(!m("excludedNamespaces: [prod]").matches(&pod, None));
-        assert!(
-            m("labelSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}")
-                .matches(&pod, None)
-        );
+        assert!(m("labelSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}").matches(&pod, None));
         assert!(!m("labelSelector: {matchLabels: {app: db}}").matches(&pod, None));
         assert!(m("namespaceSelector: {matchLabels: {env: prod}}").matches(&pod, Some(&ns)));
         assert!(!m("namespaceSelector: {matchLabels: {env: prod}}").matches(&pod, None));
         assert!(m("namespaceSelector: {matchLabels: {env: prod}}").matches(&ns, None));
         assert!(!m("scope: Cluster").matches(&pod, None));
         assert!(m("name: 'p*'").matches(&pod, None));
-        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}});
+        let role =
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}});
+        assert!(m("namespaces: [prod]").matches(&role, None), "namespaces do not apply to cluster-scoped objects");
+        let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
         assert!(
-            m("namespaces: [prod]").matches(&role, None),
-            "namespaces do not apply to cluster-scoped objects"
+            m("namespaces: [default]").matches(&bare, None),
+            "an object without a namespace is taken as cluster-scoped"
         );
+        assert!(m("scope: Cluster").matches(&bare, None));
     }
 }

@@ -28,8 +28,7 @@ use gatekeeper::{Constraint, Template};
 use rego::Module;
 
 static RULE_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$")
-        .unwrap_or_else(|_| unreachable!("static regex"))
+    Regex::new(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$").unwrap_or_else(|_| unreachable!("static regex"))
 });
 
 /// Where a finding came from.
@@ -99,17 +98,10 @@ pub(crate) fn messages(result: &regorus::Value) -> Vec<(String, Option<Value>)> 
         match v {
             Value::String(s) => Some((s.clone(), None)),
             Value::Object(map) => {
-                let msg = map.get("msg").map(|m| {
-                    m.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| m.to_string())
-                });
+                let msg = map.get("msg").map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()));
                 let details = map.get("details").cloned().or_else(|| {
-                    let rest: serde_json::Map<String, Value> = map
-                        .iter()
-                        .filter(|(k, _)| *k != "msg")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
+                    let rest: serde_json::Map<String, Value> =
+                        map.iter().filter(|(k, _)| *k != "msg").map(|(k, v)| (k.clone(), v.clone())).collect();
                     (!rest.is_empty()).then_some(Value::Object(rest))
                 });
                 Some((msg.unwrap_or_else(|| v.to_string()), details))
@@ -166,51 +158,29 @@ pub fn is_test_file(path: &str) -> bool {
 }
 
 /// Merges `value` into `data` at `prefix`, reporting conflicts on `path`.
-pub fn merge_data(
-    data: &mut Value,
-    prefix: &[String],
-    value: Value,
-    path: &str,
-    diags: &mut Vec<Diagnostic>,
-) {
+pub fn merge_data(data: &mut Value, prefix: &[String], value: Value, path: &str, diags: &mut Vec<Diagnostic>) {
     let mut target = data;
     for key in prefix {
         if !target.is_object() {
             diags.push(Diagnostic::error(
                 path,
-                format!(
-                    "data at {} conflicts with a value from another file",
-                    prefix.join(".")
-                ),
+                format!("data at {} conflicts with a value from another file", prefix.join(".")),
             ));
             return;
         }
         target = target
             .as_object_mut()
-            .map(|m| {
-                m.entry(key.clone())
-                    .or_insert_with(|| Value::Object(Default::default()))
-            })
+            .map(|m| m.entry(key.clone()).or_insert_with(|| Value::Object(Default::default())))
             .unwrap_or_else(|| unreachable!("checked object"));
     }
     merge_values(target, value, &prefix.join("."), path, diags);
 }
 
-fn merge_values(
-    target: &mut Value,
-    value: Value,
-    at: &str,
-    path: &str,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn merge_values(target: &mut Value, value: Value, at: &str, path: &str, diags: &mut Vec<Diagnostic>) {
     match (target, value) {
         (Value::Object(t), Value::Object(v)) => {
             for (k, v) in v {
-                let at = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
+                let at = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
                 match t.get_mut(&k) {
                     Some(existing) => merge_values(existing, v, &at, path, diags),
                     None => {
@@ -220,10 +190,7 @@ fn merge_values(
             }
         }
         (t, v) if *t == v => {}
-        _ => diags.push(Diagnostic::error(
-            path,
-            format!("data.{at} is already defined by another file"),
-        )),
+        _ => diags.push(Diagnostic::error(path, format!("data.{at} is already defined by another file"))),
     }
 }
 
@@ -268,8 +235,7 @@ impl PolicySet {
 
     /// Compiles policy sources. Never fails: what does not compile is a diagnostic.
     pub fn compile(sources: &PolicySources) -> PolicySet {
-        let _span =
-            tracing::info_span!("compile_policies", modules = sources.modules.len()).entered();
+        let _span = tracing::info_span!("compile_policies", modules = sources.modules.len()).entered();
         let mut diagnostics = Vec::new();
         let inventory = review::inventory(sources.inventory.iter());
         let mut data = sources.data.clone();
@@ -292,16 +258,9 @@ impl PolicySet {
                     }
                     let package = package.strip_prefix("data.").unwrap_or(package);
                     let file = package_files.get(package)?.clone();
-                    let action = if name.starts_with("warn") {
-                        EnforcementAction::Warn
-                    } else {
-                        sources.rule_action
-                    };
+                    let action = if name.starts_with("warn") { EnforcementAction::Warn } else { sources.rule_action };
                     Some(Rule {
-                        reference: PolicyRef::Rule {
-                            rule: path.clone(),
-                            path: file,
-                        },
+                        reference: PolicyRef::Rule { rule: path.clone(), path: file },
                         path: path.clone(),
                         action,
                     })
@@ -311,21 +270,14 @@ impl PolicySet {
         };
 
         let mut templates = BTreeMap::new();
-        for object in sources
-            .constraints
-            .iter()
-            .filter(|o| gatekeeper::is_template(o))
-        {
+        for object in sources.constraints.iter().filter(|o| gatekeeper::is_template(o)) {
             if let Some(template) = Template::compile(object, &inventory, &mut diagnostics) {
                 if let Some(previous) = templates.get(&template.kind) {
                     let previous: &Template = previous;
                     diagnostics.push(
                         Diagnostic::error(
                             &object.path,
-                            format!(
-                                "ConstraintTemplate for {} is also defined in {}",
-                                template.kind, previous.path
-                            ),
+                            format!("ConstraintTemplate for {} is also defined in {}", template.kind, previous.path),
                         )
                         .at(object.line, None),
                     );
@@ -335,11 +287,7 @@ impl PolicySet {
             }
         }
         let mut constraints = Vec::new();
-        for object in sources
-            .constraints
-            .iter()
-            .filter(|o| gatekeeper::is_constraint(o))
-        {
+        for object in sources.constraints.iter().filter(|o| gatekeeper::is_constraint(o)) {
             if let Some(constraint) = Constraint::parse(object, &mut diagnostics) {
                 if !templates.contains_key(&constraint.kind) {
                     diagnostics.push(
@@ -361,21 +309,9 @@ impl PolicySet {
             .inventory
             .iter()
             .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
-            .filter_map(|o| {
-                Some((
-                    o.pointer("/metadata/name")?.as_str()?.to_string(),
-                    o.clone(),
-                ))
-            })
+            .filter_map(|o| Some((o.pointer("/metadata/name")?.as_str()?.to_string(), o.clone())))
             .collect();
-        PolicySet {
-            engine,
-            rules,
-            templates,
-            constraints,
-            namespaces,
-            diagnostics,
-        }
+        PolicySet { engine, rules, templates, constraints, namespaces, diagnostics }
     }
 
     /// Number of deny/warn rules and constraints that will be evaluated.
@@ -405,11 +341,7 @@ impl PolicySet {
                 match engine.eval_rule(rule.path.clone()) {
                     Ok(value) => {
                         for (message, details) in messages(&value) {
-                            let message = if message.is_empty() {
-                                format!("{} is true", rule.path)
-                            } else {
-                                message
-                            };
+                            let message = if message.is_empty() { format!("{} is true", rule.path) } else { message };
                             evaluation.findings.push(Finding {
                                 policy: rule.reference.clone(),
                                 action: rule.action,
@@ -418,10 +350,9 @@ impl PolicySet {
                             });
                         }
                     }
-                    Err(e) => evaluation.errors.push((
-                        rule.reference.clone(),
-                        rego::diagnostic_from_error("", &e).message,
-                    )),
+                    Err(e) => {
+                        evaluation.errors.push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message))
+                    }
                 }
             }
         }
@@ -432,10 +363,7 @@ impl PolicySet {
                 .or_else(|| request.get("oldObject"))
                 .cloned()
                 .unwrap_or(Value::Null);
-            let ns_name = object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let ns_name = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
             let namespace = self.namespaces.get(ns_name);
             for constraint in &self.constraints {
                 if !constraint.matcher.matches(&object, namespace) {
@@ -451,19 +379,13 @@ impl PolicySet {
                     line: constraint.line,
                 };
                 match template.violations(&request_rego, &constraint.parameters) {
-                    Ok(found) => {
-                        evaluation
-                            .findings
-                            .extend(found.into_iter().map(|(message, details)| Finding {
-                                policy: reference.clone(),
-                                action: constraint.action,
-                                message,
-                                details,
-                            }))
-                    }
-                    Err(e) => evaluation
-                        .errors
-                        .push((reference, rego::diagnostic_from_error("", &e).message)),
+                    Ok(found) => evaluation.findings.extend(found.into_iter().map(|(message, details)| Finding {
+                        policy: reference.clone(),
+                        action: constraint.action,
+                        message,
+                        details,
+                    })),
+                    Err(e) => evaluation.errors.push((reference, rego::diagnostic_from_error("", &e).message)),
                 }
             }
         }
@@ -472,10 +394,7 @@ impl PolicySet {
 
     /// Evaluates every object as if it were being created, in parallel, in the objects' order.
     pub fn evaluate_objects(&self, objects: &[Object]) -> Vec<Evaluation> {
-        objects
-            .par_iter()
-            .map(|o| self.review(&review::create_request(&o.value)))
-            .collect()
+        objects.par_iter().map(|o| self.review(&review::create_request(&o.value))).collect()
     }
 
     /// Evaluates a Rego rule or document under `data` for an arbitrary input, as OPA's data API
@@ -493,14 +412,12 @@ impl PolicySet {
 
 /// The file that declares each package (the first one, for packages split across files).
 fn package_files(modules: &[Module]) -> HashMap<String, String> {
-    static PACKAGE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex"))
-    });
+    static PACKAGE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex")));
     let mut out = HashMap::new();
     for m in modules {
         if let Some(c) = PACKAGE.captures(&m.text) {
-            out.entry(c[1].to_string())
-                .or_insert_with(|| m.path.clone());
+            out.entry(c[1].to_string()).or_insert_with(|| m.path.clone());
         }
     }
     out

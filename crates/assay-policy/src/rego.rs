@@ -26,9 +26,8 @@ pub struct Module {
 const MARKER_PACKAGE: &str = "package assay_internal_marker\n\nmarker := true\n";
 const MARKER_RULE: &str = "data.assay_internal_marker.marker";
 
-static LOCATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"--> (.+?):(\d+):(\d+)").unwrap_or_else(|_| unreachable!("static regex"))
-});
+static LOCATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"--> (.+?):(\d+):(\d+)").unwrap_or_else(|_| unreachable!("static regex")));
 
 /// A diagnostic from a regorus error: the location it names, or `fallback_path` when none.
 pub(crate) fn diagnostic_from_error(fallback_path: &str, err: &anyhow::Error) -> Diagnostic {
@@ -62,11 +61,7 @@ pub struct CompiledModules {
 
 /// Compiles modules into one engine with `data`. A module that fails to parse, or whose rules
 /// fail to compile together with the others, is left out with a diagnostic; the rest compile.
-pub fn compile(
-    modules: &[Module],
-    data: &serde_json::Value,
-    diags: &mut Vec<Diagnostic>,
-) -> CompiledModules {
+pub fn compile(modules: &[Module], data: &serde_json::Value, diags: &mut Vec<Diagnostic>) -> CompiledModules {
     let mut included: Vec<&Module> = Vec::new();
     for module in modules {
         let mut probe = regorus::Engine::new();
@@ -76,9 +71,7 @@ pub fn compile(
             Err(e) => {
                 let mut d = diagnostic_from_error(&module.path, &e);
                 if module.version == RegoVersion::V1 && parses_as_v0(module) {
-                    d.message.push_str(
-                        " (the file parses as Rego v0: add `# assay: rego.v0` or set rego_version)",
-                    );
+                    d.message.push_str(" (the file parses as Rego v0: add `# assay: rego.v0` or set rego_version)");
                 }
                 diags.push(d);
             }
@@ -96,11 +89,7 @@ pub fn compile(
                     .filter(|k| !k.starts_with("data.assay_internal_marker"))
                     .cloned()
                     .collect();
-                return CompiledModules {
-                    engine,
-                    rules,
-                    modules: included.iter().map(|m| m.path.clone()).collect(),
-                };
+                return CompiledModules { engine, rules, modules: included.iter().map(|m| m.path.clone()).collect() };
             }
             Err(e) => {
                 let d = diagnostic_from_error("policies", &e);
@@ -120,9 +109,7 @@ pub fn compile(
 fn parses_as_v0(module: &Module) -> bool {
     let mut probe = regorus::Engine::new();
     probe.set_rego_v0(true);
-    probe
-        .add_policy(module.path.clone(), module.text.clone())
-        .is_ok()
+    probe.add_policy(module.path.clone(), module.text.clone()).is_ok()
 }
 
 fn build_engine(modules: &[&Module], data: &serde_json::Value) -> regorus::Engine {
@@ -133,10 +120,7 @@ fn build_engine(modules: &[&Module], data: &serde_json::Value) -> regorus::Engin
         let _ = engine.add_policy(module.path.clone(), module.text.clone());
     }
     engine.set_rego_v0(false);
-    let _ = engine.add_policy(
-        "assay-internal-marker.rego".to_string(),
-        MARKER_PACKAGE.to_string(),
-    );
+    let _ = engine.add_policy("assay-internal-marker.rego".to_string(), MARKER_PACKAGE.to_string());
     if let Ok(value) = regorus::Value::from_json_str(&data.to_string()) {
         let _ = engine.add_data(value);
     }
@@ -153,10 +137,7 @@ pub fn to_json(value: &regorus::Value) -> Option<serde_json::Value> {
     if *value == regorus::Value::Undefined {
         return None;
     }
-    value
-        .to_json_str()
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
+    value.to_json_str().ok().and_then(|s| serde_json::from_str(&s).ok())
 }
 
 #[cfg(test)]
@@ -164,11 +145,7 @@ mod tests {
     use super::*;
 
     fn module(path: &str, text: &str) -> Module {
-        Module {
-            path: path.into(),
-            text: text.into(),
-            version: RegoVersion::V1,
-        }
+        Module { path: path.into(), text: text.into(), version: RegoVersion::V1 }
     }
 
     #[test]
@@ -176,21 +153,14 @@ mod tests {
         let mut diags = Vec::new();
         let compiled = compile(
             &[
-                module(
-                    "a.rego",
-                    "package a\n\ndeny contains \"x\" if {\n  input.x ==\n}\n",
-                ),
+                module("a.rego", "package a\n\ndeny contains \"x\" if {\n  input.x ==\n}\n"),
                 module("b.rego", "package b\n\ndeny contains \"y\" if true\n"),
             ],
             &serde_json::json!({}),
             &mut diags,
         );
         assert_eq!(compiled.modules, vec!["b.rego"]);
-        assert!(
-            compiled.rules.contains("data.b.deny"),
-            "{:?}",
-            compiled.rules
-        );
+        assert!(compiled.rules.contains("data.b.deny"), "{:?}", compiled.rules);
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].path, "a.rego");
         assert!(diags[0].line.is_some_and(|l| l >= 4), "{:?}", diags[0]);
@@ -199,20 +169,9 @@ mod tests {
     #[test]
     fn v0_file_in_v1_mode_gets_a_hint() {
         let mut diags = Vec::new();
-        compile(
-            &[module(
-                "old.rego",
-                "package old\ndeny[msg] { msg := \"x\" }\n",
-            )],
-            &serde_json::json!({}),
-            &mut diags,
-        );
+        compile(&[module("old.rego", "package old\ndeny[msg] { msg := \"x\" }\n")], &serde_json::json!({}), &mut diags);
         assert_eq!(diags.len(), 1);
-        assert!(
-            diags[0].message.contains("parses as Rego v0"),
-            "{}",
-            diags[0]
-        );
+        assert!(diags[0].message.contains("parses as Rego v0"), "{}", diags[0]);
     }
 
     #[test]
@@ -220,24 +179,14 @@ mod tests {
         // regorus resolves functions when it evaluates, so this compiles and fails per request.
         let mut diags = Vec::new();
         let compiled = compile(
-            &[module(
-                "bad.rego",
-                "package bad\n\ndeny contains msg if { msg := unknown_function(1) }\n",
-            )],
+            &[module("bad.rego", "package bad\n\ndeny contains msg if { msg := unknown_function(1) }\n")],
             &serde_json::json!({}),
             &mut diags,
         );
         assert!(diags.is_empty(), "{diags:?}");
         let mut engine = compiled.engine;
-        let err = engine
-            .eval_rule("data.bad.deny".to_string())
-            .err()
-            .map(|e| diagnostic_from_error("?", &e));
+        let err = engine.eval_rule("data.bad.deny".to_string()).err().map(|e| diagnostic_from_error("?", &e));
         let err = err.unwrap_or_else(|| Diagnostic::error("?", "no error"));
-        assert_eq!(
-            (err.path.as_str(), err.line),
-            ("bad.rego", Some(3)),
-            "{err}"
-        );
+        assert_eq!((err.path.as_str(), err.line), ("bad.rego", Some(3)), "{err}");
     }
 }

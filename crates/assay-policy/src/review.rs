@@ -3,120 +3,26 @@
 
 use serde_json::{Map, Value, json};
 
-/// Kinds of the Kubernetes API that are not namespaced, so that an object of one of these kinds
-/// without `metadata.namespace` is known to be cluster-scoped.
-const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "APIService",
-    "CertificateSigningRequest",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ComponentStatus",
-    "CSIDriver",
-    "CSINode",
-    "CustomResourceDefinition",
-    "FlowSchema",
-    "IngressClass",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PodSecurityPolicy",
-    "PriorityClass",
-    "PriorityLevelConfiguration",
-    "RuntimeClass",
-    "StorageClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "VolumeAttachment",
-    "ConstraintTemplate",
-];
-
-/// Whether an object is cluster-scoped: it has no namespace and is of a cluster-scoped kind, or of
-/// a kind we do not know (custom resources without a namespace are taken as cluster-scoped, as
-/// Gatekeeper's audit sees them).
-pub fn is_cluster_scoped(object: &Value) -> bool {
-    let namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !namespace.is_empty() {
-        return false;
-    }
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    CLUSTER_SCOPED_KINDS.contains(&kind) || !is_known_namespaced(kind)
-}
-
-fn is_known_namespaced(kind: &str) -> bool {
-    matches!(
-        kind,
-        "Pod"
-            | "Deployment"
-            | "StatefulSet"
-            | "DaemonSet"
-            | "ReplicaSet"
-            | "ReplicationController"
-            | "Job"
-            | "CronJob"
-            | "Service"
-            | "ConfigMap"
-            | "Secret"
-            | "ServiceAccount"
-            | "Role"
-            | "RoleBinding"
-            | "Ingress"
-            | "NetworkPolicy"
-            | "PersistentVolumeClaim"
-            | "PodDisruptionBudget"
-            | "HorizontalPodAutoscaler"
-            | "LimitRange"
-            | "ResourceQuota"
-            | "Endpoints"
-            | "EndpointSlice"
-            | "Event"
-            | "Lease"
-            | "CSIStorageCapacity"
-            | "PodTemplate"
-            | "Application"
-            | "ApplicationSet"
-            | "AppProject"
-    )
-}
-
 fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
 /// The `kind` field of an AdmissionRequest: `{group, version, kind}` of an object.
 pub fn group_version_kind(object: &Value) -> Value {
-    let (group, version) = split_api_version(
-        object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    );
+    let (group, version) = split_api_version(object.get("apiVersion").and_then(Value::as_str).unwrap_or(""));
     json!({"group": group, "version": version, "kind": object.get("kind").and_then(Value::as_str).unwrap_or("")})
 }
 
 /// An AdmissionRequest (`admission.k8s.io/v1`) creating `object`, as the API server would send it.
 pub fn create_request(object: &Value) -> Value {
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
     let gvk = group_version_kind(object);
     let plural = plural(gvk["kind"].as_str().unwrap_or(""));
     let mut request = Map::new();
     request.insert("uid".into(), json!(""));
     request.insert("kind".into(), gvk.clone());
-    request.insert(
-        "resource".into(),
-        json!({"group": gvk["group"], "version": gvk["version"], "resource": plural}),
-    );
+    request.insert("resource".into(), json!({"group": gvk["group"], "version": gvk["version"], "resource": plural}));
     request.insert("name".into(), json!(name));
     if !namespace.is_empty() {
         request.insert("namespace".into(), json!(namespace));
@@ -134,10 +40,7 @@ fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
     if lower.ends_with('s') || lower.ends_with("ch") || lower.ends_with('x') {
         format!("{lower}es")
-    } else if let Some(stem) = lower
-        .strip_suffix('y')
-        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
-    {
+    } else if let Some(stem) = lower.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
         format!("{stem}ies")
     } else {
         format!("{lower}s")
@@ -147,19 +50,12 @@ fn plural(kind: &str) -> String {
 /// Completes an AdmissionRequest given by a caller (a webhook, or a gator `AdmissionReview`
 /// test object): fills `kind`, `name` and `namespace` from the object when they are missing.
 pub fn complete_request(mut request: Value) -> Value {
-    let object = request
-        .get("object")
-        .filter(|o| o.is_object())
-        .or_else(|| request.get("oldObject"))
-        .cloned();
+    let object = request.get("object").filter(|o| o.is_object()).or_else(|| request.get("oldObject")).cloned();
     if let (Some(object), Some(map)) = (object, request.as_object_mut()) {
         if !map.get("kind").is_some_and(Value::is_object) {
             map.insert("kind".into(), group_version_kind(&object));
         }
-        for (field, pointer) in [
-            ("name", "/metadata/name"),
-            ("namespace", "/metadata/namespace"),
-        ] {
+        for (field, pointer) in [("name", "/metadata/name"), ("namespace", "/metadata/namespace")] {
             if !map.contains_key(field) {
                 if let Some(v) = object.pointer(pointer) {
                     map.insert(field.into(), v.clone());
@@ -181,43 +77,24 @@ pub fn inventory<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Value {
     let mut cluster = Map::new();
     let mut namespaced = Map::new();
     for object in objects {
-        let api_version = object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
         if kind.is_empty() || name.is_empty() {
             continue;
         }
-        let namespace = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let root = if namespace.is_empty() {
             &mut cluster
         } else {
-            match namespaced
-                .entry(namespace.to_string())
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-            {
+            match namespaced.entry(namespace.to_string()).or_insert_with(|| json!({})).as_object_mut() {
                 Some(map) => map,
                 None => continue,
             }
         };
-        let by_version = root
-            .entry(api_version.to_string())
-            .or_insert_with(|| json!({}));
+        let by_version = root.entry(api_version.to_string()).or_insert_with(|| json!({}));
         if let Some(by_kind) = by_version.as_object_mut() {
-            if let Some(by_name) = by_kind
-                .entry(kind.to_string())
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-            {
+            if let Some(by_name) = by_kind.entry(kind.to_string()).or_insert_with(|| json!({})).as_object_mut() {
                 by_name.insert(name.to_string(), object.clone());
             }
         }
@@ -231,12 +108,10 @@ mod tests {
 
     #[test]
     fn request_has_the_admission_shape() {
-        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}});
+        let obj =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}});
         let r = create_request(&obj);
-        assert_eq!(
-            r["kind"],
-            json!({"group": "apps", "version": "v1", "kind": "Deployment"})
-        );
+        assert_eq!(r["kind"], json!({"group": "apps", "version": "v1", "kind": "Deployment"}));
         assert_eq!(r["resource"]["resource"], "deployments");
         assert_eq!(r["namespace"], "prod");
         assert_eq!(r["operation"], "CREATE");
@@ -251,22 +126,6 @@ mod tests {
         let b = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}});
         let inv = inventory([&a, &b]);
         assert_eq!(inv["namespace"]["ns"]["v1"]["Service"]["s"], a);
-        assert_eq!(
-            inv["cluster"]["storage.k8s.io/v1"]["StorageClass"]["fast"],
-            b
-        );
-    }
-
-    #[test]
-    fn scope() {
-        assert!(is_cluster_scoped(
-            &json!({"kind": "Namespace", "metadata": {"name": "x"}})
-        ));
-        assert!(!is_cluster_scoped(
-            &json!({"kind": "Pod", "metadata": {"name": "x"}})
-        ));
-        assert!(!is_cluster_scoped(
-            &json!({"kind": "Widget", "metadata": {"name": "x", "namespace": "n"}})
-        ));
+        assert_eq!(inv["cluster"]["storage.k8s.io/v1"]["StorageClass"]["fast"], b);
     }
 }

@@ -104,6 +104,8 @@ impl TestResult {
 pub struct SuiteResult {
     /// Path of the suite file.
     pub path: String,
+    /// `metadata.name` of the suite, or its directory's name.
+    pub name: String,
     /// Why the suite could not run at all.
     pub error: Option<String>,
     /// Its tests.
@@ -125,24 +127,14 @@ pub fn is_suite(text: &str) -> bool {
 }
 
 fn join(dir: &str, rel: &str) -> String {
-    if rel.starts_with('/') || dir.is_empty() {
-        rel.to_string()
-    } else {
-        format!("{dir}/{rel}")
-    }
+    if rel.starts_with('/') || dir.is_empty() { rel.to_string() } else { format!("{dir}/{rel}") }
 }
 
 /// Reads the objects in a file through `read`.
-fn objects(
-    path: &str,
-    read: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<Vec<Object>, String> {
+fn objects(path: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<Vec<Object>, String> {
     let text = read(path)?;
     let (objects, diags) = parse_objects(path, &text);
-    if let Some(d) = diags
-        .iter()
-        .find(|d| d.severity == assay_estate::Severity::Error)
-    {
+    if let Some(d) = diags.iter().find(|d| d.severity == assay_estate::Severity::Error) {
         return Err(d.to_string());
     }
     Ok(objects)
@@ -150,11 +142,7 @@ fn objects(
 
 /// Runs a suite. `path` is the suite file (paths in it are relative to its directory); `read`
 /// returns a file's text.
-pub fn run(
-    path: &str,
-    text: &str,
-    read: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> SuiteResult {
+pub fn run(path: &str, text: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> SuiteResult {
     let started = Instant::now();
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let suite: SuiteFile = match yaml_serde::from_str(text) {
@@ -162,27 +150,25 @@ pub fn run(
         Err(e) => {
             return SuiteResult {
                 path: path.into(),
+                name: dir.rsplit('/').next().unwrap_or(dir).to_string(),
                 error: Some(format!("invalid suite: {e}")),
                 tests: Vec::new(),
                 duration: started.elapsed(),
             };
         }
     };
-    let _ = suite.metadata;
+    let name = suite
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| dir.rsplit('/').next().unwrap_or(dir).to_string());
     let tests = suite.tests.iter().map(|t| run_test(dir, t, read)).collect();
-    SuiteResult {
-        path: path.into(),
-        error: None,
-        tests,
-        duration: started.elapsed(),
-    }
+    SuiteResult { path: path.into(), name, error: None, tests, duration: started.elapsed() }
 }
 
-fn run_test(
-    dir: &str,
-    test: &SuiteTest,
-    read: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> TestResult {
+fn run_test(dir: &str, test: &SuiteTest, read: &mut dyn FnMut(&str) -> Result<String, String>) -> TestResult {
     let started = Instant::now();
     let mut result = TestResult {
         name: test.name.clone(),
@@ -202,40 +188,35 @@ fn run_test(
             .ok_or_else(|| format!("{template_path}: no ConstraintTemplate"))?;
         let mut diags: Vec<Diagnostic> = Vec::new();
         let template = Template::compile(&template_obj, &serde_json::json!({}), &mut diags)
-            .ok_or_else(|| {
-                diags
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
+            .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         let constraint_path = join(dir, &test.constraint);
         let constraint_obj = objects(&constraint_path, read)?
             .into_iter()
             .next()
             .ok_or_else(|| format!("{constraint_path}: no constraint"))?;
-        let constraint = Constraint::parse(&constraint_obj, &mut diags).ok_or_else(|| {
-            diags
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let constraint = Constraint::parse(&constraint_obj, &mut diags)
+            .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         if constraint.kind != template.kind {
-            return Err(format!(
-                "constraint kind {} does not match template kind {}",
-                constraint.kind, template.kind
-            ));
+            return Err(format!("constraint kind {} does not match template kind {}", constraint.kind, template.kind));
         }
         Ok((template, constraint))
     })();
     match setup {
-        Err(e) => result.error = Some(e),
+        Err(e) => {
+            // Every case fails with the setup error, so that each is accounted for.
+            for case in &test.cases {
+                result.cases.push(CaseResult {
+                    name: case.name.clone(),
+                    failure: (!case.skip).then(|| e.clone()),
+                    skipped: case.skip,
+                    duration: Duration::ZERO,
+                });
+            }
+            result.error = Some(e);
+        }
         Ok((template, constraint)) => {
             for case in &test.cases {
-                result
-                    .cases
-                    .push(run_case(dir, case, &template, &constraint, read));
+                result.cases.push(run_case(dir, case, &template, &constraint, read));
             }
         }
     }
@@ -252,21 +233,13 @@ fn run_case(
 ) -> CaseResult {
     let started = Instant::now();
     if case.skip {
-        return CaseResult {
-            name: case.name.clone(),
-            failure: None,
-            skipped: true,
-            duration: Duration::ZERO,
-        };
+        return CaseResult { name: case.name.clone(), failure: None, skipped: true, duration: Duration::ZERO };
     }
     let failure = (|| -> Result<(), String> {
         let object_path = join(dir, &case.object);
         let mut found = objects(&object_path, read)?;
         if found.len() != 1 {
-            return Err(format!(
-                "{object_path}: expected exactly one object, found {}",
-                found.len()
-            ));
+            return Err(format!("{object_path}: expected exactly one object, found {}", found.len()));
         }
         let object = found.remove(0).value;
         let request = if object.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
@@ -289,10 +262,7 @@ fn run_case(
             .or_else(|| request.get("oldObject"))
             .cloned()
             .unwrap_or(Value::Null);
-        let ns_name = reviewed
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let ns_name = reviewed.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let namespace = inventory_objects.iter().find(|o| {
             o.get("kind").and_then(Value::as_str) == Some("Namespace")
                 && o.pointer("/metadata/name").and_then(Value::as_str) == Some(ns_name)
@@ -310,66 +280,33 @@ fn run_case(
         Ok(())
     })()
     .err();
-    CaseResult {
-        name: case.name.clone(),
-        failure,
-        skipped: false,
-        duration: started.elapsed(),
-    }
+    CaseResult { name: case.name.clone(), failure, skipped: false, duration: started.elapsed() }
 }
 
-fn check_assertion(
-    assertion: &Assertion,
-    violations: &[(String, Option<Value>)],
-) -> Result<(), String> {
+fn check_assertion(assertion: &Assertion, violations: &[(String, Option<Value>)]) -> Result<(), String> {
     let (matching, about) = match &assertion.message {
         None => (violations.len(), String::new()),
         Some(pattern) => {
-            let re = Regex::new(pattern)
-                .map_err(|e| format!("invalid message regex {pattern:?}: {e}"))?;
-            (
-                violations.iter().filter(|(m, _)| re.is_match(m)).count(),
-                format!(" matching {pattern:?}"),
-            )
+            let re = Regex::new(pattern).map_err(|e| format!("invalid message regex {pattern:?}: {e}"))?;
+            (violations.iter().filter(|(m, _)| re.is_match(m)).count(), format!(" matching {pattern:?}"))
         }
     };
-    let messages = || {
-        violations
-            .iter()
-            .map(|(m, _)| format!("\n    {m}"))
-            .collect::<String>()
-    };
-    match assertion
-        .violations
-        .as_ref()
-        .unwrap_or(&Value::String("yes".into()))
-    {
+    let messages = || violations.iter().map(|(m, _)| format!("\n    {m}")).collect::<String>();
+    match assertion.violations.as_ref().unwrap_or(&Value::String("yes".into())) {
         Value::String(s) if s == "yes" => {
             if matching == 0 {
-                return Err(format!(
-                    "got 0 violations{about} but want at least 1{}",
-                    messages()
-                ));
+                return Err(format!("got 0 violations{about} but want at least 1{}", messages()));
             }
         }
         Value::String(s) if s == "no" => {
             if matching != 0 {
-                return Err(format!(
-                    "got {matching} violations{about} but want none:{}",
-                    messages()
-                ));
+                return Err(format!("got {matching} violations{about} but want none:{}", messages()));
             }
         }
         Value::Number(n) => {
-            let want = n
-                .as_u64()
-                .ok_or_else(|| format!("invalid violations count {n}"))?
-                as usize;
+            let want = n.as_u64().ok_or_else(|| format!("invalid violations count {n}"))? as usize;
             if matching != want {
-                return Err(format!(
-                    "got {matching} violations{about} but want exactly {want}:{}",
-                    messages()
-                ));
+                return Err(format!("got {matching} violations{about} but want exactly {want}:{}", messages()));
             }
         }
         Value::Bool(b) => {
@@ -378,16 +315,11 @@ fn check_assertion(
                 return Err(format!("got 0 violations{about} but want at least 1"));
             }
             if !*b && matching != 0 {
-                return Err(format!(
-                    "got {matching} violations{about} but want none:{}",
-                    messages()
-                ));
+                return Err(format!("got {matching} violations{about} but want none:{}", messages()));
             }
         }
         other => {
-            return Err(format!(
-                "invalid assertion violations: {other}; want yes, no or a number"
-            ));
+            return Err(format!("invalid assertion violations: {other}; want yes, no or a number"));
         }
     }
     Ok(())

@@ -54,10 +54,7 @@ pub fn run(modules: &[Module], data: &Value, diags: &mut Vec<Diagnostic>) -> Vec
         if !name.starts_with("test_") && !skip {
             continue;
         }
-        let file = files
-            .get(package.strip_prefix("data.").unwrap_or(package))
-            .cloned()
-            .unwrap_or_default();
+        let file = files.get(package.strip_prefix("data.").unwrap_or(package)).cloned().unwrap_or_default();
         if skip {
             results.push(TestResult {
                 name: path.clone(),
@@ -75,21 +72,11 @@ pub fn run(modules: &[Module], data: &Value, diags: &mut Vec<Diagnostic>) -> Vec
         let duration = started.elapsed();
         let prints = engine.take_prints().unwrap_or_default();
         let outcome = match result {
-            Ok(value)
-                if value == regorus::Value::Undefined || value == regorus::Value::Bool(false) =>
-            {
-                Outcome::Fail
-            }
+            Ok(value) if value == regorus::Value::Undefined || value == regorus::Value::Bool(false) => Outcome::Fail,
             Ok(_) => Outcome::Pass,
             Err(e) => Outcome::Error(rego::diagnostic_from_error(&file, &e).message),
         };
-        results.push(TestResult {
-            name: path.clone(),
-            file,
-            outcome,
-            duration,
-            prints,
-        });
+        results.push(TestResult { name: path.clone(), file, outcome, duration, prints });
     }
     results
 }
@@ -114,24 +101,14 @@ mod tests {
         let mut diags = Vec::new();
         let results = run(&[policy, tests], &serde_json::json!({}), &mut diags);
         assert!(diags.is_empty(), "{diags:?}");
-        let outcomes: Vec<(&str, &Outcome)> = results
-            .iter()
-            .map(|r| (r.name.as_str(), &r.outcome))
-            .collect();
+        let outcomes: Vec<(&str, &Outcome)> = results.iter().map(|r| (r.name.as_str(), &r.outcome)).collect();
         assert_eq!(outcomes[0], ("data.p_test.test_denies", &Outcome::Pass));
         assert_eq!(outcomes[1].0, "data.p_test.test_errors");
-        assert!(
-            matches!(outcomes[1].1, Outcome::Error(_) | Outcome::Fail),
-            "{outcomes:?}"
-        );
+        assert!(matches!(outcomes[1].1, Outcome::Error(_) | Outcome::Fail), "{outcomes:?}");
         assert_eq!(outcomes[2], ("data.p_test.test_fails", &Outcome::Fail));
         assert_eq!(outcomes[3], ("data.p_test.todo_test_later", &Outcome::Skip));
         assert_eq!(results[2].file, "p_test.rego");
         assert_eq!(results[2].prints.len(), 1);
-        assert!(
-            results[2].prints[0].contains("looking 1"),
-            "{:?}",
-            results[2].prints
-        );
+        assert!(results[2].prints[0].contains("looking 1"), "{:?}", results[2].prints);
     }
 }

@@ -1,0 +1,125 @@
+//! `assay check`: load the estate (and its base), evaluate, build the verdict, render it.
+
+use anyhow::{Context, Result};
+use assay_estate::git::GitRepo;
+use assay_estate::signers::{AllowedSigners, verify_commit};
+use assay_estate::{Diagnostic, Estate, diff, source};
+use assay_policy::PolicySet;
+use assay_verdict::render::{self, Format};
+use assay_verdict::{CommitCheck, EstateRef, Evaluated, VerdictInput};
+
+use crate::{CheckArgs, CheckFormat};
+
+const SIGNERS_PATH: &str = ".assay/allowed_signers";
+
+pub(crate) fn run(args: CheckArgs) -> Result<u8> {
+    let _span = tracing::info_span!("check", estate = %args.estate.display()).entered();
+    let needs_git = args.rev.is_some() || args.base.is_some() || args.require_signed;
+    let mut repo = if needs_git { Some(GitRepo::open(&args.estate)?) } else { None };
+    let head = match (&args.rev, &repo) {
+        (Some(rev), Some(repo)) => repo.load(rev)?,
+        _ => source::load_dir(&args.estate)?,
+    };
+    let base = match (&args.base, &repo) {
+        (Some(rev), Some(repo)) => Some(repo.load(rev)?),
+        _ => None,
+    };
+    // A change cannot switch the requirement off: the base's settings count too.
+    let require_signed =
+        args.require_signed || head.settings.require_signed || base.as_ref().is_some_and(|b| b.settings.require_signed);
+    let mut diagnostics = head.diagnostics.clone();
+    let commits = if require_signed {
+        if repo.is_none() {
+            repo = Some(
+                GitRepo::open(&args.estate).context("assay.yaml sets require_signed, which needs a Git repository")?,
+            );
+        }
+        let repo = repo.as_ref().context("no repository")?;
+        signature_checks(repo, args.rev.as_deref().unwrap_or("HEAD"), args.base.as_deref(), &mut diagnostics)?
+    } else {
+        Vec::new()
+    };
+
+    let policies = PolicySet::from_estate(&head);
+    diagnostics.extend(policies.diagnostics.iter().cloned());
+    let evaluations = policies.evaluate_objects(&head.manifests);
+    let base_eval = base.as_ref().map(|b| {
+        let set = PolicySet::from_estate(b);
+        (set.evaluate_objects(&b.manifests), b)
+    });
+    let verdict = assay_verdict::verdict(VerdictInput {
+        estate: estate_ref(&head),
+        head: Evaluated { objects: &head.manifests, evaluations: &evaluations },
+        policies: policies.len(),
+        base: base_eval
+            .as_ref()
+            .map(|(evals, b)| (estate_ref(b), Evaluated { objects: &b.manifests, evaluations: evals })),
+        changes: base.as_ref().map(|b| diff::changes(b, &head)).unwrap_or_default(),
+        commits,
+        diagnostics,
+    });
+    let format = match args.format {
+        CheckFormat::Table => Format::Table,
+        CheckFormat::Json => Format::Json,
+        CheckFormat::Sarif => Format::Sarif,
+        CheckFormat::Markdown => Format::Markdown,
+        CheckFormat::Junit => Format::Junit,
+    };
+    let text = render::render(&verdict, format);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            if args.format != CheckFormat::Table {
+                eprintln!("{}", render::summary_line(&verdict));
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(verdict.exit_code())
+}
+
+fn estate_ref(estate: &Estate) -> EstateRef {
+    EstateRef { name: estate.settings.name.clone(), origin: estate.origin.clone() }
+}
+
+/// Checks every commit in base..tip (or tip alone) against the allowed signers as they were at
+/// the base, or, without a base, at the tip's first parent: nobody can trust themselves in the
+/// same change that adds their key. A root commit with no base is checked against its own file.
+fn signature_checks(
+    repo: &GitRepo,
+    tip: &str,
+    base: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<CommitCheck>> {
+    let tip_id = repo.resolve(tip)?;
+    let base_id = base.map(|b| repo.resolve(b)).transpose()?;
+    let trust_root = match base_id {
+        Some(id) => id,
+        None => repo.first_parent(tip_id)?.unwrap_or(tip_id),
+    };
+    let signers = match repo.read_file(trust_root, SIGNERS_PATH)? {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let (signers, diags) = AllowedSigners::parse(SIGNERS_PATH, &text);
+            diagnostics.extend(diags);
+            Some(signers)
+        }
+        None => None,
+    };
+    let commits = repo.commits(base_id, tip_id)?;
+    Ok(commits
+        .into_iter()
+        .map(|c| match &signers {
+            Some(signers) => {
+                let check = verify_commit(&c.raw, signers);
+                CommitCheck { commit: c.id, summary: c.summary, trusted: check.is_good(), detail: check.describe() }
+            }
+            None => CommitCheck {
+                commit: c.id,
+                summary: c.summary,
+                trusted: false,
+                detail: format!("no {SIGNERS_PATH} at {} to trust any signer", &trust_root.to_string()[..12]),
+            },
+        })
+        .collect())
+}
