@@ -93,14 +93,13 @@ pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
         if doc.value.is_null() {
             continue;
         }
-        if doc.value.get("kind").and_then(Value::as_str) == Some("List") {
-            if let Some(items) = doc.value.get("items").and_then(Value::as_array) {
+        if doc.value.get("kind").and_then(Value::as_str) == Some("List")
+            && let Some(items) = doc.value.get("items").and_then(Value::as_array) {
                 for item in items {
                     check_object(path, doc.line, item.clone(), &mut objects, &mut diags);
                 }
                 continue;
             }
-        }
         check_object(path, doc.line, doc.value, &mut objects, &mut diags);
     }
     (objects, diags)
@@ -113,7 +112,7 @@ fn check_object(path: &str, line: u32, value: Value, objects: &mut Vec<Object>, 
     };
     let missing: Vec<&str> = ["apiVersion", "kind"]
         .into_iter()
-        .filter(|k| !map.get(*k).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())))
+        .filter(|k| map.get(*k).is_none_or(|v| v.as_str().is_none_or(|s| s.is_empty())))
         .collect();
     if !missing.is_empty() {
         diags.push(
@@ -125,12 +124,11 @@ fn check_object(path: &str, line: u32, value: Value, objects: &mut Vec<Object>, 
         );
         return;
     }
-    if let Some(metadata) = map.get("metadata") {
-        if !metadata.is_object() {
+    if let Some(metadata) = map.get("metadata")
+        && !metadata.is_object() {
             diags.push(Diagnostic::error(path, "metadata is not a mapping").at(line, None));
             return;
         }
-    }
     objects.push(Object { path: path.to_string(), line, value });
 }
 

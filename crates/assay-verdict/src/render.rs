@@ -176,7 +176,6 @@ pub fn sarif(v: &Verdict) -> Value {
             };
             json!({
                 "id": id,
-                "name": id,
                 "shortDescription": {"text": description},
                 "fullDescription": {"text": format!("{description}, defined in {location}")},
                 "defaultConfiguration": {"level": level(x.action)},

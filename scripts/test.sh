@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need, then runs them.
+#   bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tests build real Git repositories and sign commits with real SSH keys.
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+if ((${#need_apt[@]})); then
+  echo "installing ${need_apt[*]}" >&2
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The SARIF test validates assay's output with Microsoft's SARIF multitool (from npm).
+tools="${ASSAY_TOOLS_DIR:-$PWD/target/tools}"
+if [[ ! -x "$tools/node_modules/.bin/sarif-multitool" ]]; then
+  echo "installing @microsoft/sarif-multitool into $tools" >&2
+  mkdir -p "$tools"
+  npm install --silent --no-audit --no-fund --prefix "$tools" @microsoft/sarif-multitool@5.7.0 >&2
+fi
+export ASSAY_SARIF_MULTITOOL="$tools/node_modules/.bin/sarif-multitool"
+
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+cargo build --workspace --all-targets
+cargo nextest run --workspace --no-fail-fast
+
+# The example estate's own Rego unit tests and Gatekeeper suite.
+target/debug/assay policy verify examples/estate/tests
+target/debug/assay policy test examples/estate
