@@ -94,12 +94,13 @@ pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
             continue;
         }
         if doc.value.get("kind").and_then(Value::as_str) == Some("List")
-            && let Some(items) = doc.value.get("items").and_then(Value::as_array) {
-                for item in items {
-                    check_object(path, doc.line, item.clone(), &mut objects, &mut diags);
-                }
-                continue;
+            && let Some(items) = doc.value.get("items").and_then(Value::as_array)
+        {
+            for item in items {
+                check_object(path, doc.line, item.clone(), &mut objects, &mut diags);
             }
+            continue;
+        }
         check_object(path, doc.line, doc.value, &mut objects, &mut diags);
     }
     (objects, diags)
@@ -125,10 +126,11 @@ fn check_object(path: &str, line: u32, value: Value, objects: &mut Vec<Object>, 
         return;
     }
     if let Some(metadata) = map.get("metadata")
-        && !metadata.is_object() {
-            diags.push(Diagnostic::error(path, "metadata is not a mapping").at(line, None));
-            return;
-        }
+        && !metadata.is_object()
+    {
+        diags.push(Diagnostic::error(path, "metadata is not a mapping").at(line, None));
+        return;
+    }
     objects.push(Object { path: path.to_string(), line, value });
 }
 

@@ -278,11 +278,10 @@ pub fn split_commit(raw: &[u8]) -> SignedCommit {
     for line in headers.split_inclusive(|b| *b == b'\n') {
         if line.first() == Some(&b' ') {
             if in_dropped {
-                if in_sig
-                    && let Some(sig) = signature.as_mut() {
-                        sig.push('\n');
-                        sig.push_str(String::from_utf8_lossy(&line[1..]).trim_end_matches('\n'));
-                    }
+                if in_sig && let Some(sig) = signature.as_mut() {
+                    sig.push('\n');
+                    sig.push_str(String::from_utf8_lossy(&line[1..]).trim_end_matches('\n'));
+                }
                 continue;
             }
             payload.extend_from_slice(line);

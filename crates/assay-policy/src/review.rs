@@ -57,9 +57,10 @@ pub fn complete_request(mut request: Value) -> Value {
         }
         for (field, pointer) in [("name", "/metadata/name"), ("namespace", "/metadata/namespace")] {
             if !map.contains_key(field)
-                && let Some(v) = object.pointer(pointer) {
-                    map.insert(field.into(), v.clone());
-                }
+                && let Some(v) = object.pointer(pointer)
+            {
+                map.insert(field.into(), v.clone());
+            }
         }
     }
     request
@@ -93,9 +94,10 @@ pub fn inventory<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Value {
         };
         let by_version = root.entry(api_version.to_string()).or_insert_with(|| json!({}));
         if let Some(by_kind) = by_version.as_object_mut()
-            && let Some(by_name) = by_kind.entry(kind.to_string()).or_insert_with(|| json!({})).as_object_mut() {
-                by_name.insert(name.to_string(), object.clone());
-            }
+            && let Some(by_name) = by_kind.entry(kind.to_string()).or_insert_with(|| json!({})).as_object_mut()
+        {
+            by_name.insert(name.to_string(), object.clone());
+        }
     }
     json!({"cluster": cluster, "namespace": namespaced})
 }

@@ -7,8 +7,11 @@ use assay_policy::rego::{Module, compile};
 
 fn engine(text: &str) -> Result<regorus::Engine, String> {
     let mut diags = Vec::new();
-    let compiled =
-        compile(&[Module { path: "gap.rego".into(), text: text.into(), version: RegoVersion::V0 }], &serde_json::json!({}), &mut diags);
+    let compiled = compile(
+        &[Module { path: "gap.rego".into(), text: text.into(), version: RegoVersion::V0 }],
+        &serde_json::json!({}),
+        &mut diags,
+    );
     if diags.is_empty() { Ok(compiled.engine) } else { Err(diags.iter().map(ToString::to_string).collect()) }
 }
 

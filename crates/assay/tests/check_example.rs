@@ -1,0 +1,142 @@
+//! `assay check` on the example estate, in every output format.
+
+mod common;
+
+use common::{assay, repo_root, stdout};
+use serde_json::Value;
+
+#[test]
+fn example_estate_table_lists_expected_violations_and_exits_1() {
+    let out = assay(&repo_root(), &["check", "examples/estate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let text = stdout(&out);
+    let expected = [
+        "manifests/eu-prod/training.yaml",
+        "data.k8s.limits.deny  Deployment.apps/ml-serving/finetune-worker: container \"metrics-exporter\" has no memory limit",
+        "label finops.example.com/cost-center=\"research\" does not match CC-<4 digits>",
+        "multimodal model Deployment must carry the ai.example.com/responsible-ai-model-id annotation",
+        "AssayRequiredLabels/namespaces-must-have-owner  Namespace/research: Namespace research is missing required labels: owner",
+        "Warnings",
+        "Deployment runs a single replica",
+        "AssayDisallowedTags/no-latest-images",
+        "FAIL: 4 denied, 2 warnings — 7 objects checked against 5 policies",
+    ];
+    for e in expected {
+        assert!(text.contains(e), "missing {e:?} in:\n{text}");
+    }
+    // Denials come before warnings, grouped by file.
+    assert!(text.find("Violations").unwrap_or(usize::MAX) < text.find("Warnings").unwrap_or(0));
+}
+
+#[test]
+fn example_estate_json_is_the_documented_verdict() {
+    let out = assay(&repo_root(), &["check", "examples/estate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("verdict JSON");
+    assert_eq!(v["schema"], "assay.dev/verdict/v1");
+    assert_eq!(v["estate"]["name"], "acme-ai-platform");
+    assert_eq!(v["summary"]["denied"], 4);
+    assert_eq!(v["summary"]["warnings"], 2);
+    assert_eq!(v["summary"]["objects"], 7);
+    assert_eq!(v["summary"]["passed"], false);
+    let first = &v["violations"][0];
+    assert_eq!(first["path"], "manifests/eu-prod/training.yaml");
+    assert_eq!(first["line"], 2);
+    assert_eq!(first["action"], "deny");
+    assert_eq!(first["policy"]["type"], "rule");
+    assert_eq!(first["policy"]["path"], "policies/k8s/limits.rego");
+    let constraint = v["violations"].as_array().into_iter().flatten().find(|x| x["policy"]["type"] == "constraint");
+    let constraint = constraint.expect("a constraint violation");
+    assert_eq!(constraint["policy"]["kind"], "AssayRequiredLabels");
+    assert_eq!(constraint["details"]["missing"], serde_json::json!(["owner"]));
+}
+
+fn sarif_multitool() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("ASSAY_SARIF_MULTITOOL") {
+        return path.into();
+    }
+    // Outside scripts/test.sh: install the validator the same way.
+    let tools = repo_root().join("target/tools");
+    let bin = tools.join("node_modules/.bin/sarif-multitool");
+    if !bin.exists() {
+        let status = std::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&tools)
+            .arg("@microsoft/sarif-multitool@5.7.0")
+            .status()
+            .expect("npm, to install the SARIF validator");
+        assert!(status.success(), "installing @microsoft/sarif-multitool");
+    }
+    bin
+}
+
+#[test]
+fn example_estate_sarif_validates_against_sarif_2_1_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sarif = dir.path().join("out.sarif");
+    let out = assay(
+        &repo_root(),
+        &["check", "examples/estate", "--format", "sarif", "--output", sarif.to_str().unwrap_or("")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&std::fs::read(&sarif).expect("sarif written")).expect("SARIF JSON");
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 6);
+    let loc = &results[0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "manifests/eu-prod/training.yaml");
+    assert_eq!(loc["region"]["startLine"], 2);
+    assert_eq!(results[0]["level"], "error");
+
+    // Microsoft's validator checks the schema and the SARIF rules; any error fails.
+    let log = dir.path().join("validation.sarif");
+    let status = std::process::Command::new(sarif_multitool())
+        .arg("validate")
+        .arg(&sarif)
+        .arg("--output")
+        .arg(&log)
+        .output()
+        .expect("running sarif-multitool");
+    let report: Value = serde_json::from_slice(&std::fs::read(&log).expect("validation log")).expect("validation JSON");
+    let problems: Vec<&Value> = report["runs"][0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["level"] == "error" || r["level"] == "warning")
+        .collect();
+    assert!(problems.is_empty(), "SARIF validation: {problems:#?}\n{}", String::from_utf8_lossy(&status.stdout));
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
+fn example_estate_markdown_and_junit() {
+    let out = assay(&repo_root(), &["check", "examples/estate", "--format", "markdown"]);
+    let md = stdout(&out);
+    assert!(md.starts_with("### ❌ assay check"), "{md}");
+    assert!(md.contains("| deny | `manifests/us-prod/namespace.yaml` | 1 | `Namespace/research` | `AssayRequiredLabels/namespaces-must-have-owner` |"), "{md}");
+    assert!(md.contains("<details><summary>Warnings (2)</summary>"), "{md}");
+
+    let out = assay(&repo_root(), &["check", "examples/estate", "--format", "junit"]);
+    let xml = stdout(&out);
+    assert!(xml.contains("<testsuites name=\"assay check\" tests=\"7\" failures=\"3\" errors=\"0\">"), "{xml}");
+    // Well-formed XML, as a JUnit consumer parses it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, &xml).expect("write");
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(sum(1 for _ in r.iter('failure')))"])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&parsed.stdout).trim(), "3", "{}", String::from_utf8_lossy(&parsed.stderr));
+}
+
+#[test]
+fn policy_test_and_verify_on_the_example() {
+    let out = assay(&repo_root(), &["policy", "test", "examples/estate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("19 passed, 0 failed\n"), "{}", stdout(&out));
+    let out = assay(&repo_root(), &["policy", "verify", "examples/estate/tests"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("PASS\n7 passed, 0 failed\n"), "{}", stdout(&out));
+}

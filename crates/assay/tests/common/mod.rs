@@ -1,0 +1,118 @@
+//! Helpers for driving the real `assay` binary, real Git repositories and real SSH keys.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where `examples/` is).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// Runs `assay` with arguments in a directory.
+pub fn assay(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay")).args(args).current_dir(dir).output().expect("running assay")
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A Git repository in a temporary directory, with git isolated from the user's configuration.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        let repo = Repo { dir: tempfile::tempdir().expect("tempdir"), home: tempfile::tempdir().expect("tempdir") };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.name", "Test"]);
+        repo.git(&["config", "user.email", "test@example.com"]);
+        repo.git(&["config", "gpg.format", "ssh"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn git_output(&self, args: &[&str]) -> Output {
+        Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .output()
+            .expect("running git")
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.git_output(args);
+        assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
+        stdout(&out).trim().to_string()
+    }
+
+    pub fn write(&self, path: &str, text: &str) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, text).expect("write");
+    }
+
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.path().join(path)).expect("remove");
+    }
+
+    /// Commits everything; signs with `key` when given. Returns the commit id.
+    pub fn commit(&self, message: &str, key: Option<&Key>) -> String {
+        self.git(&["add", "-A"]);
+        match key {
+            Some(key) => {
+                let signing = format!("user.signingkey={}", key.private.display());
+                self.git(&["-c", &signing, "commit", "-q", "-S", "--allow-empty", "-m", message])
+            }
+            None => self.git(&["commit", "-q", "--allow-empty", "-m", message]),
+        };
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// An SSH key pair made by ssh-keygen.
+pub struct Key {
+    pub private: PathBuf,
+    pub public: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Key {
+    pub fn new(kind: &str, comment: &str) -> Key {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let private = dir.path().join("id");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-N", "", "-C", comment, "-f"])
+            .arg(&private)
+            .status()
+            .expect("running ssh-keygen");
+        assert!(status.success());
+        let public = std::fs::read_to_string(dir.path().join("id.pub")).expect("public key").trim().to_string();
+        Key { private, public, _dir: dir }
+    }
+
+    /// The `allowed_signers` line for a principal.
+    pub fn signer_line(&self, principal: &str) -> String {
+        let mut parts = self.public.split_whitespace();
+        format!("{principal} {} {}\n", parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+    }
+}
+
+pub const DEPLOYMENT_OK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n  labels: {team: a}\nspec:\n  replicas: 2\n";
+pub const TEAM_POLICY: &str = "package k8s.team\n\ndeny contains msg if {\n\tinput.request.kind.kind == \"Deployment\"\n\tnot input.request.object.metadata.labels.team\n\tmsg := \"Deployment has no team label\"\n}\n";
