@@ -357,12 +357,7 @@ impl PolicySet {
             }
         }
         if !self.constraints.is_empty() {
-            let object = request
-                .get("object")
-                .filter(|o| o.is_object())
-                .or_else(|| request.get("oldObject"))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let object = review::reviewed_object(request);
             let ns_name = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
             let namespace = self.namespaces.get(ns_name);
             for constraint in &self.constraints {

@@ -50,7 +50,7 @@ fn plural(kind: &str) -> String {
 /// Completes an AdmissionRequest given by a caller (a webhook, or a gator `AdmissionReview`
 /// test object): fills `kind`, `name` and `namespace` from the object when they are missing.
 pub fn complete_request(mut request: Value) -> Value {
-    let object = request.get("object").filter(|o| o.is_object()).or_else(|| request.get("oldObject")).cloned();
+    let object = Some(reviewed_object(&request)).filter(|o| o.is_object());
     if let (Some(object), Some(map)) = (object, request.as_object_mut()) {
         if !map.get("kind").is_some_and(Value::is_object) {
             map.insert("kind".into(), group_version_kind(&object));
@@ -64,6 +64,11 @@ pub fn complete_request(mut request: Value) -> Value {
         }
     }
     request
+}
+
+/// The object a request is about: `object`, or `oldObject` for a DELETE.
+pub fn reviewed_object(request: &Value) -> Value {
+    request.get("object").filter(|o| o.is_object()).or_else(|| request.get("oldObject")).cloned().unwrap_or(Value::Null)
 }
 
 /// The AdmissionReview that Rego rules under `policies/` get as `input`.

@@ -256,12 +256,7 @@ fn run_case(
         } else {
             template.with_inventory(&review::inventory(inventory_objects.iter()))
         };
-        let reviewed = request
-            .get("object")
-            .filter(|o| o.is_object())
-            .or_else(|| request.get("oldObject"))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let reviewed = review::reviewed_object(&request);
         let ns_name = reviewed.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let namespace = inventory_objects.iter().find(|o| {
             o.get("kind").and_then(Value::as_str) == Some("Namespace")

@@ -1,0 +1,164 @@
+//! Benchmarks for `cargo bench -p assay`: policy evaluation over the Gatekeeper library, and
+//! `assay check` over a generated estate of 10,000 manifests. Prints figures for BENCHMARKS.md.
+//!
+//! A plain harness (no criterion): each figure is a distribution of real evaluations, and the
+//! wall time of the real release binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use assay_estate::manifest::parse_objects;
+use assay_policy::gatekeeper::{Constraint, Template};
+use assay_policy::{rego, review};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn objects_in(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    parse_objects(&path.display().to_string(), &text).0.into_iter().map(|o| o.value).collect()
+}
+
+/// Every (constraint, sample object) pair of the library's general policies, evaluated many times.
+fn gatekeeper_library(root: &Path) {
+    let mut times = Vec::new();
+    let mut pairs = 0;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Some(template_obj) = objects_in(&dir.join("template.yaml")).into_iter().next() else { continue };
+        let object = assay_estate::Object { path: "template.yaml".into(), line: 1, value: template_obj };
+        let Some(template) = Template::compile(&object, &serde_json::json!({}), &mut Vec::new()) else { continue };
+        let mut samples: Vec<PathBuf> =
+            std::fs::read_dir(dir.join("samples")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        samples.sort();
+        for sample in samples {
+            let constraint_obj = objects_in(&sample.join("constraint.yaml")).into_iter().next();
+            let Some(constraint_obj) = constraint_obj else { continue };
+            let object = assay_estate::Object { path: "constraint.yaml".into(), line: 1, value: constraint_obj };
+            let Some(constraint) = Constraint::parse(&object, &mut Vec::new()) else { continue };
+            let mut files: Vec<PathBuf> =
+                std::fs::read_dir(&sample).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            files.sort();
+            for file in
+                files.iter().filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("example_")))
+            {
+                for obj in objects_in(file) {
+                    let request = if obj["kind"] == "AdmissionReview" {
+                        review::complete_request(obj["request"].clone())
+                    } else {
+                        review::create_request(&obj)
+                    };
+                    let request = rego::to_rego(&request);
+                    pairs += 1;
+                    for _ in 0..200 {
+                        let started = Instant::now();
+                        let result = template.violations(&request, &constraint.parameters);
+                        times.push(started.elapsed());
+                        std::hint::black_box(result.ok());
+                    }
+                }
+            }
+        }
+    }
+    times.sort();
+    println!(
+        "gatekeeper library: {pairs} (object x constraint) pairs, {} evaluations: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+        times.len(),
+        percentile(&times, 0.5).as_secs_f64() * 1e6,
+        percentile(&times, 0.9).as_secs_f64() * 1e6,
+        percentile(&times, 0.99).as_secs_f64() * 1e6,
+        times.last().copied().unwrap_or_default().as_secs_f64() * 1e6,
+    );
+}
+
+const LABEL_TEMPLATE: &str = "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: benchlabels}\nspec:\n  crd: {spec: {names: {kind: BenchLabels}}}\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package benchlabels\n        violation[{\"msg\": msg}] {\n          required := input.parameters.labels[_]\n          not input.review.object.metadata.labels[required]\n          msg := sprintf(\"missing label %v\", [required])\n        }\n";
+const IMAGE_TEMPLATE: &str = "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: benchimages}\nspec:\n  crd: {spec: {names: {kind: BenchImages}}}\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package benchimages\n        violation[{\"msg\": msg}] {\n          c := input.review.object.spec.template.spec.containers[_]\n          not startswith(c.image, input.parameters.registry)\n          msg := sprintf(\"image %v not from %v\", [c.image, input.parameters.registry])\n        }\n";
+
+/// An estate of 10,000 Deployments (one file each), 10 Rego policies and 10 constraints.
+fn generate_estate(root: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root.join("policies"))?;
+    std::fs::create_dir_all(root.join("constraints"))?;
+    for i in 0..10 {
+        let policy = format!(
+            "package bench.p{i}\n\ndeny contains msg if {{\n\tinput.request.kind.kind == \"Deployment\"\n\tsome c in input.request.object.spec.template.spec.containers\n\tnot c.resources.limits.cpu\n\tendswith(c.name, \"-{i}\")\n\tmsg := sprintf(\"container %s has no cpu limit\", [c.name])\n}}\n"
+        );
+        std::fs::write(root.join(format!("policies/p{i}.rego")), policy)?;
+    }
+    std::fs::write(root.join("constraints/labels-template.yaml"), LABEL_TEMPLATE)?;
+    std::fs::write(root.join("constraints/images-template.yaml"), IMAGE_TEMPLATE)?;
+    for i in 0..5 {
+        std::fs::write(
+            root.join(format!("constraints/labels-{i}.yaml")),
+            format!(
+                "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchLabels\nmetadata: {{name: labels-{i}}}\nspec:\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]}}\n  parameters: {{labels: [team, label-{i}]}}\n"
+            ),
+        )?;
+        std::fs::write(
+            root.join(format!("constraints/images-{i}.yaml")),
+            format!(
+                "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchImages\nmetadata: {{name: images-{i}}}\nspec:\n  enforcementAction: warn\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}], namespaces: [ns-{i}*]}}\n  parameters: {{registry: registry-{i}.example.com/}}\n"
+            ),
+        )?;
+    }
+    for i in 0..10_000 {
+        let dir = root.join(format!("manifests/team-{}", i / 100));
+        std::fs::create_dir_all(&dir)?;
+        let manifest = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\n  labels: {{team: t{team}, label-{l}: x}}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: main-{c}\n          image: registry-{r}.example.com/app:{i}\n          resources: {{limits: {{memory: 1Gi}}}}\n        - name: sidecar\n          image: registry-0.example.com/proxy:1.0\n          resources: {{limits: {{cpu: 100m, memory: 64Mi}}}}\n",
+            ns = i % 50,
+            team = i % 7,
+            l = i % 5,
+            c = i % 10,
+            r = i % 6,
+        );
+        std::fs::write(dir.join(format!("app-{i}.yaml")), manifest)?;
+    }
+    Ok(())
+}
+
+fn check_10k() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return println!("check 10k: cannot make a temp dir: {e}"),
+    };
+    if let Err(e) = generate_estate(dir.path()) {
+        return println!("check 10k: cannot generate the estate: {e}");
+    }
+    let mut times = Vec::new();
+    let mut summary = String::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_assay")).args(["check", "--format", "json"]).arg(dir.path()).output();
+        times.push(started.elapsed());
+        if let Ok(out) = out {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            summary = v["summary"].to_string();
+        }
+    }
+    times.sort();
+    println!(
+        "assay check, 10,000 manifests x (10 policies + 10 constraints), 5 runs: min {:.2} s, median {:.2} s, max {:.2} s; summary {summary}",
+        times[0].as_secs_f64(),
+        times[2].as_secs_f64(),
+        times[4].as_secs_f64()
+    );
+}
+
+fn main() {
+    let library =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/gatekeeper-library/library/general");
+    if library.is_dir() {
+        gatekeeper_library(&library);
+    } else {
+        println!("gatekeeper library: {} not found; skipped", library.display());
+    }
+    check_10k();
+}
