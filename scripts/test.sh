@@ -27,5 +27,6 @@ cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast
 
 # The example estate's own Rego unit tests and Gatekeeper suite.
-target/debug/assay policy verify examples/estate/tests
-target/debug/assay policy test examples/estate
+assay="${CARGO_TARGET_DIR:-$PWD/target}/debug/assay"
+"$assay" policy verify examples/estate/tests
+"$assay" policy test examples/estate
