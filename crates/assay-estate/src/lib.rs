@@ -18,6 +18,7 @@ pub mod source;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -250,7 +251,19 @@ impl Estate {
         };
         let mut files = files;
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        for file in files {
+        // Parsing manifests is most of the work on a large estate: do it on every core, then
+        // assemble in path order so the result does not depend on scheduling.
+        let parsed: Vec<Option<(Vec<Object>, Vec<Diagnostic>)>> = files
+            .par_iter()
+            .map(|f| match FileRole::of(&f.path) {
+                Some(FileRole::Constraint | FileRole::Manifest | FileRole::EstateObject) => {
+                    let text = std::str::from_utf8(&f.bytes).ok().filter(|t| !t.contains('\0'))?;
+                    Some(manifest::parse_objects(&f.path, text))
+                }
+                _ => None,
+            })
+            .collect();
+        for (file, parsed) in files.into_iter().zip(parsed) {
             let Some(role) = FileRole::of(&file.path) else {
                 continue;
             };
@@ -299,7 +312,7 @@ impl Estate {
                     }
                 }
                 FileRole::Constraint | FileRole::Manifest | FileRole::EstateObject => {
-                    let (objects, diags) = manifest::parse_objects(&file.path, &text);
+                    let (objects, diags) = parsed.unwrap_or_else(|| manifest::parse_objects(&file.path, &text));
                     diagnostics.extend(diags);
                     let target = match role {
                         FileRole::Constraint => &mut estate.constraints,

@@ -51,7 +51,7 @@ pub struct Template {
 
 impl Template {
     /// Compiles a ConstraintTemplate object. Returns `None`, with diagnostics, when it cannot be used.
-    pub fn compile(object: &Object, inventory: &Value, diags: &mut Vec<Diagnostic>) -> Option<Template> {
+    pub fn compile(object: &Object, inventory: &regorus::Value, diags: &mut Vec<Diagnostic>) -> Option<Template> {
         let at = |message: String| Diagnostic::error(&object.path, message).at(object.line, None);
         let v = &object.value;
         let Some(kind) = v.pointer("/spec/crd/spec/names/kind").and_then(Value::as_str).filter(|k| !k.is_empty())
@@ -96,7 +96,7 @@ impl Template {
             modules.push(Module { path: format!("{}#{kind}.libs[{i}]", object.path), text: lib, version });
         }
         let mut errors = Vec::new();
-        let compiled = rego::compile(&modules, &json!({"inventory": inventory}), &mut errors);
+        let compiled = rego::compile(&modules, &inventory_data(inventory.clone()), &mut errors);
         let failed = !errors.is_empty();
         for e in errors {
             let position = e.line.map(|l| format!(" (rego line {l})")).unwrap_or_default();
@@ -126,7 +126,7 @@ impl Template {
     pub fn with_inventory(&self, inventory: &Value) -> Template {
         let mut t = self.clone();
         t.engine.clear_data();
-        let _ = t.engine.add_data(rego::to_rego(&json!({"inventory": inventory})));
+        let _ = t.engine.add_data(inventory_data(rego::to_rego(inventory)));
         t
     }
 
@@ -135,18 +135,27 @@ impl Template {
     pub fn violations(
         &self,
         review: &regorus::Value,
-        parameters: &Value,
+        parameters: &regorus::Value,
     ) -> anyhow::Result<Vec<(String, Option<Value>)>> {
         let mut engine = self.engine.clone();
         let mut input = regorus::Value::new_object();
         if let Ok(map) = input.as_object_mut() {
             map.insert("review".into(), review.clone());
-            map.insert("parameters".into(), rego::to_rego(parameters));
+            map.insert("parameters".into(), parameters.clone());
         }
         engine.set_input(input);
         let result = engine.eval_rule(self.entry.clone())?;
         Ok(crate::messages(&result))
     }
+}
+
+/// `{"inventory": inventory}`.
+fn inventory_data(inventory: regorus::Value) -> regorus::Value {
+    let mut data = regorus::Value::new_object();
+    if let Ok(map) = data.as_object_mut() {
+        map.insert("inventory".into(), inventory);
+    }
+    data
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
@@ -312,6 +321,8 @@ pub struct Constraint {
     pub matcher: Match,
     /// `spec.parameters`, `{}` when absent.
     pub parameters: Value,
+    /// The parameters as the engine sees them, converted once.
+    pub parameters_rego: regorus::Value,
 }
 
 impl Constraint {
@@ -342,6 +353,7 @@ impl Constraint {
                 return None;
             }
         };
+        let parameters = spec.get("parameters").cloned().unwrap_or_else(|| json!({}));
         Some(Constraint {
             kind: object.kind().to_string(),
             name: object.name().to_string(),
@@ -349,7 +361,8 @@ impl Constraint {
             line: object.line,
             action,
             matcher,
-            parameters: spec.get("parameters").cloned().unwrap_or_else(|| json!({})),
+            parameters_rego: rego::to_rego(&parameters),
+            parameters,
         })
     }
 }

@@ -127,7 +127,7 @@ struct Rule {
 
 /// Everything a [`PolicySet`] is compiled from, as values.
 #[derive(Debug, Clone, Default)]
-pub struct PolicySources {
+pub struct PolicySources<'a> {
     /// Rego modules (test files excluded).
     pub modules: Vec<Module>,
     /// The `data` document.
@@ -135,7 +135,7 @@ pub struct PolicySources {
     /// ConstraintTemplate and Constraint objects.
     pub constraints: Vec<Object>,
     /// Objects that make up `data.inventory` and whose Namespaces serve `namespaceSelector`.
-    pub inventory: Vec<Value>,
+    pub inventory: &'a [Object],
     /// What `deny` and `violation` rules do.
     pub rule_action: EnforcementAction,
 }
@@ -194,10 +194,10 @@ fn merge_values(target: &mut Value, value: Value, at: &str, path: &str, diags: &
     }
 }
 
-impl PolicySources {
+impl<'a> PolicySources<'a> {
     /// The policy sources of an estate: `policies/` without tests, their data, the constraints,
     /// and the manifests as inventory.
-    pub fn from_estate(estate: &Estate, diags: &mut Vec<Diagnostic>) -> PolicySources {
+    pub fn from_estate(estate: &'a Estate, diags: &mut Vec<Diagnostic>) -> PolicySources<'a> {
         let modules = estate
             .policies
             .iter()
@@ -216,7 +216,7 @@ impl PolicySources {
             modules,
             data,
             constraints: estate.constraints.clone(),
-            inventory: estate.manifests.iter().map(|o| o.value.clone()).collect(),
+            inventory: &estate.manifests,
             rule_action: estate.settings.enforcement_action,
         }
     }
@@ -234,13 +234,25 @@ impl PolicySet {
     }
 
     /// Compiles policy sources. Never fails: what does not compile is a diagnostic.
-    pub fn compile(sources: &PolicySources) -> PolicySet {
+    pub fn compile(sources: &PolicySources<'_>) -> PolicySet {
         let _span = tracing::info_span!("compile_policies", modules = sources.modules.len()).entered();
         let mut diagnostics = Vec::new();
-        let inventory = review::inventory(sources.inventory.iter());
-        let mut data = sources.data.clone();
-        if let Some(map) = data.as_object_mut() {
-            map.entry("inventory").or_insert_with(|| inventory.clone());
+        // data.inventory is built once, and only when a policy mentions it: on a large estate
+        // it is the largest value policies see.
+        let templates_text: Vec<String> =
+            sources.constraints.iter().filter(|o| gatekeeper::is_template(o)).map(|o| o.value.to_string()).collect();
+        let rules_want_inventory = sources.modules.iter().any(|m| m.text.contains("inventory"));
+        let inventory = if rules_want_inventory || templates_text.iter().any(|t| t.contains("inventory")) {
+            rego::to_rego(&review::inventory(sources.inventory.iter().map(|o| &o.value)))
+        } else {
+            regorus::Value::new_object()
+        };
+        let mut data = rego::to_rego(&sources.data);
+        if rules_want_inventory && let Ok(map) = data.as_object_mut() {
+            let key = regorus::Value::from("inventory");
+            if !map.contains_key(&key) {
+                map.insert(key, inventory.clone());
+            }
         }
 
         let (engine, rules) = if sources.modules.is_empty() {
@@ -308,8 +320,8 @@ impl PolicySet {
         let namespaces = sources
             .inventory
             .iter()
-            .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
-            .filter_map(|o| Some((o.pointer("/metadata/name")?.as_str()?.to_string(), o.clone())))
+            .filter(|o| o.kind() == "Namespace" && o.group().is_empty())
+            .map(|o| (o.name().to_string(), o.value.clone()))
             .collect();
         PolicySet { engine, rules, templates, constraints, namespaces, diagnostics }
     }
@@ -373,7 +385,7 @@ impl PolicySet {
                     path: constraint.path.clone(),
                     line: constraint.line,
                 };
-                match template.violations(&request_rego, &constraint.parameters) {
+                match template.violations(&request_rego, &constraint.parameters_rego) {
                     Ok(found) => evaluation.findings.extend(found.into_iter().map(|(message, details)| Finding {
                         policy: reference.clone(),
                         action: constraint.action,

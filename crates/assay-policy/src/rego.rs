@@ -61,7 +61,7 @@ pub struct CompiledModules {
 
 /// Compiles modules into one engine with `data`. A module that fails to parse, or whose rules
 /// fail to compile together with the others, is left out with a diagnostic; the rest compile.
-pub fn compile(modules: &[Module], data: &serde_json::Value, diags: &mut Vec<Diagnostic>) -> CompiledModules {
+pub fn compile(modules: &[Module], data: &regorus::Value, diags: &mut Vec<Diagnostic>) -> CompiledModules {
     let mut included: Vec<&Module> = Vec::new();
     for module in modules {
         let mut probe = regorus::Engine::new();
@@ -112,7 +112,7 @@ fn parses_as_v0(module: &Module) -> bool {
     probe.add_policy(module.path.clone(), module.text.clone()).is_ok()
 }
 
-fn build_engine(modules: &[&Module], data: &serde_json::Value) -> regorus::Engine {
+fn build_engine(modules: &[&Module], data: &regorus::Value) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     for module in modules {
         engine.set_rego_v0(module.version == RegoVersion::V0);
@@ -121,9 +121,8 @@ fn build_engine(modules: &[&Module], data: &serde_json::Value) -> regorus::Engin
     }
     engine.set_rego_v0(false);
     let _ = engine.add_policy("assay-internal-marker.rego".to_string(), MARKER_PACKAGE.to_string());
-    if let Ok(value) = regorus::Value::from_json_str(&data.to_string()) {
-        let _ = engine.add_data(value);
-    }
+    // Values share their contents, so a large data document (an inventory) is not copied.
+    let _ = engine.add_data(data.clone());
     engine
 }
 
@@ -156,7 +155,7 @@ mod tests {
                 module("a.rego", "package a\n\ndeny contains \"x\" if {\n  input.x ==\n}\n"),
                 module("b.rego", "package b\n\ndeny contains \"y\" if true\n"),
             ],
-            &serde_json::json!({}),
+            &regorus::Value::new_object(),
             &mut diags,
         );
         assert_eq!(compiled.modules, vec!["b.rego"]);
@@ -169,7 +168,11 @@ mod tests {
     #[test]
     fn v0_file_in_v1_mode_gets_a_hint() {
         let mut diags = Vec::new();
-        compile(&[module("old.rego", "package old\ndeny[msg] { msg := \"x\" }\n")], &serde_json::json!({}), &mut diags);
+        compile(
+            &[module("old.rego", "package old\ndeny[msg] { msg := \"x\" }\n")],
+            &regorus::Value::new_object(),
+            &mut diags,
+        );
         assert_eq!(diags.len(), 1);
         assert!(diags[0].message.contains("parses as Rego v0"), "{}", diags[0]);
     }
@@ -180,7 +183,7 @@ mod tests {
         let mut diags = Vec::new();
         let compiled = compile(
             &[module("bad.rego", "package bad\n\ndeny contains msg if { msg := unknown_function(1) }\n")],
-            &serde_json::json!({}),
+            &regorus::Value::new_object(),
             &mut diags,
         );
         assert!(diags.is_empty(), "{diags:?}");

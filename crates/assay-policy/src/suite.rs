@@ -187,7 +187,7 @@ fn run_test(dir: &str, test: &SuiteTest, read: &mut dyn FnMut(&str) -> Result<St
             .next()
             .ok_or_else(|| format!("{template_path}: no ConstraintTemplate"))?;
         let mut diags: Vec<Diagnostic> = Vec::new();
-        let template = Template::compile(&template_obj, &serde_json::json!({}), &mut diags)
+        let template = Template::compile(&template_obj, &regorus::Value::new_object(), &mut diags)
             .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         let constraint_path = join(dir, &test.constraint);
         let constraint_obj = objects(&constraint_path, read)?
@@ -264,7 +264,7 @@ fn run_case(
         });
         let violations = if constraint.matcher.matches(&reviewed, namespace) {
             template
-                .violations(&rego::to_rego(&request), &constraint.parameters)
+                .violations(&rego::to_rego(&request), &constraint.parameters_rego)
                 .map_err(|e| format!("evaluation error: {e:#}"))?
         } else {
             Vec::new()

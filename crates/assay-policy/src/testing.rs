@@ -43,7 +43,7 @@ pub struct TestResult {
 /// Compiles all modules (policies and tests together) with `data`, then runs every test rule,
 /// in path order. Modules that do not compile are diagnostics; their tests do not run.
 pub fn run(modules: &[Module], data: &Value, diags: &mut Vec<Diagnostic>) -> Vec<TestResult> {
-    let compiled = rego::compile(modules, data, diags);
+    let compiled = rego::compile(modules, &rego::to_rego(data), diags);
     let files = crate::package_files(modules);
     let mut results = Vec::new();
     for path in &compiled.rules {

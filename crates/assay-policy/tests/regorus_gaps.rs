@@ -9,7 +9,7 @@ fn engine(text: &str) -> Result<regorus::Engine, String> {
     let mut diags = Vec::new();
     let compiled = compile(
         &[Module { path: "gap.rego".into(), text: text.into(), version: RegoVersion::V0 }],
-        &serde_json::json!({}),
+        &regorus::Value::new_object(),
         &mut diags,
     );
     if diags.is_empty() { Ok(compiled.engine) } else { Err(diags.iter().map(ToString::to_string).collect()) }

@@ -34,7 +34,9 @@ fn gatekeeper_library(root: &Path) {
     for dir in dirs {
         let Some(template_obj) = objects_in(&dir.join("template.yaml")).into_iter().next() else { continue };
         let object = assay_estate::Object { path: "template.yaml".into(), line: 1, value: template_obj };
-        let Some(template) = Template::compile(&object, &serde_json::json!({}), &mut Vec::new()) else { continue };
+        let Some(template) = Template::compile(&object, &regorus::Value::new_object(), &mut Vec::new()) else {
+            continue;
+        };
         let mut samples: Vec<PathBuf> =
             std::fs::read_dir(dir.join("samples")).into_iter().flatten().flatten().map(|e| e.path()).collect();
         samples.sort();
@@ -59,7 +61,7 @@ fn gatekeeper_library(root: &Path) {
                     pairs += 1;
                     for _ in 0..200 {
                         let started = Instant::now();
-                        let result = template.violations(&request, &constraint.parameters);
+                        let result = template.violations(&request, &constraint.parameters_rego);
                         times.push(started.elapsed());
                         std::hint::black_box(result.ok());
                     }
@@ -128,6 +130,10 @@ fn check_10k() {
         Ok(d) => d,
         Err(e) => return println!("check 10k: cannot make a temp dir: {e}"),
     };
+    // ASSAY_BENCH_ESTATE=DIR also writes the generated estate there, to profile it by hand.
+    if let Some(keep) = std::env::var_os("ASSAY_BENCH_ESTATE") {
+        let _ = generate_estate(Path::new(&keep));
+    }
     if let Err(e) = generate_estate(dir.path()) {
         return println!("check 10k: cannot generate the estate: {e}");
     }

@@ -16,10 +16,10 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     let _span = tracing::info_span!("check", estate = %args.estate.display()).entered();
     let needs_git = args.rev.is_some() || args.base.is_some() || args.require_signed;
     let mut repo = if needs_git { Some(GitRepo::open(&args.estate)?) } else { None };
-    let head = match (&args.rev, &repo) {
-        (Some(rev), Some(repo)) => repo.load(rev)?,
-        _ => source::load_dir(&args.estate)?,
-    };
+    let head = tracing::info_span!("load").in_scope(|| match (&args.rev, &repo) {
+        (Some(rev), Some(repo)) => repo.load(rev),
+        _ => source::load_dir(&args.estate),
+    })?;
     let base = match (&args.base, &repo) {
         (Some(rev), Some(repo)) => Some(repo.load(rev)?),
         _ => None,
@@ -40,9 +40,10 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Vec::new()
     };
 
-    let policies = PolicySet::from_estate(&head);
+    let policies = tracing::info_span!("compile").in_scope(|| PolicySet::from_estate(&head));
     diagnostics.extend(policies.diagnostics.iter().cloned());
-    let evaluations = policies.evaluate_objects(&head.manifests);
+    let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len())
+        .in_scope(|| policies.evaluate_objects(&head.manifests));
     let base_eval = base.as_ref().map(|b| {
         let set = PolicySet::from_estate(b);
         (set.evaluate_objects(&b.manifests), b)
@@ -65,7 +66,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         CheckFormat::Markdown => Format::Markdown,
         CheckFormat::Junit => Format::Junit,
     };
-    let text = render::render(&verdict, format);
+    let text = tracing::info_span!("render").in_scope(|| render::render(&verdict, format));
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
