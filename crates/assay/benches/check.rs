@@ -34,7 +34,7 @@ fn gatekeeper_library(root: &Path) {
     for dir in dirs {
         let Some(template_obj) = objects_in(&dir.join("template.yaml")).into_iter().next() else { continue };
         let object = assay_estate::Object { path: "template.yaml".into(), line: 1, value: template_obj };
-        let Some(template) = Template::compile(&object, &regorus::Value::new_object(), &mut Vec::new()) else {
+        let Some(template) = Template::compile(&object, &rego::to_rego(&serde_json::json!({})), &mut Vec::new()) else {
             continue;
         };
         let mut samples: Vec<PathBuf> =
