@@ -56,6 +56,11 @@ impl GitRepo {
         Ok(Self { repo, display, prefix })
     }
 
+    /// The estate's directory inside the repository, `/`-separated; empty for the root.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn git_error(&self, e: impl std::fmt::Display) -> Error {
         Error::Git { repository: self.display.clone(), message: e.to_string() }
     }

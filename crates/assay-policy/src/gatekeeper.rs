@@ -45,6 +45,7 @@ pub struct Template {
     pub line: u32,
     /// The parameters schema (`spec.crd.spec.validation.openAPIV3Schema`), if any.
     pub parameters_schema: Option<Value>,
+    validator: Option<std::sync::Arc<jsonschema::Validator>>,
     engine: regorus::Engine,
     entry: String,
 }
@@ -111,15 +112,47 @@ impl Template {
             diags.push(at(format!("ConstraintTemplate {kind}: package {package} has no violation rule")));
             return None;
         }
+        let parameters_schema = v.pointer("/spec/crd/spec/validation/openAPIV3Schema").cloned();
+        // OpenAPI v3 schemas are close to JSON Schema draft 4; keywords it does not know
+        // (x-kubernetes-*, nullable) are ignored, as the API server's structural checks would be.
+        let validator = match &parameters_schema {
+            Some(schema) => match jsonschema::draft4::new(schema) {
+                Ok(v) => Some(std::sync::Arc::new(v)),
+                Err(e) => {
+                    diags.push(at(format!("ConstraintTemplate {kind}: invalid openAPIV3Schema: {e}")));
+                    return None;
+                }
+            },
+            None => None,
+        };
         Some(Template {
             kind: kind.to_string(),
             name,
             path: object.path.clone(),
             line: object.line,
-            parameters_schema: v.pointer("/spec/crd/spec/validation/openAPIV3Schema").cloned(),
+            parameters_schema,
+            validator,
             engine: compiled.engine,
             entry,
         })
+    }
+
+    /// Checks a constraint's parameters against the template's schema, as the API server does
+    /// before it accepts a constraint. Returns one message per problem, naming the field.
+    pub fn check_parameters(&self, parameters: &Value) -> Vec<String> {
+        let Some(validator) = &self.validator else { return Vec::new() };
+        validator
+            .iter_errors(parameters)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let field = if at.is_empty() {
+                    "spec.parameters".to_string()
+                } else {
+                    format!("spec.parameters{}", at.replace('/', "."))
+                };
+                format!("{field}: {e}")
+            })
+            .collect()
     }
 
     /// The same template with a different `data.inventory`.

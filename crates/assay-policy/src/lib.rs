@@ -301,6 +301,24 @@ impl PolicySet {
         let mut constraints = Vec::new();
         for object in sources.constraints.iter().filter(|o| gatekeeper::is_constraint(o)) {
             if let Some(constraint) = Constraint::parse(object, &mut diagnostics) {
+                if let Some(template) = templates.get(&constraint.kind) {
+                    let problems = template.check_parameters(&constraint.parameters);
+                    if !problems.is_empty() {
+                        for problem in problems {
+                            diagnostics.push(
+                                Diagnostic::error(
+                                    &object.path,
+                                    format!(
+                                        "constraint {}/{}: {problem}; constraint not enforced",
+                                        constraint.kind, constraint.name
+                                    ),
+                                )
+                                .at(object.line, None),
+                            );
+                        }
+                        continue;
+                    }
+                }
                 if !templates.contains_key(&constraint.kind) {
                     diagnostics.push(
                         Diagnostic::error(

@@ -199,6 +199,10 @@ fn run_test(dir: &str, test: &SuiteTest, read: &mut dyn FnMut(&str) -> Result<St
         if constraint.kind != template.kind {
             return Err(format!("constraint kind {} does not match template kind {}", constraint.kind, template.kind));
         }
+        let problems = template.check_parameters(&constraint.parameters);
+        if !problems.is_empty() {
+            return Err(format!("{constraint_path}: invalid parameters: {}", problems.join("; ")));
+        }
         Ok((template, constraint))
     })();
     match setup {

@@ -26,10 +26,17 @@ pub enum Format {
 
 /// Renders a verdict in a format.
 pub fn render(verdict: &Verdict, format: Format) -> String {
+    render_with(verdict, format, "")
+}
+
+/// Renders a verdict; `path_prefix` (the estate's directory inside its repository, such as
+/// `platform/estate`) is put before file paths in SARIF, which code scanning resolves from the
+/// repository root.
+pub fn render_with(verdict: &Verdict, format: Format, path_prefix: &str) -> String {
     match format {
         Format::Table => table(verdict),
         Format::Json => serde_json::to_string_pretty(verdict).unwrap_or_default() + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&sarif(verdict)).unwrap_or_default() + "\n",
+        Format::Sarif => serde_json::to_string_pretty(&sarif(verdict, path_prefix)).unwrap_or_default() + "\n",
         Format::Markdown => markdown(verdict),
         Format::Junit => junit(verdict),
     }
@@ -163,7 +170,15 @@ fn level(action: EnforcementAction) -> &'static str {
 }
 
 /// SARIF 2.1.0, as GitHub code scanning accepts it.
-pub fn sarif(v: &Verdict) -> Value {
+pub fn sarif(v: &Verdict, path_prefix: &str) -> Value {
+    let location = |path: &str, line: u32| {
+        let uri = if path_prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", path_prefix.trim_end_matches('/'))
+        };
+        location(&uri, line)
+    };
     let mut rules: BTreeMap<String, Value> = BTreeMap::new();
     for x in &v.violations {
         let id = x.policy.id();

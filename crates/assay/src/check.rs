@@ -66,7 +66,13 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         CheckFormat::Markdown => Format::Markdown,
         CheckFormat::Junit => Format::Junit,
     };
-    let text = tracing::info_span!("render").in_scope(|| render::render(&verdict, format));
+    // SARIF paths are resolved from the repository root: prefix the estate's place in it.
+    let prefix = match (&repo, format) {
+        (Some(repo), Format::Sarif) => repo.prefix().to_string(),
+        (None, Format::Sarif) => GitRepo::open(&args.estate).map(|r| r.prefix().to_string()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let text = tracing::info_span!("render").in_scope(|| render::render_with(&verdict, format, &prefix));
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;

@@ -145,3 +145,22 @@ fn policy_verify_reports_a_failing_case_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("XPASS: right"), "{}", stdout(&out));
 }
+
+#[test]
+fn constraint_parameters_are_checked_against_the_template_schema() {
+    let root = common::repo_root().join("examples/estate/constraints/required-labels-template.yaml");
+    let template = std::fs::read_to_string(root).expect("example template");
+    let constraint = "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: AssayRequiredLabels\nmetadata:\n  name: typo\nspec:\n  parameters:\n    labels: owner\n";
+    let dir = estate(&[
+        ("constraints/template.yaml", &template),
+        ("constraints/typo.yaml", constraint),
+        ("manifests/web.yaml", DEPLOYMENT_OK),
+    ]);
+    let out = assay(dir.path(), &["check", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(
+        text.contains("constraints/typo.yaml:1: error: constraint AssayRequiredLabels/typo: spec.parameters.labels: \"owner\" is not of type \"array\"; constraint not enforced"),
+        "{text}"
+    );
+}

@@ -84,7 +84,8 @@ fn example_estate_sarif_validates_against_sarif_2_1_0() {
     let results = v["runs"][0]["results"].as_array().cloned().unwrap_or_default();
     assert_eq!(results.len(), 6);
     let loc = &results[0]["locations"][0]["physicalLocation"];
-    assert_eq!(loc["artifactLocation"]["uri"], "manifests/eu-prod/training.yaml");
+    // Relative to the repository root, where code scanning resolves it.
+    assert_eq!(loc["artifactLocation"]["uri"], "examples/estate/manifests/eu-prod/training.yaml");
     assert_eq!(loc["region"]["startLine"], 2);
     assert_eq!(results[0]["level"], "error");
 

@@ -104,6 +104,10 @@ fn estate_in_a_subdirectory_of_a_monorepo() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["summary"]["objects"], 1);
     assert_eq!(v["violations"][0]["path"], "manifests/web.yaml");
+    let out = assay(repo.path(), &["check", "platform/estate", "--rev", "HEAD", "--format", "sarif"]);
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("sarif");
+    let uri = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+    assert_eq!(uri, "platform/estate/manifests/web.yaml");
 }
 
 #[test]
