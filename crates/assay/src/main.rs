@@ -5,6 +5,7 @@
 //! business logic.
 
 mod check;
+mod cost;
 mod policy;
 
 use std::path::PathBuf;
@@ -27,6 +28,58 @@ enum Command {
     /// Test and verify policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// FinOps: ingest FOCUS billing data, query it, allocate cost.
+    Cost {
+        /// The data directory holding the billing store.
+        #[arg(long, global = true, env = "ASSAY_DATA", default_value = "assay-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        command: CostCommand,
+    },
+}
+
+/// Output formats of tabular results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum CostCommand {
+    /// Ingest FOCUS exports (CSV, CSV.gz or Parquet); each (billing period, account) replaces what was stored.
+    Ingest {
+        /// Export files; give all parts of one export together.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run DataFusion SQL over the table `focus`.
+    Query {
+        /// The SQL, for example "SELECT ServiceName, SUM(BilledCost) FROM focus GROUP BY 1".
+        sql: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Cost per group, with share of total; untagged spend is its own group.
+    Report {
+        /// Dimensions: FOCUS columns, BillingPeriod, or tag:KEY, comma-separated.
+        #[arg(long, default_value = "ServiceName")]
+        by: String,
+        /// Only this billing period (YYYY-MM).
+        #[arg(long)]
+        period: Option<String>,
+        /// The cost column to sum.
+        #[arg(long, default_value = "EffectiveCost")]
+        metric: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
 }
 
 /// Output formats of `assay check`.
@@ -114,6 +167,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
+        Command::Cost { data, command } => cost::run(data, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

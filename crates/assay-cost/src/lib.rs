@@ -1,0 +1,65 @@
+//! FinOps: FOCUS billing data, its store, and allocation of cost.
+//!
+//! - [`spec`] and [`validate`] are the sans-IO core: the FOCUS columns and the validation of a
+//!   row's text into typed cells.
+//! - [`ingest`] and [`store`] are the edge: exports read from disk into Parquet partitioned by
+//!   billing period and account, queried with DataFusion as the table `focus`.
+//! - [`allocation`] groups cost by dimensions and tags, with totals that add up to the cent.
+//!
+//! This crate must not know about policies.
+
+pub mod allocation;
+pub mod ingest;
+pub mod spec;
+pub mod store;
+pub mod validate;
+
+use std::path::Path;
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+pub use ingest::{IngestReport, ingest};
+pub use store::Store;
+
+/// Errors of the cost crate. Problems with single rows are not errors: they are rejects.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input file is not usable as a whole (not FOCUS, not CSV or Parquet).
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The billing store failed.
+    #[error("billing store: {0}")]
+    Store(String),
+    /// A query failed (bad SQL, unknown column).
+    #[error("{0}")]
+    Query(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs SQL over the table `focus`.
+pub async fn query(store: &Store, sql: &str) -> Result<Vec<RecordBatch>> {
+    let ctx = store.session().await?;
+    let df = ctx.sql(sql).await.map_err(|e| Error::Query(e.to_string()))?;
+    df.collect().await.map_err(|e| Error::Query(e.to_string()))
+}

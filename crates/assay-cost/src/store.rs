@@ -1,0 +1,241 @@
+//! The billing store: FOCUS rows as Parquet files in the data directory, one file per billing
+//! period and billing account, queried with DataFusion as the table `focus`.
+//!
+//! Layout: `DATA/focus/billing_period=YYYY-MM/<account>.parquet`. Cloud providers restate a
+//! period's bill by re-exporting it whole, so a new export for a (period, account) replaces
+//! the old file: written beside it, synced, then renamed over it, so a reader never sees half a
+//! file and a crash leaves the old one.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, Decimal128Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::SessionContext;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{COLUMNS, ColumnType};
+use crate::validate::{Cell, Row, SCALE};
+use crate::{Error, Result};
+
+/// Name of the partition column derived from the directory layout.
+pub const PERIOD_COLUMN: &str = "billing_period";
+
+/// Column builders for one batch of rows, in [`COLUMNS`] order.
+pub struct BatchBuilder {
+    columns: Vec<Box<dyn ArrayBuilder>>,
+    rows: usize,
+}
+
+fn builder(kind: ColumnType) -> Box<dyn ArrayBuilder> {
+    match kind {
+        ColumnType::String => Box::new(StringBuilder::new()),
+        ColumnType::Decimal => Box::new(
+            Decimal128Builder::new()
+                .with_precision_and_scale(38, SCALE)
+                .unwrap_or_else(|_| unreachable!("38, 16 is a valid decimal type")),
+        ),
+        ColumnType::DateTime => Box::new(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+        ColumnType::KeyValue => Box::new(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
+    }
+}
+
+impl std::fmt::Debug for BatchBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchBuilder").field("rows", &self.rows).finish_non_exhaustive()
+    }
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self { columns: COLUMNS.iter().map(|c| builder(c.kind)).collect(), rows: 0 }
+    }
+}
+
+impl BatchBuilder {
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends a validated row.
+    pub fn push(&mut self, row: &Row) {
+        for ((column, builder), cell) in COLUMNS.iter().zip(&mut self.columns).zip(&row.cells) {
+            let any = builder.as_any_mut();
+            match column.kind {
+                ColumnType::String => {
+                    if let Some(b) = any.downcast_mut::<StringBuilder>() {
+                        match cell {
+                            Cell::Text(s) => b.append_value(s),
+                            _ => b.append_null(),
+                        }
+                    }
+                }
+                ColumnType::Decimal => {
+                    if let Some(b) = any.downcast_mut::<Decimal128Builder>() {
+                        match cell {
+                            Cell::Decimal(d) => b.append_value(*d),
+                            _ => b.append_null(),
+                        }
+                    }
+                }
+                ColumnType::DateTime => {
+                    if let Some(b) = any.downcast_mut::<TimestampMicrosecondBuilder>() {
+                        match cell {
+                            Cell::DateTime(t) => b.append_value(*t),
+                            _ => b.append_null(),
+                        }
+                    }
+                }
+                ColumnType::KeyValue => {
+                    if let Some(b) = any.downcast_mut::<MapBuilder<StringBuilder, StringBuilder>>() {
+                        match cell {
+                            Cell::KeyValue(pairs) => {
+                                for (k, v) in pairs {
+                                    b.keys().append_value(k);
+                                    b.values().append_value(v);
+                                }
+                                let _ = b.append(true);
+                            }
+                            _ => {
+                                let _ = b.append(false);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// The rows so far as a record batch; the builder is empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|b| b.finish()).collect();
+        self.rows = 0;
+        let schema = Arc::new(Schema::new(
+            COLUMNS
+                .iter()
+                .zip(&arrays)
+                .map(|(c, a)| datafusion::arrow::datatypes::Field::new(c.name, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Store(format!("building a batch: {e}")))
+    }
+}
+
+/// The schema of stored files.
+pub fn schema() -> SchemaRef {
+    BatchBuilder::default().finish().map(|b| b.schema()).unwrap_or_else(|_| Arc::new(Schema::empty()))
+}
+
+/// A billing store rooted at a data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A partition file being written: replaced atomically on [`PartitionWriter::commit`].
+#[derive(Debug)]
+pub struct PartitionWriter {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    target: PathBuf,
+    /// Rows written.
+    pub rows: usize,
+}
+
+impl PartitionWriter {
+    /// Writes a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows();
+        self.writer.write(batch).map_err(|e| Error::Store(format!("writing {}: {e}", self.tmp.display())))
+    }
+
+    /// Finishes the file, syncs it, and renames it over the partition it replaces.
+    pub fn commit(self) -> Result<PathBuf> {
+        let file =
+            self.writer.into_inner().map_err(|e| Error::Store(format!("finishing {}: {e}", self.tmp.display())))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        if let Some(dir) = self.target.parent() {
+            // Make the rename itself durable.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(self.target)
+    }
+}
+
+impl Store {
+    /// The store in `data_dir` (created on first write).
+    pub fn new(data_dir: &Path) -> Store {
+        Store { root: data_dir.join("focus") }
+    }
+
+    /// Where the Parquet files are.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file holding one billing period (`YYYY-MM`) of one billing account.
+    pub fn partition_path(&self, period: &str, account: &str) -> PathBuf {
+        let digest = Sha256::digest(account.as_bytes());
+        let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        self.root.join(format!("{PERIOD_COLUMN}={period}")).join(format!("account-{name}.parquet"))
+    }
+
+    /// Starts writing the partition of a period and account.
+    pub fn writer(&self, period: &str, account: &str) -> Result<PartitionWriter> {
+        let target = self.partition_path(period, account);
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let tmp = target.with_extension(format!("parquet.{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(256 * 1024)).build();
+        let writer = ArrowWriter::try_new(file, schema(), Some(props))
+            .map_err(|e| Error::Store(format!("creating {}: {e}", tmp.display())))?;
+        Ok(PartitionWriter { writer, tmp, target, rows: 0 })
+    }
+
+    /// Removes temporary files a crashed ingest left behind.
+    pub fn clean(&self) {
+        let Ok(periods) = std::fs::read_dir(&self.root) else { return };
+        for period in periods.flatten() {
+            let Ok(files) = std::fs::read_dir(period.path()) else { continue };
+            for f in files.flatten() {
+                if f.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = std::fs::remove_file(f.path());
+                }
+            }
+        }
+    }
+
+    /// A DataFusion session with the table `focus` (every stored column plus `billing_period`).
+    pub async fn session(&self) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
+        let url = format!("{}/", self.root.display());
+        ctx.register_listing_table("focus", &url, options, Some(schema()), None)
+            .await
+            .map_err(|e| Error::Store(format!("opening the billing store {}: {e}", self.root.display())))?;
+        Ok(ctx)
+    }
+}

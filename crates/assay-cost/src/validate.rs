@@ -1,0 +1,415 @@
+//! Validating FOCUS rows against the specification (sans-IO: text in, typed cells out).
+//!
+//! Real exports bend the specification: the literal `NULL`, empty strings for null, `Usage-based`
+//! for `Usage-Based`, a missing ContractedCost. A row is rejected only when it cannot be
+//! accounted for: a cost that is not a number, a billing period that is not a date, a mandatory
+//! dimension that is null, Tags that are not a JSON object. Everything else that deviates is
+//! kept, normalised where the intent is certain, and reported as a warning.
+
+use std::collections::BTreeMap;
+
+use crate::spec::{COLUMNS, Column, ColumnType};
+
+/// Decimal scale used for every cost, price and quantity: 16 digits after the point.
+pub const SCALE: i8 = 16;
+
+/// A validated cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// No value.
+    Null,
+    /// A string.
+    Text(String),
+    /// A decimal, as an integer scaled by 10^[`SCALE`].
+    Decimal(i128),
+    /// Microseconds since the Unix epoch, UTC.
+    DateTime(i64),
+    /// Key-value pairs (Tags), keys sorted.
+    KeyValue(Vec<(String, String)>),
+}
+
+/// One problem with one cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The column.
+    pub column: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Where each FOCUS column is in a file's header.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// For each of [`COLUMNS`], the field index in the file, if present.
+    pub positions: Vec<Option<usize>>,
+    /// Header fields that are not FOCUS columns (custom `x_` columns and others); not stored.
+    pub extra: Vec<String>,
+}
+
+impl Header {
+    /// Reads a header row. Fails, naming them, when mandatory columns are missing: the file is
+    /// not FOCUS data.
+    pub fn new(fields: &[&str]) -> Result<Header, String> {
+        let trimmed: Vec<&str> = fields.iter().map(|f| f.trim().trim_start_matches('\u{feff}')).collect();
+        let positions: Vec<Option<usize>> = COLUMNS.iter().map(|c| trimmed.iter().position(|f| *f == c.name)).collect();
+        let missing: Vec<&str> =
+            COLUMNS.iter().zip(&positions).filter(|(c, p)| c.required && p.is_none()).map(|(c, _)| c.name).collect();
+        if !missing.is_empty() {
+            return Err(format!("not FOCUS data: missing mandatory columns {}", missing.join(", ")));
+        }
+        let extra = trimmed.iter().filter(|f| crate::spec::column(f).is_none()).map(|f| f.to_string()).collect();
+        Ok(Header { positions, extra })
+    }
+}
+
+/// A validated row: one cell per column of [`COLUMNS`], and the warnings it raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Cells in [`COLUMNS`] order.
+    pub cells: Vec<Cell>,
+    /// What was normalised or is off-spec but kept.
+    pub warnings: Vec<Issue>,
+}
+
+impl Row {
+    /// The cell of a column.
+    pub fn get(&self, name: &str) -> &Cell {
+        crate::spec::index(name).and_then(|i| self.cells.get(i)).unwrap_or(&Cell::Null)
+    }
+
+    /// A text cell's value.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+fn is_null(raw: &str) -> bool {
+    raw.is_empty() || raw == "NULL" || raw == "null"
+}
+
+/// Validates one record (fields as in the file).
+pub fn row(header: &Header, fields: &[&str]) -> Result<Row, Vec<Issue>> {
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for (column, position) in COLUMNS.iter().zip(&header.positions) {
+        let raw = position.and_then(|p| fields.get(p)).map(|s| s.trim()).unwrap_or("");
+        match cell(column, raw) {
+            Ok((value, warning)) => {
+                if let Some(message) = warning {
+                    warnings.push(Issue { column: column.name, message });
+                }
+                cells.push(value);
+            }
+            Err(message) => {
+                errors.push(Issue { column: column.name, message });
+                cells.push(Cell::Null);
+            }
+        }
+    }
+    if errors.is_empty() {
+        let mut row = Row { cells, warnings };
+        let backwards = matches!(
+            (row.get("ChargePeriodStart"), row.get("ChargePeriodEnd")),
+            (Cell::DateTime(start), Cell::DateTime(end)) if end < start
+        );
+        if backwards {
+            row.warnings.push(Issue { column: "ChargePeriodEnd", message: "is before ChargePeriodStart".into() });
+        }
+        Ok(row)
+    } else {
+        Err(errors)
+    }
+}
+
+fn cell(column: &Column, raw: &str) -> Result<(Cell, Option<String>), String> {
+    if is_null(raw) {
+        return if column.required {
+            Err("is null, but the column is mandatory".into())
+        } else {
+            Ok((Cell::Null, None))
+        };
+    }
+    match column.kind {
+        ColumnType::Decimal => parse_decimal(raw).map(|d| (Cell::Decimal(d), None)),
+        ColumnType::DateTime => parse_datetime(raw).map(|t| (Cell::DateTime(t), None)),
+        ColumnType::KeyValue => parse_key_value(raw).map(|kv| (Cell::KeyValue(kv), None)),
+        ColumnType::String => {
+            if column.name == "BillingCurrency" && !(raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(format!("{raw:?} is not an ISO 4217 currency code"));
+            }
+            if column.allowed.is_empty() || column.allowed.contains(&raw) {
+                return Ok((Cell::Text(raw.to_string()), None));
+            }
+            if let Some(canonical) = column.allowed.iter().find(|a| a.eq_ignore_ascii_case(raw)) {
+                return Ok((
+                    Cell::Text((*canonical).to_string()),
+                    Some(format!("{raw:?} normalised to {canonical:?}")),
+                ));
+            }
+            let message = format!("{raw:?} is not one of {}", column.allowed.join(", "));
+            if column.required { Err(message) } else { Ok((Cell::Text(raw.to_string()), Some(message))) }
+        }
+    }
+}
+
+/// Parses a decimal (`-12.5`, `1.0E-7`) into an integer scaled by 10^[`SCALE`]. Digits beyond
+/// the scale are rounded half away from zero.
+pub fn parse_decimal(raw: &str) -> Result<i128, String> {
+    let bad = || format!("{raw:?} is not a decimal number");
+    let (mantissa, exponent) = match raw.find(['e', 'E']) {
+        Some(i) => (&raw[..i], raw[i + 1..].parse::<i32>().map_err(|_| bad())?),
+        None => (raw, 0),
+    };
+    let (negative, digits) = match mantissa.as_bytes().first() {
+        Some(b'-') => (true, &mantissa[1..]),
+        Some(b'+') => (false, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    // All digits as one integer, and where the point goes relative to SCALE.
+    let all: String = format!("{int_part}{frac_part}");
+    let shift = i32::from(SCALE) + exponent - frac_part.len() as i32;
+    let all = all.trim_start_matches('0');
+    let mut value: i128 = 0;
+    let overflow = || format!("{raw:?} is too large");
+    if shift >= 0 {
+        for b in all.bytes() {
+            value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(overflow)?;
+        }
+        for _ in 0..shift {
+            value = value.checked_mul(10).ok_or_else(overflow)?;
+        }
+    } else {
+        let drop = (-shift) as usize;
+        if drop > all.len() {
+            return Ok(0);
+        }
+        let (kept, dropped) = all.split_at(all.len() - drop);
+        for b in kept.bytes() {
+            value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(overflow)?;
+        }
+        if dropped.as_bytes().first().is_some_and(|d| *d >= b'5') {
+            value += 1;
+        }
+    }
+    Ok(if negative { -value } else { value })
+}
+
+/// Formats a scaled decimal with `places` digits after the point (rounded half away from zero).
+pub fn format_decimal(value: i128, places: u32) -> String {
+    let drop = u32::try_from(SCALE).unwrap_or(16).saturating_sub(places);
+    let divisor = 10i128.pow(drop);
+    let rounded = (value.abs() + divisor / 2) / divisor;
+    let unit = 10i128.pow(places);
+    let sign = if value < 0 && rounded != 0 { "-" } else { "" };
+    if places == 0 {
+        format!("{sign}{rounded}")
+    } else {
+        format!("{sign}{}.{:0width$}", rounded / unit, rounded % unit, width = places as usize)
+    }
+}
+
+/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS[.fff]]`, or the same with `T`, and an optional
+/// `Z` or `±HH:MM` offset, into microseconds since the epoch, UTC.
+pub fn parse_datetime(raw: &str) -> Result<i64, String> {
+    let bad = || format!("{raw:?} is not an ISO 8601 date and time");
+    let b = raw.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        raw.get(r).filter(|s| s.bytes().all(|c| c.is_ascii_digit())).and_then(|s| s.parse().ok()).ok_or_else(bad)
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
+        return Err(bad());
+    }
+    let mut micros = days_from_civil(y, m, d) * 86_400_000_000;
+    let mut rest = &raw[10..];
+    if !rest.is_empty() {
+        rest = rest.strip_prefix(['T', ' ']).ok_or_else(bad)?;
+        let rb = rest.as_bytes();
+        if rb.len() < 5 || rb[2] != b':' {
+            return Err(bad());
+        }
+        let hh: i64 = rest[0..2].parse().map_err(|_| bad())?;
+        let mm: i64 = rest[3..5].parse().map_err(|_| bad())?;
+        let mut ss = 0i64;
+        let mut frac = 0i64;
+        let mut tail = &rest[5..];
+        if let Some(t) = tail.strip_prefix(':') {
+            ss = t.get(0..2).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            tail = &t[2..];
+            if let Some(f) = tail.strip_prefix('.') {
+                let n = f.bytes().take_while(u8::is_ascii_digit).count();
+                let digits = &f[..n.min(6)];
+                frac = format!("{digits:0<6}").parse().map_err(|_| bad())?;
+                tail = &f[n..];
+            }
+        }
+        if hh > 23 || mm > 59 || ss > 60 {
+            return Err(bad());
+        }
+        micros += ((hh * 60 + mm) * 60 + ss) * 1_000_000 + frac;
+        let offset = match tail {
+            "" | "Z" | "z" => 0,
+            t if (t.starts_with('+') || t.starts_with('-')) && t.len() == 6 && t.as_bytes()[3] == b':' => {
+                let sign = if t.starts_with('-') { -1 } else { 1 };
+                let oh: i64 = t[1..3].parse().map_err(|_| bad())?;
+                let om: i64 = t[4..6].parse().map_err(|_| bad())?;
+                sign * (oh * 60 + om) * 60_000_000
+            }
+            _ => return Err(bad()),
+        };
+        micros -= offset;
+    }
+    Ok(micros)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month, day) of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM` of a timestamp in microseconds.
+pub fn year_month(micros: i64) -> String {
+    let (y, m, _) = civil_from_days(micros.div_euclid(86_400_000_000));
+    format!("{y:04}-{m:02}")
+}
+
+fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("is not valid JSON: {e}"))?;
+    let serde_json::Value::Object(map) = value else { return Err("is not a JSON object".into()) };
+    let sorted: BTreeMap<String, String> = map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect();
+    Ok(sorted.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_parse_exactly() {
+        assert_eq!(parse_decimal("0.00000080000"), Ok(8_000_000_000));
+        assert_eq!(parse_decimal("-12.5"), Ok(-125_000_000_000_000_000));
+        assert_eq!(parse_decimal("1.0E-7"), Ok(1_000_000_000));
+        assert_eq!(parse_decimal("3"), Ok(30_000_000_000_000_000));
+        assert_eq!(parse_decimal("0.00000000000000005"), Ok(1), "rounded half away from zero");
+        assert!(parse_decimal("12,5").is_err());
+        assert!(parse_decimal("abc").is_err());
+        assert!(parse_decimal("1e99").is_err());
+        assert_eq!(format_decimal(parse_decimal("1234.5678").unwrap_or(0), 2), "1234.57");
+        assert_eq!(format_decimal(parse_decimal("-0.004").unwrap_or(0), 2), "0.00");
+    }
+
+    #[test]
+    fn datetimes_in_the_shapes_exports_use() {
+        let day = 86_400_000_000i64;
+        let sept = days_from_civil(2024, 9, 1) * day;
+        assert_eq!(parse_datetime("2024-09-01 00:00:00"), Ok(sept));
+        assert_eq!(parse_datetime("2024-09-01T00:00:00Z"), Ok(sept));
+        assert_eq!(parse_datetime("2024-09-01"), Ok(sept));
+        assert_eq!(parse_datetime("2024-09-01T02:00:00+02:00"), Ok(sept));
+        assert_eq!(parse_datetime("2024-09-01T00:00:00.5Z"), Ok(sept + 500_000));
+        assert!(parse_datetime("2024-02-30").is_err());
+        assert!(parse_datetime("09/01/2024").is_err());
+        assert_eq!(year_month(sept), "2024-09");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn rows_are_rejected_only_when_they_cannot_be_accounted_for() {
+        let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        let header = Header::new(&names).unwrap_or_else(|e| panic!("{e}"));
+        let mut fields: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| match c.name {
+                "BilledCost" | "EffectiveCost" => "1.5".to_string(),
+                "BillingCurrency" => "USD".into(),
+                "BillingPeriodStart" | "ChargePeriodStart" => "2024-09-01 00:00:00".into(),
+                "BillingPeriodEnd" | "ChargePeriodEnd" => "2024-10-01 00:00:00".into(),
+                "ChargeCategory" => "Usage".into(),
+                "ServiceCategory" => "Compute".into(),
+                "ChargeFrequency" => "Usage-based".into(),
+                "Tags" => r#"{"cost-center": "CC-1", "n": 3}"#.into(),
+                _ => match c.kind {
+                    ColumnType::Decimal => "2".into(),
+                    ColumnType::KeyValue => "{}".into(),
+                    ColumnType::DateTime => "2024-09-01".into(),
+                    ColumnType::String => c.allowed.first().map_or("x", |a| a).to_string(),
+                },
+            })
+            .collect();
+        fn as_refs(f: &[String]) -> Vec<&str> {
+            f.iter().map(String::as_str).collect()
+        }
+        let ok = row(&header, &as_refs(&fields)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(ok.text("ChargeFrequency"), Some("Usage-Based"));
+        assert_eq!(ok.warnings.len(), 1);
+        assert_eq!(
+            ok.get("Tags"),
+            &Cell::KeyValue(vec![("cost-center".into(), "CC-1".into()), ("n".into(), "3".into())])
+        );
+
+        let i = crate::spec::index("BilledCost").unwrap_or(0);
+        fields[i] = "NULL".into();
+        let j = crate::spec::index("Tags").unwrap_or(0);
+        fields[j] = "[1]".into();
+        let errors = row(&header, &as_refs(&fields)).err().unwrap_or_default();
+        assert_eq!(errors.iter().map(|e| e.column).collect::<Vec<_>>(), vec!["BilledCost", "Tags"]);
+    }
+
+    #[test]
+    fn header_without_mandatory_columns_is_not_focus() {
+        let err = Header::new(&["Date", "Cost"]).err().unwrap_or_default();
+        assert!(err.starts_with("not FOCUS data: missing mandatory columns BilledCost, BillingAccountId"), "{err}");
+    }
+}

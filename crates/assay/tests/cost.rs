@@ -1,0 +1,149 @@
+//! `assay cost` on real FOCUS data: the conformance sample and files made here.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{assay, stderr, stdout};
+use serde_json::Value;
+
+fn sample() -> PathBuf {
+    common::repo_root().join("../shared/conformance/focus/focus_sample_1000.csv")
+}
+
+/// Exact sums of a cost column per provider, straight from the CSV, as decimal strings.
+fn direct_sums(path: &Path, column: &str) -> BTreeMap<String, String> {
+    let mut reader = csv::Reader::from_path(path).expect("sample CSV");
+    let headers = reader.headers().expect("header").clone();
+    let provider = headers.iter().position(|h| h == "ProviderName").expect("ProviderName");
+    let cost = headers.iter().position(|h| h == column).expect("cost column");
+    let mut exact: BTreeMap<String, i128> = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.expect("record");
+        let value = assay_cost::validate::parse_decimal(&record[cost]).expect("decimal");
+        *exact.entry(record[provider].to_string()).or_default() += value;
+    }
+    exact.into_iter().map(|(k, v)| (k, assay_cost::allocation::exact_decimal(v))).collect()
+}
+
+fn report(data: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["cost", "--data", data.to_str().unwrap_or(""), "report", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = assay(data, &all);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+#[test]
+fn focus_sample_ingests_with_every_row_accounted_for_and_totals_match_the_csv() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().unwrap_or("");
+    let out = assay(data.path(), &["cost", "--data", d, "ingest", sample().to_str().unwrap_or("")]);
+    let text = stdout(&out);
+    assert!(text.contains("1000 rows read, 1000 kept, 0 rejected"), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("warning: ChargeFrequency: \"Usage-based\" normalised to \"Usage-Based\" (7 rows)"),
+        "{text}"
+    );
+    assert!(text.contains("not stored (not FOCUS columns): Id"), "{text}");
+    assert_eq!(out.status.code(), Some(0));
+
+    for metric in ["BilledCost", "EffectiveCost"] {
+        let v = report(data.path(), &["--by", "ProviderName", "--metric", metric]);
+        let groups = v["groups"].as_array().cloned().unwrap_or_default();
+        let got: BTreeMap<String, String> = groups
+            .iter()
+            .map(|g| (g["keys"][0].as_str().unwrap_or("").to_string(), g["amount"].as_str().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(got, direct_sums(&sample(), metric), "{metric}");
+        // Rounded to the cent, the groups add up to the total.
+        let cents: i64 = groups.iter().map(|g| g["cents"].as_i64().unwrap_or(0)).sum();
+        assert_eq!(v["total_cents"].as_i64(), Some(cents));
+    }
+
+    // Re-ingesting the same export replaces its partitions: nothing is counted twice.
+    let before = report(data.path(), &["--by", "BillingPeriod"]);
+    let out = assay(data.path(), &["cost", "--data", d, "ingest", sample().to_str().unwrap_or("")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report(data.path(), &["--by", "BillingPeriod"]), before);
+}
+
+#[test]
+fn allocation_by_tag_shows_untagged_spend_and_adds_up() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().unwrap_or("");
+    let out = assay(data.path(), &["cost", "--data", d, "ingest", sample().to_str().unwrap_or("")]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = report(data.path(), &["--by", "tag:business_unit", "--metric", "BilledCost"]);
+    let groups = v["groups"].as_array().cloned().unwrap_or_default();
+    assert!(groups.iter().any(|g| g["keys"][0].is_null()), "an untagged group exists");
+    let sum: i64 = groups.iter().map(|g| g["cents"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(Some(sum), v["total_cents"].as_i64());
+    let table = assay(data.path(), &["cost", "--data", d, "report", "--by", "tag:business_unit"]);
+    assert!(stdout(&table).contains("(untagged)"), "{}", stdout(&table));
+}
+
+#[test]
+fn query_runs_sql_over_the_focus_table() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().unwrap_or("");
+    assay(data.path(), &["cost", "--data", d, "ingest", sample().to_str().unwrap_or("")]);
+    let out = assay(
+        data.path(),
+        &[
+            "cost",
+            "--data",
+            d,
+            "query",
+            "SELECT \"ProviderName\", COUNT(*) AS n FROM focus GROUP BY 1 ORDER BY 1",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(stdout(&out), "ProviderName,n\nAWS,942\nMicrosoft,51\nOracle,7\n", "{}", stderr(&out));
+    let out = assay(data.path(), &["cost", "--data", d, "query", "SELECT nope FROM focus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_rows_are_rejected_with_line_and_reason_and_the_rest_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(sample()).expect("sample");
+    let mut lines: Vec<String> = text.lines().take(6).map(str::to_string).collect();
+    // Line 3: a cost that is not a number. Line 5: a row cut short.
+    lines[2] = lines[2].replacen("NULL,0.0000", "NULL,abc0.0000", 1);
+    lines[4] = lines[4].split(',').take(5).collect::<Vec<_>>().join(",");
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let not_focus = dir.path().join("not-focus.csv");
+    std::fs::write(&not_focus, "Date,Cost\n2024-01-01,3\n").expect("write");
+
+    let data = dir.path().join("data");
+    let out = assay(
+        dir.path(),
+        &[
+            "cost",
+            "--data",
+            data.to_str().unwrap_or(""),
+            "ingest",
+            not_focus.to_str().unwrap_or(""),
+            file.to_str().unwrap_or(""),
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("not-focus.csv: error: not FOCUS data: missing mandatory columns BilledCost"), "{text}");
+    assert!(text.contains("export.csv: read 5 rows, kept 3, rejected 2"), "{text}");
+    let rejects =
+        std::fs::read_dir(data.join("rejects")).expect("rejects dir").flatten().next().expect("a rejects file").path();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(&rejects).expect("rejects CSV");
+    let rows: Vec<(String, String)> =
+        reader.records().flatten().map(|r| (r[0].to_string(), r[1].to_string())).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0, "3");
+    assert!(rows[0].1.contains("BilledCost \"abc0.00001605990\" is not a decimal number"), "{rows:?}");
+    assert_eq!(rows[1].0, "5");
+    assert!(rows[1].1.contains("has 5 fields, the header has 44"), "{rows:?}");
+}
