@@ -8,6 +8,7 @@
 //!
 //! This crate must not evaluate policies or touch the network.
 
+pub mod budget;
 pub mod diff;
 pub mod git;
 pub mod manifest;
@@ -22,6 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use budget::Budget;
 pub use diff::{FileChange, FileChangeKind};
 pub use manifest::Object;
 pub use settings::Settings;
@@ -226,6 +228,8 @@ pub struct Estate {
     pub policies: Vec<PolicySource>,
     /// `data.{json,yaml}` files under `policies/`.
     pub policy_data: Vec<PolicyData>,
+    /// Budgets from `budgets/`.
+    pub budgets: Vec<Budget>,
     /// `.assay/allowed_signers`, when present.
     pub allowed_signers: Option<AllowedSigners>,
     /// SHA-256 of every file assay read, by path: what [`diff::changes`] compares.
@@ -245,6 +249,7 @@ impl Estate {
             objects: Vec::new(),
             policies: Vec::new(),
             policy_data: Vec::new(),
+            budgets: Vec::new(),
             allowed_signers: None,
             files: BTreeMap::new(),
             diagnostics: Vec::new(),
@@ -321,6 +326,28 @@ impl Estate {
                     };
                     target.extend(objects);
                 }
+            }
+        }
+        // Typed objects, once the settings (the default currency) are known.
+        for object in estate.objects.iter().filter(|o| o.path.starts_with("budgets/")) {
+            if object.kind() != "Budget" || object.api_version() != budget::API_VERSION {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        &object.path,
+                        format!(
+                            "{} {} is not a Budget ({}); ignored",
+                            object.api_version(),
+                            object.kind(),
+                            budget::API_VERSION
+                        ),
+                    )
+                    .at(object.line, None),
+                );
+                continue;
+            }
+            match Budget::from_object(object, &estate.settings.currency) {
+                Ok(b) => estate.budgets.push(b),
+                Err(d) => diagnostics.push(d),
             }
         }
         estate.diagnostics = diagnostics;

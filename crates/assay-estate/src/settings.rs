@@ -123,7 +123,7 @@ impl Settings {
             }
         };
         let mut diags = Vec::new();
-        if settings.currency.len() != 3 || !settings.currency.chars().all(|c| c.is_ascii_uppercase()) {
+        if !crate::budget::is_currency(&settings.currency) {
             diags.push(Diagnostic::error(
                 path,
                 format!("currency: {:?} is not an ISO 4217 code such as USD or EUR", settings.currency),

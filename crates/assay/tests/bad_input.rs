@@ -164,3 +164,16 @@ fn constraint_parameters_are_checked_against_the_template_schema() {
         "{text}"
     );
 }
+
+#[test]
+fn budget_with_a_typo_names_the_key() {
+    let budget = "apiVersion: assay.dev/v1alpha1\nkind: Budget\nmetadata: {name: b}\nspec:\n  amount: 10\n  period: monthly\n  scope: {servces: [x]}\n";
+    let dir = estate(&[("budgets/b.yaml", budget), ("manifests/web.yaml", DEPLOYMENT_OK)]);
+    let out = assay(dir.path(), &["check", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("budgets/b.yaml:1: error: Budget b: spec.scope.servces: unknown field `servces`"),
+        "{}",
+        stdout(&out)
+    );
+}
