@@ -5,10 +5,12 @@
 //! - [`ingest`] and [`store`] are the edge: exports read from disk into Parquet partitioned by
 //!   billing period and account, queried with DataFusion as the table `focus`.
 //! - [`allocation`] groups cost by dimensions and tags, with totals that add up to the cent.
+//! - [`generate`] writes realistic FOCUS data with labelled anomalies.
 //!
 //! This crate must not know about policies.
 
 pub mod allocation;
+pub mod generate;
 pub mod ingest;
 pub mod spec;
 pub mod store;

@@ -18,6 +18,7 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
     let store = Store::new(&data);
     match command {
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
+        CostCommand::Generate { days, seed, resources, start, out } => generate(days, seed, resources, &start, &out),
         CostCommand::Query { sql, format } => {
             let batches = runtime()?.block_on(assay_cost::query(&store, &sql))?;
             print!("{}", render(&batches, format)?);
@@ -120,6 +121,34 @@ fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String> {
             Ok(if text.is_empty() { "[]\n".into() } else { text + "\n" })
         }
     }
+}
+
+fn generate(days: u32, seed: u64, resources: u32, start: &str, out: &std::path::Path) -> Result<u8> {
+    let micros = assay_cost::validate::parse_datetime(start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let options = assay_cost::generate::Options {
+        days,
+        seed,
+        resources,
+        start_day: micros.div_euclid(86_400_000_000),
+        anomalies: true,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Write>> {
+        let path = out.join(name);
+        written.push(path.clone());
+        Ok(Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)))
+    };
+    let labels = assay_cost::generate::generate(&options, &mut open)
+        .with_context(|| format!("writing into {}", out.display()))?;
+    let labels_path = out.join("anomalies.json");
+    std::fs::write(&labels_path, serde_json::to_string_pretty(&labels)? + "\n")
+        .with_context(|| format!("writing {}", labels_path.display()))?;
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    println!("wrote {} ({} labelled anomalies)", labels_path.display(), labels.len());
+    Ok(0)
 }
 
 fn ingest_files(store: &Store, data: &std::path::Path, files: &[PathBuf]) -> Result<u8> {

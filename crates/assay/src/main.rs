@@ -65,6 +65,24 @@ enum CostCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Write realistic FOCUS billing data with labelled anomalies (for evaluation and benchmarks).
+    Generate {
+        /// Number of days.
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// Random seed; the same seed writes the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Resources per series: rows per day grow with it.
+        #[arg(long, default_value_t = 3)]
+        resources: u32,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, default_value = "2024-01-01")]
+        start: String,
+        /// Directory to write focus-YYYY-MM.csv files and anomalies.json into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Cost per group, with share of total; untagged spend is its own group.
     Report {
         /// Dimensions: FOCUS columns, BillingPeriod, or tag:KEY, comma-separated.
