@@ -147,3 +147,43 @@ fn bad_rows_are_rejected_with_line_and_reason_and_the_rest_is_kept() {
     assert_eq!(rows[1].0, "5");
     assert!(rows[1].1.contains("has 5 fields, the header has 44"), "{rows:?}");
 }
+
+#[test]
+fn gzip_and_parquet_exports_ingest_like_csv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = dir.path().join("export.csv.gz");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c '{}' > '{}'", sample().display(), gz.display()))
+        .status()
+        .expect("gzip");
+    assert!(status.success());
+    let first = dir.path().join("first");
+    let out = assay(dir.path(), &["cost", "--data", first.to_str().unwrap_or(""), "ingest", gz.to_str().unwrap_or("")]);
+    assert!(stdout(&out).contains("1000 rows read, 1000 kept, 0 rejected"), "{}", stdout(&out));
+    let expected = report(&first, &["--by", "ProviderName,tag:environment", "--metric", "BilledCost"]);
+
+    // The store's own partitions are FOCUS Parquet files: ingest them into a second store.
+    let parts: Vec<String> = walk(&first.join("focus")).into_iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(parts.len(), 4, "{parts:?}");
+    let second = dir.path().join("second");
+    let mut args = vec!["cost", "--data", second.to_str().unwrap_or(""), "ingest"];
+    args.extend(parts.iter().map(String::as_str));
+    let out = assay(dir.path(), &args);
+    assert!(stdout(&out).contains("1000 rows read, 1000 kept, 0 rejected"), "{}", stdout(&out));
+    assert_eq!(report(&second, &["--by", "ProviderName,tag:environment", "--metric", "BilledCost"]), expected);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
