@@ -9,6 +9,7 @@
 //! This crate must not evaluate policies or touch the network.
 
 pub mod budget;
+pub mod calendar;
 pub mod diff;
 pub mod git;
 pub mod manifest;
