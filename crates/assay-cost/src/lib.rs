@@ -6,10 +6,12 @@
 //!   billing period and account, queried with DataFusion as the table `focus`.
 //! - [`allocation`] groups cost by dimensions and tags, with totals that add up to the cent.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
+//! - [`anomaly`] scores a series against its own seasonal past, online.
 //!
 //! This crate must not know about policies.
 
 pub mod allocation;
+pub mod anomaly;
 pub mod generate;
 pub mod ingest;
 pub mod spec;
