@@ -205,13 +205,18 @@ pub async fn allocate(
     let mut groups = Vec::new();
     for batch in &batches {
         let amounts = batch.column(dimensions.len()).as_primitive::<Decimal128Type>();
+        // Group keys as text, one cast per column and batch.
+        let keys: Vec<_> = (0..dimensions.len())
+            .map(|c| {
+                datafusion::arrow::compute::cast(batch.column(c), &datafusion::arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| Error::Query(format!("reading group keys: {e}")))
+            })
+            .collect::<Result<_>>()?;
         for row in 0..batch.num_rows() {
-            let keys = (0..dimensions.len())
-                .map(|c| {
-                    let col = batch.column(c);
-                    let strings =
-                        datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Utf8).ok()?;
-                    let s = strings.as_string::<i32>();
+            let keys = keys
+                .iter()
+                .map(|k| {
+                    let s = k.as_string::<i32>();
                     (!s.is_null(row)).then(|| s.value(row).to_string())
                 })
                 .collect();
