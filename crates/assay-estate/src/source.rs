@@ -87,7 +87,8 @@ fn read_limited(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok((bytes.len() as u64 <= MAX_FILE_BYTES).then_some(bytes))
 }
 
-fn relative(root: &Path, path: &Path) -> String {
+/// `path` relative to `root`, `/`-separated, as estate paths are written.
+pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }

@@ -6,11 +6,9 @@
 //! `input.parameters` next to `input.review`.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use assay_estate::settings::{EnforcementAction, RegoVersion};
 use assay_estate::{Diagnostic, Object};
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,9 +16,6 @@ use crate::rego::{self, Module};
 
 /// The Gatekeeper admission target; templates for other targets are ignored.
 pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
-
-static PACKAGE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex")));
 
 /// Whether an object is a ConstraintTemplate.
 pub fn is_template(object: &Object) -> bool {
@@ -87,7 +82,7 @@ impl Template {
                 return None;
             }
         };
-        let Some(package) = PACKAGE.captures(&main).map(|c| c[1].to_string()) else {
+        let Some(package) = rego::package_of(&main) else {
             diags.push(at(format!("ConstraintTemplate {kind}: rego has no package")));
             return None;
         };

@@ -437,12 +437,10 @@ impl PolicySet {
 
 /// The file that declares each package (the first one, for packages split across files).
 fn package_files(modules: &[Module]) -> HashMap<String, String> {
-    static PACKAGE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex")));
     let mut out = HashMap::new();
     for m in modules {
-        if let Some(c) = PACKAGE.captures(&m.text) {
-            out.entry(c[1].to_string()).or_insert_with(|| m.path.clone());
+        if let Some(package) = rego::package_of(&m.text) {
+            out.entry(package).or_insert_with(|| m.path.clone());
         }
     }
     out

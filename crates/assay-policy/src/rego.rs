@@ -29,6 +29,14 @@ const MARKER_RULE: &str = "data.assay_internal_marker.marker";
 static LOCATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"--> (.+?):(\d+):(\d+)").unwrap_or_else(|_| unreachable!("static regex")));
 
+static PACKAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^\s*package\s+([^\s#]+)").unwrap_or_else(|_| unreachable!("static regex")));
+
+/// The package a Rego text declares (`a.b` for `package a.b`), read from its `package` line.
+pub fn package_of(text: &str) -> Option<String> {
+    PACKAGE.captures(text).map(|c| c[1].to_string())
+}
+
 /// A diagnostic from a regorus error: the location it names, or `fallback_path` when none.
 pub(crate) fn diagnostic_from_error(fallback_path: &str, err: &anyhow::Error) -> Diagnostic {
     let text = format!("{err:#}");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use assay_estate::settings::RegoVersion;
+use assay_estate::source::relative;
 use assay_estate::{Diagnostic, Severity, manifest};
 use assay_policy::rego::Module;
 use assay_policy::testing::{self, Outcome};
@@ -15,11 +16,6 @@ use assay_policy::{merge_data, suite};
 use crate::{PolicyTestArgs, PolicyVerifyArgs};
 
 const RULE: &str = "--------------------------------------------------------------------------------";
-
-fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
-}
 
 fn walk(root: &Path) -> impl Iterator<Item = walkdir::DirEntry> {
     walkdir::WalkDir::new(root)
