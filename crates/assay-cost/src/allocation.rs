@@ -156,6 +156,29 @@ pub fn round_to_cents(amounts: &[i128]) -> (Vec<i64>, i64) {
     (parts.into_iter().map(|p| p as i64).collect(), total_cents as i64)
 }
 
+/// The billing currency of all stored data; an error when it holds several.
+pub async fn currency(store: &Store) -> Result<String> {
+    currency_where(store, "").await
+}
+
+async fn currency_where(store: &Store, filter: &str) -> Result<String> {
+    let batches = crate::query(store, &format!("SELECT DISTINCT \"BillingCurrency\" FROM focus {filter}")).await?;
+    let currencies: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(0).as_string::<i32>();
+            (0..a.len()).filter(|i| !a.is_null(*i)).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    if currencies.len() > 1 {
+        return Err(Error::Query(format!(
+            "the billing data holds several currencies ({}): filter with --period or query each with `assay cost query`",
+            currencies.join(", ")
+        )));
+    }
+    Ok(currencies.into_iter().next().unwrap_or_else(|| "USD".into()))
+}
+
 /// Groups the `metric` by `dimensions`, optionally in one billing period (`YYYY-MM`).
 pub async fn allocate(
     store: &Store,
@@ -176,20 +199,7 @@ pub async fn allocate(
         }
         None => String::new(),
     };
-    let currencies = crate::query(store, &format!("SELECT DISTINCT \"BillingCurrency\" FROM focus {filter}")).await?;
-    let currencies: Vec<String> = currencies
-        .iter()
-        .flat_map(|b| {
-            let a = b.column(0).as_string::<i32>();
-            (0..a.len()).filter(|i| !a.is_null(*i)).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
-        })
-        .collect();
-    if currencies.len() > 1 {
-        return Err(Error::Query(format!(
-            "the billing data holds several currencies ({}): filter with --period or query each with `assay cost query`",
-            currencies.join(", ")
-        )));
-    }
+    let currency = currency_where(store, &filter).await?;
     let keys: Vec<String> = dimensions.iter().enumerate().map(|(i, d)| format!("{} AS k{i}", d.sql())).collect();
     let group_by: Vec<String> = (1..=dimensions.len()).map(|i| i.to_string()).collect();
     let sql = if dimensions.is_empty() {
@@ -235,7 +245,7 @@ pub async fn allocate(
     Ok(Allocation {
         dimensions: dimensions.iter().map(Dimension::label).collect(),
         metric: metric.to_string(),
-        currency: currencies.into_iter().next().unwrap_or_else(|| "USD".into()),
+        currency,
         period: period.map(str::to_string),
         groups,
         total_cents,

@@ -46,7 +46,7 @@ pub struct Score {
     pub anomalous: bool,
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -55,18 +55,25 @@ fn median(values: &mut [f64]) -> Option<f64> {
     Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
 }
 
+/// What the past predicts for point `t`: the median of the points one to `seasons` seasons
+/// back, when at least half of them are present.
+pub fn baseline(series: &[f64], t: usize, options: &Options) -> Option<f64> {
+    let season = options.season.max(1);
+    let mut history: Vec<f64> = (1..=options.seasons)
+        .filter_map(|k| t.checked_sub(k * season))
+        .map(|i| series[i])
+        .filter(|v| v.is_finite())
+        .collect();
+    if history.len() * 2 >= options.seasons { median(&mut history) } else { None }
+}
+
 /// Scores every point of a series. Missing points are `NaN` and are neither scored nor used.
 pub fn score(series: &[f64], options: &Options) -> Vec<Score> {
     let season = options.season.max(1);
     let mut residuals: Vec<f64> = Vec::new();
     let mut out = Vec::with_capacity(series.len());
     for (t, &y) in series.iter().enumerate() {
-        let mut history: Vec<f64> = (1..=options.seasons)
-            .filter_map(|k| t.checked_sub(k * season))
-            .map(|i| series[i])
-            .filter(|v| v.is_finite())
-            .collect();
-        let expected = if history.len() * 2 >= options.seasons { median(&mut history) } else { None };
+        let expected = baseline(series, t, options);
         let (Some(expected), true) = (expected, y.is_finite()) else {
             out.push(Score { expected, z: 0.0, score: 0.0, anomalous: false });
             continue;
@@ -78,7 +85,8 @@ pub fn score(series: &[f64], options: &Options) -> Vec<Score> {
         let mut deviations: Vec<f64> = recent.iter_mut().map(|r| (*r - center).abs()).collect();
         // A floor on the spread: a perfectly flat past would make any change infinitely surprising.
         let mad = median(&mut deviations).unwrap_or(0.0).max(expected.abs() * 0.01).max(f64::EPSILON);
-        let z = residual / (1.4826 * mad);
+        // Centred on the recent residuals, so a steady trend the baseline lags behind is not news.
+        let z = (residual - center) / (1.4826 * mad);
         let big_enough =
             residual.abs() >= options.min_absolute && residual.abs() >= options.min_relative * expected.abs();
         let anomalous = residuals.len() >= season && z.abs() >= options.threshold && big_enough;

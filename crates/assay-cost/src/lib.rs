@@ -5,17 +5,27 @@
 //! - [`ingest`] and [`store`] are the edge: exports read from disk into Parquet partitioned by
 //!   billing period and account, queried with DataFusion as the table `focus`.
 //! - [`allocation`] groups cost by dimensions and tags, with totals that add up to the cent.
+//! - [`forecast`] forecasts daily cost (augurs MSTL and ETS) and backtests the forecast;
+//!   [`budgets`] turns spend to date and the forecast into a budget's status.
+//! - [`telemetry`] scores any time series, irregular or gappy, online or in batch.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
 //! - [`anomaly`] scores a series against its own seasonal past, online.
+//! - [`series`] reads daily cost per service, region, account and cost center from the store;
+//!   [`cost_anomaly`] finds the days that cost more than expected, and why.
 //!
 //! This crate must not know about policies.
 
 pub mod allocation;
 pub mod anomaly;
+pub mod budgets;
+pub mod cost_anomaly;
+pub mod forecast;
 pub mod generate;
 pub mod ingest;
+pub mod series;
 pub mod spec;
 pub mod store;
+pub mod telemetry;
 pub mod validate;
 
 use std::path::Path;

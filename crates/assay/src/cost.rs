@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use assay_cost::allocation::{self, format_cents};
+use assay_cost::cost_anomaly::{self, CostAnomaly, Label};
+use assay_cost::series::{self, Leaf};
 use assay_cost::{Store, ingest};
+use assay_estate::budget::Scope;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::{CostCommand, OutputFormat};
+use crate::{AnomalyArgs, CostCommand, OutputFormat};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
@@ -18,12 +21,112 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
     let store = Store::new(&data);
     match command {
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
-        CostCommand::Generate { days, seed, resources, start, out } => generate(days, seed, resources, &start, &out),
+        CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {
+            generate(days, seed, resources, &start, !no_anomalies, &out)
+        }
         CostCommand::Query { sql, format } => {
             let batches = runtime()?.block_on(assay_cost::query(&store, &sql))?;
             print!("{}", render(&batches, format)?);
             Ok(0)
         }
+        CostCommand::Anomalies { since, detector, format } => {
+            let since_day = since.as_deref().map(parse_day).transpose()?;
+            let (anomalies, currency) = runtime()?.block_on(detect_anomalies(&store, &detector))?;
+            let shown: Vec<&CostAnomaly> = anomalies
+                .iter()
+                .filter(|a| since_day.is_none_or(|d| parse_day(&a.start).is_ok_and(|s| s >= d)))
+                .collect();
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+                OutputFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record([
+                        "start",
+                        "end",
+                        "dimension",
+                        "value",
+                        "expected",
+                        "actual",
+                        "impact",
+                        "impact_ratio",
+                        "score",
+                        "service",
+                        "region",
+                        "account",
+                        "cost_center",
+                        "cause_share",
+                    ])?;
+                    for a in &shown {
+                        let cause = a.root_causes.first();
+                        w.write_record([
+                            a.start.clone(),
+                            a.end.clone(),
+                            a.monitor.dimension.name().into(),
+                            a.monitor.value.clone(),
+                            format!("{:.2}", a.expected),
+                            format!("{:.2}", a.actual),
+                            format!("{:.2}", a.impact),
+                            a.impact_ratio.map(|r| format!("{r:.4}")).unwrap_or_default(),
+                            format!("{:.3}", a.score),
+                            cause.map(|c| c.leaf.service.clone()).unwrap_or_default(),
+                            cause.map(|c| c.leaf.region.clone()).unwrap_or_default(),
+                            cause.map(|c| c.leaf.account.clone()).unwrap_or_default(),
+                            cause.and_then(|c| c.leaf.cost_center.clone()).unwrap_or_default(),
+                            cause.map(|c| format!("{:.4}", c.share)).unwrap_or_default(),
+                        ])?;
+                    }
+                    w.flush()?;
+                }
+                OutputFormat::Table => print!("{}", anomalies_table(&shown, &currency)),
+            }
+            Ok(0)
+        }
+        CostCommand::EvalAnomalies { labels, detector, format } => {
+            let text = std::fs::read_to_string(&labels).with_context(|| format!("reading {}", labels.display()))?;
+            let labels: Vec<Label> = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a labels file written by `assay cost generate`", labels.display()))?;
+            let (anomalies, _) = runtime()?.block_on(detect_anomalies(&store, &detector))?;
+            let e = cost_anomaly::evaluate(&anomalies, &labels);
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&e)?),
+                _ => {
+                    println!(
+                        "labelled {}, found {}, detections {}, true positives {}",
+                        e.labels, e.found, e.detections, e.true_positives
+                    );
+                    println!("precision {:.3}  recall {:.3}  F1 {:.3}", e.precision, e.recall, e.f1);
+                    for l in &e.missed {
+                        println!(
+                            "missed: {} {} .. {} {} / {} / {} / {}",
+                            l.kind,
+                            l.start,
+                            l.end,
+                            l.service,
+                            l.region,
+                            l.account,
+                            l.cost_center.as_deref().unwrap_or("(untagged)")
+                        );
+                    }
+                    for (start, monitor, cause) in &e.false_alarms {
+                        println!(
+                            "false alarm: {start} {} {} caused by {}",
+                            monitor.dimension.name(),
+                            monitor.value,
+                            cause.as_ref().map(leaf_text).unwrap_or_else(|| "?".into())
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        CostCommand::Forecast { days, backtest, horizon, by, estate, metric, format } => {
+            let targets = runtime()?.block_on(forecast_targets(&store, by.as_deref(), estate.as_deref(), &metric))?;
+            match backtest {
+                Some(holdout) => print_backtests(&targets, holdout, horizon, format),
+                None => print_forecasts(&targets, days, format),
+            }
+        }
+        CostCommand::Budgets { estate, as_of, format } => budgets(&store, &estate, as_of.as_deref(), format),
         CostCommand::Report { by, period, metric, format } => {
             let dims = allocation::parse_dimensions(&by)?;
             let report = runtime()?.block_on(allocation::allocate(&store, &dims, period.as_deref(), &metric))?;
@@ -51,6 +154,421 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// A series to forecast: its name and daily values from `first_day`.
+struct Target {
+    name: String,
+    first_day: i64,
+    values: Vec<f64>,
+}
+
+async fn forecast_targets(
+    store: &Store,
+    by: Option<&str>,
+    estate: Option<&std::path::Path>,
+    metric: &str,
+) -> Result<Vec<Target>> {
+    let daily = series::daily(store, &Scope::default(), metric).await?;
+    if daily.days == 0 {
+        anyhow::bail!("no billing data in {}: run `assay cost ingest` first", store.root().display());
+    }
+    let mut targets = vec![Target { name: "total".into(), first_day: daily.first_day, values: daily.total() }];
+    if let Some(by) = by {
+        let dimension = series::Dimension::ALL
+            .into_iter()
+            .find(|d| d.name() == by)
+            .with_context(|| format!("--by {by:?}: use service, region, account or cost-center"))?;
+        let mut values: Vec<&str> = daily.leaves.iter().map(|l| dimension.value_of(l)).collect();
+        values.sort_unstable();
+        values.dedup();
+        for value in values {
+            targets.push(Target {
+                name: format!("{} {value}", dimension.name()),
+                first_day: daily.first_day,
+                values: daily.sum(|l| dimension.value_of(l) == value),
+            });
+        }
+    }
+    if let Some(dir) = estate {
+        for budget in load_budgets(dir)? {
+            let scoped = series::daily(store, &budget.scope, metric).await?;
+            // The budget's series runs over the same days as the total, zero where it had no spend.
+            let mut values = vec![0.0; daily.days];
+            for (i, v) in scoped.total().into_iter().enumerate() {
+                if let Some(slot) = usize::try_from(scoped.first_day - daily.first_day + i as i64)
+                    .ok()
+                    .and_then(|at| values.get_mut(at))
+                {
+                    *slot = v;
+                }
+            }
+            targets.push(Target { name: format!("budget {}", budget.name), first_day: daily.first_day, values });
+        }
+    }
+    Ok(targets)
+}
+
+/// The estate's budgets; problems with budget files are reported and the rest are used.
+fn load_budgets(dir: &std::path::Path) -> Result<Vec<assay_estate::budget::Budget>> {
+    let estate = assay_estate::source::load_dir(dir)?;
+    for d in &estate.diagnostics {
+        if d.path.starts_with("budgets/") || d.path == "assay.yaml" {
+            eprintln!("{d}");
+        }
+    }
+    Ok(estate.budgets)
+}
+
+fn print_forecasts(targets: &[Target], days: usize, format: OutputFormat) -> Result<u8> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        series: &'a str,
+        from: String,
+        days: usize,
+        total: f64,
+        total80: (f64, f64),
+        total95: (f64, f64),
+        forecast: assay_cost::forecast::Forecast,
+    }
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for t in targets {
+        match assay_cost::forecast::forecast(&t.values, days) {
+            Ok(f) => rows.push(Row {
+                series: &t.name,
+                from: series::format_day(t.first_day + t.values.len() as i64),
+                days,
+                total: f.point.iter().sum(),
+                total80: (f.lower80.iter().sum(), f.upper80.iter().sum()),
+                total95: (f.lower95.iter().sum(), f.upper95.iter().sum()),
+                forecast: f,
+            }),
+            Err(e) => {
+                eprintln!("{}: {e}", t.name);
+                failed = true;
+            }
+        }
+    }
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["series", "day", "forecast", "lower80", "upper80", "lower95", "upper95"])?;
+            for r in &rows {
+                let first = parse_day(&r.from)?;
+                for i in 0..r.days {
+                    let f = &r.forecast;
+                    w.write_record([
+                        r.series.to_string(),
+                        series::format_day(first + i as i64),
+                        format!("{:.2}", f.point[i]),
+                        format!("{:.2}", f.lower80[i]),
+                        format!("{:.2}", f.upper80[i]),
+                        format!("{:.2}", f.lower95[i]),
+                        format!("{:.2}", f.upper95[i]),
+                    ])?;
+                }
+            }
+            w.flush()?;
+        }
+        OutputFormat::Table => {
+            let head = ["series", "model", "from", "days", "forecast", "80% interval", "95% interval"];
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.series.to_string(),
+                        r.forecast.model.clone(),
+                        r.from.clone(),
+                        r.days.to_string(),
+                        money(r.total),
+                        format!("{} – {}", money(r.total80.0), money(r.total80.1)),
+                        format!("{} – {}", money(r.total95.0), money(r.total95.1)),
+                    ]
+                })
+                .collect();
+            print!("{}", text_table(&head, &table, &[false, false, false, true, true, true, true]));
+        }
+    }
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn print_backtests(targets: &[Target], holdout: usize, horizon: usize, format: OutputFormat) -> Result<u8> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        series: &'a str,
+        #[serde(flatten)]
+        backtest: assay_cost::forecast::Backtest,
+    }
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for t in targets {
+        match assay_cost::forecast::backtest(&t.values, holdout, horizon) {
+            Ok(b) => rows.push(Row { series: &t.name, backtest: b }),
+            Err(e) => {
+                eprintln!("{}: {e}", t.name);
+                failed = true;
+            }
+        }
+    }
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        _ => {
+            let head = [
+                "series",
+                "held back",
+                "model",
+                "MAE",
+                "seasonal-naive MAE",
+                "MASE",
+                "in-sample MASE",
+                "(seasonal-naive)",
+                "in 80%",
+                "in 95%",
+            ];
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let b = &r.backtest;
+                    vec![
+                        r.series.to_string(),
+                        format!("{} ({}×{})", b.holdout, b.folds, b.horizon),
+                        b.model.clone(),
+                        money(b.mae),
+                        money(b.naive_mae),
+                        format!("{:.3}", b.mase),
+                        format!("{:.3}", b.mase_in_sample),
+                        format!("{:.3}", b.naive_mase_in_sample),
+                        format!("{:.0}%", b.coverage80 * 100.0),
+                        format!("{:.0}%", b.coverage95 * 100.0),
+                    ]
+                })
+                .collect();
+            if format == OutputFormat::Csv {
+                let mut w = csv::Writer::from_writer(std::io::stdout());
+                w.write_record([
+                    "series",
+                    "holdout",
+                    "horizon",
+                    "model",
+                    "mae",
+                    "naive_mae",
+                    "mase",
+                    "mase_in_sample",
+                    "naive_mase_in_sample",
+                    "coverage80",
+                    "coverage95",
+                ])?;
+                for r in &rows {
+                    let b = &r.backtest;
+                    w.write_record([
+                        r.series.to_string(),
+                        b.holdout.to_string(),
+                        b.horizon.to_string(),
+                        b.model.clone(),
+                        b.mae.to_string(),
+                        b.naive_mae.to_string(),
+                        b.mase.to_string(),
+                        b.mase_in_sample.to_string(),
+                        b.naive_mase_in_sample.to_string(),
+                        b.coverage80.to_string(),
+                        b.coverage95.to_string(),
+                    ])?;
+                }
+                w.flush()?;
+            } else {
+                print!(
+                    "{}",
+                    text_table(&head, &table, &[false, true, false, true, true, true, true, true, true, true])
+                );
+                println!(
+                    "MASE: the model's mean absolute error over the seasonal-naive forecast's (same as last week) on the \
+                     same days; below 1 the model is better. In-sample MASE scales by one-week-back's error before the \
+                     held-back days (Hyndman and Koehler)."
+                );
+            }
+        }
+    }
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn budgets(store: &Store, estate: &std::path::Path, as_of: Option<&str>, format: OutputFormat) -> Result<u8> {
+    let budgets = load_budgets(estate)?;
+    if budgets.is_empty() {
+        println!("no budgets in {}", estate.join("budgets").display());
+        return Ok(0);
+    }
+    let rt = runtime()?;
+    let currency = rt.block_on(allocation::currency(store))?;
+    let as_of = as_of.map(parse_day).transpose()?;
+    let mut statuses = Vec::new();
+    let mut failed = false;
+    for budget in &budgets {
+        if budget.currency != currency {
+            eprintln!(
+                "{}:{}: budget {} is in {} but the billing data is in {currency}; not evaluated",
+                budget.path, budget.line, budget.name, budget.currency
+            );
+            failed = true;
+            continue;
+        }
+        let daily = rt.block_on(series::daily(store, &budget.scope, "EffectiveCost"))?;
+        let total = daily.total();
+        let Some(day) = as_of.or((daily.days > 0).then(|| daily.last_day())) else {
+            eprintln!("{}: budget {}: no billing data in its scope", budget.path, budget.name);
+            failed = true;
+            continue;
+        };
+        match assay_cost::budgets::status(budget, daily.first_day, &total, day) {
+            Ok(s) => statuses.push(s),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&statuses)?),
+        _ => {
+            let head = [
+                "budget",
+                "period",
+                "as of",
+                "amount",
+                "actual",
+                "forecast",
+                "80% interval",
+                "95% interval",
+                "breach",
+                "alerts",
+            ];
+            let table: Vec<Vec<String>> = statuses
+                .iter()
+                .map(|s| {
+                    let alerts = s
+                        .alerts
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{} {:.0}% {}",
+                                match a.on {
+                                    assay_estate::budget::AlertOn::Actual => "actual",
+                                    assay_estate::budget::AlertOn::Forecast => "forecast",
+                                },
+                                a.at * 100.0,
+                                if a.crossed { "CROSSED" } else { "ok" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    vec![
+                        s.name.clone(),
+                        s.period.clone(),
+                        s.as_of.clone(),
+                        format!("{} {}", money(s.amount), s.currency),
+                        money(s.actual),
+                        money(s.forecast),
+                        format!("{} – {}", money(s.forecast80.0), money(s.forecast80.1)),
+                        format!("{} – {}", money(s.forecast95.0), money(s.forecast95.1)),
+                        match (&s.breach_date, &s.earliest_breach_date) {
+                            (Some(d), _) => d.clone(),
+                            (None, Some(d)) => format!("none (earliest {d})"),
+                            (None, None) => "none".into(),
+                        },
+                        alerts,
+                    ]
+                })
+                .collect();
+            print!("{}", text_table(&head, &table, &[false, false, false, true, true, true, true, true, false, false]));
+        }
+    }
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn parse_day(text: &str) -> Result<i64> {
+    let micros = assay_cost::validate::parse_datetime(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(micros.div_euclid(86_400_000_000))
+}
+
+async fn detect_anomalies(store: &Store, args: &AnomalyArgs) -> Result<(Vec<CostAnomaly>, String)> {
+    let daily = series::daily(store, &Scope::default(), &args.metric).await?;
+    let mut options = cost_anomaly::Options::default();
+    options.detector.threshold = args.threshold;
+    options.detector.min_absolute = args.min_impact;
+    options.detector.min_relative = args.min_relative;
+    let currency = allocation::currency(store).await?;
+    Ok((cost_anomaly::detect(&daily, &options), currency))
+}
+
+fn leaf_text(leaf: &Leaf) -> String {
+    format!(
+        "{} / {} / {} / {}",
+        leaf.service,
+        leaf.region,
+        leaf.account,
+        leaf.cost_center.as_deref().unwrap_or("(untagged)")
+    )
+}
+
+fn money(value: f64) -> String {
+    let cents = (value * 100.0).round() as i64;
+    format_cents(cents)
+}
+
+fn anomalies_table(anomalies: &[&CostAnomaly], currency: &str) -> String {
+    if anomalies.is_empty() {
+        return "no cost anomalies\n".into();
+    }
+    let head = ["start", "end", "monitor", &format!("expected ({currency})"), "actual", "impact", "root cause"];
+    let rows: Vec<Vec<String>> = anomalies
+        .iter()
+        .map(|a| {
+            let ratio = a.impact_ratio.map(|r| format!(" ({:+.0}%)", r * 100.0)).unwrap_or_else(|| " (new)".into());
+            let causes = a
+                .root_causes
+                .iter()
+                .map(|c| format!("{} {:.0}%", leaf_text(&c.leaf), c.share * 100.0))
+                .collect::<Vec<_>>()
+                .join("; ");
+            vec![
+                a.start.clone(),
+                a.end.clone(),
+                format!("{} {}", a.monitor.dimension.name(), a.monitor.value),
+                money(a.expected),
+                money(a.actual),
+                format!("+{}{ratio}", money(a.impact)),
+                causes,
+            ]
+        })
+        .collect();
+    text_table(&head, &rows, &[false, false, false, true, true, true, false])
+}
+
+/// An aligned text table; `right[c]` aligns column `c` to the right.
+fn text_table(head: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut all: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
+    all.extend(rows.iter().cloned());
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| all.iter().map(|r| r.get(c).map_or(0, |v| v.chars().count())).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &all {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                if right.get(c).copied().unwrap_or(false) {
+                    format!("{v:>w$}", w = widths[c])
+                } else {
+                    format!("{v:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn report_table(report: &allocation::Allocation, dims: &[allocation::Dimension]) -> String {
@@ -123,14 +641,14 @@ fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String> {
     }
 }
 
-fn generate(days: u32, seed: u64, resources: u32, start: &str, out: &std::path::Path) -> Result<u8> {
+fn generate(days: u32, seed: u64, resources: u32, start: &str, anomalies: bool, out: &std::path::Path) -> Result<u8> {
     let micros = assay_cost::validate::parse_datetime(start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let options = assay_cost::generate::Options {
         days,
         seed,
         resources,
         start_day: micros.div_euclid(86_400_000_000),
-        anomalies: true,
+        anomalies,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();

@@ -6,6 +6,7 @@
 
 mod check;
 mod cost;
+mod detect;
 mod policy;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ enum Command {
     /// Test and verify policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
+    Detect(DetectArgs),
     /// FinOps: ingest FOCUS billing data, query it, allocate cost.
     Cost {
         /// The data directory holding the billing store.
@@ -79,9 +82,74 @@ enum CostCommand {
         /// First day, YYYY-MM-DD.
         #[arg(long, default_value = "2024-01-01")]
         start: String,
+        /// Inject no anomalies (anomalies.json is then empty).
+        #[arg(long)]
+        no_anomalies: bool,
         /// Directory to write focus-YYYY-MM.csv files and anomalies.json into.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Days that cost more than their seasonal past predicts, per service, region, account and
+    /// cost center, each with its impact and root cause.
+    Anomalies {
+        /// Only anomalies that start on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        detector: AnomalyArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Precision, recall and F1 of anomaly detection against a labels file from `cost generate`.
+    EvalAnomalies {
+        /// The anomalies.json written by `assay cost generate`.
+        #[arg(long)]
+        labels: PathBuf,
+        #[command(flatten)]
+        detector: AnomalyArgs,
+        /// Output format (table or json).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Forecast daily cost (augurs MSTL + ETS, weekly season), in total, per budget, or per dimension.
+    Forecast {
+        /// Days to forecast.
+        #[arg(long, default_value_t = 30)]
+        days: usize,
+        /// Instead, hold back this many of the last days, forecast them from the rest, and report
+        /// the accuracy (MASE) beside a seasonal-naive forecast's.
+        #[arg(long, value_name = "DAYS", num_args = 0..=1, default_missing_value = "28")]
+        backtest: Option<usize>,
+        /// Days forecast from each origin in a backtest (the held-back days are forecast in
+        /// folds of this many, each from all days before it).
+        #[arg(long, default_value_t = 7)]
+        horizon: usize,
+        /// Forecast each value of this dimension: service, region, account or cost-center.
+        #[arg(long)]
+        by: Option<String>,
+        /// Forecast each budget scope of this estate as well.
+        #[arg(long)]
+        estate: Option<PathBuf>,
+        /// The cost column.
+        #[arg(long, default_value = "EffectiveCost")]
+        metric: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// The estate's budgets: spend to date, forecast of the period's end with 80% and 95%
+    /// intervals, predicted breach date, alerts crossed.
+    Budgets {
+        /// The estate whose budgets/*.yaml to read.
+        #[arg(long, default_value = ".")]
+        estate: PathBuf,
+        /// Evaluate as of this day (YYYY-MM-DD) instead of the last day with billing data.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
     /// Cost per group, with share of total; untagged spend is its own group.
     Report {
@@ -98,6 +166,53 @@ enum CostCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct DetectArgs {
+    /// A CSV file with a header row; `-` reads standard input.
+    file: PathBuf,
+    /// The time column: ISO 8601 date-times, or seconds (or milliseconds) since the epoch.
+    #[arg(long)]
+    time: String,
+    /// The value column.
+    #[arg(long)]
+    value: String,
+    /// Score each row from the rows before it only, as a live stream would.
+    #[arg(long)]
+    online: bool,
+    /// A row is anomalous when its robust z-score reaches this (its score reaches 0.5).
+    #[arg(long, default_value_t = 4.0)]
+    threshold: f64,
+    /// Output format: csv or json (one object per row).
+    #[arg(long, value_enum, default_value_t = DetectFormat::Csv)]
+    format: DetectFormat,
+}
+
+/// Output formats of `assay detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DetectFormat {
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// Thresholds of cost anomaly detection.
+#[derive(Debug, Clone, clap::Args)]
+struct AnomalyArgs {
+    /// A day is anomalous when its robust z-score against its seasonal past reaches this.
+    #[arg(long, default_value_t = 4.0)]
+    threshold: f64,
+    /// ...and its cost exceeds the expected cost by at least this much (billing currency)...
+    #[arg(long, default_value_t = 10.0)]
+    min_impact: f64,
+    /// ...and by at least this fraction of the expected cost.
+    #[arg(long, default_value_t = 0.2)]
+    min_relative: f64,
+    /// The cost column.
+    #[arg(long, default_value = "EffectiveCost")]
+    metric: String,
 }
 
 /// Output formats of `assay check`.
@@ -185,6 +300,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
+        Command::Detect(args) => detect::run(args),
         Command::Cost { data, command } => cost::run(data, command),
     };
     match result {

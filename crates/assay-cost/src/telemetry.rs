@@ -1,0 +1,365 @@
+//! Anomaly scores for any time series (sans-IO): CPU, egress bytes, request or access counts.
+//! Points may be irregular, have gaps, or arrive out of order; minute, hourly and daily data
+//! are handled alike, because nothing assumes a grid.
+//!
+//! Each point is predicted by a *candidate* model and scored by its distance from the
+//! prediction in units of the robust spread (1.4826 × MAD) of that model's past residuals.
+//! The candidates are: no season (the median of the nearest earlier points), and a season of
+//! an hour, a day or a week (the median of the points nearest to one to four seasons earlier).
+//! The seasonality is chosen from the data: the candidate whose predictions have been most
+//! accurate so far is used.
+//!
+//! [`score_online`] scores each point from the points before it only (in input order), exactly
+//! as a live stream would see them; [`score_batch`] may look at the whole series: it predicts
+//! from both sides and chooses one candidate for the whole series.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::anomaly::median;
+
+/// One observation: seconds since the epoch and a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Seconds since 1970-01-01 UTC (fractions allowed).
+    pub time: f64,
+    /// The value; `NaN` when missing (such points are not scored and not used).
+    pub value: f64,
+}
+
+/// How points are scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// A point is anomalous when its robust z-score reaches this (its score reaches 0.5).
+    pub threshold: f64,
+    /// Seasons back (and, in batch mode, forward) a prediction uses.
+    pub seasons: usize,
+    /// Residuals kept for the spread.
+    pub window: usize,
+    /// Points a candidate must have predicted before it can be chosen or flag anything.
+    pub warmup: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { threshold: 4.0, seasons: 4, window: 100, warmup: 10 }
+    }
+}
+
+/// Season lengths tried, in seconds; 0 means no season.
+pub const CANDIDATES: [f64; 4] = [0.0, 3_600.0, 86_400.0, 604_800.0];
+
+/// A season length's name: `none`, `hour`, `day` or `week`.
+pub fn season_name(seconds: f64) -> &'static str {
+    if seconds <= 0.0 {
+        "none"
+    } else if seconds <= 3_600.0 {
+        "hour"
+    } else if seconds <= 86_400.0 {
+        "day"
+    } else {
+        "week"
+    }
+}
+
+/// The score of one point.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scored {
+    /// The prediction, when there was one.
+    pub expected: Option<f64>,
+    /// Anomaly score, 0 to 1: `|z| / (|z| + threshold)`, so 0.5 at the threshold.
+    pub score: f64,
+    /// Whether the point is anomalous (score ≥ 0.5, after warm-up).
+    pub anomalous: bool,
+    /// The season used, in seconds (0 for none).
+    pub season: f64,
+}
+
+impl Scored {
+    const NONE: Scored = Scored { expected: None, score: 0.0, anomalous: false, season: 0.0 };
+}
+
+/// Points kept in time order for nearest-neighbour lookups; keys are (time in µs, arrival).
+#[derive(Default)]
+struct History {
+    points: BTreeMap<(i64, usize), f64>,
+}
+
+fn micros(time: f64) -> i64 {
+    (time * 1e6).round() as i64
+}
+
+impl History {
+    fn insert(&mut self, index: usize, p: Point) {
+        self.points.insert((micros(p.time), index), p.value);
+    }
+
+    /// The value nearest to `time` within `tolerance` seconds, not the point `skip`.
+    fn near(&self, time: f64, tolerance: f64, skip: usize) -> Option<f64> {
+        let (lo, hi) = (micros(time - tolerance), micros(time + tolerance));
+        let at = micros(time);
+        self.points
+            .range((lo, 0)..=(hi, usize::MAX))
+            .filter(|((_, i), _)| *i != skip)
+            .min_by_key(|((t, _), _)| (t - at).abs())
+            .map(|(_, v)| *v)
+    }
+
+    /// Up to `n` values just before `time` (and, when `both`, just after it), not `skip`.
+    fn neighbours(&self, time: f64, n: usize, both: bool, skip: usize) -> Vec<f64> {
+        let at = micros(time);
+        let mut out: Vec<f64> =
+            self.points.range(..(at, 0)).rev().filter(|((_, i), _)| *i != skip).take(n).map(|(_, v)| *v).collect();
+        if both {
+            out.extend(self.points.range((at, 0)..).filter(|((_, i), _)| *i != skip).take(n).map(|(_, v)| *v));
+        }
+        out
+    }
+
+    /// A candidate's prediction for a point at `time`.
+    fn predict(
+        &self,
+        season: f64,
+        time: f64,
+        tolerance: f64,
+        options: &Options,
+        both: bool,
+        skip: usize,
+    ) -> Option<f64> {
+        let mut values = if season == 0.0 {
+            self.neighbours(time, options.seasons + 1, both, skip)
+        } else {
+            let mut v: Vec<f64> =
+                (1..=options.seasons).filter_map(|k| self.near(time - k as f64 * season, tolerance, skip)).collect();
+            if both {
+                v.extend((1..=options.seasons).filter_map(|k| self.near(time + k as f64 * season, tolerance, skip)));
+            }
+            v
+        };
+        // At least half of one side's lookups must find a point.
+        if values.len() * 2 < options.seasons.max(1) {
+            return None;
+        }
+        median(&mut values)
+    }
+}
+
+/// The robust z-score of `residual` against earlier `residuals`.
+fn robust_z(residual: f64, residuals: &[f64], expected: f64) -> f64 {
+    let (center, spread) = center_and_spread(residuals, expected);
+    (residual - center) / spread
+}
+
+/// The median of `residuals` and 1.4826 × their median absolute deviation, with a floor on the
+/// spread so that a perfectly flat past does not make any change infinitely surprising.
+fn center_and_spread(residuals: &[f64], expected: f64) -> (f64, f64) {
+    let mut recent = residuals.to_vec();
+    let center = median(&mut recent).unwrap_or(0.0);
+    let mut deviations: Vec<f64> = residuals.iter().map(|r| (r - center).abs()).collect();
+    let mad = median(&mut deviations).unwrap_or(0.0).max(expected.abs() * 1e-3).max(1e-9);
+    (center, 1.4826 * mad)
+}
+
+/// `residual`, clipped to the threshold's distance from the centre of earlier `residuals`.
+fn clip(residual: f64, residuals: &[f64], expected: f64, threshold: f64) -> f64 {
+    if residuals.len() < 3 {
+        return residual;
+    }
+    let (center, spread) = center_and_spread(residuals, expected);
+    let limit = threshold * spread;
+    residual.clamp(center - limit, center + limit)
+}
+
+fn to_score(z: f64, threshold: f64) -> f64 {
+    let z = z.abs();
+    if z.is_finite() { z / (z + threshold) } else { 1.0 }
+}
+
+/// The typical spacing of the points: the median gap between neighbours in time.
+fn typical_step(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
+    median(&mut gaps).unwrap_or(1.0)
+}
+
+/// Candidates worth trying at this spacing: a season of fewer than four points is not one.
+fn seasons_to_try(step: f64) -> Vec<f64> {
+    CANDIDATES.into_iter().filter(|&s| s == 0.0 || s >= 4.0 * step).collect()
+}
+
+/// Scores each point from the points before it in the input only.
+pub fn score_online(points: &[Point], options: &Options) -> Vec<Scored> {
+    struct Candidate {
+        season: f64,
+        residuals: Vec<f64>,
+        error: f64,
+        predictions: usize,
+    }
+    let mut history = History::default();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut recent_times: Vec<f64> = Vec::new();
+    let mut out = Vec::with_capacity(points.len());
+    for (index, &p) in points.iter().enumerate() {
+        if !(p.value.is_finite() && p.time.is_finite()) {
+            out.push(Scored::NONE);
+            continue;
+        }
+        let step = typical_step(&mut recent_times.clone());
+        for season in seasons_to_try(step) {
+            if !candidates.iter().any(|c| c.season == season) {
+                candidates.push(Candidate { season, residuals: Vec::new(), error: 0.0, predictions: 0 });
+            }
+        }
+        let tolerance = step / 2.0;
+        // The candidate that has predicted best so far, among those past their warm-up.
+        let chosen = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.predictions >= options.warmup)
+            .min_by(|(_, a), (_, b)| a.error.total_cmp(&b.error))
+            .map(|(i, _)| i);
+        let mut result = Scored::NONE;
+        if let Some(i) = chosen {
+            let c = &candidates[i];
+            if let Some(expected) = history.predict(c.season, p.time, tolerance, options, false, usize::MAX) {
+                let z = robust_z(p.value - expected, &c.residuals, expected);
+                let score = to_score(z, options.threshold);
+                result = Scored { expected: Some(expected), score, anomalous: score >= 0.5, season: c.season };
+            }
+        }
+        // Every candidate learns from the point. An anomaly's residual is clipped to the edge of
+        // what was normal, so one outlier does not teach a model that outliers are normal, yet a
+        // lasting change is learnt within a window.
+        for c in &mut candidates {
+            if let Some(e) = history.predict(c.season, p.time, tolerance, options, false, usize::MAX) {
+                let residual = clip(p.value - e, &c.residuals, e, options.threshold);
+                let scale = p.value.abs().max(e.abs()).max(1e-9);
+                let error = (residual / scale).abs();
+                c.error = if c.predictions == 0 { error } else { 0.95 * c.error + 0.05 * error };
+                c.predictions += 1;
+                c.residuals.push(residual);
+                if c.residuals.len() > options.window {
+                    c.residuals.remove(0);
+                }
+            }
+        }
+        out.push(result);
+        history.insert(index, p);
+        recent_times.push(p.time);
+        if recent_times.len() > 64 {
+            recent_times.remove(0);
+        }
+    }
+    out
+}
+
+/// Scores each point against the whole series: predictions from both sides, one season for
+/// the whole series (the candidate with the smallest median absolute relative error), and the
+/// spread of all its residuals.
+pub fn score_batch(points: &[Point], options: &Options) -> Vec<Scored> {
+    let valid: Vec<(usize, Point)> =
+        points.iter().copied().enumerate().filter(|(_, p)| p.value.is_finite() && p.time.is_finite()).collect();
+    let mut history = History::default();
+    for &(i, p) in &valid {
+        history.insert(i, p);
+    }
+    let step = typical_step(&mut valid.iter().map(|(_, p)| p.time).collect::<Vec<_>>());
+    let tolerance = step / 2.0;
+    let mut best: Option<(f64, f64, Vec<Option<f64>>)> = None;
+    for season in seasons_to_try(step) {
+        let predictions: Vec<Option<f64>> =
+            valid.iter().map(|&(i, p)| history.predict(season, p.time, tolerance, options, true, i)).collect();
+        let mut errors: Vec<f64> = valid
+            .iter()
+            .zip(&predictions)
+            .filter_map(|((_, p), e)| e.map(|e| ((p.value - e) / p.value.abs().max(e.abs()).max(1e-9)).abs()))
+            .collect();
+        if errors.len() < options.warmup || errors.len() * 2 < valid.len() {
+            continue;
+        }
+        let error = median(&mut errors).unwrap_or(f64::INFINITY);
+        if best.as_ref().is_none_or(|(_, e, _)| error < *e) {
+            best = Some((season, error, predictions));
+        }
+    }
+    let mut out = vec![Scored::NONE; points.len()];
+    let Some((season, _, predictions)) = best else { return out };
+    let residuals: Vec<f64> = valid.iter().zip(&predictions).filter_map(|((_, p), e)| e.map(|e| p.value - e)).collect();
+    for (&(i, p), expected) in valid.iter().zip(predictions) {
+        let Some(expected) = expected else { continue };
+        let z = robust_z(p.value - expected, &residuals, expected);
+        let score = to_score(z, options.threshold);
+        out[i] = Scored { expected: Some(expected), score, anomalous: score >= 0.5, season };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random noise in -0.5..0.5, the same for the same `i`.
+    fn noise(i: usize) -> f64 {
+        let x = (i as f64 * 12.9898).sin() * 43_758.545_3;
+        x - x.floor() - 0.5
+    }
+
+    /// Hourly data with a daily cycle, small noise, and a few gaps.
+    fn hourly(hours: usize) -> Vec<Point> {
+        (0..hours)
+            .filter(|h| h % 97 != 50)
+            .map(|h| {
+                let daily = 50.0 + 30.0 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+                Point { time: 1_700_000_000.0 + h as f64 * 3600.0, value: daily + 4.0 * noise(h) }
+            })
+            .collect()
+    }
+
+    fn flagged(scores: &[Scored]) -> Vec<usize> {
+        scores.iter().enumerate().filter(|(_, s)| s.anomalous).map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn daily_cycle_is_chosen_and_a_spike_is_the_only_anomaly() {
+        let mut points = hourly(24 * 21);
+        let spike = points.len() - 40;
+        points[spike].value += 60.0;
+        for scores in [score_online(&points, &Options::default()), score_batch(&points, &Options::default())] {
+            assert_eq!(flagged(&scores), vec![spike]);
+            assert_eq!(scores[spike].season, 86_400.0);
+            assert!(scores[spike].score > 0.8);
+            assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.score)));
+        }
+    }
+
+    #[test]
+    fn online_scores_use_only_earlier_points() {
+        let mut points = hourly(24 * 10);
+        points[200].value *= 3.0;
+        let all = score_online(&points, &Options::default());
+        for t in [30, 150, 200, points.len() - 1] {
+            assert_eq!(score_online(&points[..=t], &Options::default())[t], all[t]);
+        }
+    }
+
+    #[test]
+    fn irregular_minute_data_without_season() {
+        // Jittered timestamps about a minute apart; a level that wanders slowly; one outlier.
+        let mut points: Vec<Point> = (0..600)
+            .map(|i| {
+                let jitter = ((i * 37) % 20) as f64 - 10.0;
+                Point {
+                    time: 1_700_000_000.0 + i as f64 * 60.0 + jitter,
+                    value: 200.0 + i as f64 * 0.05 + 4.0 * noise(i),
+                }
+            })
+            .collect();
+        points[400].value = 260.0;
+        points[401].value = f64::NAN;
+        let online = score_online(&points, &Options::default());
+        assert_eq!(flagged(&online), vec![400]);
+        assert_eq!(online[401], Scored::NONE);
+        assert_eq!(flagged(&score_batch(&points, &Options::default())), vec![400]);
+    }
+}
