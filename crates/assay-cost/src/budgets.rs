@@ -8,10 +8,12 @@
 
 use serde::Serialize;
 
-use assay_estate::budget::{AlertOn, Budget, Period};
+use assay_estate::budget::{AlertOn, Budget, Period, Scope};
 use assay_estate::calendar::{civil_from_days, days_from_civil};
 
 use crate::forecast::{self, Forecast};
+use crate::pricing::WorkloadCost;
+use crate::series::COST_CENTER_TAG;
 use crate::series::format_day;
 use crate::{Error, Result};
 
@@ -157,6 +159,117 @@ pub fn status(budget: &Budget, first_day: i64, daily: &[f64], as_of: i64) -> Res
         model: fc.model,
         alerts,
     })
+}
+
+/// Whether a workload of the manifests counts toward a budget: its labels carry the scope's
+/// tags and it runs in one of the scope's regions. Workloads carry no FOCUS service, account or
+/// provider, so a scope that filters on those is a billing-only scope and counts none.
+pub fn workload_in_scope(scope: &Scope, workload: &WorkloadCost) -> bool {
+    if !(scope.services.is_empty() && scope.accounts.is_empty() && scope.providers.is_empty()) {
+        return false;
+    }
+    scope.tags.iter().all(|(k, v)| {
+        workload.labels.get(k) == Some(v) || (k == COST_CENTER_TAG && workload.cost_center.as_ref() == Some(v))
+    }) && (scope.regions.is_empty() || workload.region.as_ref().is_some_and(|r| scope.regions.contains(r)))
+}
+
+/// A budget's projected spend for its period, with a change to the estate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Projection {
+    /// The budget.
+    pub budget: String,
+    /// Its period.
+    pub period: String,
+    /// Its amount.
+    pub amount: f64,
+    /// Spend to date, when billing data was used.
+    pub actual: Option<f64>,
+    /// Spend for the period before the change: actual plus forecast from billing data, or
+    /// without billing data the estimate of the workloads in scope before the change.
+    pub forecast: f64,
+    /// What the change adds in the rest of the period.
+    pub delta: f64,
+    /// `forecast + delta`.
+    pub projected: f64,
+}
+
+impl Projection {
+    /// Whether the projection exceeds the amount.
+    pub fn exceeded(&self) -> bool {
+        self.projected > self.amount
+    }
+
+    /// The projection in words.
+    pub fn message(&self, currency: &str) -> String {
+        let mut text = format!(
+            "budget {} ({:.2} {currency} for {}): projected {:.2}",
+            self.budget, self.amount, self.period, self.projected
+        );
+        match self.actual {
+            Some(actual) => text.push_str(&format!(
+                " = {actual:.2} spent + {:.2} forecast + {:.2} from this change",
+                self.forecast - actual,
+                self.delta
+            )),
+            None if self.delta == 0.0 => text.push_str(" for the workloads in its scope"),
+            None => text.push_str(&format!(
+                " = {:.2} for the workloads in its scope before this change + {:.2} from it",
+                self.forecast, self.delta
+            )),
+        }
+        if self.exceeded() {
+            text.push_str(&format!(", {:.2} over", self.projected - self.amount));
+        }
+        text
+    }
+}
+
+/// Projects a budget's period: `status` from billing data when there is some, `today` (days
+/// since 1970-01-01) for the period otherwise; the change is `base` → `head` workloads.
+pub fn project(
+    budget: &Budget,
+    status: Option<&BudgetStatus>,
+    head: &[WorkloadCost],
+    base: Option<&[WorkloadCost]>,
+    today: i64,
+) -> Projection {
+    let monthly = |ws: &[WorkloadCost]| -> f64 {
+        ws.iter().filter(|w| workload_in_scope(&budget.scope, w)).filter_map(|w| w.monthly).sum()
+    };
+    let head_monthly = monthly(head);
+    let base_monthly = base.map(monthly).unwrap_or(head_monthly);
+    let change = head_monthly - base_monthly;
+    let days_per_month = 365.25 / 12.0;
+    match status {
+        Some(s) => {
+            let remaining_days = (crate::validate::parse_datetime(&s.period_end).ok().unwrap_or(0)
+                - crate::validate::parse_datetime(&s.as_of).ok().unwrap_or(0))
+                / 86_400_000_000;
+            let delta = change * remaining_days.max(0) as f64 / days_per_month;
+            Projection {
+                budget: budget.name.clone(),
+                period: s.period.clone(),
+                amount: budget.amount,
+                actual: Some(s.actual),
+                forecast: s.forecast,
+                delta,
+                projected: s.forecast + delta,
+            }
+        }
+        None => {
+            let (start, end, period) = period_of(budget.period, today);
+            let months = (end - start + 1) as f64 / days_per_month;
+            Projection {
+                budget: budget.name.clone(),
+                period,
+                amount: budget.amount,
+                actual: None,
+                forecast: base_monthly * months,
+                delta: change * months,
+                projected: head_monthly * months,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

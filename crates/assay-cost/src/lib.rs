@@ -8,6 +8,7 @@
 //! - [`forecast`] forecasts daily cost (augurs MSTL and ETS) and backtests the forecast;
 //!   [`budgets`] turns spend to date and the forecast into a budget's status.
 //! - [`telemetry`] scores any time series, irregular or gappy, online or in batch.
+//! - [`pricing`] estimates the monthly cost of the workloads an estate declares.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
 //! - [`anomaly`] scores a series against its own seasonal past, online.
 //! - [`series`] reads daily cost per service, region, account and cost center from the store;
@@ -22,6 +23,7 @@ pub mod cost_anomaly;
 pub mod forecast;
 pub mod generate;
 pub mod ingest;
+pub mod pricing;
 pub mod series;
 pub mod spec;
 pub mod store;

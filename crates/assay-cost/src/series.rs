@@ -107,6 +107,19 @@ impl Daily {
         out
     }
 
+    /// The total per day over `days` days from `first_day`, zero where this has no data.
+    pub fn total_over(&self, first_day: i64, days: usize) -> Vec<f64> {
+        let mut out = vec![0.0; days];
+        for (i, v) in self.total().into_iter().enumerate() {
+            if let Some(slot) =
+                usize::try_from(self.first_day - first_day + i as i64).ok().and_then(|at| out.get_mut(at))
+            {
+                *slot = v;
+            }
+        }
+        out
+    }
+
     /// A day index as `YYYY-MM-DD`.
     pub fn date(&self, index: usize) -> String {
         format_day(self.first_day + index as i64)
@@ -256,6 +269,8 @@ mod tests {
         assert_eq!(daily.values[0], vec![0.0, 0.0, 2.0, 2.0, 2.0, 2.0]);
         assert_eq!(daily.values[1], vec![5.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
         assert_eq!(daily.total().iter().sum::<f64>(), 14.0);
+        assert_eq!(daily.total_over(12, 3), vec![2.0, 2.0, 3.0]);
+        assert_eq!(daily.total_over(8, 3), vec![0.0, 0.0, 5.0]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod diff;
 pub mod git;
 pub mod manifest;
+pub mod pricing;
 pub mod settings;
 pub mod signers;
 pub mod source;
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 pub use budget::Budget;
 pub use diff::{FileChange, FileChangeKind};
 pub use manifest::Object;
+pub use pricing::PriceCatalog;
 pub use settings::Settings;
 pub use signers::AllowedSigners;
 
@@ -231,6 +233,8 @@ pub struct Estate {
     pub policy_data: Vec<PolicyData>,
     /// Budgets from `budgets/`.
     pub budgets: Vec<Budget>,
+    /// Prices from `pricing/`, merged.
+    pub prices: PriceCatalog,
     /// `.assay/allowed_signers`, when present.
     pub allowed_signers: Option<AllowedSigners>,
     /// SHA-256 of every file assay read, by path: what [`diff::changes`] compares.
@@ -251,6 +255,7 @@ impl Estate {
             policies: Vec::new(),
             policy_data: Vec::new(),
             budgets: Vec::new(),
+            prices: PriceCatalog::default(),
             allowed_signers: None,
             files: BTreeMap::new(),
             diagnostics: Vec::new(),
@@ -351,6 +356,12 @@ impl Estate {
                 Err(d) => diagnostics.push(d),
             }
         }
+        let (prices, price_diagnostics) = PriceCatalog::from_objects(
+            estate.objects.iter().filter(|o| o.path.starts_with("pricing/")),
+            &estate.settings.currency,
+        );
+        estate.prices = prices;
+        diagnostics.extend(price_diagnostics);
         estate.diagnostics = diagnostics;
         estate
     }

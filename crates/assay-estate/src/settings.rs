@@ -85,6 +85,14 @@ pub struct Settings {
     /// Clusters, each with the region it runs in and the manifest paths deployed to it.
     #[serde(default)]
     pub clusters: Vec<Cluster>,
+    /// The Kubernetes label that names a workload's cost center (the billing tag is
+    /// `cost-center`).
+    #[serde(default = "default_cost_center_label")]
+    pub cost_center_label: String,
+}
+
+fn default_cost_center_label() -> String {
+    "cost-center".to_string()
 }
 
 fn default_currency() -> String {
@@ -101,6 +109,7 @@ impl Default for Settings {
             file_rego_versions: BTreeMap::new(),
             enforcement_action: EnforcementAction::default(),
             clusters: Vec::new(),
+            cost_center_label: default_cost_center_label(),
         }
     }
 }
@@ -136,6 +145,13 @@ impl Settings {
             }
         }
         (settings, diags)
+    }
+
+    /// The cluster whose `paths` match a manifest's path: the first that does.
+    pub fn cluster_of(&self, path: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| {
+            c.paths.iter().any(|glob| globset::Glob::new(glob).is_ok_and(|g| g.compile_matcher().is_match(path)))
+        })
     }
 
     /// The Rego syntax of a policy file: a `# assay: rego.v0` (or `rego.v1`) comment before the

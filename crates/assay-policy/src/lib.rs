@@ -356,6 +356,12 @@ impl PolicySet {
 
     /// Evaluates every rule and matching constraint for one AdmissionRequest.
     pub fn review(&self, request: &Value) -> Evaluation {
+        self.review_with(request, None)
+    }
+
+    /// As [`PolicySet::review`], with more top-level input for Rego rules: each key of
+    /// `extra` (an object, such as `{"cost": ...}`) becomes `input.<key>`.
+    pub fn review_with(&self, request: &Value, extra: Option<&Value>) -> Evaluation {
         let mut evaluation = Evaluation::default();
         let request_rego = rego::to_rego(request);
         if let Some(engine) = &self.engine {
@@ -365,6 +371,9 @@ impl PolicySet {
                 map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
                 map.insert("kind".into(), "AdmissionReview".into());
                 map.insert("request".into(), request_rego.clone());
+                for (key, value) in extra.and_then(Value::as_object).into_iter().flatten() {
+                    map.insert(key.as_str().into(), rego::to_rego(value));
+                }
             }
             engine.set_input(input);
             for rule in &self.rules {
@@ -420,6 +429,19 @@ impl PolicySet {
     /// Evaluates every object as if it were being created, in parallel, in the objects' order.
     pub fn evaluate_objects(&self, objects: &[Object]) -> Vec<Evaluation> {
         objects.par_iter().map(|o| self.review(&review::create_request(&o.value))).collect()
+    }
+
+    /// As [`PolicySet::evaluate_objects`], with `extra(i)` as more input for object `i`.
+    pub fn evaluate_objects_with(
+        &self,
+        objects: &[Object],
+        extra: &(dyn Fn(usize) -> Option<Value> + Sync),
+    ) -> Vec<Evaluation> {
+        objects
+            .par_iter()
+            .enumerate()
+            .map(|(i, o)| self.review_with(&review::create_request(&o.value), extra(i).as_ref()))
+            .collect()
     }
 
     /// Evaluates a Rego rule or document under `data` for an arbitrary input, as OPA's data API

@@ -5,6 +5,7 @@
 //! Building one is a function over evaluated values: this crate reads no files and runs no
 //! policies.
 
+pub mod cost;
 pub mod render;
 
 use std::collections::{BTreeMap, HashSet};
@@ -118,6 +119,8 @@ pub struct Summary {
     pub commits_checked: usize,
     /// Commits that are unsigned or not signed by a trusted signer.
     pub untrusted_commits: usize,
+    /// Budgets the projected spend exceeds.
+    pub budget_findings: usize,
     /// Diagnostics of severity error.
     pub errors: usize,
 }
@@ -145,6 +148,10 @@ pub struct Verdict {
     /// Commit signature checks, when signatures were required.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<CommitCheck>,
+    /// Estimated cost, the change's delta and budget findings, when the estate has prices or
+    /// budgets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<cost::CostReport>,
     /// Problems reading the estate or evaluating policies.
     pub diagnostics: Vec<Diagnostic>,
     /// Objects checked (not serialized: the summary counts them).
@@ -237,6 +244,8 @@ pub struct VerdictInput<'a> {
     pub commits: Vec<CommitCheck>,
     /// Diagnostics from reading the estate and compiling its policies.
     pub diagnostics: Vec<Diagnostic>,
+    /// The cost report, when there is one.
+    pub cost: Option<cost::CostReport>,
 }
 
 /// Builds a verdict.
@@ -279,8 +288,11 @@ pub fn verdict(input: VerdictInput<'_>) -> Verdict {
     summary.commits_checked = input.commits.len();
     summary.untrusted_commits = input.commits.iter().filter(|c| !c.trusted).count();
     summary.errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let findings = input.cost.as_ref().map(|c| c.budget_findings.as_slice()).unwrap_or_default();
+    summary.budget_findings = findings.len();
     let blocking =
-        current.iter().filter(|v| v.action == EnforcementAction::Deny && v.status != Some(Status::Unchanged)).count();
+        current.iter().filter(|v| v.action == EnforcementAction::Deny && v.status != Some(Status::Unchanged)).count()
+            + findings.iter().filter(|f| f.blocks()).count();
     summary.passed = blocking == 0 && summary.untrusted_commits == 0 && summary.errors == 0;
     let checked = input
         .head
@@ -297,6 +309,7 @@ pub fn verdict(input: VerdictInput<'_>) -> Verdict {
         fixed,
         changes: input.changes,
         commits: input.commits,
+        cost: input.cost,
         diagnostics,
         checked,
     }

@@ -7,6 +7,7 @@ use assay_estate::settings::EnforcementAction;
 use assay_estate::{Origin, Severity};
 use serde_json::{Value, json};
 
+use crate::cost::{CostCenterCost, CostReport};
 use crate::{Status, Verdict, Violation};
 
 /// Output formats of `assay check`.
@@ -69,6 +70,9 @@ pub fn summary_line(v: &Verdict) -> String {
     }
     if s.commits_checked > 0 {
         parts.push(format!("{} of {} untrusted", plural(s.untrusted_commits, "commit", "commits"), s.commits_checked));
+    }
+    if s.budget_findings > 0 {
+        parts.push(plural(s.budget_findings, "budget exceeded", "budgets exceeded"));
     }
     if s.errors > 0 {
         parts.push(plural(s.errors, "error", "errors"));
@@ -140,6 +144,9 @@ pub fn table(v: &Verdict) -> String {
     table_section(&mut out, "Warnings", &of(EnforcementAction::Warn));
     table_section(&mut out, "Dry run (not enforced)", &of(EnforcementAction::Dryrun));
     table_section(&mut out, "Fixed by this change", &v.fixed.iter().collect::<Vec<_>>());
+    if let Some(cost) = &v.cost {
+        cost_table(&mut out, cost);
+    }
     let untrusted: Vec<_> = v.commits.iter().filter(|c| !c.trusted).collect();
     if !untrusted.is_empty() {
         let _ = writeln!(out, "Commit signatures\n");
@@ -159,6 +166,96 @@ pub fn table(v: &Verdict) -> String {
     out.push_str(&summary_line(v));
     out.push('\n');
     out
+}
+
+/// An amount with thousands separators and cents: `12,345.60`.
+pub fn money(value: f64) -> String {
+    let cents = (value.abs() * 100.0).round() as u128;
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}{grouped}.{:02}", if value < 0.0 && cents > 0 { "-" } else { "" }, cents % 100)
+}
+
+fn signed(value: f64) -> String {
+    if value >= 0.005 { format!("+{}", money(value)) } else { money(value) }
+}
+
+fn cost_center_name(c: &CostCenterCost) -> &str {
+    c.cost_center.as_deref().unwrap_or("(no cost-center label)")
+}
+
+fn cost_table(out: &mut String, cost: &CostReport) {
+    let _ = write!(out, "Estimated monthly cost: {} {}", money(cost.monthly), cost.currency);
+    if let (Some(base), Some(delta)) = (cost.base_monthly, cost.delta) {
+        let _ = write!(out, " ({} from {})", signed(delta), money(base));
+    }
+    let _ = writeln!(out, ", {} priced\n", plural(cost.workloads, "workload", "workloads"));
+    let width = cost.by_cost_center.iter().map(|c| cost_center_name(c).len()).max().unwrap_or(0);
+    for c in &cost.by_cost_center {
+        let _ = write!(out, "  {:<width$}  {:>14}", cost_center_name(c), money(c.monthly));
+        if let Some(delta) = c.delta {
+            let _ = write!(out, "  {:>14}", signed(delta));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    if !cost.unpriced.is_empty() {
+        let _ = writeln!(out, "Not priced\n");
+        for u in &cost.unpriced {
+            let _ = writeln!(out, "  {}:{}  {}: {}", u.path, u.line, u.object, u.reason);
+        }
+        out.push('\n');
+    }
+    if !cost.budget_findings.is_empty() {
+        let _ = writeln!(out, "Budgets\n");
+        for f in &cost.budget_findings {
+            let tag = match f.status {
+                Some(Status::New) => "new ",
+                _ => "",
+            };
+            let _ = writeln!(out, "  {}:{}  {:<6}  {tag}{}", f.path, f.line, f.action.as_str(), f.message);
+        }
+        out.push('\n');
+    }
+}
+
+fn cost_markdown(out: &mut String, cost: &CostReport) {
+    let _ = write!(out, "#### Cost\n\nEstimated monthly cost **{} {}**", money(cost.monthly), cost.currency);
+    if let (Some(base), Some(delta)) = (cost.base_monthly, cost.delta) {
+        let _ = write!(out, ", **{}** from {}", signed(delta), money(base));
+    }
+    out.push_str(".\n\n");
+    let with_delta = cost.base_monthly.is_some();
+    out.push_str(if with_delta {
+        "| Cost center | Monthly | Change |\n|---|---:|---:|\n"
+    } else {
+        "| Cost center | Monthly |\n|---|---:|\n"
+    });
+    for c in &cost.by_cost_center {
+        let _ = write!(out, "| {} | {} |", md_cell(cost_center_name(c)), money(c.monthly));
+        if with_delta {
+            let _ = write!(out, " {} |", c.delta.map(signed).unwrap_or_default());
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for f in &cost.budget_findings {
+        let icon = match f.action {
+            EnforcementAction::Deny => "❌",
+            EnforcementAction::Warn => "⚠️",
+            EnforcementAction::Dryrun => "ℹ️",
+        };
+        let _ = writeln!(out, "- {icon} `{}:{}` {}", f.path, f.line, md_cell(&f.message));
+    }
+    if !cost.budget_findings.is_empty() {
+        out.push('\n');
+    }
 }
 
 fn level(action: EnforcementAction) -> &'static str {
@@ -210,6 +307,19 @@ pub fn sarif(v: &Verdict, path_prefix: &str) -> Value {
             }),
         );
     }
+    let findings = v.cost.as_ref().map(|c| c.budget_findings.as_slice()).unwrap_or_default();
+    for f in findings {
+        let id = format!("budget/{}", f.budget);
+        rules.entry(id.clone()).or_insert_with(|| {
+            json!({
+                "id": id,
+                "shortDescription": {"text": format!("Budget {}", f.budget)},
+                "fullDescription": {"text": format!("Budget {} of {:.2} per period, defined in {}", f.budget, f.amount, f.path)},
+                "defaultConfiguration": {"level": level(f.action)},
+                "properties": {"tags": ["cost", "budget"]}
+            })
+        });
+    }
     let index: BTreeMap<&String, usize> = rules.keys().enumerate().map(|(i, k)| (k, i)).collect();
     let mut results: Vec<Value> = v
         .violations
@@ -227,6 +337,17 @@ pub fn sarif(v: &Verdict, path_prefix: &str) -> Value {
             })
         })
         .collect();
+    for f in findings {
+        let id = format!("budget/{}", f.budget);
+        results.push(json!({
+            "ruleId": id,
+            "ruleIndex": index.get(&id).copied().unwrap_or(0),
+            "level": level(f.action),
+            "message": {"text": f.message},
+            "locations": [location(&f.path, f.line)],
+            "properties": {"enforcementAction": f.action.as_str(), "projected": f.projected, "amount": f.amount, "delta": f.delta, "status": f.status}
+        }));
+    }
     for d in v.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         let id = "assay/input-error".to_string();
         results.push(json!({
@@ -321,6 +442,9 @@ pub fn markdown(v: &Verdict) -> String {
             .collect(),
     );
     details("Fixed by this change", v.fixed.iter().collect());
+    if let Some(cost) = &v.cost {
+        cost_markdown(&mut out, cost);
+    }
     let untrusted: Vec<_> = v.commits.iter().filter(|c| !c.trusted).collect();
     if !untrusted.is_empty() {
         out.push_str("#### Commit signatures\n\n");

@@ -40,10 +40,17 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Vec::new()
     };
 
+    let estimate = if crate::estimate::wanted(&head) {
+        Some(crate::estimate::estimate(&head, base.as_ref(), args.data.as_deref(), &mut diagnostics)?)
+    } else {
+        None
+    };
     let policies = tracing::info_span!("compile").in_scope(|| PolicySet::from_estate(&head));
     diagnostics.extend(policies.diagnostics.iter().cloned());
-    let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len())
-        .in_scope(|| policies.evaluate_objects(&head.manifests));
+    let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len()).in_scope(|| match &estimate {
+        Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).cloned()),
+        None => policies.evaluate_objects(&head.manifests),
+    });
     let base_eval = base.as_ref().map(|b| {
         let set = PolicySet::from_estate(b);
         (set.evaluate_objects(&b.manifests), b)
@@ -58,6 +65,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         changes: base.as_ref().map(|b| diff::changes(b, &head)).unwrap_or_default(),
         commits,
         diagnostics,
+        cost: estimate.map(|e| e.report),
     });
     let format = match args.format {
         CheckFormat::Table => Format::Table,

@@ -13,7 +13,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::{AnomalyArgs, CostCommand, OutputFormat};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
 }
 
@@ -126,6 +126,7 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
                 None => print_forecasts(&targets, days, format),
             }
         }
+        CostCommand::Estimate { estate, format } => estimate_workloads(&estate, format),
         CostCommand::Budgets { estate, as_of, format } => budgets(&store, &estate, as_of.as_deref(), format),
         CostCommand::Report { by, period, metric, format } => {
             let dims = allocation::parse_dimensions(&by)?;
@@ -194,15 +195,7 @@ async fn forecast_targets(
         for budget in load_budgets(dir)? {
             let scoped = series::daily(store, &budget.scope, metric).await?;
             // The budget's series runs over the same days as the total, zero where it had no spend.
-            let mut values = vec![0.0; daily.days];
-            for (i, v) in scoped.total().into_iter().enumerate() {
-                if let Some(slot) = usize::try_from(scoped.first_day - daily.first_day + i as i64)
-                    .ok()
-                    .and_then(|at| values.get_mut(at))
-                {
-                    *slot = v;
-                }
-            }
+            let values = scoped.total_over(daily.first_day, daily.days);
             targets.push(Target { name: format!("budget {}", budget.name), first_day: daily.first_day, values });
         }
     }
@@ -393,6 +386,73 @@ fn print_backtests(targets: &[Target], holdout: usize, horizon: usize, format: O
     Ok(if failed { 2 } else { 0 })
 }
 
+fn estimate_workloads(dir: &std::path::Path, format: OutputFormat) -> Result<u8> {
+    let estate = assay_estate::source::load_dir(dir)?;
+    let mut problems = false;
+    for d in &estate.diagnostics {
+        if d.path.starts_with("pricing/") || d.path == "assay.yaml" {
+            eprintln!("{d}");
+            problems |= d.severity == assay_estate::Severity::Error;
+        }
+    }
+    let workloads = assay_cost::pricing::price_workloads(&estate.manifests, &estate.settings, &estate.prices);
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&workloads)?),
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record([
+                "path",
+                "line",
+                "object",
+                "cluster",
+                "region",
+                "cost_center",
+                "monthly",
+                "compute",
+                "gpu",
+                "storage",
+                "basis",
+            ])?;
+            for c in &workloads {
+                w.write_record([
+                    c.path.clone(),
+                    c.line.to_string(),
+                    c.object.clone(),
+                    c.cluster.clone().unwrap_or_default(),
+                    c.region.clone().unwrap_or_default(),
+                    c.cost_center.clone().unwrap_or_default(),
+                    c.monthly.map(|m| format!("{m:.2}")).unwrap_or_default(),
+                    format!("{:.2}", c.compute),
+                    format!("{:.2}", c.gpu),
+                    format!("{:.2}", c.storage),
+                    c.basis.clone(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        OutputFormat::Table => {
+            let head =
+                ["workload", "region", "cost center", &format!("monthly ({})", estate.settings.currency), "basis"];
+            let rows: Vec<Vec<String>> = workloads
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.object.clone(),
+                        c.region.clone().unwrap_or_else(|| "?".into()),
+                        c.cost_center.clone().unwrap_or_else(|| "(none)".into()),
+                        c.monthly.map(money).unwrap_or_else(|| "not priced".into()),
+                        c.basis.clone(),
+                    ]
+                })
+                .collect();
+            print!("{}", text_table(&head, &rows, &[false, false, false, true, false]));
+            let total: f64 = workloads.iter().filter_map(|c| c.monthly).sum();
+            println!("total {} {} a month", money(total), estate.settings.currency);
+        }
+    }
+    Ok(if problems { 2 } else { 0 })
+}
+
 fn budgets(store: &Store, estate: &std::path::Path, as_of: Option<&str>, format: OutputFormat) -> Result<u8> {
     let budgets = load_budgets(estate)?;
     if budgets.is_empty() {
@@ -512,8 +572,7 @@ fn leaf_text(leaf: &Leaf) -> String {
 }
 
 fn money(value: f64) -> String {
-    let cents = (value * 100.0).round() as i64;
-    format_cents(cents)
+    assay_verdict::render::money(value)
 }
 
 fn anomalies_table(anomalies: &[&CostAnomaly], currency: &str) -> String {

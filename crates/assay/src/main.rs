@@ -7,6 +7,7 @@
 mod check;
 mod cost;
 mod detect;
+mod estimate;
 mod policy;
 
 use std::path::PathBuf;
@@ -151,6 +152,15 @@ enum CostCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// What each workload of the estate's manifests is estimated to cost a month, from pricing/.
+    Estimate {
+        /// The estate.
+        #[arg(long, default_value = ".")]
+        estate: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
     /// Cost per group, with share of total; untagged spend is its own group.
     Report {
         /// Dimensions: FOCUS columns, BillingPeriod, or tag:KEY, comma-separated.
@@ -250,6 +260,9 @@ struct CheckArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Billing data (from `assay cost ingest`) for budget projections: spend to date plus forecast.
+    #[arg(long, env = "ASSAY_DATA")]
+    data: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,7 +19,11 @@ fn example_estate_table_lists_expected_violations_and_exits_1() {
         "Warnings",
         "Deployment runs a single replica",
         "AssayDisallowedTags/no-latest-images",
-        "FAIL: 4 denied, 2 warnings — 7 objects checked against 5 policies",
+        "data.k8s.cost.warn  Deployment.apps/ml-serving/llm-inference: estimated 2952.12 USD a month",
+        "Estimated monthly cost: 4,057.63 USD, 3 workloads priced",
+        "  CC-1042         2,952.12",
+        "budgets/inference-eu.yaml:3  warn    budget inference-eu (2500.00 USD for ",
+        "FAIL: 4 denied, 3 warnings, 1 budget exceeded — 7 objects checked against 6 policies",
     ];
     for e in expected {
         assert!(text.contains(e), "missing {e:?} in:\n{text}");
@@ -36,7 +40,18 @@ fn example_estate_json_is_the_documented_verdict() {
     assert_eq!(v["schema"], "assay.dev/verdict/v1");
     assert_eq!(v["estate"]["name"], "acme-ai-platform");
     assert_eq!(v["summary"]["denied"], 4);
-    assert_eq!(v["summary"]["warnings"], 2);
+    assert_eq!(v["summary"]["warnings"], 3);
+    assert_eq!(v["summary"]["budget_findings"], 1);
+    let cost = &v["cost"];
+    assert_eq!(cost["currency"], "USD");
+    assert_eq!(cost["workloads"], 3);
+    // 3 replicas × 730 h × (2 vCPU × 0.048 + 8 GiB × 0.0065 + 1 GPU × 1.20) in eu-west-1.
+    let inference = 3.0 * 730.0 * (2.0 * 0.048 + 8.0 * 0.0065 + 1.20);
+    assert_eq!(cost["by_cost_center"][0]["cost_center"], "CC-1042");
+    assert!((cost["by_cost_center"][0]["monthly"].as_f64().unwrap_or(0.0) - inference).abs() < 1e-6, "{cost:#}");
+    let finding = &cost["budget_findings"][0];
+    assert_eq!((finding["budget"].as_str(), finding["action"].as_str()), (Some("inference-eu"), Some("warn")));
+    assert!(finding["projected"].as_f64() > finding["amount"].as_f64(), "{finding:#}");
     assert_eq!(v["summary"]["objects"], 7);
     assert_eq!(v["summary"]["passed"], false);
     let first = &v["violations"][0];
@@ -82,7 +97,13 @@ fn example_estate_sarif_validates_against_sarif_2_1_0() {
     let v: Value = serde_json::from_slice(&std::fs::read(&sarif).expect("sarif written")).expect("SARIF JSON");
     assert_eq!(v["version"], "2.1.0");
     let results = v["runs"][0]["results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), 6);
+    assert_eq!(results.len(), 8, "four denials, three warnings, one budget");
+    let budget = results.iter().find(|r| r["ruleId"] == "budget/inference-eu").expect("budget result");
+    assert_eq!(budget["level"], "warning");
+    assert_eq!(
+        budget["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "examples/estate/budgets/inference-eu.yaml"
+    );
     let loc = &results[0]["locations"][0]["physicalLocation"];
     // Relative to the repository root, where code scanning resolves it.
     assert_eq!(loc["artifactLocation"]["uri"], "examples/estate/manifests/eu-prod/training.yaml");
@@ -115,7 +136,9 @@ fn example_estate_markdown_and_junit() {
     let md = stdout(&out);
     assert!(md.starts_with("### ❌ assay check"), "{md}");
     assert!(md.contains("| deny | `manifests/us-prod/namespace.yaml` | 1 | `Namespace/research` | `AssayRequiredLabels/namespaces-must-have-owner` |"), "{md}");
-    assert!(md.contains("<details><summary>Warnings (2)</summary>"), "{md}");
+    assert!(md.contains("<details><summary>Warnings (3)</summary>"), "{md}");
+    assert!(md.contains("#### Cost\n\nEstimated monthly cost **4,057.63 USD**."), "{md}");
+    assert!(md.contains("| CC-1042 | 2,952.12 |"), "{md}");
 
     let out = assay(&repo_root(), &["check", "examples/estate", "--format", "junit"]);
     let xml = stdout(&out);
@@ -136,7 +159,7 @@ fn example_estate_markdown_and_junit() {
 fn policy_test_and_verify_on_the_example() {
     let out = assay(&repo_root(), &["policy", "test", "examples/estate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).ends_with("19 passed, 0 failed\n"), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("22 passed, 0 failed\n"), "{}", stdout(&out));
     let out = assay(&repo_root(), &["policy", "verify", "examples/estate/tests"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("PASS\n7 passed, 0 failed\n"), "{}", stdout(&out));
