@@ -1,0 +1,104 @@
+"""Billing store benchmark: assay (DataFusion) against DuckDB on the same generated FOCUS data.
+
+Usage: python3 scripts/bench_cost.py ASSAY_BINARY WORKDIR [--rows 20000000] [--runs 5]
+
+Generates FOCUS CSV with `assay cost generate`, ingests it with `assay cost ingest` (timed) and
+with DuckDB's read_csv into Parquet (timed), then runs three queries on the Parquet files that
+assay wrote, with both engines, and prints a Markdown table of medians and ratios.
+DuckDB is timed in-process (no process start); assay is timed as a command (process start,
+session set-up and file listing included), so the comparison does not favour assay.
+"""
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import duckdb
+
+SERIES_PER_DAY = 24  # generated series per day before the new service appears
+
+
+def run(cmd):
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr[-2000:]}")
+    return elapsed, out.stdout
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("assay")
+    p.add_argument("workdir")
+    p.add_argument("--rows", type=int, default=20_000_000)
+    p.add_argument("--days", type=int, default=120)
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    csv_dir = os.path.join(a.workdir, "csv")
+    data = os.path.join(a.workdir, "data")
+    resources = max(1, round(a.rows / (a.days * SERIES_PER_DAY)))
+    if not os.path.isdir(csv_dir):
+        t, _ = run([a.assay, "cost", "generate", "--days", str(a.days), "--resources", str(resources),
+                    "--seed", "1", "--out", csv_dir])
+        print(f"generated in {t:.1f} s", file=sys.stderr)
+    files = sorted(glob.glob(os.path.join(csv_dir, "*.csv")))
+    shutil.rmtree(data, ignore_errors=True)
+    t_assay_ingest, out = run([a.assay, "cost", "--data", data, "ingest", *files])
+    rows = int(out.strip().splitlines()[-1].split()[0])
+    print(f"assay ingest: {rows} rows in {t_assay_ingest:.1f} s", file=sys.stderr)
+
+    con = duckdb.connect()
+    duck_parquet = os.path.join(a.workdir, "duckdb.parquet")
+    start = time.perf_counter()
+    con.execute(
+        f"COPY (SELECT * FROM read_csv({files!r}, header=true)) TO '{duck_parquet}' (FORMAT parquet)"
+    )
+    t_duck_ingest = time.perf_counter() - start
+    os.remove(duck_parquet)
+    print(f"duckdb read_csv to parquet: {t_duck_ingest:.1f} s", file=sys.stderr)
+
+    parquet = os.path.join(data, "focus", "*", "*.parquet")
+    view = f"CREATE OR REPLACE VIEW focus AS SELECT * FROM read_parquet('{parquet}', hive_partitioning=true)"
+    queries = {
+        "total": 'SELECT SUM("EffectiveCost") FROM focus',
+        "day x service x account": (
+            "SELECT date_trunc('day', \"ChargePeriodStart\") AS day, \"ServiceName\", \"BillingAccountId\", "
+            'SUM("EffectiveCost") AS cost FROM focus GROUP BY 1, 2, 3'
+        ),
+        "top-20 resources": (
+            'SELECT "ResourceId", SUM("EffectiveCost") AS cost FROM focus GROUP BY 1 ORDER BY cost DESC LIMIT 20'
+        ),
+    }
+    results = []
+    for name, sql in queries.items():
+        assay_times, duck_times = [], []
+        for _ in range(a.runs):
+            t, _ = run([a.assay, "cost", "--data", data, "query", sql, "--format", "csv"])
+            assay_times.append(t)
+            con2 = duckdb.connect()
+            start = time.perf_counter()
+            con2.execute(view)
+            con2.execute(sql).fetchall()
+            duck_times.append(time.perf_counter() - start)
+            con2.close()
+        results.append((name, statistics.median(assay_times), statistics.median(duck_times)))
+    startup, _ = run([a.assay, "cost", "--data", data, "query", "SELECT 1", "--format", "csv"])
+
+    print(f"| measure | assay | DuckDB {duckdb.__version__} | ratio assay/DuckDB |")
+    print("|---|---:|---:|---:|")
+    for name, ta, td in results:
+        print(f"| {name}, median of {a.runs} (s) | {ta:.3f} | {td:.3f} | {ta / td:.2f} |")
+    ra, rd = rows / t_assay_ingest, rows / t_duck_ingest
+    print(f"| CSV ingest, {rows} rows (rows/s) | {ra:,.0f} | {rd:,.0f} | {rd / ra:.2f} (time) |")
+    print(f"\nassay process start + session for `SELECT 1`: {startup:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
