@@ -58,7 +58,9 @@ def main():
     duck_parquet = os.path.join(a.workdir, "duckdb.parquet")
     start = time.perf_counter()
     con.execute(
-        f"COPY (SELECT * FROM read_csv({files!r}, header=true)) TO '{duck_parquet}' (FORMAT parquet)"
+        f"COPY (SELECT * FROM read_csv({files!r}, header=true, "
+        "types={'BillingAccountId': 'VARCHAR', 'SubAccountId': 'VARCHAR'})) "
+        f"TO '{duck_parquet}' (FORMAT parquet)"
     )
     t_duck_ingest = time.perf_counter() - start
     os.remove(duck_parquet)
