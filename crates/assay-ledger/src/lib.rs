@@ -3,5 +3,10 @@
 //!
 //! - [`merkle`] is the sans-IO core: leaf and node hashes, tree roots, and inclusion and
 //!   consistency proofs, generated and verified, for any tree size.
+//! - [`note`] reads and writes C2SP signed notes and their Ed25519 keys; [`checkpoint`] is the
+//!   C2SP tlog-checkpoint body; [`tiles`] the C2SP tlog-tiles paths and bytes.
 
+pub mod checkpoint;
 pub mod merkle;
+pub mod note;
+pub mod tiles;

@@ -1,0 +1,103 @@
+//! The C2SP tlog-tiles layout (sans-IO): which hash tiles and entry bundles a tree of a given
+//! size has, their paths, and their bytes.
+//!
+//! A tile holds up to 256 hashes. A level-0 tile holds leaf hashes; a level-L tile holds the
+//! roots of complete subtrees of 256^L leaves. A tile that is not yet full is *partial*:
+//! `tile/<L>/<N>.p/<W>` with its width W. Entry bundles hold the entries of a level-0 tile, each
+//! as a big-endian 16-bit length and the bytes: `tile/entries/<N>[.p/<W>]`.
+
+use crate::merkle::{Hash, root};
+
+/// Hashes per tile, and entries per bundle.
+pub const WIDTH: u64 = 256;
+
+/// A tile index as a path: groups of three digits, all but the last prefixed with `x`
+/// (`000`, `x001/234`).
+pub fn encode_index(n: u64) -> String {
+    let digits = n.to_string();
+    let padded = format!("{}{digits}", "0".repeat((3 - digits.len() % 3) % 3));
+    let groups: Vec<&str> = (0..padded.len()).step_by(3).map(|i| &padded[i..i + 3]).collect();
+    let last = groups.len() - 1;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| if i < last { format!("x{g}") } else { (*g).to_string() })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn suffix(width: u64) -> String {
+    if width == WIDTH { String::new() } else { format!(".p/{width}") }
+}
+
+/// The path of hash tile `index` at `level` holding `width` hashes.
+pub fn tile_path(level: u8, index: u64, width: u64) -> String {
+    format!("tile/{level}/{}{}", encode_index(index), suffix(width))
+}
+
+/// The path of entry bundle `index` holding `width` entries.
+pub fn bundle_path(index: u64, width: u64) -> String {
+    format!("tile/entries/{}{}", encode_index(index), suffix(width))
+}
+
+/// The right edge of a tree of `size`: for each level, the last tile (index, width), full or
+/// partial. Tiles to its left are full and do not change as the tree grows.
+pub fn edge(size: u64) -> Vec<(u8, u64, u64)> {
+    let mut out = Vec::new();
+    let mut count = size; // complete subtrees of 256^level leaves
+    let mut level = 0u8;
+    while count > 0 {
+        let (index, width) =
+            if count.is_multiple_of(WIDTH) { (count / WIDTH - 1, WIDTH) } else { (count / WIDTH, count % WIDTH) };
+        out.push((level, index, width));
+        count /= WIDTH;
+        level += 1;
+    }
+    out
+}
+
+/// The bytes of hash tile `index` at `level` with `width` hashes, from the leaf hashes.
+pub fn tile_bytes(level: u8, index: u64, width: u64, leaves: &[Hash]) -> Vec<u8> {
+    let span = WIDTH.pow(u32::from(level)) as usize;
+    let mut out = Vec::with_capacity(width as usize * 32);
+    for j in 0..width as usize {
+        let start = (index as usize * WIDTH as usize + j) * span;
+        out.extend_from_slice(&root(&leaves[start..start + span]));
+    }
+    out
+}
+
+/// The bytes of an entry bundle.
+pub fn bundle_bytes<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.as_ref();
+        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_spec() {
+        assert_eq!(encode_index(0), "000");
+        assert_eq!(encode_index(7), "007");
+        assert_eq!(encode_index(1234), "x001/234");
+        assert_eq!(encode_index(1_234_067), "x001/x234/067");
+        assert_eq!(tile_path(0, 1234, 256), "tile/0/x001/234");
+        assert_eq!(tile_path(1, 0, 3), "tile/1/000.p/3");
+        assert_eq!(bundle_path(5, 17), "tile/entries/005.p/17");
+    }
+
+    #[test]
+    fn the_edge_of_a_tree() {
+        assert_eq!(edge(0), vec![]);
+        assert_eq!(edge(15), vec![(0, 0, 15)]);
+        assert_eq!(edge(256), vec![(0, 0, 256), (1, 0, 1)]);
+        assert_eq!(edge(70_000), vec![(0, 273, 112), (1, 1, 17), (2, 0, 1)]);
+    }
+}
