@@ -100,6 +100,14 @@ impl NoteSigner {
         Ok(NoteSigner { name, hash, key })
     }
 
+    /// A new key named `name`, from the operating system's random source.
+    pub fn generate(name: &str) -> Result<NoteSigner, NoteError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| NoteError::BadKey { kind: "private", why: format!("no random source: {e}") })?;
+        NoteSigner::from_seed(name, seed)
+    }
+
     /// A signer from a 32-byte seed.
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<NoteSigner, NoteError> {
         if !valid_name(name) {
@@ -225,6 +233,16 @@ mod tests {
         assert!(signer.verifier().verify(&note.replace("hello", "hellO")).is_err());
         let other = NoteSigner::from_seed("example.com/log/testdata", [7; 32]).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(other.verifier().verify(&note), Err(NoteError::NotSigned(_))));
+    }
+
+    #[test]
+    fn generated_keys_differ_and_round_trip() {
+        let a = NoteSigner::generate("log.example/a").unwrap_or_else(|e| panic!("{e}"));
+        let b = NoteSigner::generate("log.example/a").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(a.private_key_text(), b.private_key_text());
+        let again = NoteSigner::from_text(&a.private_key_text()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.verifier(), a.verifier());
+        assert!(NoteSigner::generate("has space").is_err());
     }
 
     #[test]

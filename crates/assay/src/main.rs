@@ -8,6 +8,7 @@ mod check;
 mod cost;
 mod detect;
 mod estimate;
+mod log;
 mod policy;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum Command {
     /// Test and verify policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The verifiable ledger: keys (more to come).
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
     /// FinOps: ingest FOCUS billing data, query it, allocate cost.
@@ -39,6 +43,24 @@ enum Command {
         data: PathBuf,
         #[command(subcommand)]
         command: CostCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Make an Ed25519 key pair for signing checkpoints, in the C2SP signed-note formats.
+    Keygen {
+        /// The key name, usually the log's origin (for example log.example.com/audit).
+        name: String,
+        /// Where to write the private key (created with mode 0600; never overwritten).
+        #[arg(long, default_value = "assay-log.key")]
+        private: PathBuf,
+        /// Where to write the verifier key.
+        #[arg(long, default_value = "assay-log.pub")]
+        public: PathBuf,
+        /// Also print the private key on standard output.
+        #[arg(long)]
+        print_private: bool,
     },
 }
 
@@ -314,6 +336,9 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
         Command::Detect(args) => detect::run(args),
+        Command::Log(LogCommand::Keygen { name, private, public, print_private }) => {
+            log::keygen(&name, &private, &public, print_private)
+        }
         Command::Cost { data, command } => cost::run(data, command),
     };
     match result {
