@@ -7,9 +7,10 @@
 //! Only increases are reported, as cloud providers' cost anomaly detection does: a fall in
 //! spend is rarely what a FinOps team is paged for. `assay detect` scores both directions.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::anomaly::{self, baseline};
+use crate::generate::Label;
 use crate::series::{Daily, Dimension, Leaf};
 use crate::validate::parse_datetime;
 
@@ -93,10 +94,7 @@ pub struct CostAnomaly {
 pub fn detect(daily: &Daily, options: &Options) -> Vec<CostAnomaly> {
     let mut episodes: Vec<CostAnomaly> = Vec::new();
     for dimension in Dimension::ALL {
-        let mut values: Vec<&str> = daily.leaves.iter().map(|l| dimension.value_of(l)).collect();
-        values.sort_unstable();
-        values.dedup();
-        for value in values {
+        for value in daily.values_of(dimension) {
             let members: Vec<usize> =
                 (0..daily.leaves.len()).filter(|&i| dimension.value_of(&daily.leaves[i]) == value).collect();
             let series = daily.sum(|l| dimension.value_of(l) == value);
@@ -200,25 +198,6 @@ fn merge(mut episodes: Vec<CostAnomaly>) -> Vec<CostAnomaly> {
     }
     out.sort_by(|a, b| a.first.cmp(&b.first).then(b.impact.total_cmp(&a.impact)));
     out
-}
-
-/// An anomaly injected into generated data, as the generator's labels file lists it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Label {
-    /// `spike`, `level_shift`, `drift` or `new_service`.
-    pub kind: String,
-    /// First affected day.
-    pub start: String,
-    /// Last affected day.
-    pub end: String,
-    /// ServiceName.
-    pub service: String,
-    /// BillingAccountId.
-    pub account: String,
-    /// RegionId.
-    pub region: String,
-    /// The cost-center tag.
-    pub cost_center: Option<String>,
 }
 
 /// How well detected anomalies match labelled ones.
@@ -348,6 +327,7 @@ mod tests {
             account: "a".into(),
             region: region.into(),
             cost_center: Some("cc".into()),
+            factor: 5.0,
         };
         let e = evaluate(&found, &[label("1970-02-10", "eu")]);
         assert_eq!((e.found, e.true_positives, e.f1), (1, 1, 1.0));

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::validate::{civil_from_days, days_from_civil};
 
@@ -34,11 +34,11 @@ impl Default for Options {
     }
 }
 
-/// An injected anomaly.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An injected anomaly, as the labels file lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
     /// `spike`, `level_shift`, `drift` or `new_service`.
-    pub kind: &'static str,
+    pub kind: String,
     /// First affected day, `YYYY-MM-DD`.
     pub start: String,
     /// Last affected day, inclusive.
@@ -244,7 +244,7 @@ fn build_series(options: &Options, rng: &mut StdRng) -> (Vec<Series>, Vec<Label>
             }
         };
         labels.push(Label {
-            kind,
+            kind: kind.to_string(),
             start: date(start + first as i64),
             end: date(start + last as i64),
             service: s.service.name.to_string(),
@@ -271,7 +271,7 @@ fn build_series(options: &Options, rng: &mut StdRng) -> (Vec<Series>, Vec<Label>
         shape,
     });
     labels.push(Label {
-        kind: "new_service",
+        kind: "new_service".into(),
         start: date(start + d as i64),
         end: date(start + days as i64 - 1),
         service: NEW_SERVICE.name.to_string(),
@@ -448,7 +448,7 @@ mod tests {
             a.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             vec!["focus-2024-01.csv", "focus-2024-02.csv"]
         );
-        let kinds: std::collections::BTreeSet<&str> = labels.iter().map(|l| l.kind).collect();
+        let kinds: std::collections::BTreeSet<&str> = labels.iter().map(|l| l.kind.as_str()).collect();
         assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec!["drift", "level_shift", "new_service", "spike"]);
         let mut rows = 0;
         for (_, text) in &a {

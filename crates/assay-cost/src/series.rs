@@ -107,6 +107,14 @@ impl Daily {
         out
     }
 
+    /// The distinct values of `dimension` among the leaves, sorted.
+    pub fn values_of(&self, dimension: Dimension) -> Vec<&str> {
+        let mut values: Vec<&str> = self.leaves.iter().map(|l| dimension.value_of(l)).collect();
+        values.sort_unstable();
+        values.dedup();
+        values
+    }
+
     /// The total per day over `days` days from `first_day`, zero where this has no data.
     pub fn total_over(&self, first_day: i64, days: usize) -> Vec<f64> {
         let mut out = vec![0.0; days];

@@ -176,24 +176,16 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
     if r.as_slice() == root { Ok(()) } else { Err(ProofError::RootMismatch) }
 }
 
-/// The number of hashes in an inclusion proof of `index` in a tree of `size`.
+/// The number of hashes in an inclusion proof of `index` in a tree of `size`: the levels where
+/// the paths to `index` and to the last leaf differ (siblings inside the perfect subtree), plus
+/// one for each perfect subtree to the left of it above them.
 pub fn inclusion_length(index: u64, size: u64) -> usize {
     if index >= size {
         return 0;
     }
-    let (mut f_n, mut s_n, mut length) = (index, size - 1, 0);
-    while s_n != 0 {
-        if f_n & 1 == 0 && f_n == s_n {
-            while f_n & 1 == 0 && f_n != 0 {
-                f_n >>= 1;
-                s_n >>= 1;
-            }
-        }
-        f_n >>= 1;
-        s_n >>= 1;
-        length += 1;
-    }
-    length
+    let inner = 64 - (index ^ (size - 1)).leading_zeros();
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
+    (inner + border) as usize
 }
 
 /// Verifies that the tree of `size1` leaves with `root1` is a prefix of the tree of `size2`

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use assay_cost::allocation::{self, format_cents};
-use assay_cost::cost_anomaly::{self, CostAnomaly, Label};
+use assay_cost::cost_anomaly::{self, CostAnomaly};
+use assay_cost::generate::Label;
 use assay_cost::series::{self, Leaf};
 use assay_cost::{Store, ingest};
 use assay_estate::budget::Scope;
@@ -180,10 +181,7 @@ async fn forecast_targets(
             .into_iter()
             .find(|d| d.name() == by)
             .with_context(|| format!("--by {by:?}: use service, region, account or cost-center"))?;
-        let mut values: Vec<&str> = daily.leaves.iter().map(|l| dimension.value_of(l)).collect();
-        values.sort_unstable();
-        values.dedup();
-        for value in values {
+        for value in daily.values_of(dimension) {
             targets.push(Target {
                 name: format!("{} {value}", dimension.name()),
                 first_day: daily.first_day,
