@@ -6,7 +6,14 @@
 //! - [`note`] reads and writes C2SP signed notes and their Ed25519 keys; [`checkpoint`] is the
 //!   C2SP tlog-checkpoint body; [`tiles`] the C2SP tlog-tiles paths and bytes.
 
+pub mod appender;
+pub mod bundle;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod reader;
+pub mod receipt;
+pub mod store;
 pub mod tiles;
+pub mod tree;
+pub mod verify;

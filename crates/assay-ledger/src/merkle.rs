@@ -112,6 +112,48 @@ fn path(m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
     }
 }
 
+/// The inclusion proof of leaf `index` in a tree of `size` leaves whose perfect subtrees come
+/// from `subtree(start, height)` (the hash of leaves `start .. start + 2^height`): how a proof
+/// is built from stored tiles without holding every leaf.
+pub fn inclusion_proof_from<E>(
+    index: u64,
+    size: u64,
+    subtree: &mut dyn FnMut(u64, u32) -> Result<Hash, E>,
+) -> Result<Result<Vec<Hash>, ProofError>, E> {
+    if index >= size {
+        return Ok(Err(ProofError::IndexOutOfRange { index, size }));
+    }
+    let mut proof = Vec::new();
+    let (mut start, mut end, mut m) = (0u64, size, index);
+    // Walk down from the root, collecting the sibling of each step, then reverse (nearest first).
+    while end - start > 1 {
+        let k = split(end - start);
+        if m < k {
+            proof.push(range_root(start + k, end, subtree)?);
+            end = start + k;
+        } else {
+            proof.push(range_root(start, start + k, subtree)?);
+            start += k;
+            m -= k;
+        }
+    }
+    proof.reverse();
+    Ok(Ok(proof))
+}
+
+/// The root of leaves `start .. end`, where `start` is a multiple of the largest power of two
+/// not above `end - start` (true of every range the proofs ask for).
+pub fn range_root<E>(start: u64, end: u64, subtree: &mut dyn FnMut(u64, u32) -> Result<Hash, E>) -> Result<Hash, E> {
+    let n = end - start;
+    if n.is_power_of_two() {
+        return subtree(start, n.trailing_zeros());
+    }
+    let k = split(n);
+    let left = range_root(start, start + k, subtree)?;
+    let right = range_root(start + k, end, subtree)?;
+    Ok(node_hash(&left, &right))
+}
+
 /// The consistency proof between the tree of the first `old_size` leaves and the tree of all
 /// `leaves` (PROOF in RFC 9162).
 pub fn consistency_proof(old_size: u64, leaves: &[Hash]) -> Result<Vec<Hash>, ProofError> {
@@ -290,6 +332,17 @@ mod tests {
                 prop_assert!(verify_inclusion(other as u64, size as u64, &l[index], &proof, &r).is_err());
             }
             prop_assert!(verify_inclusion(index as u64, size as u64, &leaf_hash(b"forged"), &proof, &r).is_err());
+        }
+
+        #[test]
+        fn proofs_from_subtrees_equal_proofs_from_leaves(size in 1usize..300, index in 0usize..300) {
+            let index = (index % size) as u64;
+            let l = leaves(size);
+            let mut subtree = |start: u64, height: u32| -> Result<Hash, ()> {
+                Ok(root(&l[start as usize..(start + (1u64 << height)) as usize]))
+            };
+            let from_tiles = inclusion_proof_from(index, size as u64, &mut subtree);
+            prop_assert_eq!(from_tiles, Ok(inclusion_proof(index, &l)));
         }
 
         #[test]

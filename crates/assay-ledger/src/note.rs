@@ -70,6 +70,21 @@ fn parse_key(kind: &'static str, text: &str) -> Result<(String, u32, [u8; 32]), 
     }
 }
 
+/// The keys (`name+hash`) of a note's signature lines, for messages; empty when the note has
+/// no readable signature block.
+pub fn signature_keys(note: &str) -> Vec<String> {
+    let Some(split) = note.rfind("\n\n") else { return Vec::new() };
+    note[split + 2..]
+        .lines()
+        .filter_map(|line| {
+            let (name, blob) = line.strip_prefix("\u{2014} ")?.split_once(' ')?;
+            let blob = STANDARD.decode(blob).ok()?;
+            let hash = blob.get(..4)?;
+            Some(format!("{name}+{:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3]))
+        })
+        .collect()
+}
+
 /// A note signer: an Ed25519 private key with its name.
 #[derive(Clone)]
 pub struct NoteSigner {

@@ -75,3 +75,23 @@ fn checkpoints_tiles_and_bundles_match_tessera_byte_for_byte() {
         std::fs::read(dir.join("checkpoint.15")).expect("15")
     );
 }
+
+#[test]
+fn the_filesystem_log_writes_the_same_log_as_tessera() {
+    let Some(golden_dir) = golden() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut log = assay_ledger::store::Log::create(&dir, NoteSigner::from_text(KEY).expect("key")).expect("create");
+    for size in 0..=ENTRIES.len() {
+        if size > 0 {
+            log.append(&[ENTRIES[size - 1]]).expect("append");
+        }
+        let want = std::fs::read_to_string(golden_dir.join(format!("checkpoint.{size}"))).expect("golden");
+        assert_eq!(std::fs::read_to_string(dir.join("checkpoint")).expect("checkpoint"), want, "checkpoint.{size}");
+    }
+    drop(log);
+    let (mut ours, mut theirs) = (BTreeMap::new(), BTreeMap::new());
+    files(&dir.join("tile"), &dir, &mut ours);
+    files(&golden_dir.join("tile"), &golden_dir, &mut theirs);
+    assert_eq!(ours, theirs);
+}

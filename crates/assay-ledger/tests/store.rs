@@ -1,0 +1,141 @@
+//! The filesystem log: appends in batches, reopening, the writer lock, recovery from an
+//! unfinished batch, reading entries and proofs back, and the batching appender.
+
+use std::path::Path;
+
+use assay_ledger::appender::{Appender, Batching};
+use assay_ledger::merkle::{Hash, inclusion_proof, leaf_hash, root, verify_inclusion};
+use assay_ledger::note::NoteSigner;
+use assay_ledger::reader::Reader;
+use assay_ledger::store::{Log, LogError, PENDING_FILE};
+use assay_ledger::verify::verify;
+
+fn signer() -> NoteSigner {
+    NoteSigner::from_seed("log.example/test", [9; 32]).expect("key")
+}
+
+fn entry(i: u64) -> Vec<u8> {
+    format!("entry {i} {}", "x".repeat((i % 300) as usize)).into_bytes()
+}
+
+#[test]
+fn batches_reopen_read_back_and_prove() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut log = Log::create(&dir, signer()).expect("create");
+    let mut leaves: Vec<Hash> = Vec::new();
+    let mut next = 0u64;
+    // Batch sizes that cross bundle and level-1 tile boundaries, with reopenings between.
+    for (round, batch) in [1u64, 254, 1, 256, 300, 65_000, 1, 512, 7].iter().enumerate() {
+        if round % 3 == 2 {
+            drop(log);
+            log = Log::open(&dir, signer()).expect("reopen");
+            assert_eq!(log.size(), next);
+        }
+        let entries: Vec<Vec<u8>> = (next..next + batch).map(entry).collect();
+        assert_eq!(log.append(&entries).expect("append"), next);
+        leaves.extend(entries.iter().map(|e| leaf_hash(e)));
+        next += batch;
+    }
+    drop(log);
+    let mut reader = Reader::open(&dir, Some(&signer().verifier())).expect("read");
+    assert_eq!(reader.checkpoint().size, next);
+    assert_eq!(reader.checkpoint().root, root(&leaves));
+    assert_eq!(reader.entries(255..258).expect("entries"), (255..258).map(entry).collect::<Vec<_>>());
+    for index in [0, 1, 255, 256, 65_535, 65_536, 66_000, next - 1] {
+        let proof = reader.inclusion_proof(index).expect("tiles").expect("in range");
+        assert_eq!(Ok(proof.clone()), inclusion_proof(index, &leaves), "index {index}");
+        assert_eq!(verify_inclusion(index, next, &leaves[index as usize], &proof, &root(&leaves)), Ok(()));
+    }
+    let report = verify(&dir, &signer().verifier(), None).expect("verify");
+    assert_eq!(report.problems, vec![]);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_log() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let first = Log::create(&dir, signer()).expect("create");
+    let second = Log::open(&dir, signer());
+    let Err(LogError::Locked { holder, .. }) = second else { panic!("expected a lock error: {second:?}") };
+    assert_eq!(holder, format!(" (pid {})", std::process::id()));
+    drop(first);
+    assert!(Log::open(&dir, signer()).is_ok());
+    assert!(matches!(Log::create(&dir, signer()), Err(LogError::NotEmpty(_))));
+    assert!(matches!(Log::open(&tmp.path().join("nothing"), signer()), Err(LogError::NoDirectory(_))));
+    let other = NoteSigner::from_seed("log.example/other", [1; 32]).expect("key");
+    assert!(matches!(Log::open(&dir, other), Err(LogError::WrongKey { .. })));
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).expect("prefix").to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn reopening_removes_what_an_unfinished_batch_wrote() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut log = Log::create(&dir, signer()).expect("create");
+    log.append(&(0..300).map(entry).collect::<Vec<_>>()).expect("append");
+    let published = files(&dir);
+    let checkpoint = std::fs::read(dir.join("checkpoint")).expect("checkpoint");
+    // A batch to 70,000 entries that wrote its tiles but not its checkpoint.
+    log.append(&(300..70_000).map(entry).collect::<Vec<_>>()).expect("append");
+    drop(log);
+    std::fs::write(dir.join("checkpoint"), &checkpoint).expect("restore");
+    std::fs::write(dir.join(PENDING_FILE), "70000\n").expect("pending");
+    let log = Log::open(&dir, signer()).expect("reopen");
+    assert_eq!(log.size(), 300);
+    drop(log);
+    let mut after = files(&dir);
+    after.retain(|f| !f.starts_with(".checkpoint.tmp"));
+    assert_eq!(after, published);
+    assert_eq!(verify(&dir, &signer().verifier(), None).expect("verify").problems, vec![]);
+}
+
+#[test]
+fn the_appender_batches_many_producers_and_acknowledges_each_entry() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, signer()).expect("create");
+    let batching = Batching { max_entries: 1000, max_delay: std::time::Duration::from_millis(2), max_queue: 500 };
+    let appender = Appender::start(log, batching);
+    let indexes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (appender, indexes) = (&appender, &indexes);
+            s.spawn(move || {
+                for i in 0..2_500u64 {
+                    let index = appender.append(format!("producer {t} entry {i}").into_bytes()).expect("append");
+                    indexes.lock().expect("lock").push(index);
+                }
+            });
+        }
+    });
+    let log = appender.close().expect("close");
+    assert_eq!(log.size(), 10_000);
+    let mut indexes = indexes.into_inner().expect("lock");
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..10_000).collect::<Vec<_>>());
+    drop(log);
+    let reader = Reader::open(&dir, None).expect("read");
+    let entries = reader.entries(0..10_000).expect("entries");
+    for t in 0..4 {
+        let mine: Vec<&Vec<u8>> =
+            entries.iter().filter(|e| e.starts_with(format!("producer {t} ").as_bytes())).collect();
+        assert_eq!(mine.len(), 2_500);
+        assert_eq!(mine[2_499], &format!("producer {t} entry 2499").into_bytes());
+    }
+}
