@@ -8,6 +8,7 @@ mod check;
 mod cost;
 mod detect;
 mod estimate;
+mod ledger;
 mod log;
 mod policy;
 
@@ -31,7 +32,7 @@ enum Command {
     /// Test and verify policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// The verifiable ledger: keys (more to come).
+    /// The verifiable ledger: a Merkle transparency log (C2SP tlog-tiles) of signed checkpoints.
     #[command(subcommand)]
     Log(LogCommand),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
@@ -61,6 +62,78 @@ enum LogCommand {
         /// Also print the private key on standard output.
         #[arg(long)]
         print_private: bool,
+    },
+    /// Create a new, empty log in DIR (missing or empty); its origin is the key's name.
+    Init {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The private key that signs checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        key: PathBuf,
+    },
+    /// Append each file's bytes as one entry; print each index once a checkpoint covering it is durable.
+    Append {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The private key that signs checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        key: PathBuf,
+        /// Each line of each file (or of standard input, `-`) is one entry, appended in batches as it arrives.
+        #[arg(long)]
+        lines: bool,
+        /// Files to append (`-` for standard input).
+        files: Vec<PathBuf>,
+    },
+    /// Print entries: all, one (INDEX), or the last N.
+    Show {
+        /// The log's directory.
+        dir: PathBuf,
+        /// One entry.
+        index: Option<u64>,
+        /// The last N entries.
+        #[arg(long, conflicts_with = "index")]
+        tail: Option<u64>,
+        /// One JSON object per entry (index, size, leaf hash, and the entry as JSON, text or base64).
+        #[arg(long)]
+        json: bool,
+        /// Check the checkpoint's signature with this verifier key first.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Re-read every entry, recompute every tile and the root, check the signature; name every problem.
+    Verify {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The verifier key (a file, or the key text).
+        #[arg(long, env = "ASSAY_LEDGER_VERIFIER")]
+        key: PathBuf,
+        /// A checkpoint seen earlier: the log must extend it (no rollback, no rewritten history).
+        #[arg(long, value_name = "CHECKPOINT_FILE")]
+        since: Option<PathBuf>,
+    },
+    /// Write a receipt (C2SP tlog-proof) that entry INDEX is in the log.
+    Prove {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The entry's index.
+        index: u64,
+        /// Check the checkpoint's signature with this verifier key first.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Write the receipt here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a receipt offline: the entry is in the log whose checkpoint the key signed.
+    VerifyReceipt {
+        /// The receipt (`assay log prove`).
+        receipt: PathBuf,
+        /// The entry's bytes.
+        #[arg(long)]
+        entry: PathBuf,
+        /// The log's verifier key (a file, or the key text).
+        #[arg(long, env = "ASSAY_LEDGER_VERIFIER")]
+        key: PathBuf,
     },
 }
 
@@ -285,6 +358,12 @@ struct CheckArgs {
     /// Billing data (from `assay cost ingest`) for budget projections: spend to date plus forecast.
     #[arg(long, env = "ASSAY_DATA")]
     data: Option<PathBuf>,
+    /// Append the verdict to this ledger (a log made by `assay log init`) as a canonical JSON record.
+    #[arg(long, env = "ASSAY_LEDGER")]
+    ledger: Option<PathBuf>,
+    /// The private key that signs the ledger's checkpoints.
+    #[arg(long, env = "ASSAY_LEDGER_KEY")]
+    ledger_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,16 +415,28 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
         Command::Detect(args) => detect::run(args),
-        Command::Log(LogCommand::Keygen { name, private, public, print_private }) => {
-            log::keygen(&name, &private, &public, print_private)
-        }
+        Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(e.downcast_ref::<log::Failure>().map_or(2, |f| f.code))
         }
+    }
+}
+
+fn log_command(command: LogCommand) -> anyhow::Result<u8> {
+    match command {
+        LogCommand::Keygen { name, private, public, print_private } => {
+            log::keygen(&name, &private, &public, print_private)
+        }
+        LogCommand::Init { dir, key } => log::init(&dir, &key),
+        LogCommand::Append { dir, key, lines, files } => log::append(&dir, &key, &files, lines),
+        LogCommand::Show { dir, index, tail, json, key } => log::show(&dir, index, tail, json, key.as_deref()),
+        LogCommand::Verify { dir, key, since } => log::verify_log(&dir, &key, since.as_deref()),
+        LogCommand::Prove { dir, index, key, output } => log::prove(&dir, index, key.as_deref(), output.as_deref()),
+        LogCommand::VerifyReceipt { receipt, entry, key } => log::verify_receipt(&receipt, &entry, &key),
     }
 }
