@@ -22,7 +22,7 @@ pub struct Batching {
 
 impl Default for Batching {
     fn default() -> Self {
-        Batching { max_entries: 65_536, max_delay: Duration::from_millis(5), max_queue: 1 << 20 }
+        Batching { max_entries: 65_536, max_delay: Duration::from_millis(5), max_queue: 1 << 17 }
     }
 }
 

@@ -180,6 +180,25 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(path))
 }
 
+/// Makes every file durable, on as many threads as there are files (at most 16 at a time).
+fn sync_all(files: &[(PathBuf, File)]) -> Result<(), LogError> {
+    if files.len() <= 1 {
+        return files.iter().try_for_each(|(p, f)| f.sync_all().map_err(io(p)));
+    }
+    for chunk in files.chunks(16) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> =
+                chunk.iter().map(|(p, f)| s.spawn(move || f.sync_all().map_err(|e| (p.clone(), e)))).collect();
+            handles.into_iter().try_for_each(|h| match h.join() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err((path, source))) => Err(LogError::Io { path, source }),
+                Err(_) => Err(LogError::Damaged("a sync thread panicked".into())),
+            })
+        })?;
+    }
+    Ok(())
+}
+
 /// Writes a file by a durable rename, so that it is either the old or the new content.
 fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogError> {
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -360,15 +379,21 @@ impl Log {
         if !target.is_multiple_of(WIDTH) {
             files.push((bundle_path(target / WIDTH, target % WIDTH), self.bundle.clone()));
         }
+        // Write every file, then make the files and their directories durable together:
+        // concurrent fsyncs share the filesystem's journal commits.
+        let mut open = Vec::with_capacity(files.len());
         for (path, bytes) in &files {
             let full = prepare(&self.dir, path, &mut touched)?;
-            write_file(&full, bytes)?;
+            let mut f = File::create(&full).map_err(io(&full))?;
+            f.write_all(bytes).map_err(io(&full))?;
+            open.push((full, f));
         }
         touched.sort();
         touched.dedup();
         for d in &touched {
-            sync_dir(d)?;
+            open.push((d.clone(), File::open(d).map_err(io(d))?));
         }
+        sync_all(&open)?;
         self.publish()?;
         Ok(first)
     }
