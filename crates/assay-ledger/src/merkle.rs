@@ -43,6 +43,14 @@ pub enum ProofError {
     /// The proof computes another root.
     #[error("the proof leads to a different root")]
     RootMismatch,
+    /// `start .. end` is not a subtree: empty, past the tree, or not aligned to its size.
+    #[error("leaves {start}..{end} are not a subtree")]
+    InvalidSubtree {
+        /// The first leaf.
+        start: u64,
+        /// One past the last.
+        end: u64,
+    },
 }
 
 /// The hash of a leaf: SHA-256(0x00 ‖ entry).
@@ -294,6 +302,136 @@ pub fn verify_consistency(
     if fr.as_slice() == root1 && sr.as_slice() == root2 { Ok(()) } else { Err(ProofError::RootMismatch) }
 }
 
+/// Whether leaves `start .. end` form a subtree (as Merkle Tree Certificates define it): not
+/// empty, and `start` a multiple of the smallest power of two not below `end - start`, so the
+/// range is one node of every tree that contains it, complete or on its right edge.
+pub fn is_subtree(start: u64, end: u64) -> bool {
+    start < end && (end - start).checked_next_power_of_two().is_some_and(|w| start.is_multiple_of(w))
+}
+
+/// Verifies that `leaf` is at `index` inside the subtree `start .. end` whose hash is `root`:
+/// an ordinary inclusion proof inside the subtree's own tree.
+pub fn verify_subtree_inclusion(
+    index: u64,
+    start: u64,
+    end: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+    root: &[u8],
+) -> Result<(), ProofError> {
+    if !is_subtree(start, end) {
+        return Err(ProofError::InvalidSubtree { start, end });
+    }
+    if index < start || index >= end {
+        return Err(ProofError::IndexOutOfRange { index, size: end });
+    }
+    verify_inclusion(index - start, end - start, leaf, proof, root)
+}
+
+/// The proof that the subtree `start .. end` is part of the tree of all `leaves` (for
+/// `start == 0`, an ordinary consistency proof): the siblings on the way down to the subtree,
+/// and where the subtree is a prefix of a node, the RFC 9162 sub-proof within it.
+pub fn subtree_consistency_proof(start: u64, end: u64, leaves: &[Hash]) -> Result<Vec<Hash>, ProofError> {
+    let size = leaves.len() as u64;
+    if !is_subtree(start, end) || end > size {
+        return Err(ProofError::InvalidSubtree { start, end });
+    }
+    let mut out = Vec::new();
+    subtree_subproof(start as usize, end as usize, leaves, true, &mut out);
+    Ok(out)
+}
+
+fn subtree_subproof(start: usize, end: usize, leaves: &[Hash], known: bool, out: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if start == 0 && end == n {
+        if !known {
+            out.push(root(leaves));
+        }
+        return;
+    }
+    let k = split(n as u64) as usize;
+    if end <= k {
+        subtree_subproof(start, end, &leaves[..k], known, out);
+        out.push(root(&leaves[k..]));
+    } else if start >= k {
+        subtree_subproof(start - k, end - k, &leaves[k..], known, out);
+        out.push(root(&leaves[..k]));
+    } else {
+        // Only a subtree starting at 0 straddles a split; the rest of it is no longer a whole node.
+        subtree_subproof(0, end - k, &leaves[k..], false, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// Verifies that the subtree `start .. end` with hash `root1` is part of the tree of `size`
+/// leaves with `root2`. With `start == 0` this is RFC 9162 consistency, read recursively.
+pub fn verify_subtree_consistency(
+    start: u64,
+    end: u64,
+    size: u64,
+    proof: &[Hash],
+    root1: &[u8],
+    root2: &[u8],
+) -> Result<(), ProofError> {
+    if start == end && end <= size {
+        // The empty subtree is in every tree; its hash must be the empty tree's, with no proof.
+        if !proof.is_empty() {
+            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
+        }
+        return if root1 == empty_root() { Ok(()) } else { Err(ProofError::RootMismatch) };
+    }
+    if !is_subtree(start, end) || end > size {
+        return Err(ProofError::InvalidSubtree { start, end });
+    }
+    if start == 0 && end == size {
+        // The same tree: nothing to prove but that the roots agree.
+        if !proof.is_empty() {
+            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
+        }
+        return if root1 == root2 { Ok(()) } else { Err(ProofError::RootMismatch) };
+    }
+    let root1: Hash = root1.try_into().map_err(|_| ProofError::RootMismatch)?;
+    let mut rest = proof;
+    let (old, new) = walk(start, end, size, true, &root1, &mut rest)?;
+    if !rest.is_empty() {
+        return Err(ProofError::WrongLength { got: proof.len(), want: proof.len() - rest.len() });
+    }
+    if old == root1 && new.as_slice() == root2 { Ok(()) } else { Err(ProofError::RootMismatch) }
+}
+
+/// Rebuilds (subtree hash, tree hash) for the subproof of `start .. end` in a tree of `n`,
+/// taking proof hashes from the end of `proof` (the outermost sibling is last).
+fn walk(
+    start: u64,
+    end: u64,
+    n: u64,
+    known: bool,
+    root1: &Hash,
+    proof: &mut &[Hash],
+) -> Result<(Hash, Hash), ProofError> {
+    let mut take = || -> Result<Hash, ProofError> {
+        let (last, rest) = proof.split_last().ok_or(ProofError::WrongLength { got: 0, want: 1 })?;
+        *proof = rest;
+        Ok(*last)
+    };
+    if start == 0 && end == n {
+        let h = if known { *root1 } else { take()? };
+        return Ok((h, h));
+    }
+    let k = split(n);
+    let sibling = take()?;
+    if end <= k {
+        let (old, new) = walk(start, end, k, known, root1, proof)?;
+        Ok((old, node_hash(&new, &sibling)))
+    } else if start >= k {
+        let (old, new) = walk(start - k, end - k, n - k, known, root1, proof)?;
+        Ok((old, node_hash(&sibling, &new)))
+    } else {
+        let (old, new) = walk(0, end - k, n - k, false, root1, proof)?;
+        Ok((node_hash(&sibling, &old), node_hash(&sibling, &new)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +470,23 @@ mod tests {
                 prop_assert!(verify_inclusion(other as u64, size as u64, &l[index], &proof, &r).is_err());
             }
             prop_assert!(verify_inclusion(index as u64, size as u64, &leaf_hash(b"forged"), &proof, &r).is_err());
+        }
+
+        #[test]
+        fn subtree_consistency_proofs_verify_and_forgeries_do_not(size in 1usize..70, a in 0u64..70, len in 1u64..40) {
+            let l = leaves(size);
+            let width = len.next_power_of_two();
+            let start = (a / width) * width;
+            let end = (start + len).min(size as u64);
+            prop_assume!(start < end && is_subtree(start, end));
+            let proof = subtree_consistency_proof(start, end, &l).unwrap_or_default();
+            let sub = root(&l[start as usize..end as usize]);
+            prop_assert_eq!(verify_subtree_consistency(start, end, size as u64, &proof, &sub, &root(&l)), Ok(()));
+            prop_assert!(verify_subtree_consistency(start, end, size as u64, &proof, &leaf_hash(b"x"), &root(&l)).is_err());
+            if start == 0 && (end as usize) < size {
+                // From the start, it is exactly RFC 9162 consistency.
+                prop_assert_eq!(Ok(proof), consistency_proof(end, &l));
+            }
         }
 
         #[test]

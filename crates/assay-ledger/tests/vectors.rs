@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assay_ledger::merkle::{Hash, verify_consistency, verify_inclusion};
+use assay_ledger::merkle::{
+    Hash, verify_consistency, verify_inclusion, verify_subtree_consistency, verify_subtree_inclusion,
+};
 use base64::Engine;
 use serde_json::Value;
 
@@ -84,6 +86,50 @@ fn consistency_vectors() {
             (Some(r1), Some(r2), Some(proof)) => verify_consistency(
                 v["size1"].as_u64().unwrap_or(u64::MAX),
                 v["size2"].as_u64().unwrap_or(0),
+                &proof,
+                &r1,
+                &r2,
+            )
+            .map_err(|e| e.to_string()),
+            _ => Err("malformed hash".into()),
+        };
+        assert_eq!(result.is_err(), v["wantErr"] == true, "{}: {result:?}", path.display());
+    }
+}
+
+#[test]
+fn subtree_inclusion_vectors() {
+    let Some(dir) = testdata() else { return };
+    let cases = cases(&dir.join("subtreeinclusion"));
+    assert!(cases.len() > 50, "{} cases", cases.len());
+    for (path, v) in cases {
+        let result = match (bytes(&v["root"]), hash(&v["leafHash"]), hashes(&v["proof"])) {
+            (Some(root), Some(leaf), Some(proof)) => verify_subtree_inclusion(
+                v["leafIdx"].as_u64().unwrap_or(u64::MAX),
+                v["start"].as_u64().unwrap_or(0),
+                v["end"].as_u64().unwrap_or(0),
+                &leaf,
+                &proof,
+                &root,
+            )
+            .map_err(|e| e.to_string()),
+            _ => Err("malformed hash".into()),
+        };
+        assert_eq!(result.is_err(), v["wantErr"] == true, "{}: {result:?}", path.display());
+    }
+}
+
+#[test]
+fn subtree_consistency_vectors() {
+    let Some(dir) = testdata() else { return };
+    let cases = cases(&dir.join("subtreeconsistency"));
+    assert!(cases.len() > 50, "{} cases", cases.len());
+    for (path, v) in cases {
+        let result = match (bytes(&v["root1"]), bytes(&v["root2"]), hashes(&v["proof"])) {
+            (Some(r1), Some(r2), Some(proof)) => verify_subtree_consistency(
+                v["start"].as_u64().unwrap_or(u64::MAX),
+                v["end"].as_u64().unwrap_or(0),
+                v["size"].as_u64().unwrap_or(0),
                 &proof,
                 &r1,
                 &r2,
