@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{Hash, ProofError, inclusion_proof_from, root};
 use crate::note::NoteVerifier;
-use crate::store::{LogError, read_checkpoint, read_checkpoint_note};
+use crate::store::{LogError, read_checkpoint, read_checkpoint_note, read_hashes};
 use crate::tiles::{WIDTH, bundle_path, tile_path};
 
 /// A log opened for reading at its current checkpoint.
@@ -90,17 +90,7 @@ impl Reader {
     fn tile(&mut self, level: u8, index: u64) -> Result<&[Hash], LogError> {
         if !self.tiles.contains_key(&(level, index)) {
             let width = tile_width(self.checkpoint.size, level, index);
-            let path = self.dir.join(tile_path(level, index, width));
-            let bytes = fs::read(&path).map_err(|e| LogError::Damaged(format!("{}: {e}", path.display())))?;
-            if bytes.len() as u64 != width * 32 {
-                return Err(LogError::Damaged(format!(
-                    "{} is {} bytes, not {}",
-                    path.display(),
-                    bytes.len(),
-                    width * 32
-                )));
-            }
-            let hashes = bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+            let hashes = read_hashes(&self.dir.join(tile_path(level, index, width)), width)?;
             self.tiles.insert((level, index), hashes);
         }
         Ok(self.tiles.get(&(level, index)).map_or(&[], Vec::as_slice))

@@ -228,7 +228,8 @@ fn prepare(dir: &Path, path: &str, touched: &mut Vec<PathBuf>) -> Result<PathBuf
     Ok(full)
 }
 
-fn read_hashes(path: &Path, width: u64) -> Result<Vec<Hash>, LogError> {
+/// Reads a hash tile of `width` hashes, naming a missing or wrongly sized file.
+pub(crate) fn read_hashes(path: &Path, width: u64) -> Result<Vec<Hash>, LogError> {
     let bytes = fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LogError::Damaged(format!("{} is missing", path.display())),
         _ => LogError::Io { path: path.to_path_buf(), source: e },
