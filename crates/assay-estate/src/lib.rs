@@ -244,6 +244,22 @@ pub struct Estate {
 }
 
 impl Estate {
+    /// The estate's revision: its commit, or for a plain directory `sha256:` over every file's
+    /// path and content digest, so that two reads of the same files name the same revision.
+    pub fn revision(&self) -> String {
+        if let Some(commit) = self.origin.commit() {
+            return commit.to_string();
+        }
+        let mut h = Sha256::new();
+        for (path, digest) in &self.files {
+            h.update(path.as_bytes());
+            h.update([0]);
+            h.update(digest);
+        }
+        let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{digest}")
+    }
+
     /// Parses raw files into an estate. Never fails: problems become diagnostics.
     pub fn from_files(origin: Origin, files: Vec<RawFile>, mut diagnostics: Vec<Diagnostic>) -> Self {
         let mut estate = Estate {
@@ -364,14 +380,6 @@ impl Estate {
         diagnostics.extend(price_diagnostics);
         estate.diagnostics = diagnostics;
         estate
-    }
-
-    /// The estate revision for logs and verdicts: the commit id, or the directory.
-    pub fn revision(&self) -> String {
-        match &self.origin {
-            Origin::Git { commit, .. } => commit.clone(),
-            Origin::Directory { path } => path.clone(),
-        }
     }
 
     /// Whether any diagnostic is an error.

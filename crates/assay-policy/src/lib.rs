@@ -444,16 +444,26 @@ impl PolicySet {
             .collect()
     }
 
-    /// Evaluates a Rego rule or document under `data` for an arbitrary input, as OPA's data API
-    /// does. `Ok(None)` when it is undefined.
-    pub fn query(&self, path: &str, input: &Value) -> anyhow::Result<Option<Value>> {
+    /// Evaluates the document `data.<path>` (a rule, or a whole package as an object) for an
+    /// input, as OPA's data API does; `path` holds the segments (`["authz", "residency",
+    /// "allow"]`), each quoted into the query so that no segment can change its meaning.
+    /// `Ok(None)` when the document is undefined. Without an input, `input` is undefined.
+    pub fn query(&self, path: &[&str], input: Option<&Value>) -> anyhow::Result<Option<Value>> {
         let Some(engine) = &self.engine else {
             return Ok(None);
         };
         let mut engine = engine.clone();
-        engine.set_input(rego::to_rego(input));
-        let value = engine.eval_rule(path.to_string())?;
-        Ok(rego::to_json(&value))
+        if let Some(input) = input {
+            engine.set_input(rego::to_rego(input));
+        }
+        let mut query = String::from("data");
+        for segment in path {
+            query.push('[');
+            query.push_str(&Value::String((*segment).to_string()).to_string());
+            query.push(']');
+        }
+        let results = engine.eval_query(query, false)?;
+        Ok(results.result.first().and_then(|r| r.expressions.first()).and_then(|e| rego::to_json(&e.value)))
     }
 }
 

@@ -22,21 +22,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The estate's revision: its commit, or for a plain directory a digest of every file's path
-/// and content digest.
-pub(crate) fn revision(estate: &Estate) -> String {
-    if let Some(commit) = estate.origin.commit() {
-        return commit.to_string();
-    }
-    let mut h = Sha256::new();
-    for (path, digest) in &estate.files {
-        h.update(path.as_bytes());
-        h.update([0]);
-        h.update(digest);
-    }
-    format!("sha256:{}", hex(&h.finalize()))
-}
-
 /// The ledger entry for a verdict.
 pub(crate) fn verdict_record(verdict: &Verdict, estate: &Estate) -> Result<Vec<u8>> {
     let canonical = serde_json_canonicalizer::to_vec(verdict).context("serializing the verdict")?;
@@ -46,7 +31,7 @@ pub(crate) fn verdict_record(verdict: &Verdict, estate: &Estate) -> Result<Vec<u
         "estate": {
             "name": verdict.estate.name,
             "origin": verdict.estate.origin,
-            "revision": revision(estate),
+            "revision": estate.revision(),
         },
         "verdict": {
             "schema": verdict.schema,

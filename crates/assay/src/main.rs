@@ -11,6 +11,7 @@ mod estimate;
 mod ledger;
 mod log;
 mod policy;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
     /// The verifiable ledger: a Merkle transparency log (C2SP tlog-tiles) of signed checkpoints.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Enforce the estate's policies at run time: Kubernetes admission webhook, OPA's data API,
+    /// every decision in the ledger.
+    Serve(serve::ServeArgs),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
     /// FinOps: ingest FOCUS billing data, query it, allocate cost.
@@ -415,6 +419,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
         Command::Detect(args) => detect::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),
     };

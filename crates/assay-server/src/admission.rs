@@ -1,0 +1,102 @@
+//! The Kubernetes admission webhook: AdmissionReview v1 in, AdmissionReview v1 out.
+//!
+//! The request's `uid` is echoed; a `deny` finding refuses the request with status 403 and
+//! every deny message (`[policy] message`, one per line); `warn` findings become `warnings`;
+//! `dryrun` findings are only logged. A policy that fails to evaluate follows the failure
+//! mode: closed (the default) refuses with status 500 and says why; open allows and warns.
+
+use std::sync::Arc;
+
+use assay_estate::settings::EnforcementAction;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::decisions::{decision_id, record};
+use crate::errors::{body_rejection, error, parse_json, require_json};
+use crate::state::{FailureMode, State as ServerState};
+
+/// `POST /v1/admission`.
+pub(crate) async fn review(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return body_rejection(r, state.max_body),
+    };
+    if let Err(r) = require_json(&headers) {
+        return r;
+    }
+    let review = match parse_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "invalid_parameter", message);
+    if let Some(kind) = review.get("kind").and_then(Value::as_str)
+        && kind != "AdmissionReview"
+    {
+        return bad(&format!("kind is {kind:?}, not AdmissionReview"));
+    }
+    if let Some(version) = review.get("apiVersion").and_then(Value::as_str)
+        && version != "admission.k8s.io/v1"
+    {
+        return bad(&format!("apiVersion is {version:?}; this webhook speaks admission.k8s.io/v1"));
+    }
+    let Some(request) = review.get("request").filter(|r| r.is_object()).cloned() else {
+        return bad("the AdmissionReview has no request");
+    };
+    let Some(uid) = request.get("uid").and_then(Value::as_str).map(str::to_string) else {
+        return bad("the AdmissionReview's request has no uid");
+    };
+
+    let active = state.active();
+    let eval_active = Arc::clone(&active);
+    let evaluation = match tokio::task::spawn_blocking(move || eval_active.policies.review(&request)).await {
+        Ok(e) => e,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
+    };
+    let line = |f: &assay_policy::Finding| format!("[{}] {}", f.policy.id(), f.message);
+    let denials: Vec<String> =
+        evaluation.findings.iter().filter(|f| f.action == EnforcementAction::Deny).map(line).collect();
+    let mut warnings: Vec<String> =
+        evaluation.findings.iter().filter(|f| f.action == EnforcementAction::Warn).map(line).collect();
+    let errors: Vec<String> = evaluation.errors.iter().map(|(p, e)| format!("[{}] {e}", p.id())).collect();
+
+    let mut response = json!({"uid": uid});
+    if !errors.is_empty() && state.failure_mode == FailureMode::Closed {
+        response["allowed"] = json!(false);
+        response["status"] = json!({
+            "code": 500,
+            "message": format!(
+                "policy evaluation failed, so the request is refused (failure mode: closed):\n{}",
+                errors.join("\n")
+            ),
+        });
+    } else {
+        if !errors.is_empty() {
+            warnings.extend(errors.iter().map(|e| format!("{e} (failed to evaluate; allowed: failure mode open)")));
+        }
+        if denials.is_empty() {
+            response["allowed"] = json!(true);
+        } else {
+            response["allowed"] = json!(false);
+            response["status"] = json!({"code": 403, "reason": "Forbidden", "message": denials.join("\n")});
+        }
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+
+    let id = decision_id();
+    let mut result = answer["response"].clone();
+    result["findings"] = serde_json::to_value(&evaluation.findings).unwrap_or(Value::Null);
+    state.log(record(&id, "admission", &review, Some(&result), &active)).await;
+    ([("x-decision-id", id)], Json(answer)).into_response()
+}

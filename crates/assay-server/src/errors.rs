@@ -1,0 +1,47 @@
+//! Error answers: a JSON body with a code and a message, in OPA's shape
+//! (`{"code": "invalid_parameter", "message": "…"}`), for every endpoint.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer.
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"code": code, "message": message.into()}))).into_response()
+}
+
+/// A body that could not be read: too large (413) or broken.
+pub(crate) fn body_rejection(rejection: BytesRejection, limit: usize) -> Response {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        error(status, "request_too_large", format!("the request body is larger than {limit} bytes"))
+    } else {
+        error(status, "invalid_parameter", format!("could not read the request body: {}", rejection.body_text()))
+    }
+}
+
+/// Parses a JSON body, naming the line and column of a syntax error.
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_parameter", format!("the body is not valid JSON: {e}")))
+}
+
+/// Requires a JSON content type (a missing one is accepted, as OPA does).
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    match headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
+        None => Ok(()),
+        Some(v) if v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(v) => Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_parameter",
+            format!("content type {v:?} is not application/json"),
+        )),
+    }
+}
+
+/// Unknown paths.
+pub(crate) async fn not_found(method: Method, uri: Uri) -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", format!("no endpoint {method} {}", uri.path()))
+}

@@ -1,0 +1,101 @@
+//! `assay serve`: run-time enforcement of the estate's policies over HTTP.
+//!
+//! - `POST /v1/admission`: the Kubernetes admission webhook (AdmissionReview v1).
+//! - `GET|POST /v1/data/{path}`, `POST /v0/data/{path}`, `GET /health`: OPA's data API, so
+//!   gateways, meshes and applications that call OPA work unchanged.
+//! - `GET /v1/status`: the active estate revision.
+//! - `GET /ledger/checkpoint`, `/ledger/tile/...`: the decision ledger, read-only, in the C2SP
+//!   tlog-tiles layout.
+//!
+//! Every decision is appended to the ledger through a bounded queue, off the request's path;
+//! a full queue slows requests down instead of dropping a decision.
+
+mod admission;
+mod decisions;
+mod errors;
+mod ledger_http;
+mod opa;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use assay_ledger::note::NoteSigner;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use state::FailureMode;
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The estate directory.
+    pub estate: PathBuf,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The decision ledger and the key that signs its checkpoints.
+    pub ledger: Option<(PathBuf, NoteSigner)>,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    /// What to answer when a policy fails to evaluate.
+    pub failure_mode: FailureMode,
+}
+
+fn router(state: Arc<state::State>, max_body: usize) -> Router {
+    Router::new()
+        .route("/health", get(opa::health))
+        .route("/v1/status", get(state::status))
+        .route("/v1/admission", post(admission::review))
+        .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
+        .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
+        .route("/v0/data/{*path}", post(opa::post_v0))
+        .route("/ledger/{*path}", get(ledger_http::serve))
+        .fallback(errors::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Runs the server until `shutdown` completes, then drains requests in flight and flushes the
+/// decision ledger. Prints `listening on http://ADDR` on standard error once it accepts.
+pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+    let state = Arc::new(state::State::start(&config)?);
+    let listener =
+        tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("listening on {}", config.addr))?;
+    let local = listener.local_addr().context("the listening address")?;
+    eprintln!("assay serve: listening on http://{local}");
+    let app = router(Arc::clone(&state), config.max_body);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+    // Requests are drained: every decision they made is queued. Flush them.
+    let flushed = tokio::task::spawn_blocking(move || state.close()).await.context("flushing the ledger")?;
+    flushed?;
+    eprintln!("assay serve: stopped; every decision is in the ledger");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C): the signal for a graceful shutdown.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    eprintln!("assay serve: shutting down: finishing requests in flight and flushing the ledger");
+}

@@ -1,0 +1,301 @@
+//! `assay serve` through the real binary on loopback: the admission webhook, OPA's data API,
+//! error answers, the ledger over HTTP, and every decision in the ledger after SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::{assay, repo_root, stderr, stdout};
+use serde_json::{Value, json};
+
+/// A running `assay serve`.
+struct Server {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let estate = repo_root().join("examples/estate");
+        let mut args = vec!["serve", "--estate", estate.to_str().expect("path"), "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(&args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn assay serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.expect("stderr line");
+            log.lock().expect("log").push_str(&format!("{line}\n"));
+            if let Some(a) = line.strip_prefix("assay serve: listening on http://") {
+                addr = Some(a.to_string());
+                break;
+            }
+        }
+        let Some(addr) = addr else { panic!("the server did not start: {}", log.lock().expect("log")) };
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().expect("log").push_str(&format!("{line}\n"));
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    /// SIGTERM, then the exit status and everything the server wrote on standard error.
+    fn stop(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let log = self.log.lock().expect("log").clone();
+        (status.code(), log)
+    }
+
+    fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+        http(&self.addr, method, path, content_type, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.request(method, path, Some("application/json"), body.to_string().as_bytes());
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text:?}")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the body.
+fn http(addr: &str, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server may answer (413) before it reads a large body, and close.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
+    (status, body.to_string())
+}
+
+fn deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "llm-inference",
+            "namespace": "ml-serving",
+            "labels": {"app": "llm-inference", "finops.example.com/cost-center": "CC-1042", "ai.example.com/model-type": "text"}
+        },
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "llm-inference"}},
+            "template": {
+                "metadata": {"labels": {"app": "llm-inference"}},
+                "spec": {"containers": [{
+                    "name": "server",
+                    "image": "registry.example.com/llm-server:2.4.1",
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}}
+                }]}
+            }
+        }
+    })
+}
+
+fn review(uid: &str, object: Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "namespace": "ml-serving",
+            "name": object["metadata"]["name"],
+            "operation": "CREATE",
+            "userInfo": {"username": "alice@example.com"},
+            "object": object,
+            "dryRun": false
+        }
+    })
+}
+
+fn keyed_ledger(dir: &Path) {
+    let out = assay(dir, &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = assay(dir, &["log", "init", "ledger", "--key", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_ledger() {
+    let work = tempfile::tempdir().expect("tempdir");
+    keyed_ledger(work.path());
+    let server = Server::start(work.path(), &["--ledger", "ledger", "--ledger-key", "k"]);
+
+    let (status, answer) = server.json("POST", "/v1/admission", &review("uid-allow", deployment()));
+    assert_eq!(status, 200);
+    assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(answer["response"]["uid"], "uid-allow");
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(answer["response"].get("status").is_none(), "{answer}");
+
+    let mut unlabelled = deployment();
+    unlabelled["metadata"]["labels"].as_object_mut().expect("labels").remove("finops.example.com/cost-center");
+    let (status, answer) = server.json("POST", "/v1/admission", &review("uid-deny", unlabelled));
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["uid"], "uid-deny");
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 403);
+    let message = answer["response"]["status"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("[data.k8s.labels.deny] Deployment must carry the finops.example.com/cost-center label"),
+        "{message}"
+    );
+
+    let mut single = deployment();
+    single["spec"]["replicas"] = json!(1);
+    single["spec"]["template"]["spec"]["containers"][0]["image"] = json!("registry.example.com/llm-server:latest");
+    let (_, answer) = server.json("POST", "/v1/admission", &review("uid-warn", single));
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let warnings: Vec<&str> =
+        answer["response"]["warnings"].as_array().expect("warnings").iter().filter_map(Value::as_str).collect();
+    assert!(warnings.iter().any(|w| w.contains("single replica")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("latest")), "a warn constraint: {warnings:?}");
+
+    // The ledger is served read-only in the tlog-tiles layout while the server runs.
+    let (status, checkpoint) = server.request("GET", "/ledger/checkpoint", None, b"");
+    assert_eq!(status, 200);
+    assert!(checkpoint.starts_with("decisions.example/log\n"), "{checkpoint}");
+    let (status, _) = server.request("GET", "/ledger/../k", None, b"");
+    assert_eq!(status, 404);
+
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("every decision is in the ledger"), "{log}");
+
+    let verify = assay(work.path(), &["log", "verify", "ledger", "--key", "k.pub"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
+    let records: Vec<Value> =
+        shown.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone()).collect();
+    assert_eq!(records[0]["type"], "assay.dev/record/activation/v1");
+    let decisions: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/decision/v1").collect();
+    assert_eq!(decisions.len(), 3, "{records:?}");
+    let uids: Vec<&Value> = decisions.iter().map(|d| &d["result"]["uid"]).collect();
+    assert_eq!(uids, [&json!("uid-allow"), &json!("uid-deny"), &json!("uid-warn")]);
+    for d in &decisions {
+        assert_eq!(d["path"], "admission");
+        assert!(d["decision_id"].as_str().is_some_and(|id| id.len() == 36), "{d}");
+        assert!(d["estate"]["revision"].as_str().is_some_and(|r| r.starts_with("sha256:")), "{d}");
+        assert_eq!(d["input"]["kind"], "AdmissionReview");
+    }
+}
+
+#[test]
+fn the_residency_policy_is_served_through_opa_s_data_api() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &[]);
+    let (status, health) = server.json("GET", "/health", &json!(null));
+    assert_eq!((status, health), (200, json!({})));
+
+    let store_eu =
+        json!({"input": {"action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"}}});
+    let (status, answer) = server.json("POST", "/v1/data/authz/residency/allow", &store_eu);
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"], true);
+    assert!(answer["decision_id"].as_str().is_some_and(|id| id.len() == 36), "{answer}");
+
+    let store_us =
+        json!({"input": {"action": "store", "region": "us-east-1", "data": {"classification": "GDPR_SENSITIVE"}}});
+    let (_, answer) = server.json("POST", "/v1/data/authz/residency/allow", &store_us);
+    assert_eq!(answer["result"], false);
+    let (_, answer) = server.json("POST", "/v1/data/authz/residency/reasons", &store_us);
+    assert_eq!(answer["result"], json!(["GDPR_SENSITIVE data may not be stored in us-east-1"]));
+    // The whole package, as OPA answers for a package path.
+    let (_, answer) = server.json("POST", "/v1/data/authz/residency", &store_us);
+    assert_eq!(answer["result"]["allow"], false, "{answer}");
+
+    // Undefined: no result, still a decision id.
+    let (status, answer) = server.json("POST", "/v1/data/authz/nothing/here", &store_us);
+    assert_eq!(status, 200);
+    assert!(answer.get("result").is_none() && answer.get("decision_id").is_some(), "{answer}");
+
+    // GET with the input as a query parameter, and v0 with the bare input and value.
+    let input = "%7B%22action%22%3A%22store%22%2C%22region%22%3A%22eu-west-1%22%2C%22data%22%3A%7B%22classification%22%3A%22PUBLIC%22%7D%7D";
+    let (status, body) = server.request("GET", &format!("/v1/data/authz/residency/allow?input={input}"), None, b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["result"], true);
+    let (status, body) = server.request(
+        "POST",
+        "/v0/data/authz/residency/allow",
+        Some("application/json"),
+        store_eu["input"].to_string().as_bytes(),
+    );
+    assert_eq!((status, body.as_str()), (200, "true"));
+    let (status, body) = server.request("POST", "/v0/data/authz/nothing", Some("application/json"), b"{}");
+    assert_eq!(status, 404);
+    assert!(body.contains("undefined_document"), "{body}");
+
+    // A path segment cannot smuggle Rego into the query.
+    let (status, answer) = server.json("POST", "/v1/data/authz/residency/allow%5B_%5D", &store_eu);
+    assert_eq!(status, 200);
+    assert!(answer.get("result").is_none(), "{answer}");
+}
+
+#[test]
+fn malformed_requests_get_clear_answers_and_the_server_keeps_serving() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--max-body", "65536"]);
+    let (status, body) = server.request("POST", "/v1/admission", Some("application/json"), b"{\"kind\": ");
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid JSON") && body.contains("line 1 column"), "{body}");
+    let (status, body) = server.request("POST", "/v1/admission", Some("text/plain"), b"{}");
+    assert_eq!(status, 415);
+    assert!(body.contains("text/plain"), "{body}");
+    let (status, body) = server.request(
+        "POST",
+        "/v1/admission",
+        Some("application/json"),
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("the AdmissionReview has no request"), "{body}");
+    let big = vec![b' '; 200_000];
+    let (status, body) = server.request("POST", "/v1/data/authz/residency/allow", Some("application/json"), &big);
+    assert_eq!(status, 413);
+    assert!(body.contains("larger than 65536 bytes"), "{body}");
+    let (status, body) = server.request("GET", "/v2/nothing", None, b"");
+    assert_eq!(status, 404);
+    assert!(body.contains("no endpoint GET /v2/nothing"), "{body}");
+    // Still serving.
+    let (status, answer) = server.json("POST", "/v1/admission", &review("after", deployment()));
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["allowed"], true);
+    let (status, _) = server.request("GET", "/health", None, b"");
+    assert_eq!(status, 200);
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
