@@ -31,11 +31,11 @@ pub(crate) async fn review(
         Err(r) => return body_rejection(r, state.max_body),
     };
     if let Err(r) = require_json(&headers) {
-        return r;
+        return r.into_response();
     }
     let review = match parse_json(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let bad = |message: &str| error(StatusCode::BAD_REQUEST, "invalid_parameter", message);
     if let Some(kind) = review.get("kind").and_then(Value::as_str)

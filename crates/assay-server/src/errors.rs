@@ -12,6 +12,27 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     (status, Json(json!({"code": code, "message": message.into()}))).into_response()
 }
 
+/// An error answer not yet rendered (small, so that it can travel in a `Result`).
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// A 400 `invalid_parameter` answer.
+    pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
 /// A body that could not be read: too large (413) or broken.
 pub(crate) fn body_rejection(rejection: BytesRejection, limit: usize) -> Response {
     let status = rejection.status();
@@ -23,21 +44,20 @@ pub(crate) fn body_rejection(rejection: BytesRejection, limit: usize) -> Respons
 }
 
 /// Parses a JSON body, naming the line and column of a syntax error.
-pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_parameter", format!("the body is not valid JSON: {e}")))
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("the body is not valid JSON: {e}")))
 }
 
 /// Requires a JSON content type (a missing one is accepted, as OPA does).
-pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Response> {
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     match headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
         Some(v) if v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
-        Some(v) => Err(error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_parameter",
-            format!("content type {v:?} is not application/json"),
-        )),
+        Some(v) => Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "invalid_parameter",
+            message: format!("content type {v:?} is not application/json"),
+        }),
     }
 }
 

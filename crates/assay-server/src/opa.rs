@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::decisions::{decision_id, record};
-use crate::errors::{body_rejection, error, parse_json, require_json};
+use crate::errors::{ApiError, body_rejection, error, parse_json, require_json};
 use crate::state::State as ServerState;
 
 /// `GET /health`.
@@ -55,14 +55,14 @@ fn v1_answer(id: String, result: Option<Value>) -> Response {
 }
 
 /// The input of a v1 POST body: `{"input": …}`, or none for an empty body.
-fn v1_input(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, Response> {
+fn v1_input(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     require_json(headers)?;
     match parse_json(body)? {
         Value::Object(mut map) => Ok(map.remove("input")),
-        _ => Err(error(StatusCode::BAD_REQUEST, "invalid_parameter", "the body must be an object: {\"input\": …}")),
+        _ => Err(ApiError::invalid("the body must be an object: {\"input\": …}")),
     }
 }
 
@@ -79,7 +79,7 @@ pub(crate) async fn post_v1(
     };
     let input = match v1_input(&headers, &body) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match decide(&state, &path, input).await {
         Ok((id, result)) => v1_answer(id, result),
@@ -139,11 +139,11 @@ pub(crate) async fn post_v0(
         None
     } else {
         if let Err(r) = require_json(&headers) {
-            return r;
+            return r.into_response();
         }
         match parse_json(&body) {
             Ok(v) => Some(v),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     };
     match decide(&state, &path, input).await {
