@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use gix::ObjectId;
+pub use gix::ObjectId;
 
+use crate::signers::{AllowedSigners, verify_commit};
 use crate::{Diagnostic, Error, Estate, FileRole, MAX_FILE_BYTES, Origin, RawFile, Result};
 
 /// A Git repository holding an estate.
@@ -190,6 +191,85 @@ impl GitRepo {
                 Ok(CommitInfo { id: id.to_string(), summary, raw })
             })
             .collect()
+    }
+}
+
+/// Where trusted signers are listed, relative to the estate root.
+pub const SIGNERS_PATH: &str = ".assay/allowed_signers";
+
+/// One commit checked against the trusted signers.
+#[derive(Debug, Clone)]
+pub struct CheckedCommit {
+    /// Full hex id.
+    pub id: String,
+    /// First line of the message.
+    pub summary: String,
+    /// Whether a trusted signer signed it.
+    pub trusted: bool,
+    /// What was found, one line.
+    pub detail: String,
+}
+
+impl GitRepo {
+    /// Checks every commit in `base..tip` (or `tip` alone) against the allowed signers as they
+    /// were at `base`, or, without a base, at the tip's first parent: nobody can trust
+    /// themselves in the same change that adds their key. A root commit with no base is checked
+    /// against its own file. Problems reading the signers file are added to `diagnostics`.
+    pub fn check_signatures(
+        &self,
+        base: Option<ObjectId>,
+        tip: ObjectId,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<Vec<CheckedCommit>> {
+        let trust_root = match base {
+            Some(id) => id,
+            None => self.first_parent(tip)?.unwrap_or(tip),
+        };
+        let signers = self.signers_at(trust_root, diagnostics)?;
+        let commits = self.commits(base, tip)?;
+        Ok(commits.into_iter().map(|c| checked(c, signers.as_ref(), trust_root)).collect())
+    }
+
+    /// Checks one commit against the allowed signers as they were at `trust_root` (by default
+    /// its first parent): what a deployment that follows a branch checks of each new head, as
+    /// Argo CD and Flux do. The head's signature covers its whole tree.
+    pub fn check_commit(
+        &self,
+        trust_root: Option<ObjectId>,
+        commit: ObjectId,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<CheckedCommit> {
+        let trust_root = match trust_root {
+            Some(id) => id,
+            None => self.first_parent(commit)?.unwrap_or(commit),
+        };
+        let signers = self.signers_at(trust_root, diagnostics)?;
+        let info = self.commits(None, commit)?.into_iter().next().ok_or_else(|| self.git_error("no such commit"))?;
+        Ok(checked(info, signers.as_ref(), trust_root))
+    }
+
+    fn signers_at(&self, trust_root: ObjectId, diagnostics: &mut Vec<Diagnostic>) -> Result<Option<AllowedSigners>> {
+        Ok(self.read_file(trust_root, SIGNERS_PATH)?.map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            let (signers, diags) = AllowedSigners::parse(SIGNERS_PATH, &text);
+            diagnostics.extend(diags);
+            signers
+        }))
+    }
+}
+
+fn checked(c: CommitInfo, signers: Option<&AllowedSigners>, trust_root: ObjectId) -> CheckedCommit {
+    match signers {
+        Some(signers) => {
+            let check = verify_commit(&c.raw, signers);
+            CheckedCommit { id: c.id, summary: c.summary, trusted: check.is_good(), detail: check.describe() }
+        }
+        None => CheckedCommit {
+            id: c.id,
+            summary: c.summary,
+            trusted: false,
+            detail: format!("no {SIGNERS_PATH} at {} to trust any signer", &trust_root.to_string()[..12]),
+        },
     }
 }
 

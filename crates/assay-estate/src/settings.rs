@@ -58,6 +58,18 @@ pub struct Cluster {
     pub paths: Vec<String>,
 }
 
+/// What `assay serve` does with what event policies (`package assay.events`) find.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actions {
+    /// Webhook URLs that each receive every finding as an alert (a CloudEvent), at least once.
+    #[serde(default)]
+    pub alerts: Vec<String>,
+    /// The URL that receives a quarantine request (a CloudEvent) for a finding that asks for one.
+    #[serde(default)]
+    pub quarantine: Option<String>,
+}
+
 /// The contents of `assay.yaml`. Every field is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +101,9 @@ pub struct Settings {
     /// `cost-center`).
     #[serde(default = "default_cost_center_label")]
     pub cost_center_label: String,
+    /// Alerts and quarantine requests for findings of event policies.
+    #[serde(default)]
+    pub actions: Actions,
 }
 
 fn default_cost_center_label() -> String {
@@ -110,6 +125,7 @@ impl Default for Settings {
             enforcement_action: EnforcementAction::default(),
             clusters: Vec::new(),
             cost_center_label: default_cost_center_label(),
+            actions: Actions::default(),
         }
     }
 }
@@ -142,6 +158,18 @@ impl Settings {
         for glob in globs {
             if let Err(e) = globset::Glob::new(glob) {
                 diags.push(Diagnostic::error(path, format!("invalid path pattern {glob:?}: {e}")));
+            }
+        }
+        let urls = settings
+            .actions
+            .alerts
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (format!("actions.alerts[{i}]"), u))
+            .chain(settings.actions.quarantine.iter().map(|u| ("actions.quarantine".to_string(), u)));
+        for (field, url) in urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                diags.push(Diagnostic::error(path, format!("{field}: {url:?} is not an http:// or https:// URL")));
             }
         }
         (settings, diags)

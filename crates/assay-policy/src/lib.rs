@@ -152,6 +152,13 @@ pub struct PolicySet {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Packages that are not about manifests: event policies (`assay.events`, evaluated by
+/// `assay serve` on each CloudEvent) and OPA's `system` namespace (`system.log.mask`).
+pub fn is_runtime_package(package: &str) -> bool {
+    let under = |root: &str| package == root || package.strip_prefix(root).is_some_and(|rest| rest.starts_with('.'));
+    under("assay.events") || under("system")
+}
+
 /// Whether a path is a Rego test file.
 pub fn is_test_file(path: &str) -> bool {
     path.ends_with("_test.rego")
@@ -269,6 +276,9 @@ impl PolicySet {
                         return None;
                     }
                     let package = package.strip_prefix("data.").unwrap_or(package);
+                    if is_runtime_package(package) {
+                        return None;
+                    }
                     let file = package_files.get(package)?.clone();
                     let action = if name.starts_with("warn") { EnforcementAction::Warn } else { sources.rule_action };
                     Some(Rule {

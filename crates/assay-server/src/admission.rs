@@ -92,6 +92,14 @@ pub(crate) async fn review(
     if !warnings.is_empty() {
         response["warnings"] = json!(warnings);
     }
+    let outcome = if !errors.is_empty() && state.failure_mode == FailureMode::Closed {
+        "error"
+    } else if response["allowed"] == true {
+        "allowed"
+    } else {
+        "denied"
+    };
+    state.metrics.decision("admission", outcome);
     let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
 
     let id = decision_id();

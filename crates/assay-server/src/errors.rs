@@ -25,6 +25,17 @@ impl ApiError {
     pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", message: message.into() }
     }
+
+    /// A 415 answer: the content type is not one this endpoint reads.
+    pub(crate) fn unsupported(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, code: "invalid_parameter", message: message.into() }
+    }
+
+    /// The same answer with `prefix` before its message.
+    pub(crate) fn prefixed(mut self, prefix: &str) -> ApiError {
+        self.message.insert_str(0, prefix);
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -53,11 +64,7 @@ pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiErr
     match headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
         Some(v) if v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
-        Some(v) => Err(ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "invalid_parameter",
-            message: format!("content type {v:?} is not application/json"),
-        }),
+        Some(v) => Err(ApiError::unsupported(format!("content type {v:?} is not application/json"))),
     }
 }
 

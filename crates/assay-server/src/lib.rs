@@ -13,13 +13,19 @@
 mod admission;
 mod decisions;
 mod errors;
+mod events;
+mod follow;
 mod ledger_http;
+mod metrics;
 mod opa;
+mod outbox;
 mod state;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use assay_ledger::note::NoteSigner;
@@ -27,15 +33,25 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use follow::{EstateSource, is_url};
 pub use state::FailureMode;
+pub use tls::Tls;
 
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The estate directory.
-    pub estate: PathBuf,
+    /// Where the estate comes from.
+    pub estate: EstateSource,
+    /// How often to look for a new head; `None` only on `POST /v1/estate/refresh`.
+    pub poll: Option<Duration>,
+    /// Require every new commit to be signed by a trusted signer, whatever `assay.yaml` says.
+    pub require_signed: bool,
+    /// The server's own files: the mirror of a remote estate, the last active revision.
+    pub data: Option<PathBuf>,
     /// Where to listen.
     pub addr: SocketAddr,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<Tls>,
     /// The decision ledger and the key that signs its checkpoints.
     pub ledger: Option<(PathBuf, NoteSigner)>,
     /// The largest request body, in bytes.
@@ -48,11 +64,15 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
     Router::new()
         .route("/health", get(opa::health))
         .route("/v1/status", get(state::status))
+        .route("/v1/estate/refresh", post(state::refresh))
         .route("/v1/admission", post(admission::review))
+        .route("/v1/events", post(events::receive))
         .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
         .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
         .route("/v0/data/{*path}", post(opa::post_v0))
         .route("/ledger/{*path}", get(ledger_http::serve))
+        .route("/metrics", get(metrics::serve))
+        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics::track))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -62,17 +82,62 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
 /// decision ledger. Prints `listening on http://ADDR` on standard error once it accepts.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let state = Arc::new(state::State::start(&config)?);
-    let listener =
-        tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("listening on {}", config.addr))?;
-    let local = listener.local_addr().context("the listening address")?;
-    eprintln!("assay serve: listening on http://{local}");
     let app = router(Arc::clone(&state), config.max_body);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+    let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
+    match &config.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.addr)
+                .await
+                .with_context(|| format!("listening on {}", config.addr))?;
+            let local = listener.local_addr().context("the listening address")?;
+            eprintln!("assay serve: listening on http://{local}");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+        }
+        Some(files) => {
+            let (rustls, loaded) = tls::load(files)?;
+            let listener =
+                std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
+            listener.set_nonblocking(true).context("the listening socket")?;
+            let local = listener.local_addr().context("the listening address")?;
+            let watcher = tokio::spawn(tls::watch(files.clone(), rustls.clone(), loaded));
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(None);
+            });
+            eprintln!("assay serve: listening on https://{local}");
+            axum_server::from_tcp_rustls(listener, rustls)
+                .context("serving HTTPS")?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .context("serving HTTPS")?;
+            watcher.abort();
+        }
+    }
+    if let Some(poller) = poller {
+        poller.abort();
+    }
     // Requests are drained: every decision they made is queued. Flush them.
     let flushed = tokio::task::spawn_blocking(move || state.close()).await.context("flushing the ledger")?;
     flushed?;
     eprintln!("assay serve: stopped; every decision is in the ledger");
     Ok(())
+}
+
+/// Looks at the estate's source every `every`, for as long as the server runs.
+async fn poll(state: Arc<state::State>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let s = Arc::clone(&state);
+        if tokio::task::spawn_blocking(move || s.refresh()).await.is_err() {
+            tracing::error!("the estate poll task failed");
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C): the signal for a graceful shutdown.

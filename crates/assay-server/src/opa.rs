@@ -42,6 +42,7 @@ async fn decide(
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("evaluating data/{path}: {e}")))?;
     let id = decision_id();
+    state.metrics.decision("data", if result.is_some() { "defined" } else { "undefined" });
     state.log(record(&id, path, &input.unwrap_or(Value::Null), result.as_ref(), &active)).await;
     Ok((id, result))
 }

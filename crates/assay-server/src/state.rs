@@ -1,10 +1,9 @@
 //! The server's state: the active policy set (swapped whole, so requests in flight keep the set
 //! they started with) and the decision ledger.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::{Context, Result};
-use assay_estate::source;
+use anyhow::{Context, Result, bail};
 use assay_ledger::appender::{Appender, Batching};
 use assay_ledger::store::Log;
 use assay_policy::PolicySet;
@@ -13,6 +12,9 @@ use axum::extract::State as Extract;
 use serde_json::{Value, json};
 
 use crate::Config;
+use crate::follow::{Baseline, Candidate, Follower, Look, Refusal};
+use crate::outbox::Outbox;
+use assay_estate::settings::Actions;
 
 /// What to answer when a policy fails to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,37 +30,46 @@ pub enum FailureMode {
 pub(crate) struct Active {
     pub(crate) policies: PolicySet,
     pub(crate) revision: String,
+    pub(crate) commit: Option<String>,
+    pub(crate) require_signed: bool,
     pub(crate) name: Option<String>,
     pub(crate) since: String,
     pub(crate) diagnostics: Vec<String>,
+    /// What event policies' findings trigger.
+    pub(crate) actions: Actions,
+    /// Whether a `system.log` package may define `mask` for decision records.
+    pub(crate) has_mask: bool,
 }
 
 pub(crate) struct State {
     active: RwLock<Arc<Active>>,
+    follower: Mutex<Follower>,
+    outbox: Option<(Arc<Outbox>, std::thread::JoinHandle<()>)>,
+    pub(crate) metrics: crate::metrics::Metrics,
     ledger: RwLock<Option<Appender>>,
     pub(crate) ledger_dir: Option<std::path::PathBuf>,
     pub(crate) failure_mode: FailureMode,
     pub(crate) max_body: usize,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// What one look at the estate's source did.
+pub(crate) enum Refreshed {
+    Unchanged,
+    Activated { previous: String },
+    Refused(Refusal),
+    Failed(String),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl State {
     pub(crate) fn start(config: &Config) -> Result<State> {
-        let estate = source::load_dir(&config.estate)
-            .with_context(|| format!("reading the estate {}", config.estate.display()))?;
-        let policies = PolicySet::from_estate(&estate);
-        let diagnostics: Vec<String> =
-            estate.diagnostics.iter().chain(policies.diagnostics.iter()).map(|d| d.to_string()).collect();
-        let active = Active {
-            revision: estate.revision(),
-            name: estate.settings.name.clone(),
-            policies,
-            since: now(),
-            diagnostics,
-        };
         let ledger = match &config.ledger {
             Some((dir, signer)) => {
                 let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
@@ -66,21 +77,125 @@ impl State {
             }
             None => None,
         };
+        let mut follower = Follower::new(config.estate.clone(), config.data.clone(), config.require_signed)?;
+        let described = follower.source.describe();
+        let mut refused_at_start = None;
+        let candidate = match follower.look(None).with_context(|| format!("reading the estate {described}"))? {
+            Look::Good(c) => c,
+            Look::Refused(refusal) => match follower.fallback()? {
+                Some(Look::Good(c)) => {
+                    tracing::warn!(head = %refusal.revision, reasons = ?refusal.reasons, "refused");
+                    eprintln!(
+                        "assay serve: the head of {described} ({}) is refused: {}; \
+                         enforcing the last revision that was activated ({})",
+                        refusal.revision,
+                        refusal.reasons.join("; "),
+                        c.estate.revision()
+                    );
+                    refused_at_start = Some(refusal);
+                    c
+                }
+                _ => bail!(
+                    "the head of {described} ({}) cannot be activated:\n  {}\nand no earlier revision was activated \
+                     (none is recorded in --data)",
+                    refusal.revision,
+                    refusal.reasons.join("\n  ")
+                ),
+            },
+            Look::Unchanged => bail!("reading the estate {described}: nothing to activate"),
+        };
+        let record = activation_record(&candidate, None);
+        let revision = candidate.estate.revision();
+        let outbox = match &config.data {
+            Some(dir) => {
+                let outbox = Arc::new(Outbox::open(dir)?);
+                let deliverer = Arc::clone(&outbox);
+                let thread = std::thread::Builder::new()
+                    .name("assay-outbox".into())
+                    .spawn(move || crate::outbox::deliver(deliverer))
+                    .context("starting the outbox deliverer")?;
+                Some((outbox, thread))
+            }
+            None => None,
+        };
+        let metrics = crate::metrics::Metrics::new();
+        metrics.activations.inc();
+        if refused_at_start.is_some() {
+            metrics.refusals.inc();
+        }
         let state = State {
-            active: RwLock::new(Arc::new(active)),
+            metrics,
+            outbox,
+            active: RwLock::new(Arc::new(Self::compiled(*candidate))),
+            follower: Mutex::new(follower),
             ledger: RwLock::new(ledger),
             ledger_dir: config.ledger.as_ref().map(|(d, _)| d.clone()),
             failure_mode: config.failure_mode,
             max_body: config.max_body,
         };
-        let active = state.active();
-        state.record(json!({
-            "type": "assay.dev/record/activation/v1",
-            "time": now(),
-            "estate": {"name": active.name, "revision": active.revision},
-            "policies": active.policies.len(),
-        }));
+        if let Some(refusal) = refused_at_start {
+            state.record(refusal_record(&refusal, state.active().name.as_ref(), None));
+        }
+        state.record(record);
+        lock(&state.follower).record(&revision);
         Ok(state)
+    }
+
+    fn compiled(candidate: Candidate) -> Active {
+        let estate = candidate.estate;
+        let has_mask = estate
+            .policies
+            .iter()
+            .any(|p| assay_policy::rego::package_of(&p.text).is_some_and(|pkg| pkg == "system.log"));
+        let diagnostics =
+            estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
+        Active {
+            revision: estate.revision(),
+            commit: candidate.commit,
+            require_signed: estate.settings.require_signed,
+            name: estate.settings.name,
+            policies: candidate.policies,
+            since: now(),
+            diagnostics,
+            actions: estate.settings.actions,
+            has_mask,
+        }
+    }
+
+    /// Looks at the estate's source once and activates a new head when it is good. Blocking:
+    /// run it off the async workers. Looks are serialized.
+    pub(crate) fn refresh(&self) -> Refreshed {
+        let mut follower = lock(&self.follower);
+        let active = self.active();
+        let baseline = Baseline {
+            revision: &active.revision,
+            commit: active.commit.as_deref(),
+            require_signed: active.require_signed,
+        };
+        match follower.look(Some(&baseline)) {
+            Ok(Look::Unchanged) => Refreshed::Unchanged,
+            Ok(Look::Good(candidate)) => {
+                let record = activation_record(&candidate, Some(&active.revision));
+                let next = Arc::new(Self::compiled(*candidate));
+                let revision = next.revision.clone();
+                *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                self.record(record);
+                follower.record(&revision);
+                self.metrics.activations.inc();
+                tracing::info!(%revision, previous = %active.revision, "activated");
+                Refreshed::Activated { previous: active.revision.clone() }
+            }
+            Ok(Look::Refused(refusal)) => {
+                tracing::warn!(revision = %refusal.revision, reasons = ?refusal.reasons, "refused");
+                self.record(refusal_record(&refusal, active.name.as_ref(), Some(&active.revision)));
+                self.metrics.refusals.inc();
+                Refreshed::Refused(refusal)
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "reading the estate failed; the active revision stays");
+                Refreshed::Failed(format!("{e:#}"))
+            }
+        }
     }
 
     /// The active policy set.
@@ -88,14 +203,25 @@ impl State {
         Arc::clone(&self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    /// Queues a decision record off the async workers, and returns once it is queued: a
-    /// decision that was answered is always in the queue, and so in the ledger after shutdown.
-    pub(crate) async fn log(self: &Arc<Self>, record: Value) {
+    /// The alert outbox, when the server has a data directory.
+    pub(crate) fn outbox(&self) -> Option<Arc<Outbox>> {
+        self.outbox.as_ref().map(|(o, _)| Arc::clone(o))
+    }
+
+    /// Masks a decision record (`data.system.log.mask`) and queues it off the async workers;
+    /// returns once it is queued: a decision that was answered is always in the queue, and so
+    /// in the ledger after shutdown.
+    pub(crate) async fn log(self: &Arc<Self>, mut record: Value) {
         if !self.recording() {
             return;
         }
         let state = Arc::clone(self);
-        if tokio::task::spawn_blocking(move || state.record(record)).await.is_err() {
+        let active = self.active();
+        let queued = tokio::task::spawn_blocking(move || {
+            crate::decisions::mask(&active, &mut record);
+            state.record(record);
+        });
+        if queued.await.is_err() {
             tracing::error!("queueing a decision record failed");
         }
     }
@@ -114,13 +240,22 @@ impl State {
         }
     }
 
+    /// Entries durable in the ledger, when there is one.
+    pub(crate) fn ledger_size(&self) -> Option<u64> {
+        self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(Appender::durable)
+    }
+
     /// Whether decisions are recorded.
     pub(crate) fn recording(&self) -> bool {
         self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
-    /// Flushes the ledger: every queued record is durable when this returns.
+    /// Flushes the ledger: every queued record is durable when this returns. Stops the outbox
+    /// deliverer (what it has not delivered stays in the outbox for the next start).
     pub(crate) fn close(&self) -> Result<()> {
+        if let Some((outbox, _)) = &self.outbox {
+            outbox.stop();
+        }
         let appender = self.ledger.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(appender) = appender {
             appender.close().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -129,15 +264,84 @@ impl State {
     }
 }
 
+fn refusal_record(refusal: &Refusal, name: Option<&String>, active: Option<&str>) -> Value {
+    json!({
+        "type": "assay.dev/record/refusal/v1",
+        "time": refusal.time,
+        "estate": {"name": name, "revision": refusal.revision},
+        "active": active,
+        "reasons": refusal.reasons,
+    })
+}
+
+fn activation_record(candidate: &Candidate, previous: Option<&str>) -> Value {
+    let estate = &candidate.estate;
+    json!({
+        "type": "assay.dev/record/activation/v1",
+        "time": now(),
+        "estate": {"name": estate.settings.name, "revision": estate.revision()},
+        "previous": previous,
+        "policies": candidate.policies.len(),
+        "signatures": candidate.signatures,
+    })
+}
+
 /// `GET /v1/status`.
 pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
     let active = state.active();
+    let (source, refused, last_error, last_checked) = {
+        let f = lock(&state.follower);
+        (
+            f.source.describe(),
+            f.refused.iter().rev().cloned().collect::<Vec<_>>(),
+            f.last_error.clone(),
+            f.last_checked.clone(),
+        )
+    };
     Json(json!({
-        "estate": {"name": active.name, "revision": active.revision},
+        "estate": {"name": active.name, "revision": active.revision, "source": source},
         "active_since": active.since,
         "policies": active.policies.len(),
         "diagnostics": active.diagnostics,
-        "refused": [],
+        "refused": refused,
+        "last_checked": last_checked,
+        "last_error": last_error,
         "ledger": state.ledger_dir.as_ref().map(|d| d.display().to_string()),
+        "outbox": state.outbox().map(|o| {
+            let c = o.counts();
+            json!({"pending": c.pending, "delivered": c.delivered, "failed_attempts": c.failed_attempts})
+        }),
     }))
+}
+
+/// `POST /v1/estate/refresh`: look at the estate's source now (a Git host's push webhook).
+/// Answers once the look is done, with what it did.
+pub(crate) async fn refresh(Extract(state): Extract<Arc<State>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let s = Arc::clone(&state);
+    let outcome = match tokio::task::spawn_blocking(move || s.refresh()).await {
+        Ok(o) => o,
+        Err(e) => Refreshed::Failed(format!("the refresh task failed: {e}")),
+    };
+    let active = state.active();
+    let body =
+        |outcome: &str| json!({"outcome": outcome, "active": {"revision": active.revision, "since": active.since}});
+    match outcome {
+        Refreshed::Unchanged => Json(body("unchanged")).into_response(),
+        Refreshed::Activated { previous } => {
+            let mut b = body("activated");
+            b["previous"] = json!(previous);
+            Json(b).into_response()
+        }
+        Refreshed::Refused(r) => {
+            let mut b = body("refused");
+            b["refused"] = json!(r);
+            Json(b).into_response()
+        }
+        Refreshed::Failed(message) => {
+            let mut b = body("failed");
+            b["error"] = json!(message);
+            (axum::http::StatusCode::BAD_GATEWAY, Json(b)).into_response()
+        }
+    }
 }

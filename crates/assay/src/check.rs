@@ -2,15 +2,12 @@
 
 use anyhow::{Context, Result};
 use assay_estate::git::GitRepo;
-use assay_estate::signers::{AllowedSigners, verify_commit};
 use assay_estate::{Diagnostic, Estate, diff, source};
 use assay_policy::PolicySet;
 use assay_verdict::render::{self, Format};
 use assay_verdict::{CommitCheck, EstateRef, Evaluated, VerdictInput};
 
 use crate::{CheckArgs, CheckFormat};
-
-const SIGNERS_PATH: &str = ".assay/allowed_signers";
 
 pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     let _span = tracing::info_span!("check", estate = %args.estate.display()).entered();
@@ -120,9 +117,7 @@ fn estate_ref(estate: &Estate) -> EstateRef {
     EstateRef { name: estate.settings.name.clone(), origin: estate.origin.clone() }
 }
 
-/// Checks every commit in base..tip (or tip alone) against the allowed signers as they were at
-/// the base, or, without a base, at the tip's first parent: nobody can trust themselves in the
-/// same change that adds their key. A root commit with no base is checked against its own file.
+/// Checks every commit in base..tip (or tip alone) against the trusted signers.
 fn signature_checks(
     repo: &GitRepo,
     tip: &str,
@@ -131,33 +126,9 @@ fn signature_checks(
 ) -> Result<Vec<CommitCheck>> {
     let tip_id = repo.resolve(tip)?;
     let base_id = base.map(|b| repo.resolve(b)).transpose()?;
-    let trust_root = match base_id {
-        Some(id) => id,
-        None => repo.first_parent(tip_id)?.unwrap_or(tip_id),
-    };
-    let signers = match repo.read_file(trust_root, SIGNERS_PATH)? {
-        Some(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let (signers, diags) = AllowedSigners::parse(SIGNERS_PATH, &text);
-            diagnostics.extend(diags);
-            Some(signers)
-        }
-        None => None,
-    };
-    let commits = repo.commits(base_id, tip_id)?;
-    Ok(commits
+    Ok(repo
+        .check_signatures(base_id, tip_id, diagnostics)?
         .into_iter()
-        .map(|c| match &signers {
-            Some(signers) => {
-                let check = verify_commit(&c.raw, signers);
-                CommitCheck { commit: c.id, summary: c.summary, trusted: check.is_good(), detail: check.describe() }
-            }
-            None => CommitCheck {
-                commit: c.id,
-                summary: c.summary,
-                trusted: false,
-                detail: format!("no {SIGNERS_PATH} at {} to trust any signer", &trust_root.to_string()[..12]),
-            },
-        })
+        .map(|c| CommitCheck { commit: c.id, summary: c.summary, trusted: c.trusted, detail: c.detail })
         .collect())
 }

@@ -291,9 +291,98 @@ fn write_entry(out: &mut impl Write, index: u64, entry: &[u8], json: bool) -> Re
     Ok(())
 }
 
-/// `assay log verify DIR --key VKEY [--since CHECKPOINT]`.
-pub(crate) fn verify_log(dir: &Path, key: &Path, since: Option<&Path>) -> Result<u8> {
+/// Whether a log location is a URL rather than a directory.
+pub(crate) fn is_url(location: &Path) -> bool {
+    let s = location.to_string_lossy();
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The paths of every tile and entry bundle that a tree of `size` has, as a tlog-tiles client
+/// fetches them: full tiles, and the partial tile at the right edge of each level.
+fn tile_paths(size: u64) -> Vec<String> {
+    use assay_ledger::tiles::{WIDTH, bundle_path, tile_path};
+    let mut paths = Vec::new();
+    let mut count = size;
+    let mut level = 0u8;
+    while count > 0 {
+        let full = count / WIDTH;
+        let partial = count % WIDTH;
+        for index in 0..full {
+            paths.push(tile_path(level, index, WIDTH));
+            if level == 0 {
+                paths.push(bundle_path(index, WIDTH));
+            }
+        }
+        if partial > 0 {
+            paths.push(tile_path(level, full, partial));
+            if level == 0 {
+                paths.push(bundle_path(full, partial));
+            }
+        }
+        count = full;
+        level += 1;
+    }
+    paths
+}
+
+/// Copies a log served over HTTP in the tlog-tiles layout into `into`: the checkpoint, then
+/// every tile and bundle it implies. A file the server does not have (404) is left out, so that
+/// verification reports it missing.
+fn fetch_log(url: &str, into: &Path) -> Result<()> {
+    let base = url.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let get = |path: &str| -> Result<Option<Vec<u8>>> {
+        let address = format!("{base}/{path}");
+        let mut response = agent.get(&address).call().map_err(|e| failure(exit::NO_LOG, format!("{address}: {e}")))?;
+        match response.status().as_u16() {
+            200 => {
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(64 * 1024 * 1024)
+                    .read_to_vec()
+                    .map_err(|e| failure(exit::NO_LOG, format!("{address}: {e}")))?;
+                Ok(Some(body))
+            }
+            404 => Ok(None),
+            status => Err(failure(exit::NO_LOG, format!("{address} answered {status}"))),
+        }
+    };
+    let checkpoint =
+        get("checkpoint")?.ok_or_else(|| failure(exit::NO_LOG, format!("{base}/checkpoint: not found (404)")))?;
+    let size: u64 = String::from_utf8_lossy(&checkpoint)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| failure(exit::CHECKPOINT, format!("{base}/checkpoint: no tree size on its second line")))?;
+    for path in tile_paths(size) {
+        if let Some(bytes) = get(&path)? {
+            let file = into.join(&path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+        }
+    }
+    std::fs::write(into.join("checkpoint"), checkpoint).context("writing the checkpoint")?;
+    Ok(())
+}
+
+/// `assay log verify DIR|URL --key VKEY [--since CHECKPOINT]`.
+pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> Result<u8> {
     let verifier = read_verifier(key)?;
+    let fetched;
+    let dir = if is_url(location) {
+        fetched = tempfile::tempdir().context("a temporary directory for the fetched log")?;
+        fetch_log(&location.to_string_lossy(), fetched.path())?;
+        fetched.path()
+    } else {
+        location
+    };
     let since_text = since
         .map(|p| {
             std::fs::read_to_string(p)
@@ -321,7 +410,7 @@ pub(crate) fn verify_log(dir: &Path, key: &Path, since: Option<&Path>) -> Result
     for p in &report.problems {
         println!("{p}");
     }
-    eprintln!("{}: {} problem(s) in the log of {} entries", dir.display(), report.problems.len(), cp.size);
+    eprintln!("{}: {} problem(s) in the log of {} entries", location.display(), report.problems.len(), cp.size);
     if report.problems.iter().all(|p| matches!(p, assay_ledger::verify::Problem::OtherLog { .. })) {
         return Ok(exit::OTHER_LOG);
     }
@@ -372,5 +461,22 @@ pub(crate) fn verify_receipt(receipt: &Path, entry: &Path, key: &Path) -> Result
             };
             Err(failure(code, format!("{}: {e}", receipt.display())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tile_paths;
+
+    #[test]
+    fn tile_paths_cover_full_and_partial_tiles_at_every_level() {
+        assert!(tile_paths(0).is_empty());
+        assert_eq!(tile_paths(3), ["tile/0/000.p/3", "tile/entries/000.p/3"]);
+        let p = tile_paths(256 * 256 + 513);
+        assert!(p.contains(&"tile/0/255".to_string()) && p.contains(&"tile/entries/255".to_string()));
+        assert!(p.contains(&"tile/0/258.p/1".to_string()) && p.contains(&"tile/entries/258.p/1".to_string()));
+        assert!(p.contains(&"tile/1/000".to_string()) && p.contains(&"tile/1/001.p/2".to_string()));
+        assert!(p.contains(&"tile/2/000.p/1".to_string()));
+        assert_eq!(p.len(), 2 * 259 + 2 + 1);
     }
 }

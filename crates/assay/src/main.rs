@@ -106,7 +106,8 @@ enum LogCommand {
     },
     /// Re-read every entry, recompute every tile and the root, check the signature; name every problem.
     Verify {
-        /// The log's directory.
+        /// The log's directory, or the URL it is served at in the tlog-tiles layout
+        /// (`https://host/ledger`, as `assay serve` serves it).
         dir: PathBuf,
         /// The verifier key (a file, or the key text).
         #[arg(long, env = "ASSAY_LEDGER_VERIFIER")]

@@ -1,13 +1,18 @@
-//! `assay serve`: argument parsing for the run-time server in `assay-server`.
+//! `assay serve`: flags, environment and configuration file for the run-time server in
+//! `assay-server`. A setting comes from the flag, else its environment variable, else the
+//! configuration file, else its default.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use assay_server::{Config, FailureMode};
+use anyhow::{Context, Result, bail};
+use assay_server::{Config, EstateSource, FailureMode, Tls};
+use serde::Deserialize;
 
 /// What to answer when a policy fails to evaluate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum FailureArg {
     /// Refuse the request (the default).
     Closed,
@@ -17,38 +22,138 @@ pub(crate) enum FailureArg {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// The estate directory whose policies are enforced.
-    #[arg(long, env = "ASSAY_ESTATE", default_value = ".")]
-    estate: PathBuf,
-    /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, env = "ASSAY_ADDR", default_value = "127.0.0.1:8181")]
-    addr: SocketAddr,
+    /// A YAML file with any of the settings below, by their long names (`ledger-key: ...`);
+    /// flags and environment variables override it. Unknown keys are an error.
+    #[arg(long, env = "ASSAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// The estate: a directory, a path inside a Git repository, or a repository URL
+    /// (default `.`).
+    #[arg(long, env = "ASSAY_ESTATE")]
+    estate: Option<String>,
+    /// Follow this branch of the estate's repository (needed for a URL; default `main` then).
+    /// Without it a directory is served as it is on disk.
+    #[arg(long, env = "ASSAY_BRANCH")]
+    branch: Option<String>,
+    /// The server's own files: the mirror of a remote estate, the last active revision,
+    /// the alert outbox.
+    #[arg(long, env = "ASSAY_DATA")]
+    data: Option<PathBuf>,
+    /// How often to look for a new estate head: `30s` (the default), `5m`, `500ms`; `0` only on
+    /// `POST /v1/estate/refresh`.
+    #[arg(long, env = "ASSAY_POLL")]
+    poll: Option<String>,
+    /// Refuse any new head with a commit not signed by a trusted signer, whatever
+    /// `assay.yaml` says.
+    #[arg(long, env = "ASSAY_REQUIRE_SIGNED")]
+    require_signed: bool,
+    /// Address to listen on (default 127.0.0.1:8181; port 0 picks a free port, printed).
+    #[arg(long, env = "ASSAY_ADDR")]
+    addr: Option<SocketAddr>,
+    /// Serve HTTPS with this PEM certificate chain (reloaded when the file changes).
+    #[arg(long, env = "ASSAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "ASSAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Append every decision to this ledger (a log made by `assay log init`).
     #[arg(long, env = "ASSAY_LEDGER")]
     ledger: Option<PathBuf>,
     /// The private key that signs the ledger's checkpoints.
     #[arg(long, env = "ASSAY_LEDGER_KEY")]
     ledger_key: Option<PathBuf>,
-    /// The largest request body in bytes; larger requests get 413.
-    #[arg(long, env = "ASSAY_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
-    max_body: usize,
-    /// What to answer when a policy fails to evaluate.
-    #[arg(long, env = "ASSAY_FAILURE_MODE", value_enum, default_value_t = FailureArg::Closed)]
-    failure_mode: FailureArg,
+    /// The largest request body in bytes (default 4194304); larger requests get 413.
+    #[arg(long, env = "ASSAY_MAX_BODY")]
+    max_body: Option<usize>,
+    /// What to answer when a policy fails to evaluate (default closed).
+    #[arg(long, env = "ASSAY_FAILURE_MODE", value_enum)]
+    failure_mode: Option<FailureArg>,
+}
+
+/// The configuration file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    estate: Option<String>,
+    branch: Option<String>,
+    data: Option<PathBuf>,
+    poll: Option<String>,
+    require_signed: Option<bool>,
+    addr: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    ledger: Option<PathBuf>,
+    ledger_key: Option<PathBuf>,
+    max_body: Option<usize>,
+    failure_mode: Option<FailureArg>,
+}
+
+fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    yaml_serde::from_str(&text).map_err(|e| {
+        let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        anyhow::anyhow!("{}{at}: {e}", path.display())
+    })
+}
+
+/// Parses `30s`, `5m`, `500ms`, `1h` or a bare number of seconds; `0` is `None` (no polling).
+pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: u64 = number.parse().with_context(|| format!("--poll {text:?}: expected a duration such as 30s or 5m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => bail!("--poll {text:?}: unknown unit {unit:?} (use ms, s, m or h)"),
+    };
+    Ok(if d.is_zero() { None } else { Some(d) })
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<u8> {
-    let ledger = match (&args.ledger, &args.ledger_key) {
-        (Some(dir), Some(key)) => Some((dir.clone(), crate::log::read_signer(key)?)),
-        (Some(_), None) => anyhow::bail!("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)"),
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FileConfig::default(),
+    };
+    let estate = args.estate.or(file.estate).unwrap_or_else(|| ".".to_string());
+    let branch = args.branch.or(file.branch);
+    let source = match branch {
+        Some(branch) => EstateSource::Git { repository: estate, branch },
+        None if assay_server::is_url(&estate) => EstateSource::Git { repository: estate, branch: "main".to_string() },
+        None => EstateSource::Directory(PathBuf::from(estate)),
+    };
+    let ledger = args.ledger.or(file.ledger);
+    let ledger_key = args.ledger_key.or(file.ledger_key);
+    let ledger = match (ledger, ledger_key) {
+        (Some(dir), Some(key)) => Some((dir, crate::log::read_signer(&key)?)),
+        (Some(_), None) => bail!("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)"),
         (None, _) => None,
     };
+    let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        (Some(cert), Some(key)) => Some(Tls { cert, key }),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let poll = match args.poll.or(file.poll) {
+        Some(text) => parse_interval(&text)?,
+        None => Some(Duration::from_secs(30)),
+    };
     let config = Config {
-        estate: args.estate,
-        addr: args.addr,
+        estate: source,
+        poll,
+        require_signed: args.require_signed || file.require_signed.unwrap_or(false),
+        data: args.data.or(file.data),
+        addr: args.addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8181))),
+        tls,
         ledger,
-        max_body: args.max_body,
-        failure_mode: match args.failure_mode {
+        max_body: args.max_body.or(file.max_body).unwrap_or(4 * 1024 * 1024),
+        failure_mode: match args.failure_mode.or(file.failure_mode).unwrap_or(FailureArg::Closed) {
             FailureArg::Closed => FailureMode::Closed,
             FailureArg::Open => FailureMode::Open,
         },
@@ -56,4 +161,65 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8> {
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
     runtime.block_on(assay_server::serve(config, assay_server::shutdown_signal()))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("30s").expect("test"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_interval("5m").expect("test"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_interval("250ms").expect("test"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_interval("12").expect("test"), Some(Duration::from_secs(12)));
+        assert_eq!(parse_interval("0").expect("test"), None);
+        assert!(parse_interval("5 days").is_err());
+        assert!(parse_interval("fast").is_err());
+    }
+
+    #[test]
+    fn config_file_rejects_unknown_keys_with_line() {
+        let dir = tempfile::tempdir().expect("test");
+        let path = dir.path().join("serve.yaml");
+        std::fs::write(&path, "addr: 127.0.0.1:9000\nledgr: /tmp/x\n").expect("test");
+        let err = format!("{:#}", read_config(&path).expect_err("must fail"));
+        assert!(err.contains("serve.yaml:2"), "{err}");
+        assert!(err.contains("unknown field `ledgr`"), "{err}");
+        std::fs::write(&path, "addr: 127.0.0.1:9000\nfailure-mode: open\npoll: 5s\n").expect("test");
+        let c = read_config(&path).expect("test");
+        assert_eq!(c.failure_mode, Some(FailureArg::Open));
+        assert_eq!(c.poll.as_deref(), Some("5s"));
+    }
+
+    /// The manifests in `deploy/` agree with the server: the webhook calls the admission path
+    /// with AdmissionReview v1, and the ConfigMap's configuration file is one `assay serve` reads.
+    #[test]
+    fn deploy_manifests_match_the_server() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(root.join(name)).expect("test");
+            let (objects, diags) = assay_estate::manifest::parse_objects(name, &text);
+            assert!(diags.is_empty(), "{diags:?}");
+            objects
+        };
+        let webhook = read("webhook.yaml");
+        let hook = &webhook[0].value["webhooks"][0];
+        assert_eq!(webhook[0].kind(), "ValidatingWebhookConfiguration");
+        assert_eq!(hook["clientConfig"]["service"]["path"], "/v1/admission");
+        assert_eq!(hook["admissionReviewVersions"][0], "v1");
+        let deployment = read("deployment.yaml");
+        let config = deployment.iter().find(|o| o.kind() == "ConfigMap").expect("test");
+        let text = config.value["data"]["serve.yaml"].as_str().expect("test");
+        let dir = tempfile::tempdir().expect("test");
+        std::fs::write(dir.path().join("serve.yaml"), text).expect("test");
+        let c = read_config(&dir.path().join("serve.yaml")).expect("test");
+        assert_eq!(c.branch.as_deref(), Some("main"));
+        assert!(c.tls_cert.is_some() && c.ledger.is_some() && c.data.is_some());
+        let container = &deployment.iter().find(|o| o.kind() == "Deployment").expect("test").value["spec"]["template"]
+            ["spec"]["containers"][0];
+        assert_eq!(container["args"][0], "serve");
+        let port = c.addr.expect("test").port();
+        assert_eq!(container["ports"][0]["containerPort"], port);
+    }
 }

@@ -3,101 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
-use common::{assay, repo_root, stderr, stdout};
+use common::server::{Server, estate_copy};
+use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
-
-/// A running `assay serve`.
-struct Server {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Server {
-        let estate = repo_root().join("examples/estate");
-        let mut args = vec!["serve", "--estate", estate.to_str().expect("path"), "--addr", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
-            .args(&args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn assay serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.expect("stderr line");
-            log.lock().expect("log").push_str(&format!("{line}\n"));
-            if let Some(a) = line.strip_prefix("assay serve: listening on http://") {
-                addr = Some(a.to_string());
-                break;
-            }
-        }
-        let Some(addr) = addr else { panic!("the server did not start: {}", log.lock().expect("log")) };
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().expect("log").push_str(&format!("{line}\n"));
-            }
-        });
-        Server { child, addr, log }
-    }
-
-    /// SIGTERM, then the exit status and everything the server wrote on standard error.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        assert!(sent.success());
-        let status = self.child.wait().expect("wait");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let log = self.log.lock().expect("log").clone();
-        (status.code(), log)
-    }
-
-    fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
-        http(&self.addr, method, path, content_type, body)
-    }
-
-    fn json(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
-        let (status, text) = self.request(method, path, Some("application/json"), body.to_string().as_bytes());
-        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text:?}")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection; the status and the body.
-fn http(addr: &str, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).expect("write head");
-    // A server may answer (413) before it reads a large body, and close.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
-    (status, body.to_string())
-}
 
 fn deployment() -> Value {
     json!({
@@ -191,6 +101,13 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
     assert!(checkpoint.starts_with("decisions.example/log\n"), "{checkpoint}");
     let (status, _) = server.request("GET", "/ledger/../k", None, b"");
     assert_eq!(status, 404);
+    // An auditor verifies the served ledger by URL, while the server runs.
+    let url = format!("http://{}/ledger", server.addr);
+    let remote = assay(work.path(), &["log", "verify", &url, "--key", "k.pub"]);
+    assert_eq!(remote.status.code(), Some(0), "{}{}", stdout(&remote), stderr(&remote));
+    assert!(stdout(&remote).starts_with("ok: decisions.example/log holds "), "{}", stdout(&remote));
+    let wrong = assay(work.path(), &["log", "verify", &format!("http://{}/nothing", server.addr), "--key", "k.pub"]);
+    assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
 
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
@@ -298,4 +215,39 @@ fn malformed_requests_get_clear_answers_and_the_server_keeps_serving() {
     assert_eq!(status, 200);
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn a_dryrun_constraint_is_logged_but_neither_denies_nor_warns() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate_copy(work.path(), "");
+    std::fs::write(
+        estate.join("constraints/gpu-workloads-need-model-type.yaml"),
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: AssayRequiredLabels\nmetadata:\n  \
+         name: deployments-need-tier\nspec:\n  enforcementAction: dryrun\n  match:\n    kinds:\n      \
+         - apiGroups: [apps]\n        kinds: [Deployment]\n  parameters:\n    labels: [tier]\n",
+    )
+    .expect("write");
+    keyed_ledger(work.path());
+    let server = Server::launch(
+        work.path(),
+        &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
+    );
+    let (status, answer) = server.json("POST", "/v1/admission", &review("uid-dryrun", deployment()));
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(answer["response"].get("warnings").is_none(), "a dry run does not warn: {answer}");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
+    let decision = shown
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
+        .find(|r| r["type"] == "assay.dev/record/decision/v1")
+        .expect("the decision");
+    let findings = decision["result"]["findings"].as_array().expect("findings");
+    assert!(
+        findings.iter().any(|f| f["action"] == "dryrun" && f["message"].as_str().unwrap_or("").contains("tier")),
+        "the dry run is in the log: {decision}"
+    );
 }

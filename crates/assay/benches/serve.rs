@@ -1,0 +1,427 @@
+//! `assay serve` under load, the real binary driven over loopback by a load generator in this
+//! process (see BENCHMARKS.md):
+//!
+//! - `admission`: AdmissionReview requests over TLS at a fixed rate (open loop: latency is
+//!   measured from when a request was due, so a slow server cannot hide queueing), against 20
+//!   Gatekeeper library constraints plus the example estate's policies, decisions logged to a
+//!   ledger.
+//! - `data`: OPA data API decisions per second for the example estate's residency policy, as
+//!   many as the server answers (closed loop, keep-alive connections), decisions logged.
+//! - `memory`: resident memory of a server that loaded the whole Gatekeeper library (every
+//!   template and sample constraint), after start and after serving requests.
+//!
+//! `cargo bench -p assay --bench serve [-- admission data memory]`; `ASSAY_BENCH_RATE` (default
+//! 1000/s), `ASSAY_BENCH_SECONDS` (default 20).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+fn library() -> Option<PathBuf> {
+    let dir = root().join("../shared/conformance/gatekeeper-library/library/general");
+    dir.is_dir().then_some(dir)
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn assay serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut addr = None;
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("line");
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(a) = line.split("listening on ").nth(1) {
+                addr = Some(a.split("://").nth(1).expect("address").to_string());
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Server { child, addr: addr.unwrap_or_else(|| panic!("the server did not start:\n{seen}")) }
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit(':').next().expect("port")
+    }
+
+    /// VmRSS and VmHWM from /proc, in MiB.
+    fn memory(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let kib = |key: &str| -> f64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn assay(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(args).current_dir(dir).output().expect("assay");
+    assert!(out.status.success(), "assay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ledger(dir: &Path) {
+    assay(dir, &["log", "keygen", "bench.example/log", "--private", "k", "--public", "k.pub"]);
+    assay(dir, &["log", "init", "ledger", "--key", "k"]);
+}
+
+fn copy_estate(dir: &Path) -> PathBuf {
+    let estate = dir.join("estate");
+    let ok = Command::new("cp").arg("-r").arg(root().join("examples/estate")).arg(&estate).status().expect("cp");
+    assert!(ok.success());
+    estate
+}
+
+/// Every sample constraint of the library, with its template, as (template, constraint) YAML.
+fn library_pairs(library: &Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(library).expect("library").flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Ok(template) = std::fs::read_to_string(dir.join("template.yaml")) else { continue };
+        let Ok(samples) = std::fs::read_dir(dir.join("samples")) else { continue };
+        let mut samples: Vec<_> = samples.flatten().map(|e| e.path()).collect();
+        samples.sort();
+        for sample in samples {
+            if let Ok(constraint) = std::fs::read_to_string(sample.join("constraint.yaml")) {
+                let name = format!(
+                    "{}-{}",
+                    dir.file_name().unwrap_or_default().to_string_lossy(),
+                    sample.file_name().unwrap_or_default().to_string_lossy()
+                );
+                out.push((name, template.clone(), constraint));
+            }
+        }
+    }
+    out
+}
+
+/// Writes templates and constraints into the estate; returns how many constraints.
+fn add_constraints(estate: &Path, pairs: &[(String, String, String)]) -> usize {
+    let dir = estate.join("constraints/library");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (name, template, constraint) in pairs {
+        std::fs::write(dir.join(format!("{name}-template.yaml")), template).expect("write");
+        std::fs::write(dir.join(format!("{name}.yaml")), constraint).expect("write");
+    }
+    pairs.len()
+}
+
+fn pod_review(i: u64) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("bench-{i}"),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "ml-serving",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("llm-inference-{i}"),
+                    "namespace": "ml-serving",
+                    "labels": {"app": "llm-inference", "owner": "ml-platform", "finops.example.com/cost-center": "CC-1042"},
+                    "annotations": {"a8r.io/owner": "ml-platform"}
+                },
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "containers": [{
+                        "name": "server",
+                        "image": "registry.example.com/llm-server@sha256:4a1c4b21597c1b4415bdbecb28a3296c6b5e23ca4f9feeb599860a1dac6a0108",
+                        "ports": [{"containerPort": 8080}],
+                        "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}},
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+                        "livenessProbe": {"httpGet": {"path": "/live", "port": 8080}}
+                    }]
+                }
+            }
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+struct Pki {
+    ca_der: Vec<u8>,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert =
+        CertificateParams::new(vec!["localhost".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
+    std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write");
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).expect("write");
+    Pki { ca_der: ca.der().to_vec() }
+}
+
+fn agent(ca: Option<&[u8]>) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let mut config =
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10)));
+    if let Some(ca) = ca {
+        let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(ca).to_owned()]));
+        config = config.tls_config(TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build());
+    }
+    config.build().into()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn admission() {
+    let Some(library) = library() else {
+        eprintln!("admission: skipped, ../shared/conformance/gatekeeper-library is not here");
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = copy_estate(work.path());
+    let pod_pairs: Vec<_> = library_pairs(&library)
+        .into_iter()
+        .filter(|(_, _, c)| {
+            c.contains("\"Pod\"") || c.contains("- Pod") || c.contains("[\"Pod\"]") || !c.contains("kinds:")
+        })
+        .collect();
+    let pairs: Vec<_> = pod_pairs.into_iter().take(20 - 3).collect();
+    let constraints = add_constraints(&estate, &pairs) + 3;
+    ledger(work.path());
+    let pki = pki(work.path());
+    let server = Server::start(
+        work.path(),
+        &[
+            "--estate",
+            estate.to_str().expect("path"),
+            "--tls-cert",
+            "tls.crt",
+            "--tls-key",
+            "tls.key",
+            "--ledger",
+            "ledger",
+            "--ledger-key",
+            "k",
+        ],
+    );
+    let url = format!("https://localhost:{}/v1/admission", server.port());
+    let rate = env_or("ASSAY_BENCH_RATE", 1000);
+    let seconds = env_or("ASSAY_BENCH_SECONDS", 20);
+    let workers = 32u64;
+    // Warm up: connections, TLS sessions, the blocking pool.
+    let warm = agent(Some(&pki.ca_der));
+    for i in 0..200 {
+        let _ = warm.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
+    }
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(200);
+    let errors = Arc::new(AtomicU64::new(0));
+    let denied = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let url = url.clone();
+            let ca = pki.ca_der.clone();
+            let errors = Arc::clone(&errors);
+            let denied = Arc::clone(&denied);
+            std::thread::spawn(move || {
+                let agent = agent(Some(&ca));
+                let mut latencies = Vec::new();
+                let mut k = w;
+                while k < total {
+                    let due = start + interval * (k as u32);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let body = pod_review(k);
+                    match agent.post(&url).header("content-type", "application/json").send(&body[..]) {
+                        Ok(mut r) if r.status() == 200 => {
+                            let text = r.body_mut().read_to_string().unwrap_or_default();
+                            if text.contains("\"allowed\":false") {
+                                denied.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+                    k += workers;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().expect("worker")).collect();
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let (rss, hwm) = server.memory();
+    server.stop();
+    println!(
+        "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on: \
+         offered {rate}/s for {seconds} s, \
+         achieved {:.0}/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} denied, {} errors; \
+         server RSS {rss:.1} MiB (peak {hwm:.1} MiB)",
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.50),
+        percentile(&all, 0.90),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN),
+        denied.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+    );
+}
+
+fn data() {
+    let work = tempfile::tempdir().expect("tempdir");
+    ledger(work.path());
+    let estate = root().join("examples/estate");
+    let server = Server::start(
+        work.path(),
+        &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
+    );
+    let url = format!("http://{}/v1/data/authz/residency/allow", server.addr);
+    let seconds = env_or("ASSAY_BENCH_SECONDS", 20).min(10);
+    let workers = 8;
+    let inputs = [
+        json!({"input": {"action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"}}}),
+        json!({"input": {"action": "store", "region": "us-east-1", "data": {"classification": "GDPR_SENSITIVE"}}}),
+        json!({"input": {"action": "inference", "user": {"region": "eu-west-1"}, "model": {"region": "eu-west-1"}, "data": {"classification": "INTERNAL"}}}),
+    ]
+    .map(|v| v.to_string().into_bytes());
+    let warm = agent(None);
+    for body in inputs.iter().cycle().take(500) {
+        let _ = warm.post(&url).header("content-type", "application/json").send(&body[..]);
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let allowed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let url = url.clone();
+            let inputs = inputs.clone();
+            let done = Arc::clone(&done);
+            let allowed = Arc::clone(&allowed);
+            std::thread::spawn(move || {
+                let agent = agent(None);
+                let mut i = w;
+                while Instant::now() < deadline {
+                    let body = &inputs[i % inputs.len()];
+                    if let Ok(mut r) = agent.post(&url).header("content-type", "application/json").send(&body[..])
+                        && r.status() == 200
+                    {
+                        if r.body_mut().read_to_string().unwrap_or_default().contains("\"result\":true") {
+                            allowed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("worker");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    server.stop();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "OPA data API, residency policy, ledger on, {workers} keep-alive clients: {n} decisions in {elapsed:.1} s = {:.0}/s \
+         ({} allowed)",
+        n as f64 / elapsed,
+        allowed.load(Ordering::Relaxed)
+    );
+}
+
+fn memory() {
+    let Some(library) = library() else {
+        eprintln!("memory: skipped, ../shared/conformance/gatekeeper-library is not here");
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = copy_estate(work.path());
+    let pairs = library_pairs(&library);
+    let templates: std::collections::BTreeSet<&str> =
+        pairs.iter().map(|(n, _, _)| n.split('-').next().unwrap_or("")).collect();
+    let n = add_constraints(&estate, &pairs);
+    ledger(work.path());
+    let server = Server::start(
+        work.path(),
+        &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
+    );
+    let (rss_start, _) = server.memory();
+    let url = format!("http://{}/v1/admission", server.addr);
+    let client = agent(None);
+    for i in 0..2000 {
+        let _ = client.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
+    }
+    let (rss, hwm) = server.memory();
+    server.stop();
+    let status: Value = json!({"templates": templates.len(), "constraints": n});
+    println!(
+        "memory with the whole Gatekeeper library ({status}) and the example estate: RSS {rss_start:.1} MiB after start, \
+         {rss:.1} MiB after 2,000 admission requests, peak {hwm:.1} MiB"
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    if want("admission") {
+        admission();
+    }
+    if want("data") {
+        data();
+    }
+    if want("memory") {
+        memory();
+    }
+}

@@ -1,0 +1,203 @@
+//! A real `assay serve` process on loopback, and clients for it: raw HTTP/1.1 over a socket (so
+//! that malformed requests can be sent) and HTTPS through rustls (ureq) trusting a test CA.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::repo_root;
+
+/// A running `assay serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub https: bool,
+    log: Arc<Mutex<String>>,
+    agent: Option<ureq::Agent>,
+}
+
+impl Server {
+    /// Serves the example estate, with extra flags.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let estate = repo_root().join("examples/estate");
+        let mut args = vec!["--estate", estate.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        Server::launch(dir, &args)
+    }
+
+    /// `assay serve --addr 127.0.0.1:0 ARGS...` in `dir`; waits until it listens.
+    pub fn launch(dir: &Path, args: &[&str]) -> Server {
+        Server::try_launch(dir, args).unwrap_or_else(|log| panic!("the server did not start:\n{log}"))
+    }
+
+    /// Like [`Server::launch`]; `Err` holds what the server wrote before it exited.
+    pub fn try_launch(dir: &Path, args: &[&str]) -> Result<Server, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn assay serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut found = None;
+        for line in lines.by_ref() {
+            let line = line.expect("stderr line");
+            log.lock().expect("log").push_str(&format!("{line}\n"));
+            if let Some(a) = line.strip_prefix("assay serve: listening on http://") {
+                found = Some((a.to_string(), false));
+                break;
+            }
+            if let Some(a) = line.strip_prefix("assay serve: listening on https://") {
+                found = Some((a.to_string(), true));
+                break;
+            }
+        }
+        let Some((addr, https)) = found else {
+            let _ = child.wait();
+            return Err(log.lock().expect("log").clone());
+        };
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().expect("log").push_str(&format!("{line}\n"));
+            }
+        });
+        Ok(Server { child, addr, https, log, agent: None })
+    }
+
+    /// Trusts this CA certificate (DER) for HTTPS requests.
+    pub fn trusting(mut self, ca_der: Vec<u8>) -> Server {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+        let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(&ca_der).to_owned()]));
+        let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        self.agent = Some(agent);
+        self
+    }
+
+    /// What the server wrote on standard error so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// SIGTERM, then the exit status and everything the server wrote on standard error.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        std::thread::sleep(Duration::from_millis(50));
+        (status.code(), self.log())
+    }
+
+    /// One request with optional extra headers; the status and the body.
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        self.try_send(method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like [`Server::send`]; `Err` when the request fails below HTTP (TLS, connection).
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(u16, String), String> {
+        if self.https {
+            let agent = self.agent.as_ref().expect("call trusting() before HTTPS requests");
+            let url = format!("https://localhost:{}{path}", self.addr.rsplit(':').next().expect("port"));
+            let mut request = ureq::http::Request::builder().method(method).uri(url);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            let request = request.body(body.to_vec()).expect("request");
+            let mut response = agent.run(request).map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+            return Ok((status, text));
+        }
+        Ok(http(&self.addr, method, path, headers, body))
+    }
+
+    pub fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+        match content_type {
+            Some(ct) => self.send(method, path, &[("content-type", ct)], body),
+            None => self.send(method, path, &[], body),
+        }
+    }
+
+    pub fn json(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.request(method, path, Some("application/json"), body.to_string().as_bytes());
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text:?}")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the body.
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server may answer (413) before it reads a large body, and close.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
+    (status, body.to_string())
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A copy of the example estate with `extra` appended to `assay.yaml`.
+pub fn estate_copy(work: &Path, extra: &str) -> PathBuf {
+    let dir = work.join("estate");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(super::repo_root().join("examples/estate"))
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let settings = dir.join("assay.yaml");
+    let text = std::fs::read_to_string(&settings).expect("read") + extra;
+    std::fs::write(settings, text).expect("write");
+    dir
+}
