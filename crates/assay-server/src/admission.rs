@@ -9,27 +9,17 @@ use std::sync::Arc;
 
 use assay_estate::settings::EnforcementAction;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::decisions::{decision_id, record};
-use crate::errors::{body_rejection, error, parse_json, require_json};
+use crate::errors::{Body, error, parse_json, require_json};
 use crate::state::{FailureMode, State as ServerState};
 
 /// `POST /v1/admission`.
-pub(crate) async fn review(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_rejection(r, state.max_body),
-    };
+pub(crate) async fn review(State(state): State<Arc<ServerState>>, headers: HeaderMap, Body(body): Body) -> Response {
     if let Err(r) = require_json(&headers) {
         return r.into_response();
     }

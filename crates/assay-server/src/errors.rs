@@ -1,11 +1,17 @@
 //! Error answers: a JSON body with a code and a message, in OPA's shape
 //! (`{"code": "invalid_parameter", "message": "…"}`), for every endpoint.
 
+use std::sync::Arc;
+
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::state::State;
 
 /// An error answer.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -44,8 +50,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body, read whole; a body that is too large is answered 413 with the limit, one that
+/// cannot be read 400, before the handler runs.
+#[derive(Debug)]
+pub(crate) struct Body(pub(crate) Bytes);
+
+impl FromRequest<Arc<State>> for Body {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<State>) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state).await.map(Body).map_err(|r| body_rejection(r, state.max_body))
+    }
+}
+
 /// A body that could not be read: too large (413) or broken.
-pub(crate) fn body_rejection(rejection: BytesRejection, limit: usize) -> Response {
+fn body_rejection(rejection: BytesRejection, limit: usize) -> Response {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         error(status, "request_too_large", format!("the request body is larger than {limit} bytes"))

@@ -9,16 +9,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::decisions::{decision_id, record};
-use crate::errors::{ApiError, body_rejection, error, parse_json};
+use crate::errors::{ApiError, Body, error, parse_json};
 use crate::outbox::Message;
 use crate::state::{Active, State as ServerState};
 
@@ -209,15 +207,7 @@ fn emitted(kind: &str, subject: Option<&str>, data: Value) -> Vec<u8> {
 }
 
 /// `POST /v1/events`.
-pub(crate) async fn receive(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_rejection(r, state.max_body),
-    };
+pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: HeaderMap, Body(body): Body) -> Response {
     let events = match events_of(&headers, &body) {
         Ok(e) => e,
         Err(e) => return e.into_response(),

@@ -101,7 +101,9 @@ pub(crate) async fn track(State(state): State<Arc<ServerState>>, request: Reques
     let start = Instant::now();
     let response = next.run(request).await;
     let m = &state.metrics;
-    m.latency.get_or_create(&vec![("endpoint", endpoint.clone())]).observe(start.elapsed().as_secs_f64());
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::debug!(%endpoint, %method, status = response.status().as_u16(), ms = seconds * 1000.0, "request");
+    m.latency.get_or_create(&vec![("endpoint", endpoint.clone())]).observe(seconds);
     m.requests
         .get_or_create(&vec![
             ("endpoint", endpoint),

@@ -8,15 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::decisions::{decision_id, record};
-use crate::errors::{ApiError, body_rejection, error, parse_json, require_json};
+use crate::errors::{ApiError, Body, error, parse_json, require_json};
 use crate::state::State as ServerState;
 
 /// `GET /health`.
@@ -72,12 +70,8 @@ pub(crate) async fn post_v1(
     State(state): State<Arc<ServerState>>,
     Path(path): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_rejection(r, state.max_body),
-    };
     let input = match v1_input(&headers, &body) {
         Ok(i) => i,
         Err(r) => return r.into_response(),
@@ -89,12 +83,8 @@ pub(crate) async fn post_v1(
 }
 
 /// `POST /v1/data`: the whole `data` document.
-pub(crate) async fn post_v1_root(
-    state: State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    post_v1(state, Path(String::new()), headers, body).await
+pub(crate) async fn post_v1_root(state: State<Arc<ServerState>>, headers: HeaderMap, Body(body): Body) -> Response {
+    post_v1(state, Path(String::new()), headers, Body(body)).await
 }
 
 /// `GET /v1/data/{path}?input=<json>`.
@@ -130,12 +120,8 @@ pub(crate) async fn post_v0(
     State(state): State<Arc<ServerState>>,
     Path(path): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_rejection(r, state.max_body),
-    };
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

@@ -406,14 +406,20 @@ struct PolicyVerifyArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // ASSAY_LOG sets the level (`info`, `assay_server=debug`); ASSAY_LOG_FORMAT=json writes one
+    // JSON object per event, for log pipelines.
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ASSAY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .init();
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
+    if std::env::var("ASSAY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(args),

@@ -101,6 +101,23 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
     assert!(checkpoint.starts_with("decisions.example/log\n"), "{checkpoint}");
     let (status, _) = server.request("GET", "/ledger/../k", None, b"");
     assert_eq!(status, 404);
+    // Metrics, in the Prometheus text format.
+    let (status, metrics) = server.request("GET", "/metrics", None, b"");
+    assert_eq!(status, 200);
+    for line in [
+        "assay_decisions_total{kind=\"admission\",result=\"allowed\"} 2",
+        "assay_decisions_total{kind=\"admission\",result=\"denied\"} 1",
+        "assay_http_request_duration_seconds_count{endpoint=\"/v1/admission\"} 3",
+        "assay_http_requests_total{endpoint=\"/v1/admission\",method=\"POST\",status=\"200\"} 3",
+        "assay_estate_activations_total 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+    }
+    assert!(
+        metrics.lines().any(|l| l.starts_with("assay_estate_active{revision=\"sha256:") && l.ends_with("\"} 1")),
+        "{metrics}"
+    );
+    assert!(metrics.lines().any(|l| l.starts_with("assay_ledger_entries ")), "{metrics}");
     // An auditor verifies the served ledger by URL, while the server runs.
     let url = format!("http://{}/ledger", server.addr);
     let remote = assay(work.path(), &["log", "verify", &url, "--key", "k.pub"]);
