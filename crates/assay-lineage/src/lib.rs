@@ -1,0 +1,10 @@
+//! Data lineage and sovereignty: OpenLineage events (spec 2-0-2) read and checked field by field,
+//! optionally against the OpenLineage JSON schemas; later the lineage graph, residency and egress
+//! checks, and provenance.
+//!
+//! Sans-IO except for [`schema::Schemas::load`], which reads a directory of schema files.
+
+pub mod event;
+pub mod schema;
+
+pub use event::{Event, EventError, Kind, parse};
