@@ -1,0 +1,502 @@
+//! The lineage graph in SQLite: jobs, runs, datasets and dataset versions, with edges from a
+//! run's inputs through the run to its outputs, and job-level edges (job reads dataset, job
+//! writes dataset) for graph queries.
+//!
+//! Events may arrive out of order and more than once: an event is identified by the SHA-256 of
+//! its canonical JSON and applied once; a run's state is the terminal state with the latest event
+//! time (a START that arrives after its COMPLETE does not reopen it); each facet keeps the value
+//! from the event with the latest event time (ties broken by digest). So the graph ends the same
+//! whatever the order.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::event::{Dataset, Event};
+
+/// A node of the graph, as Marquez names them: `dataset:NAMESPACE:NAME`, `job:NAMESPACE:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Node {
+    /// A dataset.
+    Dataset(String, String),
+    /// A job.
+    Job(String, String),
+}
+
+impl Node {
+    /// Parses `dataset:NS:NAME` or `job:NS:NAME` (the namespace may itself hold colons, as in
+    /// `s3://bucket`: the name is what follows the last colon that is not part of `://`).
+    pub fn parse(id: &str) -> Option<Node> {
+        let (kind, rest) = id.split_once(':')?;
+        let split = rest.rmatch_indices(':').map(|(i, _)| i).find(|&i| !rest[i..].starts_with("://"))?;
+        let (ns, name) = (&rest[..split], &rest[split + 1..]);
+        if ns.is_empty() || name.is_empty() {
+            return None;
+        }
+        match kind {
+            "dataset" => Some(Node::Dataset(ns.to_string(), name.to_string())),
+            "job" => Some(Node::Job(ns.to_string(), name.to_string())),
+            _ => None,
+        }
+    }
+
+    /// The node's id, `dataset:NS:NAME` or `job:NS:NAME`.
+    pub fn id(&self) -> String {
+        match self {
+            Node::Dataset(ns, n) => format!("dataset:{ns}:{n}"),
+            Node::Job(ns, n) => format!("job:{ns}:{n}"),
+        }
+    }
+}
+
+/// A problem with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// SQLite failed.
+    #[error("the lineage store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The graph.
+#[derive(Debug)]
+pub struct Graph {
+    db: Connection,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event was new.
+    New,
+    /// The same event was applied before.
+    Duplicate,
+}
+
+const TERMINAL: [&str; 3] = ["COMPLETE", "FAIL", "ABORT"];
+
+/// The SHA-256 of an event's canonical JSON (RFC 8785), hex: its identity.
+pub fn digest(event: &Value) -> String {
+    let canonical = serde_json_canonicalizer::to_vec(event).unwrap_or_else(|_| event.to_string().into_bytes());
+    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Graph {
+    /// Opens (or creates) the graph in a SQLite file.
+    pub fn open(path: &Path) -> Result<Graph, GraphError> {
+        Graph::with(Connection::open(path)?)
+    }
+
+    /// A graph in memory, for tests and one-off analysis.
+    pub fn in_memory() -> Result<Graph, GraphError> {
+        Graph::with(Connection::open_in_memory()?)
+    }
+
+    fn with(db: Connection) -> Result<Graph, GraphError> {
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS events (digest TEXT PRIMARY KEY, event_time TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS jobs (
+                 id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                 UNIQUE (namespace, name));
+             CREATE TABLE IF NOT EXISTS datasets (
+                 id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                 UNIQUE (namespace, name));
+             CREATE TABLE IF NOT EXISTS versions (
+                 id INTEGER PRIMARY KEY, dataset INTEGER NOT NULL REFERENCES datasets(id),
+                 version TEXT NOT NULL, UNIQUE (dataset, version));
+             CREATE TABLE IF NOT EXISTS runs (
+                 id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, job INTEGER NOT NULL REFERENCES jobs(id),
+                 state TEXT, state_time TEXT, started TEXT, ended TEXT);
+             CREATE TABLE IF NOT EXISTS run_io (
+                 run INTEGER NOT NULL REFERENCES runs(id), dataset INTEGER NOT NULL REFERENCES datasets(id),
+                 output INTEGER NOT NULL, version INTEGER REFERENCES versions(id),
+                 PRIMARY KEY (run, dataset, output));
+             CREATE TABLE IF NOT EXISTS job_io (
+                 job INTEGER NOT NULL REFERENCES jobs(id), dataset INTEGER NOT NULL REFERENCES datasets(id),
+                 output INTEGER NOT NULL, PRIMARY KEY (job, dataset, output)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS job_io_dataset ON job_io (dataset, output, job);
+             CREATE TABLE IF NOT EXISTS facets (
+                 owner TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                 event_time TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, key)) WITHOUT ROWID;",
+        )?;
+        Ok(Graph { db })
+    }
+
+    /// Applies events in one transaction (durable when this returns).
+    pub fn apply_all(&mut self, events: &[(Value, Event)]) -> Result<Vec<Applied>, GraphError> {
+        let tx = self.db.transaction()?;
+        let mut out = Vec::with_capacity(events.len());
+        for (raw, event) in events {
+            out.push(apply(&tx, raw, event)?);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, raw: &Value, event: &Event) -> Result<Applied, GraphError> {
+        let tx = self.db.transaction()?;
+        let applied = apply(&tx, raw, event)?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn id_of(&self, node: &Node) -> Result<Option<i64>, GraphError> {
+        let (table, ns, name) = match node {
+            Node::Dataset(ns, n) => ("datasets", ns, n),
+            Node::Job(ns, n) => ("jobs", ns, n),
+        };
+        Ok(self
+            .db
+            .query_row(&format!("SELECT id FROM {table} WHERE namespace = ?1 AND name = ?2"), params![ns, name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// The nodes upstream of `node` (what it was derived from), up to `depth` job hops, with the
+    /// edges between them, breadth first. `None` when the node is not in the graph.
+    pub fn upstream(&self, node: &Node, depth: usize) -> Result<Option<Lineage>, GraphError> {
+        self.walk(node, depth, true)
+    }
+
+    /// The nodes downstream of `node` (what was derived from it).
+    pub fn downstream(&self, node: &Node, depth: usize) -> Result<Option<Lineage>, GraphError> {
+        self.walk(node, depth, false)
+    }
+
+    fn walk(&self, start: &Node, depth: usize, up: bool) -> Result<Option<Lineage>, GraphError> {
+        let Some(start_id) = self.id_of(start)? else { return Ok(None) };
+        // Going up: a dataset's writers (job_io.output = 1), a job's reads (output = 0).
+        let mut writers = self.db.prepare_cached("SELECT job FROM job_io WHERE dataset = ?1 AND output = ?2")?;
+        let mut touched = self.db.prepare_cached("SELECT dataset FROM job_io WHERE job = ?1 AND output = ?2")?;
+        let mut lineage = Lineage::default();
+        let mut seen: HashSet<(bool, i64)> = HashSet::new();
+        let is_job = matches!(start, Node::Job(..));
+        let mut queue = VecDeque::from([((is_job, start_id), 0usize)]);
+        seen.insert((is_job, start_id));
+        while let Some(((job, id), hops)) = queue.pop_front() {
+            if job {
+                lineage.jobs.push(id);
+                if hops >= depth {
+                    continue;
+                }
+                // The job's inputs (up) or outputs (down).
+                let found: Vec<i64> =
+                    touched.query_map(params![id, i64::from(!up)], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                for d in found {
+                    lineage.edges.push(if up { (d, id, true) } else { (d, id, false) });
+                    if seen.insert((false, d)) {
+                        queue.push_back(((false, d), hops + 1));
+                    }
+                }
+            } else {
+                lineage.datasets.push(id);
+                // The dataset's writers (up) or readers (down).
+                let found: Vec<i64> =
+                    writers.query_map(params![id, i64::from(up)], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                for j in found {
+                    lineage.edges.push(if up { (id, j, false) } else { (id, j, true) });
+                    if seen.insert((true, j)) {
+                        queue.push_back(((true, j), hops));
+                    }
+                }
+            }
+        }
+        Ok(Some(lineage))
+    }
+
+    /// The node of a dataset or job id, for rendering a [`Lineage`].
+    pub fn node(&self, job: bool, id: i64) -> Result<Node, GraphError> {
+        let table = if job { "jobs" } else { "datasets" };
+        let (ns, name): (String, String) =
+            self.db.query_row(&format!("SELECT namespace, name FROM {table} WHERE id = ?1"), params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        Ok(if job { Node::Job(ns, name) } else { Node::Dataset(ns, name) })
+    }
+
+    /// A run's job and state.
+    pub fn run(&self, run_id: &str) -> Result<Option<(Node, Option<String>)>, GraphError> {
+        let row: Option<(i64, Option<String>)> = self
+            .db
+            .query_row("SELECT job, state FROM runs WHERE run_id = ?1", params![run_id.to_ascii_lowercase()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match row {
+            Some((job, state)) => Ok(Some((self.node(true, job)?, state))),
+            None => Ok(None),
+        }
+    }
+
+    /// The facets kept for a node (`dataset:…`, `job:…`) or run (`run:ID`).
+    pub fn facets(&self, owner: &str) -> Result<Map<String, Value>, GraphError> {
+        let mut stmt = self.db.prepare_cached("SELECT key, value FROM facets WHERE owner = ?1 ORDER BY key")?;
+        let rows = stmt.query_map(params![owner], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Map::new();
+        for row in rows {
+            let (k, v) = row?;
+            out.insert(k, serde_json::from_str(&v).unwrap_or(Value::Null));
+        }
+        Ok(out)
+    }
+
+    /// Counts of jobs, runs, datasets, versions and events, for reports and tests.
+    pub fn counts(&self) -> Result<[i64; 5], GraphError> {
+        let mut out = [0; 5];
+        for (i, table) in ["jobs", "runs", "datasets", "versions", "events"].iter().enumerate() {
+            out[i] = self.db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        }
+        Ok(out)
+    }
+
+    /// Every job-level edge, as (dataset, job, job writes it), sorted: the graph's shape, for
+    /// comparing two graphs.
+    pub fn edges(&self) -> Result<Vec<(String, String, bool)>, GraphError> {
+        let mut stmt = self.db.prepare(
+            "SELECT d.namespace || ':' || d.name, j.namespace || ':' || j.name, io.output
+             FROM job_io io JOIN datasets d ON d.id = io.dataset JOIN jobs j ON j.id = io.job
+             ORDER BY 1, 2, 3",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? == 1)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The result of a walk: ids of the jobs and datasets reached, and edges (dataset, job, whether
+/// the edge goes from the job to the dataset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// Jobs reached, in breadth-first order.
+    pub jobs: Vec<i64>,
+    /// Datasets reached, in breadth-first order.
+    pub datasets: Vec<i64>,
+    /// Edges: (dataset, job, true when the job writes the dataset).
+    pub edges: Vec<(i64, i64, bool)>,
+}
+
+fn upsert_node(tx: &Transaction<'_>, table: &str, ns: &str, name: &str) -> Result<i64, rusqlite::Error> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (namespace, name) VALUES (?1, ?2) ON CONFLICT (namespace, name) DO UPDATE SET name = name RETURNING id"
+    ))?
+    .query_row(params![ns, name], |r| r.get(0))
+}
+
+/// Keeps each facet from the latest event (event time, then digest).
+fn merge_facets(
+    tx: &Transaction<'_>,
+    owner: &str,
+    facets: &Map<String, Value>,
+    time: &str,
+    digest: &str,
+) -> Result<(), rusqlite::Error> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO facets (owner, key, value, event_time, digest) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, event_time = excluded.event_time,
+             digest = excluded.digest
+         WHERE (excluded.event_time, excluded.digest) > (facets.event_time, facets.digest)",
+    )?;
+    for (key, value) in facets {
+        stmt.execute(params![owner, key, value.to_string(), time, digest])?;
+    }
+    Ok(())
+}
+
+/// The version of a dataset in an event: the DatasetVersion facet, else none.
+fn version_of(d: &Dataset) -> Option<String> {
+    d.facets.get("version").and_then(|v| v.get("datasetVersion")).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The event time normalised to UTC with fixed precision, so that text order is time order.
+fn normal_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, rusqlite::Error> {
+    let digest = digest(raw);
+    let time = normal_time(&event.event_time);
+    let inserted = tx
+        .prepare_cached("INSERT INTO events (digest, event_time) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![digest, time])?;
+    if inserted == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    if let Some(d) = &event.dataset {
+        let id = upsert_node(tx, "datasets", &d.namespace, &d.name)?;
+        merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, &digest)?;
+        if let Some(v) = version_of(d) {
+            tx.prepare_cached("INSERT INTO versions (dataset, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                .execute(params![id, v])?;
+        }
+    }
+    let Some((job_ns, job_name)) = &event.job else { return Ok(Applied::New) };
+    let job = upsert_node(tx, "jobs", job_ns, job_name)?;
+    merge_facets(tx, &format!("job:{job_ns}:{job_name}"), &event.job_facets, &time, &digest)?;
+    let run = match &event.run_id {
+        Some(run_id) => {
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO runs (run_id, job) VALUES (?1, ?2) ON CONFLICT (run_id) DO UPDATE SET job = job RETURNING id",
+                )?
+                .query_row(params![run_id, job], |r| r.get(0))?;
+            merge_facets(tx, &format!("run:{run_id}"), &event.run_facets, &time, &digest)?;
+            if let Some(state) = &event.event_type {
+                // A terminal state beats any other; among equals, the later event wins.
+                let rank = i64::from(TERMINAL.contains(&state.as_str()));
+                tx.prepare_cached(
+                    "UPDATE runs SET state = ?2, state_time = ?3 WHERE id = ?1 AND (state IS NULL
+                       OR (?4, ?3) > (CASE WHEN state IN ('COMPLETE', 'FAIL', 'ABORT') THEN 1 ELSE 0 END, state_time))",
+                )?
+                .execute(params![id, state, time, rank])?;
+                if state == "START" {
+                    tx.prepare_cached(
+                        "UPDATE runs SET started = ?2 WHERE id = ?1 AND (started IS NULL OR started > ?2)",
+                    )?
+                    .execute(params![id, time])?;
+                }
+                if rank == 1 {
+                    tx.prepare_cached("UPDATE runs SET ended = ?2 WHERE id = ?1 AND (ended IS NULL OR ended < ?2)")?
+                        .execute(params![id, time])?;
+                }
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    for (output, list) in [(0i64, &event.inputs), (1, &event.outputs)] {
+        for d in list {
+            let dataset = upsert_node(tx, "datasets", &d.namespace, &d.name)?;
+            merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, &digest)?;
+            let version = match version_of(d) {
+                Some(v) => Some(
+                    tx.prepare_cached(
+                        "INSERT INTO versions (dataset, version) VALUES (?1, ?2)
+                         ON CONFLICT (dataset, version) DO UPDATE SET version = version RETURNING id",
+                    )?
+                    .query_row(params![dataset, v], |r| r.get::<_, i64>(0))?,
+                ),
+                None => None,
+            };
+            tx.prepare_cached("INSERT INTO job_io (job, dataset, output) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?
+                .execute(params![job, dataset, output])?;
+            if let Some(run) = run {
+                tx.prepare_cached(
+                    "INSERT INTO run_io (run, dataset, output, version) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (run, dataset, output) DO UPDATE SET version = coalesce(excluded.version, version)",
+                )?
+                .execute(params![run, dataset, output, version])?;
+                let io = if output == 1 { "output" } else { "input" };
+                merge_facets(
+                    tx,
+                    &format!("run:{}:{io}:{}:{}", event.run_id.as_deref().unwrap_or(""), d.namespace, d.name),
+                    &d.io_facets,
+                    &time,
+                    &digest,
+                )?;
+            }
+        }
+    }
+    Ok(Applied::New)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(run: &str, kind: &str, time: &str, job: &str, inputs: &[&str], outputs: &[&str]) -> (Value, Event) {
+        let ds = |names: &[&str]| -> Vec<Value> {
+            names.iter().map(|n| json!({"namespace": "s3://lake", "name": n})).collect()
+        };
+        let raw = json!({
+            "eventType": kind, "eventTime": time, "producer": "https://x.example/p",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": job},
+            "inputs": ds(inputs), "outputs": ds(outputs),
+        });
+        let parsed = crate::parse(&raw).expect("valid");
+        (raw, parsed)
+    }
+
+    const R1: &str = "00000000-0000-4000-8000-000000000001";
+    const R2: &str = "00000000-0000-4000-8000-000000000002";
+
+    fn pipeline() -> Vec<(Value, Event)> {
+        vec![
+            event(R1, "START", "2026-11-23T10:00:00Z", "clean", &["raw"], &[]),
+            event(R1, "COMPLETE", "2026-11-23T10:05:00Z", "clean", &["raw"], &["clean"]),
+            event(R2, "START", "2026-11-23T11:00:00Z", "train", &["clean", "labels"], &[]),
+            event(R2, "COMPLETE", "2026-11-23T11:30:00Z", "train", &["clean", "labels"], &["model"]),
+        ]
+    }
+
+    #[test]
+    fn node_ids_parse_with_colons_in_the_namespace() {
+        assert_eq!(Node::parse("dataset:s3://lake:clean"), Some(Node::Dataset("s3://lake".into(), "clean".into())));
+        assert_eq!(Node::parse("job:airflow:train"), Some(Node::Job("airflow".into(), "train".into())));
+        assert_eq!(
+            Node::parse("dataset:postgres://db:5432:public.users").map(|n| n.id()).as_deref(),
+            Some("dataset:postgres://db:5432:public.users")
+        );
+        assert_eq!(Node::parse("table:x:y"), None);
+        assert_eq!(Node::parse("dataset:x"), None);
+    }
+
+    #[test]
+    fn out_of_order_and_repeated_events_give_the_same_graph() {
+        let mut a = Graph::in_memory().expect("graph");
+        a.apply_all(&pipeline()).expect("apply");
+        let mut b = Graph::in_memory().expect("graph");
+        let mut shuffled: Vec<_> = pipeline().into_iter().rev().collect();
+        shuffled.extend(pipeline());
+        let applied = b.apply_all(&shuffled).expect("apply");
+        assert_eq!(applied.iter().filter(|a| **a == Applied::Duplicate).count(), 4);
+        assert_eq!(a.edges().expect("edges"), b.edges().expect("edges"));
+        assert_eq!(a.counts().expect("counts"), b.counts().expect("counts"));
+        for g in [&a, &b] {
+            let (job, state) = g.run(R1).expect("run").expect("known");
+            assert_eq!(job, Node::Job("airflow".into(), "clean".into()));
+            assert_eq!(state.as_deref(), Some("COMPLETE"), "a late START does not reopen a finished run");
+        }
+    }
+
+    #[test]
+    fn upstream_and_downstream_walk_through_jobs() {
+        let mut g = Graph::in_memory().expect("graph");
+        g.apply_all(&pipeline()).expect("apply");
+        let model = Node::Dataset("s3://lake".into(), "model".into());
+        let up = g.upstream(&model, 20).expect("walk").expect("known");
+        let names = |l: &Lineage| -> Vec<String> {
+            let mut v: Vec<String> = l.datasets.iter().map(|d| g.node(false, *d).expect("node").id()).collect();
+            v.extend(l.jobs.iter().map(|j| g.node(true, *j).expect("node").id()));
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(&up),
+            [
+                "dataset:s3://lake:clean",
+                "dataset:s3://lake:labels",
+                "dataset:s3://lake:model",
+                "dataset:s3://lake:raw",
+                "job:airflow:clean",
+                "job:airflow:train"
+            ]
+        );
+        let one = g.upstream(&model, 1).expect("walk").expect("known");
+        assert!(!names(&one).contains(&"dataset:s3://lake:raw".to_string()), "depth 1 stops at train's inputs");
+        let raw = Node::Dataset("s3://lake".into(), "raw".into());
+        let down = g.downstream(&raw, 20).expect("walk").expect("known");
+        assert!(names(&down).contains(&"dataset:s3://lake:model".to_string()));
+        assert!(g.upstream(&Node::Dataset("s3://lake".into(), "nope".into()), 5).expect("walk").is_none());
+    }
+}
