@@ -190,7 +190,7 @@ impl Graph {
                 let found: Vec<i64> =
                     touched.query_map(params![id, i64::from(!up)], |r| r.get(0))?.collect::<Result<_, _>>()?;
                 for d in found {
-                    lineage.edges.push(if up { (d, id, true) } else { (d, id, false) });
+                    lineage.edges.push((d, id, !up));
                     if seen.insert((false, d)) {
                         queue.push_back(((false, d), hops + 1));
                     }
@@ -201,7 +201,7 @@ impl Graph {
                 let found: Vec<i64> =
                     writers.query_map(params![id, i64::from(up)], |r| r.get(0))?.collect::<Result<_, _>>()?;
                 for j in found {
-                    lineage.edges.push(if up { (id, j, false) } else { (id, j, true) });
+                    lineage.edges.push((id, j, up));
                     if seen.insert((true, j)) {
                         queue.push_back(((true, j), hops));
                     }

@@ -9,6 +9,7 @@ mod cost;
 mod detect;
 mod estimate;
 mod ledger;
+mod lineage;
 mod log;
 mod policy;
 mod serve;
@@ -41,6 +42,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
+    /// Data lineage: OpenLineage events into the lineage graph, and walks of it.
+    Lineage {
+        /// The data directory holding the lineage graph (`lineage.sqlite`).
+        #[arg(long, global = true, env = "ASSAY_DATA", default_value = "assay-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        command: lineage::LineageCommand,
+    },
     /// FinOps: ingest FOCUS billing data, query it, allocate cost.
     Cost {
         /// The data directory holding the billing store.
@@ -429,6 +438,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),
+        Command::Lineage { data, command } => lineage::run(&data, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,301 @@
+//! `assay lineage`: OpenLineage events into the lineage graph, and walks of the graph.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use assay_lineage::graph::{Applied, Graph, Lineage, Node};
+use assay_lineage::schema::Schemas;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LineageCommand {
+    /// Read OpenLineage events (JSON lines) into the lineage graph. Invalid events are reported
+    /// with file, line and field and written to --rejects; the rest are kept. Exit 0 when every
+    /// event was kept, 1 when some were rejected, 2 when a file could not be read.
+    Ingest {
+        /// Files of OpenLineage events, one JSON object per line (`-` for standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also validate against the OpenLineage JSON schemas in this directory
+        /// (`OpenLineage.json` and `facets/*.json`, as the spec publishes them).
+        #[arg(long, env = "ASSAY_OPENLINEAGE_SCHEMAS")]
+        schemas: Option<PathBuf>,
+        /// Write each rejected event here as a JSON line with its file, line and errors.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Append each accepted event's digest to this ledger.
+        #[arg(long, env = "ASSAY_LEDGER")]
+        ledger: Option<PathBuf>,
+        /// The private key that signs the ledger's checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        ledger_key: Option<PathBuf>,
+    },
+    /// What a dataset or job was derived from: `dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME`.
+    Upstream(WalkArgs),
+    /// What was derived from a dataset or job.
+    Downstream(WalkArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WalkArgs {
+    /// `dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME` (Marquez's node ids).
+    node: String,
+    /// How many jobs away to go.
+    #[arg(long, default_value_t = 20)]
+    depth: usize,
+    /// Print the graph as JSON in the shape of Marquez's lineage API (`{"graph": [...]}`).
+    #[arg(long)]
+    json: bool,
+}
+
+fn open(data: &Path) -> Result<Graph> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let path = data.join("lineage.sqlite");
+    Graph::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
+    match command {
+        LineageCommand::Ingest { files, schemas, rejects, ledger, ledger_key } => {
+            ingest(data, &files, schemas.as_deref(), rejects.as_deref(), ledger.as_deref(), ledger_key.as_deref())
+        }
+        LineageCommand::Upstream(args) => walk(data, &args, true),
+        LineageCommand::Downstream(args) => walk(data, &args, false),
+    }
+}
+
+const BATCH: usize = 1000;
+
+fn ingest(
+    data: &Path,
+    files: &[PathBuf],
+    schemas: Option<&Path>,
+    rejects: Option<&Path>,
+    ledger: Option<&Path>,
+    ledger_key: Option<&Path>,
+) -> Result<u8> {
+    let mut log = match ledger {
+        Some(dir) => {
+            let key = ledger_key.context("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)")?;
+            let signer = crate::log::read_signer(key)?;
+            Some(assay_ledger::store::Log::open(dir, signer).map_err(|e| {
+                anyhow::Error::from(crate::log::Failure {
+                    code: crate::log::code_of(&e),
+                    message: format!("--ledger: {e}"),
+                })
+            })?)
+        }
+        None => None,
+    };
+    let schemas = match schemas {
+        Some(dir) => {
+            Some(Schemas::load(dir).with_context(|| format!("loading the OpenLineage schemas in {}", dir.display()))?)
+        }
+        None => None,
+    };
+    let mut graph = open(data)?;
+    let mut rejects_out: Option<Box<dyn Write>> = match rejects {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ))),
+        None => None,
+    };
+    let (mut read, mut new, mut duplicates, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+    let mut unreadable = false;
+    let mut batch = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<(Value, assay_lineage::Event)>,
+                 graph: &mut Graph,
+                 log: &mut Option<assay_ledger::store::Log>|
+     -> Result<(u64, u64)> {
+        if batch.is_empty() {
+            return Ok((0, 0));
+        }
+        let applied = graph.apply_all(batch).context("writing the lineage graph")?;
+        if let Some(log) = log {
+            let records: Vec<Vec<u8>> = batch
+                .iter()
+                .zip(&applied)
+                .filter(|(_, a)| **a == Applied::New)
+                .map(|((raw, e), _)| record(raw, e))
+                .collect::<Result<_>>()?;
+            if !records.is_empty() {
+                log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
+            }
+        }
+        batch.clear();
+        let fresh = applied.iter().filter(|a| **a == Applied::New).count() as u64;
+        Ok((fresh, applied.len() as u64 - fresh))
+    };
+    for file in files {
+        let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            match std::fs::File::open(file) {
+                Ok(f) => Box::new(std::io::BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    unreadable = true;
+                    continue;
+                }
+            }
+        };
+        for (i, line) in reader.lines().enumerate() {
+            let at = format!("{}:{}", file.display(), i + 1);
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {at}: {e}");
+                    unreadable = true;
+                    break;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            read += 1;
+            let problems: Vec<String>;
+            let raw: Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(e) => {
+                    rejected += 1;
+                    reject(&mut rejects_out, &at, &[format!("not JSON: {e}")], None)?;
+                    continue;
+                }
+            };
+            match assay_lineage::parse(&raw) {
+                Ok(event) => {
+                    problems = schemas
+                        .as_ref()
+                        .map(|s| s.validate(&raw).iter().map(ToString::to_string).collect())
+                        .unwrap_or_default();
+                    if problems.is_empty() {
+                        batch.push((raw, event));
+                        if batch.len() >= BATCH {
+                            let (n, d) = flush(&mut batch, &mut graph, &mut log)?;
+                            new += n;
+                            duplicates += d;
+                        }
+                        continue;
+                    }
+                }
+                Err(e) => problems = vec![e.to_string()],
+            }
+            rejected += 1;
+            reject(&mut rejects_out, &at, &problems, Some(&raw))?;
+        }
+    }
+    let (n, d) = flush(&mut batch, &mut graph, &mut log)?;
+    new += n;
+    duplicates += d;
+    if let Some(out) = &mut rejects_out {
+        out.flush().context("writing the rejects")?;
+    }
+    let [jobs, runs, datasets, versions, _] = graph.counts()?;
+    eprintln!(
+        "{read} events read: {new} new, {duplicates} already known, {rejected} rejected; the graph holds \
+         {jobs} jobs, {runs} runs, {datasets} datasets, {versions} dataset versions ({})",
+        data.join("lineage.sqlite").display()
+    );
+    Ok(if unreadable {
+        2
+    } else if rejected > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// The ledger record of an accepted event: its digest and what it is about.
+fn record(raw: &Value, event: &assay_lineage::Event) -> Result<Vec<u8>> {
+    let value = json!({
+        "type": "assay.dev/record/lineage-event/v1",
+        "digest": format!("sha256:{}", assay_lineage::graph::digest(raw)),
+        "eventType": event.event_type,
+        "eventTime": event.event_time,
+        "run": event.run_id,
+        "job": event.job.as_ref().map(|(ns, n)| format!("{ns}:{n}")),
+        "producer": event.producer,
+    });
+    serde_json_canonicalizer::to_vec(&value).context("canonical JSON")
+}
+
+fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: Option<&Value>) -> Result<()> {
+    for p in problems {
+        eprintln!("rejected: {at}: {p}");
+    }
+    if let Some(out) = out {
+        let (file, line) = at.rsplit_once(':').unwrap_or((at, "0"));
+        let v = json!({"file": file, "line": line.parse::<u64>().unwrap_or(0), "errors": problems, "event": raw});
+        writeln!(out, "{v}").context("writing a reject")?;
+    }
+    Ok(())
+}
+
+fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {
+    let node = Node::parse(&args.node).with_context(|| {
+        format!("{:?} is not a node id: use dataset:NAMESPACE:NAME or job:NAMESPACE:NAME", args.node)
+    })?;
+    let path = data.join("lineage.sqlite");
+    if !path.is_file() {
+        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    }
+    let graph = open(data)?;
+    let found = if up { graph.upstream(&node, args.depth)? } else { graph.downstream(&node, args.depth)? };
+    let Some(lineage) = found else {
+        anyhow::bail!("{} is not in the lineage graph", node.id());
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&marquez(&graph, &lineage)?)?);
+    } else {
+        for id in &lineage.datasets {
+            println!("{}", graph.node(false, *id)?.id());
+        }
+        for id in &lineage.jobs {
+            println!("{}", graph.node(true, *id)?.id());
+        }
+    }
+    Ok(0)
+}
+
+/// The walk in the shape of Marquez's `GET /api/v1/lineage` answer.
+pub(crate) fn marquez(graph: &Graph, lineage: &Lineage) -> Result<Value> {
+    let mut nodes = Vec::new();
+    let edge = |from: String, to: String| json!({"origin": from, "destination": to});
+    let edges_of = |job: bool, id: i64| -> Result<(Vec<Value>, Vec<Value>)> {
+        let (mut ins, mut outs) = (Vec::new(), Vec::new());
+        for (d, j, writes) in &lineage.edges {
+            let (dn, jn) = (graph.node(false, *d)?.id(), graph.node(true, *j)?.id());
+            match (job, *writes) {
+                (true, true) if *j == id => outs.push(edge(jn, dn)),
+                (true, false) if *j == id => ins.push(edge(dn, jn)),
+                (false, true) if *d == id => ins.push(edge(jn, dn)),
+                (false, false) if *d == id => outs.push(edge(dn, jn)),
+                _ => {}
+            }
+        }
+        ins.sort_by_key(ToString::to_string);
+        ins.dedup();
+        outs.sort_by_key(ToString::to_string);
+        outs.dedup();
+        Ok((ins, outs))
+    };
+    for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
+        for id in ids {
+            let node = graph.node(job, *id)?;
+            let (ns, name) = match &node {
+                Node::Dataset(ns, n) | Node::Job(ns, n) => (ns.clone(), n.clone()),
+            };
+            let (in_edges, out_edges) = edges_of(job, *id)?;
+            nodes.push(json!({
+                "id": node.id(),
+                "type": if job { "JOB" } else { "DATASET" },
+                "data": {"namespace": ns, "name": name, "facets": graph.facets(&node.id())?},
+                "inEdges": in_edges,
+                "outEdges": out_edges,
+            }));
+        }
+    }
+    Ok(json!({"graph": nodes}))
+}
