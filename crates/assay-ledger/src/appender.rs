@@ -79,6 +79,17 @@ pub enum AppendError {
     Closed,
 }
 
+/// Why [`Appender::try_submit`] did not queue an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrySubmitError {
+    /// The queue is full; here is the entry back.
+    #[error("the queue is full")]
+    Full(Vec<u8>),
+    /// The entry cannot be appended at all.
+    #[error(transparent)]
+    Append(AppendError),
+}
+
 impl Appender {
     /// Starts the writer thread for `log`.
     pub fn start(log: Log, batching: Batching) -> Appender {
@@ -101,20 +112,38 @@ impl Appender {
 
     /// Queues an entry and returns the index it will have; blocks while the queue is full.
     pub fn submit(&self, entry: Vec<u8>) -> Result<u64, AppendError> {
+        match self.enqueue(entry, true) {
+            Ok(index) => Ok(index),
+            Err(TrySubmitError::Append(e)) => Err(e),
+            Err(TrySubmitError::Full(_)) => Err(AppendError::Closed),
+        }
+    }
+
+    /// Queues an entry without waiting: when the queue is full the entry comes back in
+    /// [`TrySubmitError::Full`], for a caller that must not block (an async task) to submit it
+    /// from a thread that may.
+    pub fn try_submit(&self, entry: Vec<u8>) -> Result<u64, TrySubmitError> {
+        self.enqueue(entry, false)
+    }
+
+    fn enqueue(&self, entry: Vec<u8>, wait: bool) -> Result<u64, TrySubmitError> {
         if entry.len() > MAX_ENTRY {
-            return Err(AppendError::TooLarge(entry.len()));
+            return Err(TrySubmitError::Append(AppendError::TooLarge(entry.len())));
         }
         let max_queue = self.shared.max_queue;
         let mut st = self.shared.lock();
         loop {
             if let Some(e) = &st.failed {
-                return Err(AppendError::Failed(e.clone()));
+                return Err(TrySubmitError::Append(AppendError::Failed(e.clone())));
             }
             if st.closing {
-                return Err(AppendError::Closed);
+                return Err(TrySubmitError::Append(AppendError::Closed));
             }
             if st.queue.len() < max_queue {
                 break;
+            }
+            if !wait {
+                return Err(TrySubmitError::Full(entry));
             }
             st = self.shared.progress.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
         }

@@ -41,7 +41,7 @@ pub struct Template {
     /// The parameters schema (`spec.crd.spec.validation.openAPIV3Schema`), if any.
     pub parameters_schema: Option<Value>,
     validator: Option<std::sync::Arc<jsonschema::Validator>>,
-    engine: regorus::Engine,
+    engine: crate::pool::Pool,
     entry: String,
 }
 
@@ -127,7 +127,7 @@ impl Template {
             line: object.line,
             parameters_schema,
             validator,
-            engine: compiled.engine,
+            engine: crate::pool::Pool::new(compiled.engine),
             entry,
         })
     }
@@ -153,8 +153,9 @@ impl Template {
     /// The same template with a different `data.inventory`.
     pub fn with_inventory(&self, inventory: &Value) -> Template {
         let mut t = self.clone();
-        t.engine.clear_data();
-        let _ = t.engine.add_data(inventory_data(rego::to_rego(inventory)));
+        let engine = t.engine.compiled_mut();
+        engine.clear_data();
+        let _ = engine.add_data(inventory_data(rego::to_rego(inventory)));
         t
     }
 
@@ -165,15 +166,16 @@ impl Template {
         review: &regorus::Value,
         parameters: &regorus::Value,
     ) -> anyhow::Result<Vec<(String, Option<Value>)>> {
-        let mut engine = self.engine.clone();
         let mut input = regorus::Value::new_object();
         if let Ok(map) = input.as_object_mut() {
             map.insert("review".into(), review.clone());
             map.insert("parameters".into(), parameters.clone());
         }
-        engine.set_input(input);
-        let result = engine.eval_rule(self.entry.clone())?;
-        Ok(crate::messages(&result))
+        self.engine.with(|engine| {
+            engine.set_input(input);
+            let result = engine.eval_rule(self.entry.clone())?;
+            Ok(crate::messages(&result))
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 //! This crate must not know about HTTP or files: sources arrive as values.
 
 pub mod gatekeeper;
+mod pool;
 pub mod rego;
 pub mod review;
 pub mod suite;
@@ -143,7 +144,7 @@ pub struct PolicySources<'a> {
 /// Compiled policies, immutable and shared by every thread and request.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
-    engine: Option<regorus::Engine>,
+    engine: Option<pool::Pool>,
     rules: Vec<Rule>,
     templates: BTreeMap<String, Template>,
     constraints: Vec<Constraint>,
@@ -288,7 +289,7 @@ impl PolicySet {
                     })
                 })
                 .collect();
-            (Some(compiled.engine), rules)
+            (Some(pool::Pool::new(compiled.engine)), rules)
         };
 
         let mut templates = BTreeMap::new();
@@ -374,36 +375,38 @@ impl PolicySet {
     pub fn review_with(&self, request: &Value, extra: Option<&Value>) -> Evaluation {
         let mut evaluation = Evaluation::default();
         let request_rego = rego::to_rego(request);
-        if let Some(engine) = &self.engine {
-            let mut engine = engine.clone();
-            let mut input = regorus::Value::new_object();
-            if let Ok(map) = input.as_object_mut() {
-                map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
-                map.insert("kind".into(), "AdmissionReview".into());
-                map.insert("request".into(), request_rego.clone());
-                for (key, value) in extra.and_then(Value::as_object).into_iter().flatten() {
-                    map.insert(key.as_str().into(), rego::to_rego(value));
+        if let Some(pool) = &self.engine {
+            pool.with(|engine| {
+                let mut input = regorus::Value::new_object();
+                if let Ok(map) = input.as_object_mut() {
+                    map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
+                    map.insert("kind".into(), "AdmissionReview".into());
+                    map.insert("request".into(), request_rego.clone());
+                    for (key, value) in extra.and_then(Value::as_object).into_iter().flatten() {
+                        map.insert(key.as_str().into(), rego::to_rego(value));
+                    }
                 }
-            }
-            engine.set_input(input);
-            for rule in &self.rules {
-                match engine.eval_rule(rule.path.clone()) {
-                    Ok(value) => {
-                        for (message, details) in messages(&value) {
-                            let message = if message.is_empty() { format!("{} is true", rule.path) } else { message };
-                            evaluation.findings.push(Finding {
-                                policy: rule.reference.clone(),
-                                action: rule.action,
-                                message,
-                                details,
-                            });
+                engine.set_input(input);
+                for rule in &self.rules {
+                    match engine.eval_rule(rule.path.clone()) {
+                        Ok(value) => {
+                            for (message, details) in messages(&value) {
+                                let message =
+                                    if message.is_empty() { format!("{} is true", rule.path) } else { message };
+                                evaluation.findings.push(Finding {
+                                    policy: rule.reference.clone(),
+                                    action: rule.action,
+                                    message,
+                                    details,
+                                });
+                            }
                         }
-                    }
-                    Err(e) => {
-                        evaluation.errors.push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message))
+                        Err(e) => evaluation
+                            .errors
+                            .push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message)),
                     }
                 }
-            }
+            });
         }
         if !self.constraints.is_empty() {
             let object = review::reviewed_object(request);
@@ -459,21 +462,23 @@ impl PolicySet {
     /// "allow"]`), each quoted into the query so that no segment can change its meaning.
     /// `Ok(None)` when the document is undefined. Without an input, `input` is undefined.
     pub fn query(&self, path: &[&str], input: Option<&Value>) -> anyhow::Result<Option<Value>> {
-        let Some(engine) = &self.engine else {
+        let Some(pool) = &self.engine else {
             return Ok(None);
         };
-        let mut engine = engine.clone();
-        if let Some(input) = input {
-            engine.set_input(rego::to_rego(input));
-        }
-        let mut query = String::from("data");
-        for segment in path {
-            query.push('[');
-            query.push_str(&Value::String((*segment).to_string()).to_string());
-            query.push(']');
-        }
-        let results = engine.eval_query(query, false)?;
-        Ok(results.result.first().and_then(|r| r.expressions.first()).and_then(|e| rego::to_json(&e.value)))
+        pool.with(|engine| {
+            engine.set_input(match input {
+                Some(input) => rego::to_rego(input),
+                None => regorus::Value::Undefined,
+            });
+            let mut query = String::from("data");
+            for segment in path {
+                query.push('[');
+                query.push_str(&Value::String((*segment).to_string()).to_string());
+                query.push(']');
+            }
+            let results = engine.eval_query(query, false)?;
+            Ok(results.result.first().and_then(|r| r.expressions.first()).and_then(|e| rego::to_json(&e.value)))
+        })
     }
 }
 

@@ -213,15 +213,7 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
         Err(e) => return e.into_response(),
     };
     let active = state.active();
-    let eval_active = Arc::clone(&active);
-    let evaluated = tokio::task::spawn_blocking(move || {
-        events.into_iter().map(|e| (findings(&eval_active, &e), e)).collect::<Vec<_>>()
-    })
-    .await;
-    let evaluated = match evaluated {
-        Ok(e) => e,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
-    };
+    let evaluated: Vec<_> = events.into_iter().map(|e| (findings(&active, &e), e)).collect();
     let actions = &active.actions;
     let mut answers = Vec::new();
     let mut messages = Vec::new();

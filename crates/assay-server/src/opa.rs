@@ -30,15 +30,10 @@ async fn decide(
 ) -> Result<(String, Option<Value>), Response> {
     let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let active = state.active();
-    let query_active = Arc::clone(&active);
-    let query_input = input.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        query_active.policies.query(&segments, query_input.as_ref())
-    })
-    .await
-    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?
-    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("evaluating data/{path}: {e}")))?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let result = active.policies.query(&segments, input.as_ref()).map_err(|e| {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("evaluating data/{path}: {e}"))
+    })?;
     let id = decision_id();
     state.metrics.decision("data", if result.is_some() { "defined" } else { "undefined" });
     state.log(record(&id, path, &input.unwrap_or(Value::Null), result.as_ref(), &active)).await;

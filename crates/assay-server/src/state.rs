@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context, Result, bail};
-use assay_ledger::appender::{Appender, Batching};
+use assay_ledger::appender::{Appender, Batching, TrySubmitError};
 use assay_ledger::store::Log;
 use assay_policy::PolicySet;
 use axum::Json;
@@ -208,18 +208,42 @@ impl State {
         self.outbox.as_ref().map(|(o, _)| Arc::clone(o))
     }
 
-    /// Masks a decision record (`data.system.log.mask`) and queues it off the async workers;
-    /// returns once it is queued: a decision that was answered is always in the queue, and so
-    /// in the ledger after shutdown.
+    /// Masks a decision record (`data.system.log.mask`) and queues it for the ledger; returns
+    /// once it is queued: a decision that was answered is always in the queue, and so in the
+    /// ledger after shutdown. While the queue is full, the request waits (off the async workers)
+    /// rather than a decision being dropped.
     pub(crate) async fn log(self: &Arc<Self>, mut record: Value) {
         if !self.recording() {
             return;
         }
+        crate::decisions::mask(&self.active(), &mut record);
+        let bytes = match crate::decisions::entry(&record) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "a decision record could not be serialized");
+                return;
+            }
+        };
+        let full = {
+            let guard = self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(appender) = guard.as_ref() else { return };
+            match appender.try_submit(bytes) {
+                Ok(_) => return,
+                Err(TrySubmitError::Full(bytes)) => bytes,
+                Err(TrySubmitError::Append(e)) => {
+                    tracing::error!(error = %e, "the decision ledger refused a record");
+                    return;
+                }
+            }
+        };
         let state = Arc::clone(self);
-        let active = self.active();
         let queued = tokio::task::spawn_blocking(move || {
-            crate::decisions::mask(&active, &mut record);
-            state.record(record);
+            let guard = state.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(appender) = guard.as_ref()
+                && let Err(e) = appender.submit(full)
+            {
+                tracing::error!(error = %e, "the decision ledger refused a record");
+            }
         });
         if queued.await.is_err() {
             tracing::error!("queueing a decision record failed");

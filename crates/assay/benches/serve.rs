@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
@@ -107,10 +107,20 @@ fn copy_estate(dir: &Path) -> PathBuf {
     estate
 }
 
-/// Every sample constraint of the library, with its template, as (template, constraint) YAML.
+/// Library templates that regorus cannot compile (docs/known-gaps.txt, gap G3: a v0 set rule
+/// with `else`); a server refuses a revision with a policy that does not compile.
+const DOES_NOT_COMPILE: [&str; 1] = ["noupdateserviceaccount"];
+
+/// Every sample constraint of the library, with its template, as (name, template, constraint)
+/// YAML; the name starts with the template's directory.
 fn library_pairs(library: &Path) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(library).expect("library").flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(library)
+        .expect("library")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !DOES_NOT_COMPILE.iter().any(|n| p.ends_with(n)))
+        .collect();
     dirs.sort();
     for dir in dirs {
         let Ok(template) = std::fs::read_to_string(dir.join("template.yaml")) else { continue };
@@ -131,15 +141,20 @@ fn library_pairs(library: &Path) -> Vec<(String, String, String)> {
     out
 }
 
-/// Writes templates and constraints into the estate; returns how many constraints.
-fn add_constraints(estate: &Path, pairs: &[(String, String, String)]) -> usize {
+/// Writes templates (each once) and constraints into the estate; returns how many
+/// constraints and templates.
+fn add_constraints(estate: &Path, pairs: &[(String, String, String)]) -> (usize, usize) {
     let dir = estate.join("constraints/library");
     std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut templates = std::collections::BTreeMap::new();
     for (name, template, constraint) in pairs {
-        std::fs::write(dir.join(format!("{name}-template.yaml")), template).expect("write");
+        templates.insert(template.clone(), name.clone());
         std::fs::write(dir.join(format!("{name}.yaml")), constraint).expect("write");
     }
-    pairs.len()
+    for (template, name) in &templates {
+        std::fs::write(dir.join(format!("{name}-template.yaml")), template).expect("write");
+    }
+    (pairs.len(), templates.len())
 }
 
 fn pod_review(i: u64) -> Vec<u8> {
@@ -231,7 +246,7 @@ fn admission() {
         })
         .collect();
     let pairs: Vec<_> = pod_pairs.into_iter().take(20 - 3).collect();
-    let constraints = add_constraints(&estate, &pairs) + 3;
+    let constraints = add_constraints(&estate, &pairs).0 + 3;
     ledger(work.path());
     let pki = pki(work.path());
     let server = Server::start(
@@ -389,9 +404,7 @@ fn memory() {
     let work = tempfile::tempdir().expect("tempdir");
     let estate = copy_estate(work.path());
     let pairs = library_pairs(&library);
-    let templates: std::collections::BTreeSet<&str> =
-        pairs.iter().map(|(n, _, _)| n.split('-').next().unwrap_or("")).collect();
-    let n = add_constraints(&estate, &pairs);
+    let (n, templates) = add_constraints(&estate, &pairs);
     ledger(work.path());
     let server = Server::start(
         work.path(),
@@ -405,9 +418,9 @@ fn memory() {
     }
     let (rss, hwm) = server.memory();
     server.stop();
-    let status: Value = json!({"templates": templates.len(), "constraints": n});
     println!(
-        "memory with the whole Gatekeeper library ({status}) and the example estate: RSS {rss_start:.1} MiB after start, \
+        "memory with the Gatekeeper library ({templates} templates, all but {DOES_NOT_COMPILE:?}; {n} sample \
+         constraints) and the example estate: RSS {rss_start:.1} MiB after start, \
          {rss:.1} MiB after 2,000 admission requests, peak {hwm:.1} MiB"
     );
 }
