@@ -84,6 +84,16 @@ impl Server {
         (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
     }
 
+    /// CPU seconds the server has used (user + system), from /proc.
+    fn cpu(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat; after the ")" they are 12th and 13th.
+        let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+        ticks / 100.0
+    }
+
     fn stop(mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
@@ -273,6 +283,7 @@ fn admission() {
     for i in 0..200 {
         let _ = warm.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
     }
+    let cpu_before = server.cpu();
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
@@ -317,7 +328,11 @@ fn admission() {
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
     let (rss, hwm) = server.memory();
+    let cpu_per_request = (server.cpu() - cpu_before) / all.len().max(1) as f64 * 1000.0;
     server.stop();
+    println!(
+        "server CPU per admission request (TLS, evaluation, decision log): {cpu_per_request:.2} ms"
+    );
     println!(
         "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on: \
          offered {rate}/s for {seconds} s, \
@@ -354,6 +369,7 @@ fn data() {
     for body in inputs.iter().cycle().take(500) {
         let _ = warm.post(&url).header("content-type", "application/json").send(&body[..]);
     }
+    let cpu_before = server.cpu();
     let done = Arc::new(AtomicU64::new(0));
     let allowed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -386,8 +402,10 @@ fn data() {
         h.join().expect("worker");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = server.cpu() - cpu_before;
     server.stop();
     let n = done.load(Ordering::Relaxed);
+    println!("server CPU per data API decision: {:.3} ms", cpu / n.max(1) as f64 * 1000.0);
     println!(
         "OPA data API, residency policy, ledger on, {workers} keep-alive clients: {n} decisions in {elapsed:.1} s = {:.0}/s \
          ({} allowed)",
