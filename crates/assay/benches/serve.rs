@@ -90,7 +90,8 @@ impl Server {
         let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
         let fields: Vec<&str> = after.split_whitespace().collect();
         // utime and stime are fields 14 and 15 of stat; after the ")" they are 12th and 13th.
-        let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+        let ticks: f64 =
+            fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
         ticks / 100.0
     }
 
@@ -330,9 +331,7 @@ fn admission() {
     let (rss, hwm) = server.memory();
     let cpu_per_request = (server.cpu() - cpu_before) / all.len().max(1) as f64 * 1000.0;
     server.stop();
-    println!(
-        "server CPU per admission request (TLS, evaluation, decision log): {cpu_per_request:.2} ms"
-    );
+    println!("server CPU per admission request (TLS, evaluation, decision log): {cpu_per_request:.2} ms");
     println!(
         "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on: \
          offered {rate}/s for {seconds} s, \
