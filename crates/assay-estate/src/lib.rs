@@ -14,6 +14,7 @@ pub mod diff;
 pub mod git;
 pub mod manifest;
 pub mod pricing;
+pub mod residency;
 pub mod settings;
 pub mod signers;
 pub mod source;
@@ -235,6 +236,8 @@ pub struct Estate {
     pub budgets: Vec<Budget>,
     /// Prices from `pricing/`, merged.
     pub prices: PriceCatalog,
+    /// Residency rules, data locations and classifications from `residency/`.
+    pub residency: residency::Residency,
     /// `.assay/allowed_signers`, when present.
     pub allowed_signers: Option<AllowedSigners>,
     /// SHA-256 of every file assay read, by path: what [`diff::changes`] compares.
@@ -272,6 +275,7 @@ impl Estate {
             policy_data: Vec::new(),
             budgets: Vec::new(),
             prices: PriceCatalog::default(),
+            residency: residency::Residency::default(),
             allowed_signers: None,
             files: BTreeMap::new(),
             diagnostics: Vec::new(),
@@ -378,6 +382,10 @@ impl Estate {
         );
         estate.prices = prices;
         diagnostics.extend(price_diagnostics);
+        estate.residency = residency::Residency::from_objects(
+            estate.objects.iter().filter(|o| o.path.starts_with("residency/")),
+            &mut diagnostics,
+        );
         estate.diagnostics = diagnostics;
         estate
     }
