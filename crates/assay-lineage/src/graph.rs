@@ -256,6 +256,29 @@ impl Graph {
         Ok(out)
     }
 
+    /// Every dataset: (id, namespace, name), by id.
+    pub fn datasets(&self) -> Result<Vec<(i64, String, String)>, GraphError> {
+        self.all("datasets")
+    }
+
+    /// Every job: (id, namespace, name), by id.
+    pub fn jobs(&self) -> Result<Vec<(i64, String, String)>, GraphError> {
+        self.all("jobs")
+    }
+
+    fn all(&self, table: &str) -> Result<Vec<(i64, String, String)>, GraphError> {
+        let mut stmt = self.db.prepare(&format!("SELECT id, namespace, name FROM {table} ORDER BY id"))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every job-level edge by id: (job, dataset, the job writes it).
+    pub fn job_edges(&self) -> Result<Vec<(i64, i64, bool)>, GraphError> {
+        let mut stmt = self.db.prepare("SELECT job, dataset, output FROM job_io ORDER BY job, dataset, output")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? == 1)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every job-level edge, as (dataset, job, job writes it), sorted: the graph's shape, for
     /// comparing two graphs.
     pub fn edges(&self) -> Result<Vec<(String, String, bool)>, GraphError> {
