@@ -32,6 +32,16 @@ pub(crate) enum LineageCommand {
         #[arg(long, env = "ASSAY_LEDGER_KEY")]
         ledger_key: Option<PathBuf>,
     },
+    /// Check every flow in the graph against the estate's residency rules (`residency/*.yaml`):
+    /// classified data processed or stored where it may not be. Exit 1 when there are findings.
+    Check {
+        /// The estate whose `residency/` rules apply.
+        #[arg(long, env = "ASSAY_ESTATE", default_value = ".")]
+        estate: PathBuf,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What a dataset or job was derived from: `dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME`.
     Upstream(WalkArgs),
     /// What was derived from a dataset or job.
@@ -61,6 +71,7 @@ pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
         LineageCommand::Ingest { files, schemas, rejects, ledger, ledger_key } => {
             ingest(data, &files, schemas.as_deref(), rejects.as_deref(), ledger.as_deref(), ledger_key.as_deref())
         }
+        LineageCommand::Check { estate, json } => check(data, &estate, json),
         LineageCommand::Upstream(args) => walk(data, &args, true),
         LineageCommand::Downstream(args) => walk(data, &args, false),
     }
@@ -231,6 +242,28 @@ fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: 
         writeln!(out, "{v}").context("writing a reject")?;
     }
     Ok(())
+}
+
+fn check(data: &Path, estate: &Path, json_out: bool) -> Result<u8> {
+    let estate = assay_estate::source::load_dir(estate)?;
+    for d in estate.diagnostics.iter().filter(|d| d.path.starts_with("residency/")) {
+        eprintln!("{d}");
+    }
+    let path = data.join("lineage.sqlite");
+    if !path.is_file() {
+        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    }
+    let graph = open(data)?;
+    let findings = assay_lineage::check::check(&graph, &estate.residency)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({"findings": findings}))?);
+    } else {
+        for f in &findings {
+            println!("{}  {}", f.rule, f.message);
+        }
+        eprintln!("{} residency finding(s) over {} rule(s)", findings.len(), estate.residency.rules.len());
+    }
+    Ok(u8::from(!findings.is_empty()))
 }
 
 fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {

@@ -125,6 +125,44 @@ fn a_pipeline_ingested_out_of_order_and_twice_gives_the_same_graph() {
         &["lineage", "downstream", "dataset:s3://acme-customer-data-eu:raw/customers", "--data", "a"],
     );
     assert!(stdout(&out).contains("dataset:s3://acme-models-us:churn-model"), "{}", stdout(&out));
+    // The GDPR customer data reaches a US job and a US bucket: two findings, each with its path.
+    let estate = work.path().join("estate");
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(
+        estate.join("residency/gdpr.yaml"),
+        "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\n\
+         spec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1, eu-central-1], processIn: [eu-west-1, eu-central-1]}\n---\n\
+         apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  \
+         datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
+         jobs: [{match: \"airflow-prod:train_*\", region: us-east-1}, {match: \"airflow-prod:*\", region: eu-west-1}]\n---\n\
+         apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  \
+         order: [PUBLIC, INTERNAL, GDPR_SENSITIVE]\n  rules: [{match: \"s3://acme-customer-data-eu\", classification: GDPR_SENSITIVE}]\n",
+    )
+    .expect("write");
+    for data in ["a", "b"] {
+        let out = assay(work.path(), &["lineage", "check", "--estate", "estate", "--data", data, "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).expect("json");
+        let findings = v["findings"].as_array().expect("findings");
+        assert_eq!(findings.len(), 2, "{v:#}");
+        let process = findings.iter().find(|f| f["violation"] == "process").expect("process");
+        assert_eq!(
+            process["path"],
+            json!([
+                "dataset:s3://acme-customer-data-eu:raw/customers",
+                "job:airflow-prod:ingest_customers",
+                "dataset:s3://acme-features-eu:customers_clean",
+                "job:airflow-prod:build_features",
+                "dataset:s3://acme-features-eu:churn_features",
+                "job:airflow-prod:train_churn_model"
+            ])
+        );
+        assert_eq!(process["region"], "us-east-1");
+        let store = findings.iter().find(|f| f["violation"] == "store").expect("store");
+        assert_eq!(store["dataset"], "dataset:s3://acme-models-us:churn-model");
+        assert_eq!(store["rule"], "residency/gdpr.yaml:1");
+    }
+
     let out = assay(work.path(), &["lineage", "upstream", "dataset:nowhere:x", "--data", "a"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("dataset:nowhere:x is not in the lineage graph"), "{}", stderr(&out));
