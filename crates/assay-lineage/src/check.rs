@@ -45,7 +45,33 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Tag keys (TagsDatasetFacet / TagsJobFacet) read from the graph.
+/// The value of a tag (TagsDatasetFacet / TagsJobFacet) in some facets.
+pub(crate) fn tag(facets: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    tags(facets).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// A dataset's region: its `region` tag, else the location rules.
+pub(crate) fn region_of_dataset(
+    graph: &Graph,
+    residency: &Residency,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<String>, GraphError> {
+    let facets = graph.facets(&format!("dataset:{namespace}:{name}"))?;
+    Ok(tag(&facets, "region").or_else(|| residency.dataset_region(namespace, name).map(str::to_string)))
+}
+
+/// A job's region: its `region` tag, else the location rules.
+pub(crate) fn region_of_job(
+    facets: &serde_json::Map<String, Value>,
+    residency: &Residency,
+    namespace: &str,
+    name: &str,
+) -> Option<String> {
+    tag(facets, "region").or_else(|| residency.job_region(namespace, name).map(str::to_string))
+}
+
+/// Tag keys and values (TagsDatasetFacet / TagsJobFacet) read from the graph.
 fn tags(facets: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
     facets
         .get("tags")
@@ -75,11 +101,7 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
     for (id, ns, name) in graph.datasets()? {
         let node = format!("dataset:{ns}:{name}");
         let t = tags(&graph.facets(&node)?);
-        let region = t
-            .iter()
-            .find(|(k, _)| k == "region")
-            .map(|(_, v)| v.clone())
-            .or_else(|| residency.dataset_region(&ns, &name).map(str::to_string));
+        let region = region_of_dataset(graph, residency, &ns, &name)?;
         let labels: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let class = residency.classify(&ns, &name, &labels);
         datasets.insert(id, DatasetInfo { id: node, region, class, via: None });
@@ -87,13 +109,9 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
     let mut jobs: HashMap<i64, (String, Option<String>, bool)> = HashMap::new();
     for (id, ns, name) in graph.jobs()? {
         let node = format!("job:{ns}:{name}");
-        let t = tags(&graph.facets(&node)?);
-        let region = t
-            .iter()
-            .find(|(k, _)| k == "region")
-            .map(|(_, v)| v.clone())
-            .or_else(|| residency.job_region(&ns, &name).map(str::to_string));
-        let anonymises = t.iter().any(|(k, v)| k == "anonymises" && v != "false");
+        let facets = graph.facets(&node)?;
+        let region = region_of_job(&facets, residency, &ns, &name);
+        let anonymises = tag(&facets, "anonymises").is_some_and(|v| v != "false");
         jobs.insert(id, (node, region, anonymises));
     }
     let edges = graph.job_edges()?;

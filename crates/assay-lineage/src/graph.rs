@@ -272,6 +272,16 @@ impl Graph {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every run's inputs and outputs: (run id, job id, dataset id, is output).
+    pub fn run_edges(&self) -> Result<Vec<(String, i64, i64, bool)>, GraphError> {
+        let mut stmt = self.db.prepare(
+            "SELECT r.run_id, r.job, io.dataset, io.output FROM run_io io JOIN runs r ON r.id = io.run
+             ORDER BY r.run_id, io.output, io.dataset",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 1)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every job-level edge by id: (job, dataset, the job writes it).
     pub fn job_edges(&self) -> Result<Vec<(i64, i64, bool)>, GraphError> {
         let mut stmt = self.db.prepare("SELECT job, dataset, output FROM job_io ORDER BY job, dataset, output")?;

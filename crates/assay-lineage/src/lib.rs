@@ -5,6 +5,7 @@
 //! Sans-IO except for [`schema::Schemas::load`], which reads a directory of schema files.
 
 pub mod check;
+pub mod egress;
 pub mod event;
 pub mod graph;
 pub mod schema;

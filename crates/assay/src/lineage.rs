@@ -42,6 +42,19 @@ pub(crate) enum LineageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What moving data between regions cost: bytes from the statistics facets times the
+    /// estate's egress rates, by job or by cost center (a job's `cost-center` tag).
+    Costs {
+        /// The estate whose `residency/` locations and `pricing/` egress rates apply.
+        #[arg(long, env = "ASSAY_ESTATE", default_value = ".")]
+        estate: PathBuf,
+        /// Group by `job` or `cost-center`.
+        #[arg(long, default_value = "job")]
+        by: String,
+        /// Print every leg as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What a dataset or job was derived from: `dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME`.
     Upstream(WalkArgs),
     /// What was derived from a dataset or job.
@@ -72,6 +85,7 @@ pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
             ingest(data, &files, schemas.as_deref(), rejects.as_deref(), ledger.as_deref(), ledger_key.as_deref())
         }
         LineageCommand::Check { estate, json } => check(data, &estate, json),
+        LineageCommand::Costs { estate, by, json } => costs(data, &estate, &by, json),
         LineageCommand::Upstream(args) => walk(data, &args, true),
         LineageCommand::Downstream(args) => walk(data, &args, false),
     }
@@ -264,6 +278,46 @@ fn check(data: &Path, estate: &Path, json_out: bool) -> Result<u8> {
         eprintln!("{} residency finding(s) over {} rule(s)", findings.len(), estate.residency.rules.len());
     }
     Ok(u8::from(!findings.is_empty()))
+}
+
+fn costs(data: &Path, estate: &Path, by: &str, json_out: bool) -> Result<u8> {
+    if by != "job" && by != "cost-center" {
+        anyhow::bail!("--by {by:?}: use job or cost-center");
+    }
+    let estate = assay_estate::source::load_dir(estate)?;
+    let path = data.join("lineage.sqlite");
+    if !path.is_file() {
+        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    }
+    let graph = open(data)?;
+    let legs = assay_lineage::egress::egress(&graph, &estate.residency, &estate.prices)?;
+    let currency = &estate.prices.currency;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({"currency": currency, "legs": legs}))?);
+        return Ok(0);
+    }
+    let mut groups: std::collections::BTreeMap<String, (f64, u64)> = std::collections::BTreeMap::new();
+    for leg in &legs {
+        let key =
+            if by == "job" { leg.job.clone() } else { leg.cost_center.clone().unwrap_or_else(|| "(untagged)".into()) };
+        let g = groups.entry(key).or_default();
+        g.0 += leg.cost;
+        g.1 += leg.bytes;
+        if leg.rate_per_gb.is_none() {
+            eprintln!(
+                "warning: no egress price from {} to {} ({} moved by {})",
+                leg.from, leg.to, leg.dataset, leg.job
+            );
+        }
+    }
+    println!("{by}\tGB moved across regions\tegress cost ({currency})");
+    let mut total = 0.0;
+    for (key, (cost, bytes)) in &groups {
+        println!("{key}\t{:.3}\t{cost:.2}", *bytes as f64 / 1e9);
+        total += cost;
+    }
+    println!("total\t\t{total:.2}");
+    Ok(0)
 }
 
 fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {

@@ -45,6 +45,11 @@ fn pipeline() -> Vec<Value> {
     let clean = || dataset("s3://acme-features-eu", "customers_clean", Some("v41"));
     let census = || dataset("s3://acme-public-datasets", "census/2025", None);
     let features = || dataset("s3://acme-features-eu", "churn_features", Some("v17"));
+    let features_read = || {
+        let mut d = features();
+        d["inputFacets"] = json!({"inputStatistics": facet(json!({"rowCount": 2000000, "size": 5_000_000_000u64}))});
+        d
+    };
     let mut model = dataset("s3://acme-models-us", "churn-model", Some("3.2.0"));
     model["outputFacets"] = json!({"outputStatistics": facet(json!({"rowCount": 1, "size": 734003200}))});
     let r1 = "0192f0c4-8a57-7d3c-b1a5-000000000001";
@@ -55,8 +60,8 @@ fn pipeline() -> Vec<Value> {
         run_event(r1, "COMPLETE", "2026-11-23T02:10:00Z", "ingest_customers", vec![raw()], vec![clean()]),
         run_event(r2, "START", "2026-11-23T03:00:00Z", "build_features", vec![clean(), census()], vec![]),
         run_event(r2, "COMPLETE", "2026-11-23T03:20:00Z", "build_features", vec![clean(), census()], vec![features()]),
-        run_event(r3, "START", "2026-11-23T04:00:00Z", "train_churn_model", vec![features()], vec![]),
-        run_event(r3, "COMPLETE", "2026-11-23T05:00:00Z", "train_churn_model", vec![features()], vec![model]),
+        run_event(r3, "START", "2026-11-23T04:00:00Z", "train_churn_model", vec![features_read()], vec![]),
+        run_event(r3, "COMPLETE", "2026-11-23T05:00:00Z", "train_churn_model", vec![features_read()], vec![model]),
     ]
 }
 
@@ -162,6 +167,27 @@ fn a_pipeline_ingested_out_of_order_and_twice_gives_the_same_graph() {
         assert_eq!(store["dataset"], "dataset:s3://acme-models-us:churn-model");
         assert_eq!(store["rule"], "residency/gdpr.yaml:1");
     }
+
+    // Egress: 5 GB of features read from eu-west-1 by the US training job at 0.02 USD/GB.
+    std::fs::create_dir_all(estate.join("pricing")).expect("mkdir");
+    std::fs::write(
+        estate.join("pricing/aws.yaml"),
+        "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: aws}\nspec:\n  currency: USD\n  regions:\n    \
+         eu-west-1: {egressGB: {us-east-1: 0.02, default: 0.09}}\n    us-east-1: {egressGB: {default: 0.02}}\n",
+    )
+    .expect("write");
+    for data in ["a", "b"] {
+        let out = assay(work.path(), &["lineage", "costs", "--estate", "estate", "--data", data, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).expect("json");
+        assert_eq!(v["legs"].as_array().map(Vec::len), Some(1), "{v:#}");
+        let leg = &v["legs"][0];
+        assert_eq!((leg["from"].as_str(), leg["to"].as_str()), (Some("eu-west-1"), Some("us-east-1")));
+        assert_eq!(leg["bytes"], 5_000_000_000u64);
+        assert!((leg["cost"].as_f64().unwrap_or(0.0) - 0.10).abs() < 1e-9, "{leg}");
+    }
+    let out = assay(work.path(), &["lineage", "costs", "--estate", "estate", "--data", "a"]);
+    assert!(stdout(&out).contains("job:airflow-prod:train_churn_model\t5.000\t0.10"), "{}", stdout(&out));
 
     let out = assay(work.path(), &["lineage", "upstream", "dataset:nowhere:x", "--data", "a"]);
     assert_eq!(out.status.code(), Some(2));
