@@ -83,6 +83,20 @@ pub fn digest(event: &Value) -> String {
     Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The ledger record of an accepted event: its digest and what it is about
+/// (`assay.dev/record/lineage-event/v1`).
+pub fn ledger_record(raw: &Value, event: &Event) -> Value {
+    serde_json::json!({
+        "type": "assay.dev/record/lineage-event/v1",
+        "digest": format!("sha256:{}", digest(raw)),
+        "eventType": event.event_type,
+        "eventTime": event.event_time,
+        "run": event.run_id,
+        "job": event.job.as_ref().map(|(ns, n)| format!("{ns}:{n}")),
+        "producer": event.producer,
+    })
+}
+
 impl Graph {
     /// Opens (or creates) the graph in a SQLite file.
     pub fn open(path: &Path) -> Result<Graph, GraphError> {
@@ -299,6 +313,72 @@ impl Graph {
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? == 1)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Graph {
+    /// A walk in the shape of Marquez's `GET /api/v1/lineage` answer:
+    /// `{"graph": [{"id", "type", "data", "inEdges", "outEdges"}]}`.
+    pub fn marquez(&self, lineage: &Lineage) -> Result<Value, GraphError> {
+        let graph = self;
+        let mut nodes = Vec::new();
+        let edge = |from: String, to: String| serde_json::json!({"origin": from, "destination": to});
+        let edges_of = |job: bool, id: i64| -> Result<(Vec<Value>, Vec<Value>), GraphError> {
+            let (mut ins, mut outs) = (Vec::new(), Vec::new());
+            for (d, j, writes) in &lineage.edges {
+                let (dn, jn) = (graph.node(false, *d)?.id(), graph.node(true, *j)?.id());
+                match (job, *writes) {
+                    (true, true) if *j == id => outs.push(edge(jn, dn)),
+                    (true, false) if *j == id => ins.push(edge(dn, jn)),
+                    (false, true) if *d == id => ins.push(edge(jn, dn)),
+                    (false, false) if *d == id => outs.push(edge(dn, jn)),
+                    _ => {}
+                }
+            }
+            ins.sort_by_key(ToString::to_string);
+            ins.dedup();
+            outs.sort_by_key(ToString::to_string);
+            outs.dedup();
+            Ok((ins, outs))
+        };
+        for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
+            for id in ids {
+                let node = graph.node(job, *id)?;
+                let (ns, name) = match &node {
+                    Node::Dataset(ns, n) | Node::Job(ns, n) => (ns.clone(), n.clone()),
+                };
+                let (in_edges, out_edges) = edges_of(job, *id)?;
+                nodes.push(serde_json::json!({
+                    "id": node.id(),
+                    "type": if job { "JOB" } else { "DATASET" },
+                    "data": {"namespace": ns, "name": name, "facets": graph.facets(&node.id())?},
+                    "inEdges": in_edges,
+                    "outEdges": out_edges,
+                }));
+            }
+        }
+        Ok(serde_json::json!({"graph": nodes}))
+    }
+}
+
+impl Lineage {
+    /// Adds what `other` reached that this walk did not.
+    pub fn merge(&mut self, other: Lineage) {
+        for j in other.jobs {
+            if !self.jobs.contains(&j) {
+                self.jobs.push(j);
+            }
+        }
+        for d in other.datasets {
+            if !self.datasets.contains(&d) {
+                self.datasets.push(d);
+            }
+        }
+        for e in other.edges {
+            if !self.edges.contains(&e) {
+                self.edges.push(e);
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod errors;
 mod events;
 mod follow;
 mod ledger_http;
+mod lineage_http;
 mod metrics;
 mod opa;
 mod outbox;
@@ -72,6 +73,7 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
         .route("/v0/data/{*path}", post(opa::post_v0))
         .route("/ledger/{*path}", get(ledger_http::serve))
         .route("/metrics", get(metrics::serve))
+        .route("/api/v1/lineage", get(lineage_http::get).post(lineage_http::post))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics::track))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(max_body))

@@ -46,6 +46,7 @@ pub(crate) struct State {
     follower: Mutex<Follower>,
     outbox: Option<(Arc<Outbox>, std::thread::JoinHandle<()>)>,
     pub(crate) metrics: crate::metrics::Metrics,
+    lineage: Option<Arc<Mutex<assay_lineage::graph::Graph>>>,
     ledger: RwLock<Option<Appender>>,
     pub(crate) ledger_dir: Option<std::path::PathBuf>,
     pub(crate) failure_mode: FailureMode,
@@ -123,8 +124,18 @@ impl State {
         if refused_at_start.is_some() {
             metrics.refusals.inc();
         }
+        let lineage = match &config.data {
+            Some(dir) => {
+                let path = dir.join("lineage.sqlite");
+                let graph = assay_lineage::graph::Graph::open(&path)
+                    .with_context(|| format!("opening the lineage graph {}", path.display()))?;
+                Some(Arc::new(Mutex::new(graph)))
+            }
+            None => None,
+        };
         let state = State {
             metrics,
+            lineage,
             outbox,
             active: RwLock::new(Arc::new(Self::compiled(*candidate))),
             follower: Mutex::new(follower),
@@ -201,6 +212,11 @@ impl State {
     /// The active policy set.
     pub(crate) fn active(&self) -> Arc<Active> {
         Arc::clone(&self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The lineage graph, when the server has a data directory.
+    pub(crate) fn lineage(&self) -> Option<Arc<Mutex<assay_lineage::graph::Graph>>> {
+        self.lineage.clone()
     }
 
     /// The alert outbox, when the server has a data directory.

@@ -4,7 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use assay_lineage::graph::{Applied, Graph, Lineage, Node};
+use assay_lineage::graph::{Applied, Graph, Node};
 use assay_lineage::schema::Schemas;
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -234,16 +234,7 @@ fn ingest(
 
 /// The ledger record of an accepted event: its digest and what it is about.
 fn record(raw: &Value, event: &assay_lineage::Event) -> Result<Vec<u8>> {
-    let value = json!({
-        "type": "assay.dev/record/lineage-event/v1",
-        "digest": format!("sha256:{}", assay_lineage::graph::digest(raw)),
-        "eventType": event.event_type,
-        "eventTime": event.event_time,
-        "run": event.run_id,
-        "job": event.job.as_ref().map(|(ns, n)| format!("{ns}:{n}")),
-        "producer": event.producer,
-    });
-    serde_json_canonicalizer::to_vec(&value).context("canonical JSON")
+    serde_json_canonicalizer::to_vec(&assay_lineage::graph::ledger_record(raw, event)).context("canonical JSON")
 }
 
 fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: Option<&Value>) -> Result<()> {
@@ -334,7 +325,7 @@ fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {
         anyhow::bail!("{} is not in the lineage graph", node.id());
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&marquez(&graph, &lineage)?)?);
+        println!("{}", serde_json::to_string_pretty(&graph.marquez(&lineage)?)?);
     } else {
         for id in &lineage.datasets {
             println!("{}", graph.node(false, *id)?.id());
@@ -344,45 +335,4 @@ fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {
         }
     }
     Ok(0)
-}
-
-/// The walk in the shape of Marquez's `GET /api/v1/lineage` answer.
-pub(crate) fn marquez(graph: &Graph, lineage: &Lineage) -> Result<Value> {
-    let mut nodes = Vec::new();
-    let edge = |from: String, to: String| json!({"origin": from, "destination": to});
-    let edges_of = |job: bool, id: i64| -> Result<(Vec<Value>, Vec<Value>)> {
-        let (mut ins, mut outs) = (Vec::new(), Vec::new());
-        for (d, j, writes) in &lineage.edges {
-            let (dn, jn) = (graph.node(false, *d)?.id(), graph.node(true, *j)?.id());
-            match (job, *writes) {
-                (true, true) if *j == id => outs.push(edge(jn, dn)),
-                (true, false) if *j == id => ins.push(edge(dn, jn)),
-                (false, true) if *d == id => ins.push(edge(jn, dn)),
-                (false, false) if *d == id => outs.push(edge(dn, jn)),
-                _ => {}
-            }
-        }
-        ins.sort_by_key(ToString::to_string);
-        ins.dedup();
-        outs.sort_by_key(ToString::to_string);
-        outs.dedup();
-        Ok((ins, outs))
-    };
-    for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
-        for id in ids {
-            let node = graph.node(job, *id)?;
-            let (ns, name) = match &node {
-                Node::Dataset(ns, n) | Node::Job(ns, n) => (ns.clone(), n.clone()),
-            };
-            let (in_edges, out_edges) = edges_of(job, *id)?;
-            nodes.push(json!({
-                "id": node.id(),
-                "type": if job { "JOB" } else { "DATASET" },
-                "data": {"namespace": ns, "name": name, "facets": graph.facets(&node.id())?},
-                "inEdges": in_edges,
-                "outEdges": out_edges,
-            }));
-        }
-    }
-    Ok(json!({"graph": nodes}))
 }
