@@ -22,6 +22,15 @@ if [[ ! -x "$tools/node_modules/.bin/sarif-multitool" ]]; then
 fi
 export ASSAY_SARIF_MULTITOOL="$tools/node_modules/.bin/sarif-multitool"
 
+# The provenance test verifies assay's DSSE envelopes with Python's securesystemslib (from PyPI).
+pyenv="${ASSAY_PYTHON_VENV:-${CARGO_TARGET_DIR:-$PWD/target}/tools/pyenv}"
+if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse' 2>/dev/null; then
+  echo "installing securesystemslib into $pyenv" >&2
+  python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' >&2
+fi
+export ASSAY_PYTHON_VENV="$pyenv"
+
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast

@@ -150,6 +150,17 @@ impl NoteSigner {
         NoteVerifier { name: self.name.clone(), hash: self.hash, key: self.key.verifying_key() }
     }
 
+    /// The Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// A plain Ed25519 signature over `message`, for other envelope formats (DSSE) that sign
+    /// with the same kind of key. Prefer a key of its own for each purpose.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// Signs `text` (which must end with a newline): the text, a blank line and the signature line.
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
         if !text.ends_with('\n') {

@@ -286,6 +286,40 @@ impl Graph {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The latest run that wrote a dataset (at `version`, when given), with what it read.
+    pub fn producing_run(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Produced>, GraphError> {
+        let Some(dataset) = self.id_of(&Node::Dataset(namespace.to_string(), name.to_string()))? else {
+            return Ok(None);
+        };
+        type Row = (i64, String, i64, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = self
+            .db
+            .query_row(
+                "SELECT r.id, r.run_id, r.job, r.started, r.ended, v.version FROM run_io io
+                 JOIN runs r ON r.id = io.run LEFT JOIN versions v ON v.id = io.version
+                 WHERE io.dataset = ?1 AND io.output = 1 AND (?2 IS NULL OR v.version = ?2)
+                 ORDER BY coalesce(r.ended, r.state_time, '') DESC, r.id DESC LIMIT 1",
+                params![dataset, version],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        let Some((run, run_id, job, started, ended, found_version)) = row else { return Ok(None) };
+        let mut stmt = self.db.prepare_cached(
+            "SELECT d.namespace, d.name, v.version FROM run_io io JOIN datasets d ON d.id = io.dataset
+             LEFT JOIN versions v ON v.id = io.version WHERE io.run = ?1 AND io.output = 0 ORDER BY d.namespace, d.name",
+        )?;
+        let inputs = stmt
+            .query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<(String, String, Option<String>)>, _>>()?;
+        let job = self.node(true, job)?;
+        Ok(Some(Produced { run_id, job, started, ended, version: found_version, inputs }))
+    }
+
     /// Every run's inputs and outputs: (run id, job id, dataset id, is output).
     pub fn run_edges(&self) -> Result<Vec<(String, i64, i64, bool)>, GraphError> {
         let mut stmt = self.db.prepare(
@@ -380,6 +414,23 @@ impl Lineage {
             }
         }
     }
+}
+
+/// The run that produced a dataset version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Produced {
+    /// The run id.
+    pub run_id: String,
+    /// The job.
+    pub job: Node,
+    /// When it started and ended (UTC, as stored).
+    pub started: Option<String>,
+    /// When it ended.
+    pub ended: Option<String>,
+    /// The version it wrote, when the output had one.
+    pub version: Option<String>,
+    /// What it read: namespace, name, version.
+    pub inputs: Vec<(String, String, Option<String>)>,
 }
 
 /// The result of a walk: ids of the jobs and datasets reached, and edges (dataset, job, whether

@@ -8,6 +8,7 @@ pub mod check;
 pub mod egress;
 pub mod event;
 pub mod graph;
+pub mod provenance;
 pub mod schema;
 
 pub use event::{Event, EventError, Kind, parse};

@@ -55,6 +55,24 @@ pub(crate) enum LineageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A signed provenance attestation for a dataset (or model) version: an in-toto Statement
+    /// v1 with a SLSA Provenance v1 predicate in a DSSE envelope, signed with Ed25519.
+    Provenance {
+        /// `dataset:NAMESPACE:NAME`, optionally `@VERSION` (default: the latest version written).
+        dataset: String,
+        /// The private key that signs (as made by `assay log keygen`).
+        #[arg(long, env = "ASSAY_PROVENANCE_KEY")]
+        key: PathBuf,
+        /// Write the envelope here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Append the attestation's digest to this ledger.
+        #[arg(long, env = "ASSAY_LEDGER")]
+        ledger: Option<PathBuf>,
+        /// The private key that signs the ledger's checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        ledger_key: Option<PathBuf>,
+    },
     /// What a dataset or job was derived from: `dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME`.
     Upstream(WalkArgs),
     /// What was derived from a dataset or job.
@@ -86,6 +104,9 @@ pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
         }
         LineageCommand::Check { estate, json } => check(data, &estate, json),
         LineageCommand::Costs { estate, by, json } => costs(data, &estate, &by, json),
+        LineageCommand::Provenance { dataset, key, output, ledger, ledger_key } => {
+            provenance(data, &dataset, &key, output.as_deref(), ledger.as_deref(), ledger_key.as_deref())
+        }
         LineageCommand::Upstream(args) => walk(data, &args, true),
         LineageCommand::Downstream(args) => walk(data, &args, false),
     }
@@ -308,6 +329,111 @@ fn costs(data: &Path, estate: &Path, by: &str, json_out: bool) -> Result<u8> {
         total += cost;
     }
     println!("total\t\t{total:.2}");
+    Ok(0)
+}
+
+fn provenance(
+    data: &Path,
+    dataset: &str,
+    key: &Path,
+    output: Option<&Path>,
+    ledger: Option<&Path>,
+    ledger_key: Option<&Path>,
+) -> Result<u8> {
+    use assay_lineage::provenance::{Dependency, Run, envelope, statement, version_digest};
+    let (id, version) = match dataset.rsplit_once('@') {
+        Some((id, v)) if !v.contains(':') && !v.contains('/') && !v.is_empty() => (id, Some(v)),
+        _ => (dataset, None),
+    };
+    let Some(Node::Dataset(ns, name)) = Node::parse(id) else {
+        anyhow::bail!("{dataset:?} is not dataset:NAMESPACE:NAME[@VERSION]");
+    };
+    let signer = crate::log::read_signer(key)?;
+    let mut log = match ledger {
+        Some(dir) => {
+            let key = ledger_key.context("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)")?;
+            let ledger_signer = crate::log::read_signer(key)?;
+            Some(assay_ledger::store::Log::open(dir, ledger_signer).map_err(|e| {
+                anyhow::Error::from(crate::log::Failure {
+                    code: crate::log::code_of(&e),
+                    message: format!("--ledger: {e}"),
+                })
+            })?)
+        }
+        None => None,
+    };
+    let path = data.join("lineage.sqlite");
+    if !path.is_file() {
+        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    }
+    let graph = open(data)?;
+    let Some(produced) = graph.producing_run(&ns, &name, version)? else {
+        anyhow::bail!(
+            "no run in the lineage graph wrote {id}{}",
+            version.map(|v| format!(" at version {v}")).unwrap_or_default()
+        );
+    };
+    let version = produced.version.clone().or(version.map(str::to_string)).unwrap_or_else(|| "unversioned".into());
+    let mut dependencies: Vec<Dependency> = produced
+        .inputs
+        .iter()
+        .map(|(ns, name, v)| {
+            let v = v.clone().unwrap_or_else(|| "unversioned".into());
+            Dependency { uri: format!("dataset:{ns}:{name}"), digest: version_digest(ns, name, &v), version: Some(v) }
+        })
+        .collect();
+    let job_facets = graph.facets(&produced.job.id())?;
+    let source = job_facets.get("sourceCodeLocation");
+    if let Some(url) = source.and_then(|s| s.get("url")).and_then(Value::as_str) {
+        let commit = source.and_then(|s| s.get("version")).and_then(Value::as_str);
+        dependencies.push(Dependency {
+            uri: match commit {
+                Some(c) => format!("git+{url}@{c}"),
+                None => format!("git+{url}"),
+            },
+            digest: match commit {
+                Some(c) => json!({"gitCommit": c}),
+                None => json!({}),
+            },
+            version: None,
+        });
+    }
+    let producer = source
+        .and_then(|s| s.get("_producer"))
+        .and_then(Value::as_str)
+        .unwrap_or("https://assay.dev/lineage")
+        .to_string();
+    let run = Run {
+        job: produced.job.id(),
+        run_id: produced.run_id.clone(),
+        producer,
+        started: produced.started.clone(),
+        finished: produced.ended.clone(),
+    };
+    let statement = statement((&ns, &name, &version), &run, &dependencies);
+    let envelope = envelope(&statement, signer.name(), |m| signer.sign_bytes(m));
+    let text = serde_json::to_string_pretty(&envelope)? + "\n";
+    match output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    if let Some(log) = &mut log {
+        let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+            serde_json_canonicalizer::to_vec(&envelope).context("canonical JSON")?,
+        ))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+        let record = json!({
+            "type": "assay.dev/record/provenance/v1",
+            "subject": statement["subject"][0],
+            "envelope_sha256": digest,
+            "run": produced.run_id,
+        });
+        let bytes = serde_json_canonicalizer::to_vec(&record).context("canonical JSON")?;
+        let index = log.append(&[bytes]).with_context(|| format!("appending to {}", log.dir().display()))?;
+        eprintln!("ledger: provenance recorded as entry {index} of {}", log.origin());
+    }
     Ok(0)
 }
 
