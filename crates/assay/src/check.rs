@@ -13,21 +13,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     let _span = tracing::info_span!("check", estate = %args.estate.display()).entered();
     // Open the ledger first: a missing log or a wrong key is reported before any work, and
     // the writer lock is held until the verdict is recorded.
-    let mut ledger = match &args.ledger {
-        Some(dir) => {
-            let key = args.ledger_key.as_deref().context(
-                "--ledger needs --ledger-key (or ASSAY_LEDGER_KEY): the private key that signs the log's checkpoints",
-            )?;
-            let signer = crate::log::read_signer(key)?;
-            Some(assay_ledger::store::Log::open(dir, signer).map_err(|e| {
-                anyhow::Error::from(crate::log::Failure {
-                    code: crate::log::code_of(&e),
-                    message: format!("--ledger: {e}"),
-                })
-            })?)
-        }
-        None => None,
-    };
+    let mut ledger = crate::log::open_ledger(args.ledger.as_deref(), args.ledger_key.as_deref())?;
     let needs_git = args.rev.is_some() || args.base.is_some() || args.require_signed;
     let mut repo = if needs_git { Some(GitRepo::open(&args.estate)?) } else { None };
     let head = tracing::info_span!("load").in_scope(|| match (&args.rev, &repo) {

@@ -91,6 +91,15 @@ pub(crate) struct WalkArgs {
     json: bool,
 }
 
+/// The graph that `ingest` made; an error saying so when there is none.
+fn open_existing(data: &Path) -> Result<Graph> {
+    let path = data.join("lineage.sqlite");
+    if !path.is_file() {
+        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    }
+    open(data)
+}
+
 fn open(data: &Path) -> Result<Graph> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let path = data.join("lineage.sqlite");
@@ -122,19 +131,7 @@ fn ingest(
     ledger: Option<&Path>,
     ledger_key: Option<&Path>,
 ) -> Result<u8> {
-    let mut log = match ledger {
-        Some(dir) => {
-            let key = ledger_key.context("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)")?;
-            let signer = crate::log::read_signer(key)?;
-            Some(assay_ledger::store::Log::open(dir, signer).map_err(|e| {
-                anyhow::Error::from(crate::log::Failure {
-                    code: crate::log::code_of(&e),
-                    message: format!("--ledger: {e}"),
-                })
-            })?)
-        }
-        None => None,
-    };
+    let mut log = crate::log::open_ledger(ledger, ledger_key)?;
     let schemas = match schemas {
         Some(dir) => {
             Some(Schemas::load(dir).with_context(|| format!("loading the OpenLineage schemas in {}", dir.display()))?)
@@ -275,11 +272,7 @@ fn check(data: &Path, estate: &Path, json_out: bool) -> Result<u8> {
     for d in estate.diagnostics.iter().filter(|d| d.path.starts_with("residency/")) {
         eprintln!("{d}");
     }
-    let path = data.join("lineage.sqlite");
-    if !path.is_file() {
-        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
-    }
-    let graph = open(data)?;
+    let graph = open_existing(data)?;
     let findings = assay_lineage::check::check(&graph, &estate.residency)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!({"findings": findings}))?);
@@ -297,11 +290,7 @@ fn costs(data: &Path, estate: &Path, by: &str, json_out: bool) -> Result<u8> {
         anyhow::bail!("--by {by:?}: use job or cost-center");
     }
     let estate = assay_estate::source::load_dir(estate)?;
-    let path = data.join("lineage.sqlite");
-    if !path.is_file() {
-        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
-    }
-    let graph = open(data)?;
+    let graph = open_existing(data)?;
     let legs = assay_lineage::egress::egress(&graph, &estate.residency, &estate.prices)?;
     let currency = &estate.prices.currency;
     if json_out {
@@ -349,24 +338,8 @@ fn provenance(
         anyhow::bail!("{dataset:?} is not dataset:NAMESPACE:NAME[@VERSION]");
     };
     let signer = crate::log::read_signer(key)?;
-    let mut log = match ledger {
-        Some(dir) => {
-            let key = ledger_key.context("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)")?;
-            let ledger_signer = crate::log::read_signer(key)?;
-            Some(assay_ledger::store::Log::open(dir, ledger_signer).map_err(|e| {
-                anyhow::Error::from(crate::log::Failure {
-                    code: crate::log::code_of(&e),
-                    message: format!("--ledger: {e}"),
-                })
-            })?)
-        }
-        None => None,
-    };
-    let path = data.join("lineage.sqlite");
-    if !path.is_file() {
-        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
-    }
-    let graph = open(data)?;
+    let mut log = crate::log::open_ledger(ledger, ledger_key)?;
+    let graph = open_existing(data)?;
     let Some(produced) = graph.producing_run(&ns, &name, version)? else {
         anyhow::bail!(
             "no run in the lineage graph wrote {id}{}",
@@ -441,11 +414,7 @@ fn walk(data: &Path, args: &WalkArgs, up: bool) -> Result<u8> {
     let node = Node::parse(&args.node).with_context(|| {
         format!("{:?} is not a node id: use dataset:NAMESPACE:NAME or job:NAMESPACE:NAME", args.node)
     })?;
-    let path = data.join("lineage.sqlite");
-    if !path.is_file() {
-        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
-    }
-    let graph = open(data)?;
+    let graph = open_existing(data)?;
     let found = if up { graph.upstream(&node, args.depth)? } else { graph.downstream(&node, args.depth)? };
     let Some(lineage) = found else {
         anyhow::bail!("{} is not in the lineage graph", node.id());

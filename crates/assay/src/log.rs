@@ -71,6 +71,19 @@ fn log_error(e: LogError) -> anyhow::Error {
     failure(code_of(&e), e.to_string())
 }
 
+/// Opens the ledger that `--ledger` and `--ledger-key` name, for commands that append to it;
+/// `None` without `--ledger`. A missing log or a wrong key fails with `assay log`'s exit codes,
+/// before any work.
+pub(crate) fn open_ledger(ledger: Option<&Path>, key: Option<&Path>) -> Result<Option<Log>> {
+    let Some(dir) = ledger else { return Ok(None) };
+    let key = key.context(
+        "--ledger needs --ledger-key (or ASSAY_LEDGER_KEY): the private key that signs the log's checkpoints",
+    )?;
+    let signer = read_signer(key)?;
+    let log = Log::open(dir, signer).map_err(|e| failure(code_of(&e), format!("--ledger: {e}")))?;
+    Ok(Some(log))
+}
+
 /// Reads a private key file.
 pub(crate) fn read_signer(path: &Path) -> Result<NoteSigner> {
     let text = std::fs::read_to_string(path)
