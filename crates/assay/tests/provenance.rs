@@ -35,7 +35,7 @@ import base64, json, sys
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 envelope = json.load(open(sys.argv[1]))
-name, _hash, key = open(sys.argv[2]).read().strip().split("+")
+name, _hash, key = open(sys.argv[2]).read().strip().split("+", 2)
 raw = base64.b64decode(key)
 assert raw[0] == 1, "not an Ed25519 verifier key"
 public = SSlibKey(name, "ed25519", "ed25519", {"public": raw[1:].hex()})
