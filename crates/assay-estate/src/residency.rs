@@ -214,11 +214,15 @@ impl Residency {
         self.strictest(by_name.chain(by_tag))
     }
 
-    /// The strictest of some classifications, by `order` (unknown ones count as the strictest,
-    /// so that a typo never loosens a rule).
+    /// How strict a classification is: its place in `order`; an unknown one counts as the
+    /// strictest, so that a typo never loosens a rule.
+    pub fn rank(&self, class: &str) -> usize {
+        self.order.iter().position(|o| o == class).unwrap_or(usize::MAX)
+    }
+
+    /// The strictest of some classifications, by [`Residency::rank`].
     pub fn strictest<'a>(&self, classes: impl IntoIterator<Item = &'a str>) -> Option<String> {
-        let rank = |c: &str| self.order.iter().position(|o| o == c).unwrap_or(usize::MAX);
-        classes.into_iter().max_by_key(|c| (rank(c), c.to_string())).map(str::to_string)
+        classes.into_iter().max_by_key(|c| (self.rank(c), c.to_string())).map(str::to_string)
     }
 
     /// The rule for a classification.

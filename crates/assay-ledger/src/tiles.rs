@@ -56,6 +56,27 @@ pub fn edge(size: u64) -> Vec<(u8, u64, u64)> {
     out
 }
 
+/// The path of every hash tile and entry bundle of a tree of `size`, as a tlog-tiles client
+/// fetches them: the full tiles of each level, and the partial tile at its right edge.
+pub fn paths(size: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut count = size; // hashes stored at this level
+    let mut level = 0u8;
+    while count > 0 {
+        let (full, partial) = (count / WIDTH, count % WIDTH);
+        let widths = (0..full).map(|i| (i, WIDTH)).chain((partial > 0).then_some((full, partial)));
+        for (index, width) in widths {
+            out.push(tile_path(level, index, width));
+            if level == 0 {
+                out.push(bundle_path(index, width));
+            }
+        }
+        count = full;
+        level += 1;
+    }
+    out
+}
+
 /// The bytes of hash tile `index` at `level` with `width` hashes, from the leaf hashes.
 pub fn tile_bytes(level: u8, index: u64, width: u64, leaves: &[Hash]) -> Vec<u8> {
     let span = WIDTH.pow(u32::from(level)) as usize;
@@ -80,6 +101,19 @@ pub fn bundle_bytes<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn paths_cover_full_and_partial_tiles_at_every_level() {
+        assert!(paths(0).is_empty());
+        assert_eq!(paths(3), ["tile/0/000.p/3", "tile/entries/000.p/3"]);
+        let p = paths(256 * 256 + 513);
+        assert!(p.contains(&"tile/0/255".to_string()) && p.contains(&"tile/entries/255".to_string()));
+        assert!(p.contains(&"tile/0/258.p/1".to_string()) && p.contains(&"tile/entries/258.p/1".to_string()));
+        assert!(p.contains(&"tile/1/000".to_string()) && p.contains(&"tile/1/001.p/2".to_string()));
+        assert!(p.contains(&"tile/2/000.p/1".to_string()));
+        assert_eq!(p.len(), 2 * 259 + 2 + 1);
+    }
+
     use super::*;
 
     #[test]

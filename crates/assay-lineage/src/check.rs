@@ -139,7 +139,7 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
             let Some((source, class)) = inputs
                 .iter()
                 .filter_map(|i| datasets.get(i).and_then(|d| d.class.clone()).map(|c| (*i, c)))
-                .max_by_key(|(i, c)| (rank(residency, c), *i))
+                .max_by_key(|(i, c)| (residency.rank(c), *i))
             else {
                 continue;
             };
@@ -147,7 +147,7 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
                 let Some(d) = datasets.get_mut(out) else { continue };
                 let stricter = match &d.class {
                     None => true,
-                    Some(mine) => rank(residency, &class) > rank(residency, mine),
+                    Some(mine) => residency.rank(&class) > residency.rank(mine),
                 };
                 if stricter {
                     d.class = Some(class.clone());
@@ -212,10 +212,6 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
     }
     findings.sort_by(|a, b| (&a.job, &a.dataset).cmp(&(&b.job, &b.dataset)));
     Ok(findings)
-}
-
-fn rank(residency: &Residency, class: &str) -> usize {
-    residency.order.iter().position(|o| o == class).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -213,15 +213,14 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
         Err(e) => return e.into_response(),
     };
     let active = state.active();
-    let evaluated: Vec<_> = events.into_iter().map(|e| (findings(&active, &e), e)).collect();
     let actions = &active.actions;
     let mut answers = Vec::new();
     let mut messages = Vec::new();
     let mut records = Vec::new();
-    for (found, event) in evaluated {
+    for event in events {
         let id = decision_id();
         let event_id = event["id"].as_str().unwrap_or_default().to_string();
-        let found = match found {
+        let found = match findings(&active, &event) {
             Ok(f) => f,
             Err(e) => {
                 let message = format!("evaluating the event policies on event {event_id}: {e}");
@@ -247,9 +246,8 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
                     body: emitted("dev.assay.alert.v1", event.get("subject").and_then(Value::as_str), about.clone()),
                 });
             }
-            if wants_quarantine(finding)
-                && let Some(url) = &actions.quarantine
-            {
+            let quarantine = wants_quarantine(finding) && actions.quarantine.is_some();
+            if quarantine && let Some(url) = &actions.quarantine {
                 quarantined += 1;
                 let resource = finding.get("quarantine").and_then(|q| q.get("resource")).and_then(Value::as_str);
                 messages.push(Message {
@@ -264,7 +262,7 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
                 "event": {"id": event_id, "source": event["source"], "type": event["type"]},
                 "finding": finding,
                 "alerts": actions.alerts.len(),
-                "quarantine": wants_quarantine(finding) && actions.quarantine.is_some(),
+                "quarantine": quarantine,
                 "timestamp": crate::state::now(),
                 "estate": {"name": active.name, "revision": active.revision},
             }));

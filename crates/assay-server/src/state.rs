@@ -44,7 +44,7 @@ pub(crate) struct Active {
 pub(crate) struct State {
     active: RwLock<Arc<Active>>,
     follower: Mutex<Follower>,
-    outbox: Option<(Arc<Outbox>, std::thread::JoinHandle<()>)>,
+    outbox: Option<Arc<Outbox>>,
     pub(crate) metrics: crate::metrics::Metrics,
     lineage: Option<Arc<Mutex<assay_lineage::graph::Graph>>>,
     ledger: RwLock<Option<Appender>>,
@@ -111,11 +111,12 @@ impl State {
             Some(dir) => {
                 let outbox = Arc::new(Outbox::open(dir)?);
                 let deliverer = Arc::clone(&outbox);
-                let thread = std::thread::Builder::new()
+                // Not joined: what it has not delivered stays in the outbox for the next start.
+                std::thread::Builder::new()
                     .name("assay-outbox".into())
                     .spawn(move || crate::outbox::deliver(deliverer))
                     .context("starting the outbox deliverer")?;
-                Some((outbox, thread))
+                Some(outbox)
             }
             None => None,
         };
@@ -221,7 +222,7 @@ impl State {
 
     /// The alert outbox, when the server has a data directory.
     pub(crate) fn outbox(&self) -> Option<Arc<Outbox>> {
-        self.outbox.as_ref().map(|(o, _)| Arc::clone(o))
+        self.outbox.clone()
     }
 
     /// Masks a decision record (`data.system.log.mask`) and queues it for the ledger; returns
@@ -293,7 +294,7 @@ impl State {
     /// Flushes the ledger: every queued record is durable when this returns. Stops the outbox
     /// deliverer (what it has not delivered stays in the outbox for the next start).
     pub(crate) fn close(&self) -> Result<()> {
-        if let Some((outbox, _)) = &self.outbox {
+        if let Some(outbox) = &self.outbox {
             outbox.stop();
         }
         let appender = self.ledger.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();

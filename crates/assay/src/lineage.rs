@@ -391,12 +391,7 @@ fn provenance(
         None => print!("{text}"),
     }
     if let Some(log) = &mut log {
-        let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-            serde_json_canonicalizer::to_vec(&envelope).context("canonical JSON")?,
-        ))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        let digest = assay_lineage::graph::digest(&envelope);
         let record = json!({
             "type": "assay.dev/record/provenance/v1",
             "subject": statement["subject"][0],

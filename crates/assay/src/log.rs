@@ -310,34 +310,6 @@ pub(crate) fn is_url(location: &Path) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
-/// The paths of every tile and entry bundle that a tree of `size` has, as a tlog-tiles client
-/// fetches them: full tiles, and the partial tile at the right edge of each level.
-fn tile_paths(size: u64) -> Vec<String> {
-    use assay_ledger::tiles::{WIDTH, bundle_path, tile_path};
-    let mut paths = Vec::new();
-    let mut count = size;
-    let mut level = 0u8;
-    while count > 0 {
-        let full = count / WIDTH;
-        let partial = count % WIDTH;
-        for index in 0..full {
-            paths.push(tile_path(level, index, WIDTH));
-            if level == 0 {
-                paths.push(bundle_path(index, WIDTH));
-            }
-        }
-        if partial > 0 {
-            paths.push(tile_path(level, full, partial));
-            if level == 0 {
-                paths.push(bundle_path(full, partial));
-            }
-        }
-        count = full;
-        level += 1;
-    }
-    paths
-}
-
 /// Copies a log served over HTTP in the tlog-tiles layout into `into`: the checkpoint, then
 /// every tile and bundle it implies. A file the server does not have (404) is left out, so that
 /// verification reports it missing.
@@ -367,12 +339,13 @@ fn fetch_log(url: &str, into: &Path) -> Result<()> {
     };
     let checkpoint =
         get("checkpoint")?.ok_or_else(|| failure(exit::NO_LOG, format!("{base}/checkpoint: not found (404)")))?;
-    let size: u64 = String::from_utf8_lossy(&checkpoint)
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| failure(exit::CHECKPOINT, format!("{base}/checkpoint: no tree size on its second line")))?;
-    for path in tile_paths(size) {
+    let text = String::from_utf8_lossy(&checkpoint);
+    let size = assay_ledger::reader::note_text(&text)
+        .ok_or_else(|| "not a signed note".to_string())
+        .and_then(assay_ledger::checkpoint::Checkpoint::parse)
+        .map_err(|e| failure(exit::CHECKPOINT, format!("{base}/checkpoint: {e}")))?
+        .size;
+    for path in assay_ledger::tiles::paths(size) {
         if let Some(bytes) = get(&path)? {
             let file = into.join(&path);
             if let Some(parent) = file.parent() {
@@ -474,22 +447,5 @@ pub(crate) fn verify_receipt(receipt: &Path, entry: &Path, key: &Path) -> Result
             };
             Err(failure(code, format!("{}: {e}", receipt.display())))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tile_paths;
-
-    #[test]
-    fn tile_paths_cover_full_and_partial_tiles_at_every_level() {
-        assert!(tile_paths(0).is_empty());
-        assert_eq!(tile_paths(3), ["tile/0/000.p/3", "tile/entries/000.p/3"]);
-        let p = tile_paths(256 * 256 + 513);
-        assert!(p.contains(&"tile/0/255".to_string()) && p.contains(&"tile/entries/255".to_string()));
-        assert!(p.contains(&"tile/0/258.p/1".to_string()) && p.contains(&"tile/entries/258.p/1".to_string()));
-        assert!(p.contains(&"tile/1/000".to_string()) && p.contains(&"tile/1/001.p/2".to_string()));
-        assert!(p.contains(&"tile/2/000.p/1".to_string()));
-        assert_eq!(p.len(), 2 * 259 + 2 + 1);
     }
 }
