@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::server::{Server, estate_copy};
+use common::server::{Server, estate_copy, keyed_ledger};
 use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -49,13 +47,6 @@ fn review(uid: &str, object: Value) -> Value {
             "dryRun": false
         }
     })
-}
-
-fn keyed_ledger(dir: &Path) {
-    let out = assay(dir, &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = assay(dir, &["log", "init", "ledger", "--key", "k"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

@@ -12,16 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::server::{Server, estate_copy as estate, eventually};
-use common::{assay, stderr, stdout};
+use common::server::{Server, estate_copy as estate, eventually, keyed_ledger};
+use common::{assay, stdout};
 use serde_json::{Value, json};
-
-fn keyed_ledger(dir: &Path) {
-    let out = assay(dir, &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = assay(dir, &["log", "init", "ledger", "--key", "k"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-}
 
 fn ledger_records(dir: &Path) -> Vec<Value> {
     let shown = stdout(&assay(dir, &["log", "show", "ledger", "--json"]));

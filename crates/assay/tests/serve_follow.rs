@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{Server, eventually};
-use common::{DEPLOYMENT_OK, Key, Repo, assay, stderr, stdout};
+use common::server::{Server, eventually, keyed_ledger};
+use common::{DEPLOYMENT_OK, Key, Repo, assay, stdout};
 use serde_json::{Value, json};
 
 fn label_policy(label: &str) -> String {
@@ -63,10 +63,7 @@ fn signed_commits_take_effect_without_a_restart_and_broken_or_unsigned_heads_are
     let first = repo.commit("team label required", Some(&alice));
 
     let work = tempfile::tempdir().expect("tempdir");
-    let out = assay(work.path(), &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = assay(work.path(), &["log", "init", "ledger", "--key", "k"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    keyed_ledger(work.path());
     let repo_path = repo.path().to_str().expect("path").to_string();
     let args = [
         "--estate",

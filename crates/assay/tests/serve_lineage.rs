@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::server::Server;
+use common::server::{Server, keyed_ledger};
 use common::{assay, stdout};
 use serde_json::{Value, json};
 
@@ -26,9 +26,7 @@ fn event(run: u32, state: &str, minute: u32, job: &str, inputs: &[&str], outputs
 #[test]
 fn lineage_events_over_http_build_the_graph_and_answer_marquez_queries() {
     let work = tempfile::tempdir().expect("tempdir");
-    let out = assay(work.path(), &["log", "keygen", "lineage.example/log", "--private", "k", "--public", "k.pub"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(assay(work.path(), &["log", "init", "ledger", "--key", "k"]).status.code(), Some(0));
+    keyed_ledger(work.path());
     let server = Server::start(work.path(), &["--data", "data", "--ledger", "ledger", "--ledger-key", "k"]);
     let events = [
         event(1, "START", 0, "clean", &["raw"], &[]),

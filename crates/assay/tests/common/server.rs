@@ -201,3 +201,12 @@ pub fn estate_copy(work: &Path, extra: &str) -> PathBuf {
     std::fs::write(settings, text).expect("write");
     dir
 }
+
+/// A key pair (`k`, `k.pub`, named `decisions.example/log`) and an empty ledger (`ledger`) in
+/// `dir`, for a server started with `--ledger ledger --ledger-key k`.
+pub fn keyed_ledger(dir: &Path) {
+    let out = super::assay(dir, &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
+    let out = super::assay(dir, &["log", "init", "ledger", "--key", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
+}
