@@ -22,12 +22,13 @@ if [[ ! -x "$tools/node_modules/.bin/sarif-multitool" ]]; then
 fi
 export ASSAY_SARIF_MULTITOOL="$tools/node_modules/.bin/sarif-multitool"
 
-# The provenance test verifies assay's DSSE envelopes with Python's securesystemslib (from PyPI).
+# From PyPI: the provenance test verifies assay's DSSE envelopes with securesystemslib; the
+# lineage intake test sends events with OpenLineage's own Python client.
 pyenv="${ASSAY_PYTHON_VENV:-${CARGO_TARGET_DIR:-$PWD/target}/tools/pyenv}"
-if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse' 2>/dev/null; then
-  echo "installing securesystemslib into $pyenv" >&2
-  python3 -m venv "$pyenv"
-  "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' >&2
+if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse, openlineage.client' 2>/dev/null; then
+  echo "installing securesystemslib and openlineage-python into $pyenv" >&2
+  [[ -x "$pyenv/bin/python" ]] || python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' 'openlineage-python==1.40.1' >&2
 fi
 export ASSAY_PYTHON_VENV="$pyenv"
 

@@ -45,6 +45,27 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// What identifies a finding across checks: the violation, classification, region, job and
+    /// dataset (not the path, which grows with the graph, nor the rule's line). A finding with
+    /// the same key is reported once.
+    pub fn key(&self) -> String {
+        let text = serde_json::json!([self.violation, self.classification, self.region, self.job, self.dataset]);
+        crate::graph::digest(&text)
+    }
+
+    /// The ledger record of a finding (`assay.dev/record/residency-finding/v1`).
+    pub fn ledger_record(&self, time: &str, estate: &Value) -> Value {
+        serde_json::json!({
+            "type": "assay.dev/record/residency-finding/v1",
+            "time": time,
+            "key": self.key(),
+            "finding": self,
+            "estate": estate,
+        })
+    }
+}
+
 /// The value of a tag (TagsDatasetFacet / TagsJobFacet) in some facets.
 pub(crate) fn tag(facets: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
     tags(facets).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)

@@ -8,7 +8,7 @@
 //! from the event with the latest event time (ties broken by digest). So the graph ends the same
 //! whatever the order.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -109,6 +109,9 @@ impl Graph {
     }
 
     fn with(db: Connection) -> Result<Graph, GraphError> {
+        // Several connections share the file (the server's writer, its queries, its checker):
+        // a writer waits for another rather than failing.
+        db.busy_timeout(std::time::Duration::from_secs(60))?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -136,7 +139,8 @@ impl Graph {
              CREATE INDEX IF NOT EXISTS job_io_dataset ON job_io (dataset, output, job);
              CREATE TABLE IF NOT EXISTS facets (
                  owner TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-                 event_time TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, key)) WITHOUT ROWID;",
+                 event_time TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, key)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS reported (key TEXT PRIMARY KEY, time TEXT NOT NULL) WITHOUT ROWID;",
         )?;
         Ok(Graph { db })
     }
@@ -158,6 +162,30 @@ impl Graph {
         let applied = apply(&tx, raw, event)?;
         tx.commit()?;
         Ok(applied)
+    }
+
+    /// Which of these finding keys (see `check::Finding::key`) were not reported yet.
+    pub fn unreported(&self, keys: &[String]) -> Result<Vec<bool>, GraphError> {
+        let mut stmt = self.db.prepare_cached("SELECT 1 FROM reported WHERE key = ?1")?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(stmt.query_row(params![key], |_| Ok(())).optional()?.is_none());
+        }
+        Ok(out)
+    }
+
+    /// Marks finding keys as reported (durable when this returns).
+    pub fn mark_reported(&mut self, keys: &[String], time: &str) -> Result<(), GraphError> {
+        let tx = self.db.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO reported (key, time) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+            for key in keys {
+                stmt.execute(params![key, time])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn id_of(&self, node: &Node) -> Result<Option<i64>, GraphError> {
@@ -227,11 +255,13 @@ impl Graph {
 
     /// The node of a dataset or job id, for rendering a [`Lineage`].
     pub fn node(&self, job: bool, id: i64) -> Result<Node, GraphError> {
-        let table = if job { "jobs" } else { "datasets" };
+        let sql = if job {
+            "SELECT namespace, name FROM jobs WHERE id = ?1"
+        } else {
+            "SELECT namespace, name FROM datasets WHERE id = ?1"
+        };
         let (ns, name): (String, String) =
-            self.db.query_row(&format!("SELECT namespace, name FROM {table} WHERE id = ?1"), params![id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            self.db.prepare_cached(sql)?.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(if job { Node::Job(ns, name) } else { Node::Dataset(ns, name) })
     }
 
@@ -354,40 +384,55 @@ impl Graph {
     /// A walk in the shape of Marquez's `GET /api/v1/lineage` answer:
     /// `{"graph": [{"id", "type", "data", "inEdges", "outEdges"}]}`.
     pub fn marquez(&self, lineage: &Lineage) -> Result<Value, GraphError> {
-        let graph = self;
-        let mut nodes = Vec::new();
-        let edge = |from: String, to: String| serde_json::json!({"origin": from, "destination": to});
-        let edges_of = |job: bool, id: i64| -> Result<(Vec<Value>, Vec<Value>), GraphError> {
-            let (mut ins, mut outs) = (Vec::new(), Vec::new());
-            for (d, j, writes) in &lineage.edges {
-                let (dn, jn) = (graph.node(false, *d)?.id(), graph.node(true, *j)?.id());
-                match (job, *writes) {
-                    (true, true) if *j == id => outs.push(edge(jn, dn)),
-                    (true, false) if *j == id => ins.push(edge(dn, jn)),
-                    (false, true) if *d == id => ins.push(edge(jn, dn)),
-                    (false, false) if *d == id => outs.push(edge(dn, jn)),
-                    _ => {}
-                }
-            }
-            ins.sort_by_key(ToString::to_string);
-            ins.dedup();
-            outs.sort_by_key(ToString::to_string);
-            outs.dedup();
-            Ok((ins, outs))
-        };
+        let mut names: HashMap<(bool, i64), String> = HashMap::new();
         for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
             for id in ids {
-                let node = graph.node(job, *id)?;
+                names.insert((job, *id), self.node(job, *id)?.id());
+            }
+        }
+        let mut name = |job: bool, id: i64| -> Result<String, GraphError> {
+            if let Some(n) = names.get(&(job, id)) {
+                return Ok(n.clone());
+            }
+            let n = self.node(job, id)?.id();
+            names.insert((job, id), n.clone());
+            Ok(n)
+        };
+        // Edges by node, each edge once: (origin, destination).
+        let mut ins: HashMap<(bool, i64), Vec<(String, String)>> = HashMap::new();
+        let mut outs: HashMap<(bool, i64), Vec<(String, String)>> = HashMap::new();
+        let mut seen = HashSet::new();
+        for &(d, j, writes) in &lineage.edges {
+            if !seen.insert((d, j, writes)) {
+                continue;
+            }
+            let (dn, jn) = (name(false, d)?, name(true, j)?);
+            if writes {
+                outs.entry((true, j)).or_default().push((jn.clone(), dn.clone()));
+                ins.entry((false, d)).or_default().push((jn, dn));
+            } else {
+                ins.entry((true, j)).or_default().push((dn.clone(), jn.clone()));
+                outs.entry((false, d)).or_default().push((dn, jn));
+            }
+        }
+        let render = |edges: Option<Vec<(String, String)>>| -> Vec<Value> {
+            let mut edges = edges.unwrap_or_default();
+            edges.sort();
+            edges.into_iter().map(|(o, d)| serde_json::json!({"origin": o, "destination": d})).collect()
+        };
+        let mut nodes = Vec::with_capacity(lineage.datasets.len() + lineage.jobs.len());
+        for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
+            for id in ids {
+                let node = self.node(job, *id)?;
                 let (ns, name) = match &node {
                     Node::Dataset(ns, n) | Node::Job(ns, n) => (ns.clone(), n.clone()),
                 };
-                let (in_edges, out_edges) = edges_of(job, *id)?;
                 nodes.push(serde_json::json!({
                     "id": node.id(),
                     "type": if job { "JOB" } else { "DATASET" },
-                    "data": {"namespace": ns, "name": name, "facets": graph.facets(&node.id())?},
-                    "inEdges": in_edges,
-                    "outEdges": out_edges,
+                    "data": {"namespace": ns, "name": name, "facets": self.facets(&node.id())?},
+                    "inEdges": render(ins.remove(&(job, *id))),
+                    "outEdges": render(outs.remove(&(job, *id))),
                 }));
             }
         }
@@ -398,21 +443,12 @@ impl Graph {
 impl Lineage {
     /// Adds what `other` reached that this walk did not.
     pub fn merge(&mut self, other: Lineage) {
-        for j in other.jobs {
-            if !self.jobs.contains(&j) {
-                self.jobs.push(j);
-            }
-        }
-        for d in other.datasets {
-            if !self.datasets.contains(&d) {
-                self.datasets.push(d);
-            }
-        }
-        for e in other.edges {
-            if !self.edges.contains(&e) {
-                self.edges.push(e);
-            }
-        }
+        let jobs: HashSet<i64> = self.jobs.iter().copied().collect();
+        self.jobs.extend(other.jobs.into_iter().filter(|j| !jobs.contains(j)));
+        let datasets: HashSet<i64> = self.datasets.iter().copied().collect();
+        self.datasets.extend(other.datasets.into_iter().filter(|d| !datasets.contains(d)));
+        let edges: HashSet<(i64, i64, bool)> = self.edges.iter().copied().collect();
+        self.edges.extend(other.edges.into_iter().filter(|e| !edges.contains(e)));
     }
 }
 

@@ -50,8 +50,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A request body, read whole; a body that is too large is answered 413 with the limit, one that
-/// cannot be read 400, before the handler runs.
+/// A request body, read whole and decoded when it is gzip-compressed (`Content-Encoding: gzip`,
+/// as OPA accepts and OpenLineage's HTTP transport sends with `compression: gzip`); a body that
+/// is too large, before or after decoding, is answered 413 with the limit, one that cannot be
+/// read or decoded 400, another encoding 415, before the handler runs.
 #[derive(Debug)]
 pub(crate) struct Body(pub(crate) Bytes);
 
@@ -59,8 +61,38 @@ impl FromRequest<Arc<State>> for Body {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &Arc<State>) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(request, state).await.map(Body).map_err(|r| body_rejection(r, state.max_body))
+        let encoding = request
+            .headers()
+            .get(axum::http::header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+        let body = Bytes::from_request(request, state).await.map_err(|r| body_rejection(r, state.max_body))?;
+        match encoding.as_deref() {
+            None | Some("" | "identity") => Ok(Body(body)),
+            Some("gzip" | "x-gzip") => gunzip(&body, state.max_body).map(Body).map_err(IntoResponse::into_response),
+            Some(other) => {
+                Err(ApiError::unsupported(format!("content encoding {other:?} is not supported (use gzip or none)"))
+                    .into_response())
+            }
+        }
     }
+}
+
+/// Decodes a gzip body, refusing to decode more than `limit` bytes.
+fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::invalid(format!("the gzip-encoded body could not be decoded: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "request_too_large",
+            message: format!("the decoded request body is larger than {limit} bytes"),
+        });
+    }
+    Ok(Bytes::from(out))
 }
 
 /// A body that could not be read: too large (413) or broken.

@@ -190,7 +190,7 @@ fn wants_quarantine(finding: &Value) -> bool {
 }
 
 /// A structured-mode CloudEvent that assay emits.
-fn emitted(kind: &str, subject: Option<&str>, data: Value) -> Vec<u8> {
+pub(crate) fn emitted(kind: &str, subject: Option<&str>, data: Value) -> Vec<u8> {
     let mut event = json!({
         "specversion": "1.0",
         "id": uuid::Uuid::new_v4().to_string(),

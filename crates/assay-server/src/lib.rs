@@ -6,6 +6,9 @@
 //! - `GET /v1/status`: the active estate revision.
 //! - `GET /ledger/checkpoint`, `/ledger/tile/...`: the decision ledger, read-only, in the C2SP
 //!   tlog-tiles layout.
+//! - `POST /v1/events`: CloudEvents checked by the event policies.
+//! - `POST|GET /api/v1/lineage`: OpenLineage intake and Marquez-style lineage queries; new
+//!   residency findings become alerts.
 //!
 //! Every decision is appended to the ledger through a bounded queue, off the request's path;
 //! a full queue slows requests down instead of dropping a decision.
@@ -16,6 +19,7 @@ mod errors;
 mod events;
 mod follow;
 mod ledger_http;
+mod lineage;
 mod lineage_http;
 mod metrics;
 mod opa;
@@ -59,6 +63,8 @@ pub struct Config {
     pub max_body: usize,
     /// What to answer when a policy fails to evaluate.
     pub failure_mode: FailureMode,
+    /// Validate OpenLineage events against the JSON schemas in this directory too.
+    pub lineage_schemas: Option<PathBuf>,
 }
 
 fn router(state: Arc<state::State>, max_body: usize) -> Router {
@@ -84,6 +90,7 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
 /// decision ledger. Prints `listening on http://ADDR` on standard error once it accepts.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let state = Arc::new(state::State::start(&config)?);
+    state.start_checker(config.data.as_deref())?;
     let app = router(Arc::clone(&state), config.max_body);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
     match &config.tls {

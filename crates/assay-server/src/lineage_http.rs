@@ -2,8 +2,10 @@
 //!
 //! - `POST /api/v1/lineage`: one OpenLineage event, as OpenLineage's HTTP transport sends it
 //!   (the path Marquez serves, so producers work unchanged). A valid event is applied to the graph
-//!   in the data directory and committed before the answer (201); an invalid one is answered 400
-//!   naming the field. Each new event is a ledger entry holding its digest.
+//!   in the data directory and committed before the answer (201; concurrent requests share one
+//!   commit); an invalid one is answered 400 naming the field (checked against the OpenLineage
+//!   JSON schemas too when the server has them). Each new event is a ledger entry holding its
+//!   digest.
 //! - `GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=20`: the connected graph around a node
 //!   (upstream and downstream), in Marquez's answer shape.
 
@@ -41,16 +43,17 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
         Ok(e) => e,
         Err(e) => return ApiError::invalid(e.to_string()).into_response(),
     };
-    let Some(graph) = state.lineage() else { return no_graph() };
+    let Some(intake) = state.lineage() else { return no_graph() };
+    if let Some(schemas) = &intake.schemas {
+        let problems: Vec<String> = schemas.validate(&raw).iter().map(ToString::to_string).collect();
+        if !problems.is_empty() {
+            return ApiError::invalid(problems.join("; ")).into_response();
+        }
+    }
     let record = assay_lineage::graph::ledger_record(&raw, &event);
     let digest = record["digest"].clone();
-    let applied = tokio::task::spawn_blocking(move || {
-        let mut graph = graph.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        graph.apply(&raw, &event)
-    })
-    .await;
-    match applied {
-        Ok(Ok(applied)) => {
+    match intake.apply(raw, event).await {
+        Ok(applied) => {
             let new = applied == Applied::New;
             state.metrics.decision("lineage", if new { "new" } else { "duplicate" });
             if new {
@@ -58,8 +61,7 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
             }
             (StatusCode::CREATED, Json(json!({"digest": digest, "new": new}))).into_response()
         }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
     }
 }
 
@@ -80,20 +82,19 @@ pub(crate) async fn get(
         Some(Ok(d)) => d.min(100),
         Some(Err(_)) => return ApiError::invalid("depth must be a whole number").into_response(),
     };
-    let Some(graph) = state.lineage() else { return no_graph() };
-    let answer = tokio::task::spawn_blocking(move || {
-        let graph = graph.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(mut lineage) = graph.upstream(&node, depth)? else { return Ok(None) };
-        if let Some(down) = graph.downstream(&node, depth)? {
-            lineage.merge(down);
-        }
-        graph.marquez(&lineage).map(Some)
-    })
-    .await;
+    let Some(intake) = state.lineage() else { return no_graph() };
+    let answer = intake
+        .query(move |graph| {
+            let Some(mut lineage) = graph.upstream(&node, depth)? else { return Ok(None) };
+            if let Some(down) = graph.downstream(&node, depth)? {
+                lineage.merge(down);
+            }
+            graph.marquez(&lineage).map(Some)
+        })
+        .await;
     match answer {
-        Ok(Ok(Some(v))) => Json(v).into_response(),
-        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "not_found", format!("{id} is not in the lineage graph")),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()),
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("{id} is not in the lineage graph")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
     }
 }

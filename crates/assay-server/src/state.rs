@@ -39,6 +39,8 @@ pub(crate) struct Active {
     pub(crate) actions: Actions,
     /// Whether a `system.log` package may define `mask` for decision records.
     pub(crate) has_mask: bool,
+    /// The residency rules that lineage flows are checked against.
+    pub(crate) residency: assay_estate::residency::Residency,
 }
 
 pub(crate) struct State {
@@ -46,7 +48,7 @@ pub(crate) struct State {
     follower: Mutex<Follower>,
     outbox: Option<Arc<Outbox>>,
     pub(crate) metrics: crate::metrics::Metrics,
-    lineage: Option<Arc<Mutex<assay_lineage::graph::Graph>>>,
+    lineage: Option<Arc<crate::lineage::Intake>>,
     ledger: RwLock<Option<Appender>>,
     pub(crate) ledger_dir: Option<std::path::PathBuf>,
     pub(crate) failure_mode: FailureMode,
@@ -127,10 +129,14 @@ impl State {
         }
         let lineage = match &config.data {
             Some(dir) => {
-                let path = dir.join("lineage.sqlite");
-                let graph = assay_lineage::graph::Graph::open(&path)
-                    .with_context(|| format!("opening the lineage graph {}", path.display()))?;
-                Some(Arc::new(Mutex::new(graph)))
+                let schemas = match &config.lineage_schemas {
+                    Some(d) => Some(
+                        assay_lineage::schema::Schemas::load(d)
+                            .with_context(|| format!("loading the OpenLineage schemas in {}", d.display()))?,
+                    ),
+                    None => None,
+                };
+                Some(Arc::new(crate::lineage::Intake::open(dir, schemas)?))
             }
             None => None,
         };
@@ -171,6 +177,7 @@ impl State {
             diagnostics,
             actions: estate.settings.actions,
             has_mask,
+            residency: estate.residency,
         }
     }
 
@@ -194,6 +201,9 @@ impl State {
                 self.record(record);
                 follower.record(&revision);
                 self.metrics.activations.inc();
+                if let Some(lineage) = &self.lineage {
+                    lineage.recheck();
+                }
                 tracing::info!(%revision, previous = %active.revision, "activated");
                 Refreshed::Activated { previous: active.revision.clone() }
             }
@@ -215,9 +225,17 @@ impl State {
         Arc::clone(&self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    /// The lineage graph, when the server has a data directory.
-    pub(crate) fn lineage(&self) -> Option<Arc<Mutex<assay_lineage::graph::Graph>>> {
+    /// The lineage intake, when the server has a data directory.
+    pub(crate) fn lineage(&self) -> Option<Arc<crate::lineage::Intake>> {
         self.lineage.clone()
+    }
+
+    /// Starts the residency checker over the lineage graph, when there is one.
+    pub(crate) fn start_checker(self: &Arc<Self>, data: Option<&std::path::Path>) -> Result<()> {
+        match (&self.lineage, data) {
+            (Some(lineage), Some(dir)) => lineage.start_checker(Arc::downgrade(self), dir),
+            _ => Ok(()),
+        }
     }
 
     /// The alert outbox, when the server has a data directory.

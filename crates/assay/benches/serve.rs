@@ -9,9 +9,14 @@
 //!   many as the server answers (closed loop, keep-alive connections), decisions logged.
 //! - `memory`: resident memory of a server that loaded the whole Gatekeeper library (every
 //!   template and sample constraint), after start and after serving requests.
+//! - `lineage`: OpenLineage events per second through `POST /api/v1/lineage` (closed loop,
+//!   keep-alive connections), each durable in the graph before its answer, ledger on.
+//! - `ingest`: the same events through the file path, `assay lineage ingest FILE.jsonl`, without
+//!   and with the ledger, and with the OpenLineage schemas when `../shared` has them.
 //!
-//! `cargo bench -p assay --bench serve [-- admission data memory]`; `ASSAY_BENCH_RATE` (default
-//! 1000/s), `ASSAY_BENCH_SECONDS` (default 20).
+//! `cargo bench -p assay --bench serve [-- admission data memory lineage ingest]`;
+//! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
+//! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -368,31 +373,55 @@ fn data() {
     for body in inputs.iter().cycle().take(500) {
         let _ = warm.post(&url).header("content-type", "application/json").send(&body[..]);
     }
+    let (n, allowed, _, elapsed, cpu) = closed_loop(&server, workers, seconds, move |agent, i| {
+        let body = &inputs[i as usize % inputs.len()];
+        match agent.post(&url).header("content-type", "application/json").send(&body[..]) {
+            Ok(mut r) if r.status() == 200 => {
+                Some(r.body_mut().read_to_string().unwrap_or_default().contains("\"result\":true"))
+            }
+            _ => None,
+        }
+    });
+    server.stop();
+    println!("server CPU per data API decision: {:.3} ms", cpu / n.max(1) as f64 * 1000.0);
+    println!(
+        "OPA data API, residency policy, ledger on, {workers} keep-alive clients: {n} decisions in {elapsed:.1} s = {:.0}/s \
+         ({allowed} allowed)",
+        n as f64 / elapsed,
+    );
+}
+
+/// Runs `request` from `workers` threads, each with its own keep-alive agent, for `seconds`;
+/// request `i` of worker `w` gets number `w + i × workers`. `request` answers `None` for a
+/// failure, else a flag to count. Returns (successes, flagged, failures, seconds, server CPU s).
+fn closed_loop(
+    server: &Server,
+    workers: u64,
+    seconds: u64,
+    request: impl Fn(&ureq::Agent, u64) -> Option<bool> + Send + Sync + 'static,
+) -> (u64, u64, u64, f64, f64) {
+    let request = Arc::new(request);
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
     let cpu_before = server.cpu();
-    let done = Arc::new(AtomicU64::new(0));
-    let allowed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|w| {
-            let url = url.clone();
-            let inputs = inputs.clone();
-            let done = Arc::clone(&done);
-            let allowed = Arc::clone(&allowed);
+            let (request, counts) = (Arc::clone(&request), Arc::clone(&counts));
             std::thread::spawn(move || {
                 let agent = agent(None);
                 let mut i = w;
                 while Instant::now() < deadline {
-                    let body = &inputs[i % inputs.len()];
-                    if let Ok(mut r) = agent.post(&url).header("content-type", "application/json").send(&body[..])
-                        && r.status() == 200
-                    {
-                        if r.body_mut().read_to_string().unwrap_or_default().contains("\"result\":true") {
-                            allowed.fetch_add(1, Ordering::Relaxed);
+                    match request(&agent, i) {
+                        Some(flag) => {
+                            counts[0].fetch_add(1, Ordering::Relaxed);
+                            counts[1].fetch_add(u64::from(flag), Ordering::Relaxed);
                         }
-                        done.fetch_add(1, Ordering::Relaxed);
+                        None => {
+                            counts[2].fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                    i += 1;
+                    i += workers;
                 }
             })
         })
@@ -402,15 +431,105 @@ fn data() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = server.cpu() - cpu_before;
-    server.stop();
-    let n = done.load(Ordering::Relaxed);
-    println!("server CPU per data API decision: {:.3} ms", cpu / n.max(1) as f64 * 1000.0);
-    println!(
-        "OPA data API, residency policy, ledger on, {workers} keep-alive clients: {n} decisions in {elapsed:.1} s = {:.0}/s \
-         ({} allowed)",
-        n as f64 / elapsed,
-        allowed.load(Ordering::Relaxed)
+    let [done, flagged, failed] = [0, 1, 2].map(|k| counts[k].load(Ordering::Relaxed));
+    (done, flagged, failed, elapsed, cpu)
+}
+
+fn lineage_event(i: u64) -> serde_json::Value {
+    let facet = |extra: serde_json::Value| {
+        let mut f = json!({"_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+                           "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json"});
+        if let (Some(m), serde_json::Value::Object(e)) = (f.as_object_mut(), extra) {
+            m.extend(e);
+        }
+        f
+    };
+    let job = i % 500;
+    let fields: Vec<serde_json::Value> = (0..12)
+        .map(|c| json!({"name": format!("column_{c}"), "type": if c % 3 == 0 { "STRING" } else { "DOUBLE" }}))
+        .collect();
+    let table = |ns: &str, name: String| json!({"namespace": ns, "name": name, "facets": {"schema": facet(json!({"fields": fields.clone()}))}});
+    let mut output = table("s3://acme-features-eu", format!("features/job_{job}"));
+    output["outputFacets"] =
+        json!({"outputStatistics": facet(json!({"rowCount": 1_000_000 + i, "size": 52_428_800 + i}))});
+    json!({
+        "eventType": "COMPLETE",
+        "eventTime": format!("2026-11-23T10:{:02}:{:02}.{:03}Z", (i / 60_000) % 60, (i / 1000) % 60, i % 1000),
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": format!("0192f0c4-8a57-7d3c-b1a5-{i:012}")},
+        "job": {"namespace": "spark-prod", "name": format!("job_{job}"),
+                "facets": {"sourceCodeLocation": facet(json!({"type": "git", "url": "https://github.com/acme/pipelines", "version": "4f1c2d9"}))}},
+        "inputs": [table("s3://acme-raw-eu", format!("events/day_{}", job % 30)), table("s3://acme-raw-eu", format!("customers/part_{}", job % 7))],
+        "outputs": [output],
+    })
+}
+
+fn lineage() {
+    let work = tempfile::tempdir().expect("tempdir");
+    ledger(work.path());
+    let estate = root().join("examples/estate");
+    let server = Server::start(
+        work.path(),
+        &["--estate", estate.to_str().expect("path"), "--data", "data", "--ledger", "ledger", "--ledger-key", "k"],
     );
+    let url = format!("http://{}/api/v1/lineage", server.addr);
+    let seconds = env_or("ASSAY_BENCH_SECONDS", 20).min(10);
+    let workers: u64 = 16;
+    let warm = agent(None);
+    for i in 0..200 {
+        let _ = warm
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(lineage_event(u64::MAX / 2 + i).to_string());
+    }
+    let (n, _, failed, elapsed, cpu) = closed_loop(&server, workers, seconds, move |agent, i| {
+        let body = lineage_event(i).to_string();
+        match agent.post(&url).header("content-type", "application/json").send(body) {
+            Ok(r) if r.status() == 201 => Some(true),
+            _ => None,
+        }
+    });
+    server.stop();
+    println!("server CPU per lineage event: {:.3} ms", cpu / n.max(1) as f64 * 1000.0);
+    println!(
+        "OpenLineage over HTTP, each event durable before its 201, ledger on, {workers} keep-alive clients: \
+         {n} events in {elapsed:.1} s = {:.0}/s ({failed} failed)",
+        n as f64 / elapsed,
+    );
+}
+
+fn ingest() {
+    let work = tempfile::tempdir().expect("tempdir");
+    ledger(work.path());
+    let events = env_or("ASSAY_BENCH_EVENTS", 100_000);
+    let mut text = String::new();
+    for i in 0..events {
+        text.push_str(&lineage_event(i).to_string());
+        text.push('\n');
+    }
+    std::fs::write(work.path().join("events.jsonl"), &text).expect("write events");
+    let spec = root().join("../shared/conformance/openlineage/spec");
+    let spec = spec.to_str().expect("path").to_string();
+    let mut runs: Vec<(&str, Vec<&str>)> = vec![
+        ("no ledger", vec!["--data", "a"]),
+        ("ledger on", vec!["--data", "b", "--ledger", "ledger", "--ledger-key", "k"]),
+    ];
+    if Path::new(&spec).join("OpenLineage.json").is_file() {
+        runs.push(("schemas checked", vec!["--data", "c", "--schemas", &spec]));
+    }
+    for (what, extra) in runs {
+        let start = Instant::now();
+        let mut args = vec!["lineage", "ingest", "events.jsonl"];
+        args.extend(extra);
+        assay(work.path(), &args);
+        let elapsed = start.elapsed().as_secs_f64();
+        println!(
+            "assay lineage ingest, {events} events ({:.0} MB), {what}: {elapsed:.1} s = {:.0} events/s",
+            text.len() as f64 / 1e6,
+            events as f64 / elapsed
+        );
+    }
 }
 
 fn memory() {
@@ -453,5 +572,11 @@ fn main() {
     }
     if want("memory") {
         memory();
+    }
+    if want("lineage") {
+        lineage();
+    }
+    if want("ingest") {
+        ingest();
     }
 }

@@ -41,6 +41,12 @@ pub(crate) enum LineageCommand {
         /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
+        /// Append each finding to this ledger.
+        #[arg(long, env = "ASSAY_LEDGER")]
+        ledger: Option<PathBuf>,
+        /// The private key that signs the ledger's checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        ledger_key: Option<PathBuf>,
     },
     /// What moving data between regions cost: bytes from the statistics facets times the
     /// estate's egress rates, by job or by cost center (a job's `cost-center` tag).
@@ -111,7 +117,9 @@ pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
         LineageCommand::Ingest { files, schemas, rejects, ledger, ledger_key } => {
             ingest(data, &files, schemas.as_deref(), rejects.as_deref(), ledger.as_deref(), ledger_key.as_deref())
         }
-        LineageCommand::Check { estate, json } => check(data, &estate, json),
+        LineageCommand::Check { estate, json, ledger, ledger_key } => {
+            check(data, &estate, json, ledger.as_deref(), ledger_key.as_deref())
+        }
         LineageCommand::Costs { estate, by, json } => costs(data, &estate, &by, json),
         LineageCommand::Provenance { dataset, key, output, ledger, ledger_key } => {
             provenance(data, &dataset, &key, output.as_deref(), ledger.as_deref(), ledger_key.as_deref())
@@ -267,13 +275,26 @@ fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: 
     Ok(())
 }
 
-fn check(data: &Path, estate: &Path, json_out: bool) -> Result<u8> {
+fn check(data: &Path, estate: &Path, json_out: bool, ledger: Option<&Path>, ledger_key: Option<&Path>) -> Result<u8> {
+    let mut log = crate::log::open_ledger(ledger, ledger_key)?;
     let estate = assay_estate::source::load_dir(estate)?;
     for d in estate.diagnostics.iter().filter(|d| d.path.starts_with("residency/")) {
         eprintln!("{d}");
     }
     let graph = open_existing(data)?;
     let findings = assay_lineage::check::check(&graph, &estate.residency)?;
+    if let Some(log) = &mut log
+        && !findings.is_empty()
+    {
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let about = json!({"name": estate.settings.name, "revision": estate.revision()});
+        let records: Vec<Vec<u8>> = findings
+            .iter()
+            .map(|f| serde_json_canonicalizer::to_vec(&f.ledger_record(&time, &about)).context("canonical JSON"))
+            .collect::<Result<_>>()?;
+        log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
+        eprintln!("ledger: {} finding(s) recorded in {}", records.len(), log.origin());
+    }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!({"findings": findings}))?);
     } else {

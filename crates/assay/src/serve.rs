@@ -67,6 +67,10 @@ pub(crate) struct ServeArgs {
     /// What to answer when a policy fails to evaluate (default closed).
     #[arg(long, env = "ASSAY_FAILURE_MODE", value_enum)]
     failure_mode: Option<FailureArg>,
+    /// Validate OpenLineage events on `POST /api/v1/lineage` against the JSON schemas in this
+    /// directory too (`OpenLineage.json` and `facets/*.json`, as the spec publishes them).
+    #[arg(long, env = "ASSAY_OPENLINEAGE_SCHEMAS")]
+    lineage_schemas: Option<PathBuf>,
 }
 
 /// The configuration file: the same settings as the flags.
@@ -85,6 +89,7 @@ struct FileConfig {
     ledger_key: Option<PathBuf>,
     max_body: Option<usize>,
     failure_mode: Option<FailureArg>,
+    lineage_schemas: Option<PathBuf>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -157,6 +162,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8> {
             FailureArg::Closed => FailureMode::Closed,
             FailureArg::Open => FailureMode::Open,
         },
+        lineage_schemas: args.lineage_schemas.or(file.lineage_schemas),
     };
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
     runtime.block_on(assay_server::serve(config, assay_server::shutdown_signal()))?;

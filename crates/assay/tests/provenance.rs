@@ -9,25 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assay, repo_root, stderr, stdout};
+use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
 
 fn python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
-    let venv = std::env::var_os("ASSAY_PYTHON_VENV").map_or_else(|| target.join("tools/pyenv"), PathBuf::from);
-    let python = venv.join("bin/python");
-    let ready =
-        Command::new(&python).args(["-c", "import securesystemslib.dsse"]).output().is_ok_and(|o| o.status.success());
-    if !ready {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
-        assert!(made.success(), "could not create a virtual environment at {}", venv.display());
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "securesystemslib[crypto]==1.6.0"])
-            .output()
-            .expect("pip");
-        assert!(pip.status.success(), "pip install securesystemslib failed: {}", String::from_utf8_lossy(&pip.stderr));
-    }
-    python
+    common::python_with("securesystemslib.dsse", "securesystemslib[crypto]==1.6.0")
 }
 
 const VERIFY: &str = r#"

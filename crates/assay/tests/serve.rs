@@ -212,6 +212,15 @@ fn malformed_requests_get_clear_answers_and_the_server_keeps_serving() {
     let (status, body) = server.request("POST", "/v1/data/authz/residency/allow", Some("application/json"), &big);
     assert_eq!(status, 413);
     assert!(body.contains("larger than 65536 bytes"), "{body}");
+    let json = [("content-type", "application/json")];
+    let (status, body) =
+        server.send("POST", "/v1/data/authz/residency/allow", &[json[0], ("content-encoding", "br")], b"{}");
+    assert_eq!(status, 415);
+    assert!(body.contains(r#"content encoding \"br\" is not supported"#), "{body}");
+    let (status, body) =
+        server.send("POST", "/v1/data/authz/residency/allow", &[json[0], ("content-encoding", "gzip")], b"{}");
+    assert_eq!(status, 400);
+    assert!(body.contains("could not be decoded"), "{body}");
     let (status, body) = server.request("GET", "/v2/nothing", None, b"");
     assert_eq!(status, 404);
     assert!(body.contains("no endpoint GET /v2/nothing"), "{body}");

@@ -1,9 +1,12 @@
 //! OpenLineage over HTTP: `POST /api/v1/lineage` (the path OpenLineage's HTTP transport and
-//! Marquez use) into the server's graph, out of order and twice, and Marquez-style queries.
+//! Marquez use) into the server's graph, out of order and twice, and Marquez-style queries;
+//! residency findings raised at run time as alerts, once each, across a restart.
 
 mod common;
 
-use common::server::{Server, keyed_ledger};
+use std::time::Duration;
+
+use common::server::{Receiver, Server, estate_copy, eventually, free_port, keyed_ledger};
 use common::{assay, stdout};
 use serde_json::{Value, json};
 
@@ -78,4 +81,200 @@ fn lineage_events_over_http_build_the_graph_and_answer_marquez_queries() {
         .filter(|r| r["type"] == "assay.dev/record/lineage-event/v1")
         .count();
     assert_eq!(lineage_records, 4);
+}
+
+const RESIDENCY: &str = "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\n\
+    spec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1], processIn: [eu-west-1]}\n---\n\
+    apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  \
+    datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
+    jobs: [{match: \"airflow:train*\", region: us-east-1}, {match: \"airflow:*\", region: eu-west-1}]\n---\n\
+    apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  \
+    order: [PUBLIC, GDPR_SENSITIVE]\n  rules: [{match: \"s3://customers-eu\", classification: GDPR_SENSITIVE}]\n";
+
+fn flow(run: u32, job: &str, input: (&str, &str), output: (&str, &str)) -> Value {
+    json!({
+        "eventType": "COMPLETE",
+        "eventTime": format!("2026-11-23T11:{run:02}:00Z"),
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": format!("0192f0c4-8a57-7d3c-b1a5-{run:012}")},
+        "job": {"namespace": "airflow", "name": job},
+        "inputs": [{"namespace": input.0, "name": input.1}],
+        "outputs": [{"namespace": output.0, "name": output.1}]
+    })
+}
+
+fn residency_alerts(receiver: &Receiver) -> Vec<Value> {
+    let got = receiver.got.lock().expect("got");
+    got.iter().filter(|(_, v)| v["data"]["kind"] == "residency").map(|(_, v)| v.clone()).collect()
+}
+
+#[test]
+fn residency_findings_at_run_time_are_alerted_once_and_logged() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let receiver = Receiver::listen(port);
+    let estate = estate_copy(work.path(), &format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    keyed_ledger(work.path());
+    let args = ["--estate", "estate", "--data", "data", "--ledger", "ledger", "--ledger-key", "k"];
+    let server = Server::launch(work.path(), &args);
+
+    // Customer data cleaned in the EU (fine), then a model trained on it in the US and stored
+    // there: two findings.
+    for e in [
+        flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),
+        flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")),
+    ] {
+        let (status, answer) = server.json("POST", "/api/v1/lineage", &e);
+        assert_eq!(status, 201, "{answer}");
+    }
+    let alerts = eventually(Duration::from_secs(20), || {
+        let a = residency_alerts(&receiver);
+        (a.len() >= 2).then_some(a)
+    })
+    .expect("two residency alerts");
+    let process = alerts.iter().find(|a| a["data"]["finding"]["violation"] == "process").expect("process");
+    assert_eq!(process["type"], "dev.assay.alert.v1");
+    assert_eq!(process["subject"], "dataset:s3://lake-eu:clean");
+    assert_eq!(
+        process["data"]["finding"]["path"],
+        json!([
+            "dataset:s3://customers-eu:raw",
+            "job:airflow:clean",
+            "dataset:s3://lake-eu:clean",
+            "job:airflow:train"
+        ])
+    );
+    let store = alerts.iter().find(|a| a["data"]["finding"]["violation"] == "store").expect("store");
+    assert_eq!(store["data"]["finding"]["region"], "us-east-1");
+
+    // The same flows again, and another clean one in the EU: nothing new to say.
+    server.json("POST", "/api/v1/lineage", &flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")));
+    server.json(
+        "POST",
+        "/api/v1/lineage",
+        &flow(3, "report", ("s3://lake-eu", "clean"), ("s3://reports-eu", "weekly")),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(residency_alerts(&receiver).len(), 2);
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+
+    // A restart checks the graph again and still has nothing new to say; a new flow does.
+    let server = Server::launch(work.path(), &args);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(residency_alerts(&receiver).len(), 2);
+    server.json("POST", "/api/v1/lineage", &flow(4, "train_v2", ("s3://lake-eu", "clean"), ("s3://lake-eu", "v2")));
+    let alerts = eventually(Duration::from_secs(20), || {
+        let a = residency_alerts(&receiver);
+        (a.len() >= 3).then_some(a)
+    })
+    .expect("a third alert");
+    assert_eq!(alerts[2]["data"]["finding"]["job"], "job:airflow:train_v2");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+
+    let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
+    let findings: Vec<Value> = shown
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
+        .filter(|r| r["type"] == "assay.dev/record/residency-finding/v1")
+        .collect();
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+    assert!(findings.iter().all(|f| f["estate"]["revision"].as_str().is_some_and(|r| !r.is_empty())));
+}
+
+#[test]
+fn with_the_openlineage_schemas_the_server_refuses_what_they_refuse() {
+    let spec = common::repo_root().join("../shared/conformance/openlineage/spec");
+    if !spec.join("OpenLineage.json").is_file() {
+        eprintln!("skipped: {} is not here", spec.display());
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let schemas = spec.to_str().expect("path");
+    let server = Server::start(work.path(), &["--data", "data", "--lineage-schemas", schemas]);
+    let full: Value =
+        serde_json::from_str(&std::fs::read_to_string(spec.join("tests/example_full_event.json")).expect("read"))
+            .expect("json");
+    let (status, answer) = server.json("POST", "/api/v1/lineage", &full);
+    assert_eq!(status, 201, "{answer}");
+    // A facet that assay's own checks let through but its schema does not.
+    let mut broken = event(9, "START", 0, "clean", &["raw"], &[]);
+    broken["run"]["facets"] = json!({"nominalTime": {
+        "_producer": "https://example.com/p",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet",
+        "nominalStartTime": 5
+    }});
+    let (status, answer) = server.json("POST", "/api/v1/lineage", &broken);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap_or("").contains("nominalTime"), "{answer}");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+/// OpenLineage's own Python client (openlineage-python from PyPI) with its HTTP transport, as
+/// pipelines configure it: a run's START and COMPLETE gzip-compressed, then a dataset event and
+/// a job event uncompressed.
+const EMIT: &str = r#"
+import datetime, sys
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import (DatasetEvent, InputDataset, Job, JobEvent, OutputDataset,
+                                         Run, RunEvent, RunState, StaticDataset)
+from openlineage.client.facet_v2 import output_statistics_output_dataset, schema_dataset, tags_dataset
+from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
+from openlineage.client.uuid import generate_new_uuid
+
+def client(compression):
+    return OpenLineageClient(transport=HttpTransport(HttpConfig(url=sys.argv[1], compression=compression)))
+
+now = lambda: datetime.datetime.now(datetime.timezone.utc).isoformat()
+producer = "https://github.com/acme/pipelines/tree/v3"
+run = Run(runId=str(generate_new_uuid()))
+job = Job(namespace="spark-prod", name="nightly_features")
+schema = schema_dataset.SchemaDatasetFacet(fields=[schema_dataset.SchemaDatasetFacetFields(name="id", type="STRING")])
+inputs = [InputDataset(namespace="s3://raw-eu", name="events", facets={"schema": schema})]
+stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=10, size=1000)
+outputs = [OutputDataset(namespace="s3://features-eu", name="daily", outputFacets={"outputStatistics": stats})]
+gzipped = client(HttpCompression.GZIP)
+for state in (RunState.START, RunState.COMPLETE):
+    gzipped.emit(RunEvent(eventType=state, eventTime=now(), run=run, job=job, producer=producer,
+                          inputs=inputs, outputs=outputs))
+plain = client(None)
+tags = tags_dataset.TagsDatasetFacet(tags=[tags_dataset.TagsDatasetFacetFields(key="pii", value="true")])
+plain.emit(DatasetEvent(eventTime=now(), producer=producer,
+                        dataset=StaticDataset(namespace="s3://raw-eu", name="events", facets={"tags": tags})))
+plain.emit(JobEvent(eventTime=now(), producer=producer, job=Job(namespace="spark-prod", name="weekly_report"),
+                    inputs=[InputDataset(namespace="s3://features-eu", name="daily")], outputs=[]))
+print(run.runId)
+"#;
+
+#[test]
+fn openlineages_python_client_sends_to_the_server_unchanged() {
+    let python = common::python_with("openlineage.client", "openlineage-python==1.40.1");
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--data", "data"]);
+    let out = std::process::Command::new(python)
+        .args(["-c", EMIT, &format!("http://{}", server.addr)])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "the OpenLineage client failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let (status, answer) =
+        server.json("GET", "/api/v1/lineage?nodeId=dataset:s3://features-eu:daily&depth=5", &Value::Null);
+    assert_eq!(status, 200, "{answer}");
+    let graph = answer["graph"].as_array().expect("graph");
+    let node = |id: &str| graph.iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("{id} missing: {answer:#}"));
+    assert_eq!(
+        node("job:spark-prod:nightly_features")["inEdges"],
+        json!([{"origin": "dataset:s3://raw-eu:events", "destination": "job:spark-prod:nightly_features"}])
+    );
+    let events = node("dataset:s3://raw-eu:events");
+    assert_eq!(events["data"]["facets"]["schema"]["fields"][0]["name"], "id");
+    assert_eq!(events["data"]["facets"]["tags"]["tags"][0]["key"], "pii", "the dataset event's facet is kept");
+    node("job:spark-prod:weekly_report");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
 }

@@ -9,6 +9,35 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
+/// The Python of the test virtual environment (`ASSAY_PYTHON_VENV`, else `target/tools/pyenv`),
+/// with `requirement` installed from PyPI unless `module` already imports (scripts/test.sh
+/// installs every requirement up front).
+pub fn python_with(module: &str, requirement: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let venv = std::env::var_os("ASSAY_PYTHON_VENV").map_or_else(|| target.join("tools/pyenv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    let ready = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        if !python.is_file() {
+            let made = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 -m venv");
+            assert!(made.success(), "could not create a virtual environment at {}", venv.display());
+        }
+        let pip = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", requirement])
+            .output()
+            .expect("pip");
+        assert!(pip.status.success(), "pip install {requirement} failed: {}", String::from_utf8_lossy(&pip.stderr));
+    }
+    python
+}
+
 /// Runs `assay` with arguments in a directory.
 pub fn assay(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_assay")).args(args).current_dir(dir).output().expect("running assay")

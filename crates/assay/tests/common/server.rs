@@ -2,9 +2,10 @@
 //! that malformed requests can be sent) and HTTPS through rustls (ureq) trusting a test CA.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -209,4 +210,72 @@ pub fn keyed_ledger(dir: &Path) {
     assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
     let out = super::assay(dir, &["log", "init", "ledger", "--key", "k"]);
     assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
+}
+
+/// An HTTP receiver on a fixed port that records every POST body and answers 200.
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<(String, Value)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    pub fn listen(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, stopped) = (Arc::clone(&got), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).expect("blocking");
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 8192];
+                let (head, body) = loop {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break (String::new(), Vec::new());
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        while raw.len() < end + 4 + length {
+                            let n = stream.read(&mut buf).unwrap_or(0);
+                            if n == 0 {
+                                break;
+                            }
+                            raw.extend_from_slice(&buf[..n]);
+                        }
+                        break (head, raw[end + 4..].to_vec());
+                    }
+                };
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().expect("got").push((path, v));
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Receiver { got, stop }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }

@@ -1,0 +1,209 @@
+//! The lineage intake behind `POST /api/v1/lineage`, and the residency checker.
+//!
+//! - One writer thread owns the graph's write connection. Requests queue their validated event
+//!   and wait; the writer takes everything queued (up to [`GROUP`] events) and applies it in one
+//!   SQLite transaction, so one fsync covers many requests under load (group commit), and answers
+//!   each request once the transaction is durable.
+//! - Queries (`GET /api/v1/lineage`) use their own connection, so they never wait for writes.
+//! - After new events with a job are committed, the checker thread checks the graph against the
+//!   active estate's residency rules. A finding that was not reported before is pushed to the
+//!   alert outbox (stored before it is marked reported, so a crash in between repeats an alert
+//!   rather than losing one) and written to the ledger. The checker also runs at start (events
+//!   acknowledged before a crash are checked) and when a new estate revision is activated. It
+//!   runs at most once per [`CHECK_EVERY`], and pauses nine times as long as its last run took,
+//!   so it never takes more than a tenth of a core; events arriving meanwhile are covered by the
+//!   next run.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use assay_lineage::Event;
+use assay_lineage::graph::{Applied, Graph};
+use assay_lineage::schema::Schemas;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::outbox::Message;
+use crate::state::State;
+
+/// The most events applied in one transaction.
+const GROUP: usize = 1024;
+/// How many requests may wait for the writer before new ones wait to queue.
+const QUEUE: usize = 8192;
+/// The shortest time between two residency checks.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+struct Pending {
+    event: (Value, Event),
+    done: oneshot::Sender<Result<Applied, String>>,
+}
+
+/// The intake: the writer's queue, the query connection, the checker's wake-up.
+pub(crate) struct Intake {
+    queue: mpsc::Sender<Pending>,
+    reader: Mutex<Graph>,
+    wake: SyncSender<()>,
+    checks: Mutex<Option<Receiver<()>>>,
+    pub(crate) schemas: Option<Schemas>,
+}
+
+impl Intake {
+    /// Opens the graph in `dir/lineage.sqlite` and starts the writer.
+    pub(crate) fn open(dir: &Path, schemas: Option<Schemas>) -> Result<Intake> {
+        let path = dir.join("lineage.sqlite");
+        let open = || Graph::open(&path).with_context(|| format!("opening the lineage graph {}", path.display()));
+        let writer = open()?;
+        let reader = open()?;
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let (wake, checks) = std::sync::mpsc::sync_channel(1);
+        let woken = wake.clone();
+        std::thread::Builder::new()
+            .name("assay-lineage-writer".into())
+            .spawn(move || write(writer, rx, &woken))
+            .context("starting the lineage writer")?;
+        // A first check at start covers events acknowledged before a restart.
+        let _ = wake.try_send(());
+        Ok(Intake { queue, reader: Mutex::new(reader), wake, checks: Mutex::new(Some(checks)), schemas })
+    }
+
+    /// Applies an event; returns once it is durable in the graph.
+    pub(crate) async fn apply(&self, raw: Value, event: Event) -> Result<Applied, String> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { event: (raw, event), done })
+            .await
+            .map_err(|_| "the lineage writer has stopped".to_string())?;
+        answer.await.map_err(|_| "the lineage writer has stopped".to_string())?
+    }
+
+    /// Runs `f` on the query connection, off the async workers.
+    pub(crate) async fn query<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        f: impl FnOnce(&Graph) -> Result<T, assay_lineage::graph::GraphError> + Send + 'static,
+    ) -> Result<T, String> {
+        let intake = std::sync::Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let graph = intake.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&graph).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// Asks for a residency check (a new estate revision was activated).
+    pub(crate) fn recheck(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// Starts the checker thread; it stops when the server's state is gone.
+    pub(crate) fn start_checker(&self, state: Weak<State>, dir: &Path) -> Result<()> {
+        let Some(wakes) = self.checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
+            return Ok(());
+        };
+        let path = dir.join("lineage.sqlite");
+        let mut graph = Graph::open(&path).with_context(|| format!("opening the lineage graph {}", path.display()))?;
+        std::thread::Builder::new()
+            .name("assay-residency".into())
+            .spawn(move || {
+                while wakes.recv().is_ok() {
+                    let Some(state) = state.upgrade() else { break };
+                    let started = std::time::Instant::now();
+                    if let Err(e) = check(&state, &mut graph) {
+                        tracing::error!(error = %format!("{e:#}"), "the residency check failed; it runs again on the next event");
+                    }
+                    drop(state);
+                    // A check of a large graph takes long: pause nine times as long after it, so
+                    // that checking takes at most a tenth of a core however fast events arrive.
+                    std::thread::sleep(CHECK_EVERY.max(started.elapsed() * 9));
+                }
+            })
+            .context("starting the residency checker")?;
+        Ok(())
+    }
+}
+
+/// The writer: group commits until every sender is gone.
+fn write(mut graph: Graph, mut queue: mpsc::Receiver<Pending>, wake: &SyncSender<()>) {
+    let mut batch = Vec::with_capacity(GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < GROUP {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (events, answers): (Vec<(Value, Event)>, Vec<_>) = batch.drain(..).map(|p| (p.event, p.done)).unzip();
+        let results: Vec<Result<Applied, String>> = match graph.apply_all(&events) {
+            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            // The transaction rolled back whole: apply one by one, so that one failure is
+            // answered as such and the rest are kept.
+            Err(e) => {
+                tracing::warn!(error = %e, "a group commit failed; applying its events one by one");
+                events.iter().map(|(raw, event)| graph.apply(raw, event).map_err(|e| e.to_string())).collect()
+            }
+        };
+        let flows = events.iter().zip(&results).any(|((_, e), r)| matches!(r, Ok(Applied::New)) && e.job.is_some());
+        for (answer, result) in answers.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
+        if flows {
+            match wake.try_send(()) {
+                Ok(()) | Err(TrySendError::Full(())) => {}
+                Err(TrySendError::Disconnected(())) => {}
+            }
+        }
+    }
+}
+
+/// One residency check: new findings go to the outbox and the ledger.
+fn check(state: &State, graph: &mut Graph) -> Result<()> {
+    let active = state.active();
+    if active.residency.rules.is_empty() {
+        return Ok(());
+    }
+    let findings = assay_lineage::check::check(graph, &active.residency)?;
+    let keys: Vec<String> = findings.iter().map(assay_lineage::check::Finding::key).collect();
+    let fresh: Vec<(&assay_lineage::check::Finding, &String)> = graph
+        .unreported(&keys)?
+        .into_iter()
+        .zip(findings.iter().zip(&keys))
+        .filter_map(|(new, f)| new.then_some(f))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let time = crate::state::now();
+    let estate = json!({"name": active.name, "revision": active.revision});
+    let mut messages = Vec::new();
+    for (finding, key) in &fresh {
+        let about = json!({
+            "kind": "residency",
+            "key": key,
+            "finding": finding,
+            "estate": estate,
+        });
+        for url in &active.actions.alerts {
+            messages.push(Message {
+                kind: "alert",
+                url: url.clone(),
+                body: crate::events::emitted("dev.assay.alert.v1", Some(&finding.dataset), about.clone()),
+            });
+        }
+    }
+    if !messages.is_empty() {
+        let outbox = state.outbox().context("assay.yaml configures alert actions, but the server has no outbox")?;
+        outbox.push(&messages).context("storing the residency alerts")?;
+    }
+    for (finding, _) in &fresh {
+        tracing::warn!(rule = %finding.rule, "{}", finding.message);
+        state.metrics.decision("residency", "finding");
+        state.record(finding.ledger_record(&time, &estate));
+    }
+    let keys: Vec<String> = fresh.iter().map(|(_, k)| (*k).clone()).collect();
+    graph.mark_reported(&keys, &time)?;
+    Ok(())
+}
