@@ -43,6 +43,8 @@ pub struct Template {
     validator: Option<std::sync::Arc<jsonschema::Validator>>,
     engine: crate::pool::Pool,
     entry: String,
+    /// The `violation` rule on regorus's virtual machine, when it compiles there.
+    program: Option<crate::pool::Programs>,
 }
 
 impl Template {
@@ -120,7 +122,9 @@ impl Template {
             },
             None => None,
         };
+        let program = crate::pool::Programs::compile(&compiled.engine, &entry, inventory_data(inventory.clone()));
         Some(Template {
+            program,
             kind: kind.to_string(),
             name,
             path: object.path.clone(),
@@ -153,9 +157,11 @@ impl Template {
     /// The same template with a different `data.inventory`.
     pub fn with_inventory(&self, inventory: &Value) -> Template {
         let mut t = self.clone();
+        let data = inventory_data(rego::to_rego(inventory));
+        t.program = t.program.as_ref().map(|p| p.with_data(data.clone()));
         let engine = t.engine.compiled_mut();
         engine.clear_data();
-        let _ = engine.add_data(inventory_data(rego::to_rego(inventory)));
+        let _ = engine.add_data(data);
         t
     }
 
@@ -171,6 +177,16 @@ impl Template {
             map.insert("review".into(), review.clone());
             map.insert("parameters".into(), parameters.clone());
         }
+        // The virtual machine first; should it fail at run time, the interpreter decides.
+        if let Some(program) = &self.program
+            && let Ok(result) = program.execute(input.clone())
+        {
+            return Ok(crate::messages(&result));
+        }
+        self.interpret(input)
+    }
+
+    fn interpret(&self, input: regorus::Value) -> anyhow::Result<Vec<(String, Option<Value>)>> {
         self.engine.with(|engine| {
             engine.set_input(input);
             let result = engine.eval_rule(self.entry.clone())?;
@@ -400,6 +416,65 @@ impl Constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TEMPLATE: &str = r#"
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8simages}
+spec:
+  crd: {spec: {names: {kind: K8sImages}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8simages
+        violation[{"msg": msg, "details": {"image": c.image}}] {
+          c := input_containers[_]
+          not startswith(c.image, input.parameters.registry)
+          msg := sprintf("container <%v> uses %v, not from %v", [c.name, c.image, input.parameters.registry])
+        }
+        violation[{"msg": msg}] {
+          other := data.inventory.namespace[ns][_]["Pod"][name]
+          name == input.review.object.metadata.name
+          ns != input.review.object.metadata.namespace
+          msg := sprintf("pod name %v is also used in %v", [name, ns])
+        }
+        input_containers[c] { c := input.review.object.spec.containers[_] }
+        input_containers[c] { c := input.review.object.spec.initContainers[_] }
+"#;
+
+    #[test]
+    fn the_virtual_machine_and_the_interpreter_agree() {
+        let (objects, _) = assay_estate::manifest::parse_objects("t.yaml", TEMPLATE);
+        let mut diags = Vec::new();
+        let inventory = rego::to_rego(&json!({"namespace": {"other": {"v1": {"Pod": {"web": {"kind": "Pod"}}}}}}));
+        let template = Template::compile(&objects[0], &inventory, &mut diags).expect("compiles");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(template.program.is_some(), "the template runs on the RVM");
+        let parameters = rego::to_rego(&json!({"registry": "registry.acme.example/"}));
+        for pod in [
+            json!({"metadata": {"name": "web", "namespace": "prod"}, "spec": {
+                "containers": [{"name": "a", "image": "docker.io/nginx"}, {"name": "b", "image": "registry.acme.example/b"}],
+                "initContainers": [{"name": "i", "image": "quay.io/init"}]}}),
+            json!({"metadata": {"name": "api", "namespace": "prod"}, "spec": {"containers": [{"name": "a", "image": "registry.acme.example/a"}]}}),
+        ] {
+            let review = rego::to_rego(&json!({"object": pod, "kind": {"kind": "Pod"}}));
+            let mut input = regorus::Value::new_object();
+            if let Ok(map) = input.as_object_mut() {
+                map.insert("review".into(), review.clone());
+                map.insert("parameters".into(), parameters.clone());
+            }
+            let mut fast = template.violations(&review, &parameters).expect("rvm");
+            let mut slow = template.interpret(input).expect("interpreter");
+            fast.sort_by(|a, b| a.0.cmp(&b.0));
+            slow.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(fast, slow);
+        }
+        let review = rego::to_rego(&json!({"object": {"metadata": {"name": "web", "namespace": "prod"}, "spec": {
+            "containers": [{"name": "a", "image": "docker.io/nginx"}], "initContainers": [{"name": "i", "image": "quay.io/init"}]}}}));
+        let found = template.violations(&review, &parameters).expect("rvm");
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().any(|(m, _)| m == "pod name web is also used in other"), "{found:?}");
+    }
 
     fn m(yaml: &str) -> Match {
         yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
