@@ -28,6 +28,9 @@ use serde_json::Value;
 use gatekeeper::{Constraint, Template};
 use rego::Module;
 
+static IDENTIFIER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap_or_else(|_| unreachable!("static regex")));
+
 static RULE_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$").unwrap_or_else(|_| unreachable!("static regex"))
 });
@@ -145,6 +148,13 @@ pub struct PolicySources<'a> {
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     engine: Option<pool::Pool>,
+    /// The data the rules' engine holds, for programs compiled from it.
+    data: regorus::Value,
+    /// Every rule's path (`data.authz.residency.allow`).
+    rule_paths: std::collections::BTreeSet<String>,
+    /// `data.<path>` rules compiled for the RVM on first use, by path (`None`: the RVM compiler
+    /// does not take it, so the interpreter answers).
+    programs: std::sync::Arc<std::sync::RwLock<HashMap<String, Option<std::sync::Arc<pool::Programs>>>>>,
     rules: Vec<Rule>,
     templates: BTreeMap<String, Template>,
     constraints: Vec<Constraint>,
@@ -263,8 +273,8 @@ impl PolicySet {
             }
         }
 
-        let (engine, rules) = if sources.modules.is_empty() {
-            (None, Vec::new())
+        let (engine, rules, rule_paths) = if sources.modules.is_empty() {
+            (None, Vec::new(), Default::default())
         } else {
             let compiled = rego::compile(&sources.modules, &data, &mut diagnostics);
             let package_files = package_files(&sources.modules);
@@ -289,7 +299,7 @@ impl PolicySet {
                     })
                 })
                 .collect();
-            (Some(pool::Pool::new(compiled.engine)), rules)
+            (Some(pool::Pool::new(compiled.engine)), rules, compiled.rules)
         };
 
         let mut templates = BTreeMap::new();
@@ -352,7 +362,17 @@ impl PolicySet {
             .filter(|o| o.kind() == "Namespace" && o.group().is_empty())
             .map(|o| (o.name().to_string(), o.value.clone()))
             .collect();
-        PolicySet { engine, rules, templates, constraints, namespaces, diagnostics }
+        PolicySet {
+            engine,
+            data,
+            rule_paths,
+            programs: Default::default(),
+            rules,
+            templates,
+            constraints,
+            namespaces,
+            diagnostics,
+        }
     }
 
     /// Number of deny/warn rules and constraints that will be evaluated.
@@ -465,11 +485,17 @@ impl PolicySet {
         let Some(pool) = &self.engine else {
             return Ok(None);
         };
+        let input = match input {
+            Some(input) => rego::to_rego(input),
+            None => regorus::Value::Undefined,
+        };
+        if let Some(program) = self.program(pool, path)
+            && let Ok(result) = program.execute(input.clone())
+        {
+            return Ok(rego::to_json(&result));
+        }
         pool.with(|engine| {
-            engine.set_input(match input {
-                Some(input) => rego::to_rego(input),
-                None => regorus::Value::Undefined,
-            });
+            engine.set_input(input);
             let mut query = String::from("data");
             for segment in path {
                 query.push('[');
@@ -479,6 +505,29 @@ impl PolicySet {
             let results = engine.eval_query(query, false)?;
             Ok(results.result.first().and_then(|r| r.expressions.first()).and_then(|e| rego::to_json(&e.value)))
         })
+    }
+
+    /// The RVM program of the rule `data.<path>`, compiled on first use; `None` for a path
+    /// that is not a rule (a package, a data document, a segment that is not an identifier) or
+    /// that the RVM compiler does not take.
+    fn program(&self, pool: &pool::Pool, path: &[&str]) -> Option<std::sync::Arc<pool::Programs>> {
+        let entry = format!("data.{}", path.join("."));
+        if let Some(known) = self.programs.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&entry) {
+            return known.clone();
+        }
+        let identifiers = path.iter().all(|s| IDENTIFIER.is_match(s));
+        let program = if identifiers && self.rule_paths.contains(&entry) {
+            pool::Programs::compile(pool.compiled(), &entry, self.data.clone()).map(std::sync::Arc::new)
+        } else {
+            None
+        };
+        let mut programs = self.programs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The paths a client asks for are few; a client asking for many distinct ones only
+        // fills the cache up to a bound.
+        if programs.len() < 1024 {
+            programs.insert(entry, program.clone());
+        }
+        program
     }
 }
 
@@ -491,4 +540,56 @@ fn package_files(modules: &[Module]) -> HashMap<String, String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const AUTHZ: &str = r#"
+package authz.residency
+import rego.v1
+
+default allow := false
+allow if {
+    input.action == "store"
+    input.region in data.regions[input.data.classification]
+}
+reasons contains msg if {
+    not allow
+    msg := sprintf("%v may not be stored in %v", [input.data.classification, input.region])
+}
+"#;
+
+    #[test]
+    fn data_api_rules_on_the_virtual_machine_answer_as_the_interpreter() {
+        let sources = PolicySources {
+            modules: vec![Module {
+                path: "authz.rego".into(),
+                text: AUTHZ.into(),
+                version: assay_estate::settings::RegoVersion::V1,
+            }],
+            data: json!({"regions": {"GDPR": ["eu-west-1"]}}),
+            ..PolicySources::default()
+        };
+        let set = PolicySet::compile(&sources);
+        assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+        for (region, allowed) in [("eu-west-1", true), ("us-east-1", false)] {
+            let input = json!({"action": "store", "region": region, "data": {"classification": "GDPR"}});
+            let allow = set.query(&["authz", "residency", "allow"], Some(&input)).expect("allow");
+            let reasons = set.query(&["authz", "residency", "reasons"], Some(&input)).expect("reasons");
+            // The whole package is not a rule: the interpreter answers it.
+            let package = set.query(&["authz", "residency"], Some(&input)).expect("package").expect("defined");
+            assert_eq!(allow, Some(json!(allowed)));
+            assert_eq!(package["allow"], json!(allowed));
+            assert_eq!(reasons.unwrap_or(json!([])), package["reasons"]);
+        }
+        let programs = set.programs.read().expect("cache");
+        assert!(programs.get("data.authz.residency.allow").is_some_and(Option::is_some), "allow runs on the RVM");
+        assert!(programs.get("data.authz.residency").is_some_and(Option::is_none), "a package is interpreted");
+        drop(programs);
+        assert_eq!(set.query(&["authz", "nothing"], None).expect("undefined"), None);
+    }
 }

@@ -33,6 +33,11 @@ impl Pool {
         &mut self.compiled
     }
 
+    /// The compiled engine.
+    pub(crate) fn compiled(&self) -> &regorus::Engine {
+        &self.compiled
+    }
+
     /// Runs `f` with an engine of its own.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut regorus::Engine) -> R) -> R {
         let taken = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
