@@ -396,37 +396,50 @@ impl PolicySet {
         let mut evaluation = Evaluation::default();
         let request_rego = rego::to_rego(request);
         if let Some(pool) = &self.engine {
-            pool.with(|engine| {
-                let mut input = regorus::Value::new_object();
-                if let Ok(map) = input.as_object_mut() {
-                    map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
-                    map.insert("kind".into(), "AdmissionReview".into());
-                    map.insert("request".into(), request_rego.clone());
-                    for (key, value) in extra.and_then(Value::as_object).into_iter().flatten() {
-                        map.insert(key.as_str().into(), rego::to_rego(value));
-                    }
+            let mut input = regorus::Value::new_object();
+            if let Ok(map) = input.as_object_mut() {
+                map.insert("apiVersion".into(), "admission.k8s.io/v1".into());
+                map.insert("kind".into(), "AdmissionReview".into());
+                map.insert("request".into(), request_rego.clone());
+                for (key, value) in extra.and_then(Value::as_object).into_iter().flatten() {
+                    map.insert(key.as_str().into(), rego::to_rego(value));
                 }
-                engine.set_input(input);
-                for rule in &self.rules {
-                    match engine.eval_rule(rule.path.clone()) {
-                        Ok(value) => {
-                            for (message, details) in messages(&value) {
-                                let message =
-                                    if message.is_empty() { format!("{} is true", rule.path) } else { message };
-                                evaluation.findings.push(Finding {
-                                    policy: rule.reference.clone(),
-                                    action: rule.action,
-                                    message,
-                                    details,
-                                });
-                            }
+            }
+            // Each rule on the RVM when it compiles there; the rest on one interpreter engine.
+            let mut results: Vec<Option<anyhow::Result<regorus::Value>>> = self
+                .rules
+                .iter()
+                .map(|rule| self.program_for(pool, &rule.path).and_then(|p| p.execute(input.clone()).ok()).map(Ok))
+                .collect();
+            if results.iter().any(Option::is_none) {
+                pool.with(|engine| {
+                    engine.set_input(input);
+                    for (rule, result) in self.rules.iter().zip(results.iter_mut()) {
+                        if result.is_none() {
+                            *result = Some(engine.eval_rule(rule.path.clone()));
                         }
-                        Err(e) => evaluation
-                            .errors
-                            .push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message)),
                     }
+                });
+            }
+            for (rule, result) in self.rules.iter().zip(results) {
+                match result {
+                    Some(Ok(value)) => {
+                        for (message, details) in messages(&value) {
+                            let message = if message.is_empty() { format!("{} is true", rule.path) } else { message };
+                            evaluation.findings.push(Finding {
+                                policy: rule.reference.clone(),
+                                action: rule.action,
+                                message,
+                                details,
+                            });
+                        }
+                    }
+                    Some(Err(e)) => {
+                        evaluation.errors.push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message));
+                    }
+                    None => {}
                 }
-            });
+            }
         }
         if !self.constraints.is_empty() {
             let object = review::reviewed_object(request);
@@ -511,13 +524,19 @@ impl PolicySet {
     /// that is not a rule (a package, a data document, a segment that is not an identifier) or
     /// that the RVM compiler does not take.
     fn program(&self, pool: &pool::Pool, path: &[&str]) -> Option<std::sync::Arc<pool::Programs>> {
-        let entry = format!("data.{}", path.join("."));
-        if let Some(known) = self.programs.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&entry) {
+        if !path.iter().all(|s| IDENTIFIER.is_match(s)) {
+            return None;
+        }
+        self.program_for(pool, &format!("data.{}", path.join(".")))
+    }
+
+    /// The RVM program of the rule `entry` (`data.authz.residency.allow`), compiled on first use.
+    fn program_for(&self, pool: &pool::Pool, entry: &str) -> Option<std::sync::Arc<pool::Programs>> {
+        if let Some(known) = self.programs.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(entry) {
             return known.clone();
         }
-        let identifiers = path.iter().all(|s| IDENTIFIER.is_match(s));
-        let program = if identifiers && self.rule_paths.contains(&entry) {
-            pool::Programs::compile(pool.compiled(), &entry, self.data.clone()).map(std::sync::Arc::new)
+        let program = if self.rule_paths.contains(entry) {
+            pool::Programs::compile(pool.compiled(), entry, self.data.clone()).map(std::sync::Arc::new)
         } else {
             None
         };
@@ -525,7 +544,7 @@ impl PolicySet {
         // The paths a client asks for are few; a client asking for many distinct ones only
         // fills the cache up to a bound.
         if programs.len() < 1024 {
-            programs.insert(entry, program.clone());
+            programs.insert(entry.to_string(), program.clone());
         }
         program
     }
@@ -591,5 +610,26 @@ reasons contains msg if {
         assert!(programs.get("data.authz.residency").is_some_and(Option::is_none), "a package is interpreted");
         drop(programs);
         assert_eq!(set.query(&["authz", "nothing"], None).expect("undefined"), None);
+    }
+
+    #[test]
+    fn admission_rules_run_on_the_virtual_machine() {
+        let deny = "package k8s\nimport rego.v1\ndeny contains msg if {\n  not input.request.object.metadata.labels.team\n  \
+                    msg := sprintf(\"%v has no team label\", [input.request.object.metadata.name])\n}\n";
+        let sources = PolicySources {
+            modules: vec![Module {
+                path: "k8s.rego".into(),
+                text: deny.into(),
+                version: assay_estate::settings::RegoVersion::V1,
+            }],
+            ..PolicySources::default()
+        };
+        let set = PolicySet::compile(&sources);
+        let pod = |labels: Value| json!({"kind": {"kind": "Pod"}, "object": {"kind": "Pod", "metadata": {"name": "web", "labels": labels}}});
+        let found = set.review(&pod(json!({})));
+        assert_eq!(found.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(), ["web has no team label"]);
+        assert!(set.review(&pod(json!({"team": "ml"}))).findings.is_empty());
+        let programs = set.programs.read().expect("cache");
+        assert!(programs.get("data.k8s.deny").is_some_and(Option::is_some), "deny runs on the RVM");
     }
 }
