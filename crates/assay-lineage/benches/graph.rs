@@ -83,7 +83,7 @@ fn main() {
             for k in 0..WIDTH {
                 let raw = event(&mut rng, pipelines, p, stage, k);
                 let parsed = assay_lineage::parse(&raw).expect("valid event");
-                batch.push((raw, parsed));
+                batch.push(parsed);
                 if batch.len() == 1000 {
                     graph.apply_all(&batch).expect("apply");
                     events += batch.len() as u64;

@@ -281,7 +281,7 @@ mod tests {
             raw["job"]["facets"] = json!({"tags": {"_producer": "https://x.example/p", "_schemaURL": "https://x.example/s", "tags": tags}});
         }
         let event = crate::parse(&raw).expect("valid");
-        graph.apply(&raw, &event).expect("apply");
+        graph.apply(&event).expect("apply");
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Event {
     pub outputs: Vec<Dataset>,
     /// The dataset of a dataset event.
     pub dataset: Option<Dataset>,
+    /// The SHA-256 of the event's canonical JSON (RFC 8785), hex: its identity.
+    pub digest: String,
 }
 
 /// Why an event was refused: the field and what is wrong with it.
@@ -267,6 +269,7 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
         inputs: Vec::new(),
         outputs: Vec::new(),
         dataset: None,
+        digest: String::new(),
     };
     if let Some(t) = map.get("eventType") {
         let t = t.as_str().ok_or_else(|| err("eventType", "must be a string"))?;
@@ -297,6 +300,7 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
     if kind == Kind::Dataset {
         event.dataset = Some(dataset(map.get("dataset").unwrap_or(&Value::Null), "dataset", None)?);
     }
+    event.digest = crate::graph::digest(value);
     Ok(event)
 }
 

@@ -85,10 +85,10 @@ pub fn digest(event: &Value) -> String {
 
 /// The ledger record of an accepted event: its digest and what it is about
 /// (`assay.dev/record/lineage-event/v1`).
-pub fn ledger_record(raw: &Value, event: &Event) -> Value {
+pub fn ledger_record(event: &Event) -> Value {
     serde_json::json!({
         "type": "assay.dev/record/lineage-event/v1",
-        "digest": format!("sha256:{}", digest(raw)),
+        "digest": format!("sha256:{}", event.digest),
         "eventType": event.event_type,
         "eventTime": event.event_time,
         "run": event.run_id,
@@ -115,6 +115,8 @@ impl Graph {
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -32768;
+             PRAGMA wal_autocheckpoint = 8192;
              PRAGMA foreign_keys = ON;
              CREATE TABLE IF NOT EXISTS events (digest TEXT PRIMARY KEY, event_time TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS jobs (
@@ -146,20 +148,20 @@ impl Graph {
     }
 
     /// Applies events in one transaction (durable when this returns).
-    pub fn apply_all(&mut self, events: &[(Value, Event)]) -> Result<Vec<Applied>, GraphError> {
+    pub fn apply_all(&mut self, events: &[Event]) -> Result<Vec<Applied>, GraphError> {
         let tx = self.db.transaction()?;
         let mut out = Vec::with_capacity(events.len());
-        for (raw, event) in events {
-            out.push(apply(&tx, raw, event)?);
+        for event in events {
+            out.push(apply(&tx, event)?);
         }
         tx.commit()?;
         Ok(out)
     }
 
     /// Applies one event.
-    pub fn apply(&mut self, raw: &Value, event: &Event) -> Result<Applied, GraphError> {
+    pub fn apply(&mut self, event: &Event) -> Result<Applied, GraphError> {
         let tx = self.db.transaction()?;
-        let applied = apply(&tx, raw, event)?;
+        let applied = apply(&tx, event)?;
         tx.commit()?;
         Ok(applied)
     }
@@ -520,8 +522,8 @@ fn normal_time(t: &str) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, rusqlite::Error> {
-    let digest = digest(raw);
+fn apply(tx: &Transaction<'_>, event: &Event) -> Result<Applied, rusqlite::Error> {
+    let digest = event.digest.as_str();
     let time = normal_time(&event.event_time);
     let inserted = tx
         .prepare_cached("INSERT INTO events (digest, event_time) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
@@ -531,7 +533,7 @@ fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, ru
     }
     if let Some(d) = &event.dataset {
         let id = upsert_node(tx, "datasets", &d.namespace, &d.name)?;
-        merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, &digest)?;
+        merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, digest)?;
         if let Some(v) = version_of(d) {
             tx.prepare_cached("INSERT INTO versions (dataset, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
                 .execute(params![id, v])?;
@@ -539,7 +541,7 @@ fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, ru
     }
     let Some((job_ns, job_name)) = &event.job else { return Ok(Applied::New) };
     let job = upsert_node(tx, "jobs", job_ns, job_name)?;
-    merge_facets(tx, &format!("job:{job_ns}:{job_name}"), &event.job_facets, &time, &digest)?;
+    merge_facets(tx, &format!("job:{job_ns}:{job_name}"), &event.job_facets, &time, digest)?;
     let run = match &event.run_id {
         Some(run_id) => {
             let id: i64 = tx
@@ -547,7 +549,7 @@ fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, ru
                     "INSERT INTO runs (run_id, job) VALUES (?1, ?2) ON CONFLICT (run_id) DO UPDATE SET job = job RETURNING id",
                 )?
                 .query_row(params![run_id, job], |r| r.get(0))?;
-            merge_facets(tx, &format!("run:{run_id}"), &event.run_facets, &time, &digest)?;
+            merge_facets(tx, &format!("run:{run_id}"), &event.run_facets, &time, digest)?;
             if let Some(state) = &event.event_type {
                 // A terminal state beats any other; among equals, the later event wins.
                 let rank = i64::from(TERMINAL.contains(&state.as_str()));
@@ -574,7 +576,7 @@ fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, ru
     for (output, list) in [(0i64, &event.inputs), (1, &event.outputs)] {
         for d in list {
             let dataset = upsert_node(tx, "datasets", &d.namespace, &d.name)?;
-            merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, &digest)?;
+            merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, digest)?;
             let version = match version_of(d) {
                 Some(v) => Some(
                     tx.prepare_cached(
@@ -599,7 +601,7 @@ fn apply(tx: &Transaction<'_>, raw: &Value, event: &Event) -> Result<Applied, ru
                     &format!("run:{}:{io}:{}:{}", event.run_id.as_deref().unwrap_or(""), d.namespace, d.name),
                     &d.io_facets,
                     &time,
-                    &digest,
+                    digest,
                 )?;
             }
         }
@@ -613,7 +615,7 @@ mod tests {
 
     use super::*;
 
-    fn event(run: &str, kind: &str, time: &str, job: &str, inputs: &[&str], outputs: &[&str]) -> (Value, Event) {
+    fn event(run: &str, kind: &str, time: &str, job: &str, inputs: &[&str], outputs: &[&str]) -> Event {
         let ds = |names: &[&str]| -> Vec<Value> {
             names.iter().map(|n| json!({"namespace": "s3://lake", "name": n})).collect()
         };
@@ -623,14 +625,13 @@ mod tests {
             "run": {"runId": run}, "job": {"namespace": "airflow", "name": job},
             "inputs": ds(inputs), "outputs": ds(outputs),
         });
-        let parsed = crate::parse(&raw).expect("valid");
-        (raw, parsed)
+        crate::parse(&raw).expect("valid")
     }
 
     const R1: &str = "00000000-0000-4000-8000-000000000001";
     const R2: &str = "00000000-0000-4000-8000-000000000002";
 
-    fn pipeline() -> Vec<(Value, Event)> {
+    fn pipeline() -> Vec<Event> {
         vec![
             event(R1, "START", "2026-11-23T10:00:00Z", "clean", &["raw"], &[]),
             event(R1, "COMPLETE", "2026-11-23T10:05:00Z", "clean", &["raw"], &["clean"]),

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use assay_lineage::Event;
 use assay_lineage::graph::{Applied, Graph};
 use assay_lineage::schema::Schemas;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::outbox::Message;
@@ -37,7 +37,7 @@ const QUEUE: usize = 8192;
 pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 struct Pending {
-    event: (Value, Event),
+    event: Event,
     done: oneshot::Sender<Result<Applied, String>>,
 }
 
@@ -70,12 +70,9 @@ impl Intake {
     }
 
     /// Applies an event; returns once it is durable in the graph.
-    pub(crate) async fn apply(&self, raw: Value, event: Event) -> Result<Applied, String> {
+    pub(crate) async fn apply(&self, event: Event) -> Result<Applied, String> {
         let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Pending { event: (raw, event), done })
-            .await
-            .map_err(|_| "the lineage writer has stopped".to_string())?;
+        self.queue.send(Pending { event, done }).await.map_err(|_| "the lineage writer has stopped".to_string())?;
         answer.await.map_err(|_| "the lineage writer has stopped".to_string())?
     }
 
@@ -136,17 +133,17 @@ fn write(mut graph: Graph, mut queue: mpsc::Receiver<Pending>, wake: &SyncSender
                 Err(_) => break,
             }
         }
-        let (events, answers): (Vec<(Value, Event)>, Vec<_>) = batch.drain(..).map(|p| (p.event, p.done)).unzip();
+        let (events, answers): (Vec<Event>, Vec<_>) = batch.drain(..).map(|p| (p.event, p.done)).unzip();
         let results: Vec<Result<Applied, String>> = match graph.apply_all(&events) {
             Ok(applied) => applied.into_iter().map(Ok).collect(),
             // The transaction rolled back whole: apply one by one, so that one failure is
             // answered as such and the rest are kept.
             Err(e) => {
                 tracing::warn!(error = %e, "a group commit failed; applying its events one by one");
-                events.iter().map(|(raw, event)| graph.apply(raw, event).map_err(|e| e.to_string())).collect()
+                events.iter().map(|event| graph.apply(event).map_err(|e| e.to_string())).collect()
             }
         };
-        let flows = events.iter().zip(&results).any(|((_, e), r)| matches!(r, Ok(Applied::New)) && e.job.is_some());
+        let flows = events.iter().zip(&results).any(|(e, r)| matches!(r, Ok(Applied::New)) && e.job.is_some());
         for (answer, result) in answers.into_iter().zip(results) {
             let _ = answer.send(result);
         }

@@ -50,9 +50,9 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
             return ApiError::invalid(problems.join("; ")).into_response();
         }
     }
-    let record = assay_lineage::graph::ledger_record(&raw, &event);
+    let record = assay_lineage::graph::ledger_record(&event);
     let digest = record["digest"].clone();
-    match intake.apply(raw, event).await {
+    match intake.apply(event).await {
         Ok(applied) => {
             let new = applied == Applied::New;
             state.metrics.decision("lineage", if new { "new" } else { "duplicate" });

@@ -76,7 +76,10 @@ impl State {
         let ledger = match &config.ledger {
             Some((dir, signer)) => {
                 let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
-                Some(Appender::start(log, Batching::default()))
+                // Decisions are answered before they are durable, so a longer batch costs no
+                // request any time, and it writes far fewer partial tiles under load.
+                let batching = Batching { max_delay: std::time::Duration::from_millis(50), ..Batching::default() };
+                Some(Appender::start(log, batching))
             }
             None => None,
         };

@@ -156,7 +156,7 @@ fn ingest(
     let (mut read, mut new, mut duplicates, mut rejected) = (0u64, 0u64, 0u64, 0u64);
     let mut unreadable = false;
     let mut batch = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<(Value, assay_lineage::Event)>,
+    let flush = |batch: &mut Vec<assay_lineage::Event>,
                  graph: &mut Graph,
                  log: &mut Option<assay_ledger::store::Log>|
      -> Result<(u64, u64)> {
@@ -169,7 +169,7 @@ fn ingest(
                 .iter()
                 .zip(&applied)
                 .filter(|(_, a)| **a == Applied::New)
-                .map(|((raw, e), _)| record(raw, e))
+                .map(|(e, _)| record(e))
                 .collect::<Result<_>>()?;
             if !records.is_empty() {
                 log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
@@ -222,7 +222,7 @@ fn ingest(
                         .map(|s| s.validate(&raw).iter().map(ToString::to_string).collect())
                         .unwrap_or_default();
                     if problems.is_empty() {
-                        batch.push((raw, event));
+                        batch.push(event);
                         if batch.len() >= BATCH {
                             let (n, d) = flush(&mut batch, &mut graph, &mut log)?;
                             new += n;
@@ -259,8 +259,8 @@ fn ingest(
 }
 
 /// The ledger record of an accepted event: its digest and what it is about.
-fn record(raw: &Value, event: &assay_lineage::Event) -> Result<Vec<u8>> {
-    serde_json_canonicalizer::to_vec(&assay_lineage::graph::ledger_record(raw, event)).context("canonical JSON")
+fn record(event: &assay_lineage::Event) -> Result<Vec<u8>> {
+    serde_json_canonicalizer::to_vec(&assay_lineage::graph::ledger_record(event)).context("canonical JSON")
 }
 
 fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: Option<&Value>) -> Result<()> {

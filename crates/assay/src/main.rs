@@ -19,6 +19,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc: the server and `check` allocate from many threads at once, where glibc's malloc
+/// spent a fifth of the lineage intake's CPU (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Git-driven governance for AI platforms: policy, cost, lineage and a verifiable audit trail.
 #[derive(Debug, Parser)]
 #[command(name = "assay", version, about, propagate_version = true)]
