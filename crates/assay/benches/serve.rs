@@ -11,11 +11,12 @@
 //!   template and sample constraint), after start and after serving requests.
 //! - `lineage`: OpenLineage events per second through `POST /api/v1/lineage` (closed loop,
 //!   keep-alive connections), each durable in the graph before its answer, ledger on.
-//! - `lineage-wrk`: the same with wrk as the load generator, when it is installed.
+//! - `lineage-wrk`, `data-wrk`: the same with wrk as the load generator, when it is installed
+//!   (`apt-get install wrk`).
 //! - `ingest`: the same events through the file path, `assay lineage ingest FILE.jsonl`, without
 //!   and with the ledger, and with the OpenLineage schemas when `../shared` has them.
 //!
-//! `cargo bench -p assay --bench serve [-- admission data memory lineage lineage-wrk ingest]`;
+//! `cargo bench -p assay --bench serve [-- admission data data-wrk memory lineage lineage-wrk ingest]`;
 //! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
@@ -354,23 +355,29 @@ fn admission() {
     );
 }
 
-fn data() {
-    let work = tempfile::tempdir().expect("tempdir");
-    ledger(work.path());
+/// A server on the example estate with a ledger, in `work`.
+fn data_server(work: &Path) -> Server {
+    ledger(work);
     let estate = root().join("examples/estate");
-    let server = Server::start(
-        work.path(),
-        &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
-    );
-    let url = format!("http://{}/v1/data/authz/residency/allow", server.addr);
-    let seconds = env_or("ASSAY_BENCH_SECONDS", 20).min(10);
-    let workers = 8;
-    let inputs = [
+    Server::start(work, &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"])
+}
+
+/// The data API's three inputs: stores allowed and refused, and an inference.
+fn data_inputs() -> [serde_json::Value; 3] {
+    [
         json!({"input": {"action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"}}}),
         json!({"input": {"action": "store", "region": "us-east-1", "data": {"classification": "GDPR_SENSITIVE"}}}),
         json!({"input": {"action": "inference", "user": {"region": "eu-west-1"}, "model": {"region": "eu-west-1"}, "data": {"classification": "INTERNAL"}}}),
     ]
-    .map(|v| v.to_string().into_bytes());
+}
+
+fn data() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = data_server(work.path());
+    let url = format!("http://{}/v1/data/authz/residency/allow", server.addr);
+    let seconds = env_or("ASSAY_BENCH_SECONDS", 20).min(10);
+    let workers = 8;
+    let inputs = data_inputs().map(|v| v.to_string().into_bytes());
     let warm = agent(None);
     for body in inputs.iter().cycle().take(500) {
         let _ = warm.post(&url).header("content-type", "application/json").send(&body[..]);
@@ -532,14 +539,13 @@ fn lineage_wrk() {
         .collect();
     let script = format!(
         "local templates = {{{}}}\n\
-         local threads, n, id = 0, 0, 0\n\
+         local threads, n = 0, 0\n\
          function setup(thread) thread:set(\"id\", threads); threads = threads + 1 end\n\
-         function init(args) n = 0 end\n\
          wrk.method = \"POST\"\n\
          wrk.headers[\"Content-Type\"] = \"application/json\"\n\
          function request()\n\
            n = n + 1\n\
-           local run = string.format(\"%02d%010d\", id, n)\n\
+           local run = string.format(\"%02d%010d\", id or 0, n)\n\
            local body = templates[n % #templates + 1]:gsub(\"RUNIDRUNIDRU\", run)\n\
            return wrk.format(nil, nil, nil, body)\n\
          end\n",
@@ -548,15 +554,43 @@ fn lineage_wrk() {
     let path = work.path().join("lineage.lua");
     std::fs::write(&path, script).expect("write the wrk script");
     let url = format!("http://{}/api/v1/lineage", server.addr);
+    let (rate, latency, cpu) = wrk(&server, &path, &url, clients, seconds);
+    // Every request must have been a new event: the server counts new and known ones.
+    let metrics = agent(None)
+        .get(format!("http://{}/metrics", server.addr))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    let count = |result: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.contains("kind=\"lineage\"") && l.contains(&format!("result=\"{result}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let (new, known) = (count("new"), count("duplicate"));
+    server.stop();
+    assert_eq!(known, 0, "the load repeated events");
+    println!("server CPU per lineage event (wrk): {cpu:.3} ms; {new} new events, none repeated");
+    println!(
+        "OpenLineage over HTTP with wrk, each event durable before its 201, ledger on, {clients} connections: \
+         {rate:.0}/s, {latency}"
+    );
+}
+
+/// Runs wrk with a Lua script against `url`; returns requests per second, its latency summary
+/// (and any errors it reports), and the server's CPU milliseconds per request.
+fn wrk(server: &Server, script: &Path, url: &str, clients: u64, seconds: u64) -> (f64, String, f64) {
     let cpu_before = server.cpu();
     let out = Command::new("wrk")
         .args(["-t2", &format!("-c{clients}"), &format!("-d{seconds}s"), "--latency", "-s"])
-        .arg(&path)
-        .arg(&url)
+        .arg(script)
+        .arg(url)
         .output()
         .expect("wrk");
     let cpu = server.cpu() - cpu_before;
-    server.stop();
     let text = String::from_utf8_lossy(&out.stdout);
     let rate: f64 = text
         .lines()
@@ -566,14 +600,40 @@ fn lineage_wrk() {
     let errors = text.lines().filter(|l| l.contains("Non-2xx") || l.contains("Socket errors")).collect::<Vec<_>>();
     let latency =
         |p: &str| text.lines().find_map(|l| l.trim().strip_prefix(p).map(|v| v.trim().to_string())).unwrap_or_default();
-    println!("server CPU per lineage event (wrk): {:.3} ms", cpu / (rate * seconds as f64).max(1.0) * 1000.0);
-    println!(
-        "OpenLineage over HTTP with wrk, each event durable before its 201, ledger on, {clients} connections: \
-         {rate:.0}/s, latency p50 {}, p99 {}{}",
+    let summary = format!(
+        "latency p50 {}, p99 {}{}",
         latency("50%"),
         latency("99%"),
         if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
     );
+    (rate, summary, cpu / (rate * seconds as f64).max(1.0) * 1000.0)
+}
+
+/// The OPA data API driven by wrk (when it is installed), as `data` but with a load generator
+/// that leaves the server more of the two cores.
+fn data_wrk() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("data-wrk: skipped, wrk is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = data_server(work.path());
+    let seconds = env_or("ASSAY_BENCH_SECONDS", 20).min(10);
+    let clients = env_or("ASSAY_BENCH_CLIENTS", 64);
+    let bodies: Vec<String> = data_inputs().iter().map(|v| format!("[==[{v}]==]")).collect();
+    let script = format!(
+        "local bodies = {{{}}}\nlocal n = 0\nwrk.method = \"POST\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         function request() n = n + 1; return wrk.format(nil, nil, nil, bodies[n % #bodies + 1]) end\n",
+        bodies.join(",")
+    );
+    let path = work.path().join("data.lua");
+    std::fs::write(&path, script).expect("write the wrk script");
+    let url = format!("http://{}/v1/data/authz/residency/allow", server.addr);
+    let (rate, latency, cpu) = wrk(&server, &path, &url, clients, seconds);
+    server.stop();
+    println!("server CPU per data API decision (wrk): {cpu:.3} ms");
+    println!("OPA data API with wrk, residency policy, ledger on, {clients} connections: {rate:.0}/s, {latency}");
 }
 
 fn ingest() {
@@ -646,6 +706,9 @@ fn main() {
     }
     if want("data") {
         data();
+    }
+    if want("data-wrk") {
+        data_wrk();
     }
     if want("memory") {
         memory();
