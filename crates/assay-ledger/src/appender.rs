@@ -45,6 +45,8 @@ struct Shared {
     /// Wakes producers (durable progress, failure, or room in the queue).
     progress: Condvar,
     max_queue: usize,
+    /// The batch size that makes the writer write at once.
+    max_entries: usize,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Appender {
             work: Condvar::new(),
             progress: Condvar::new(),
             max_queue: batching.max_queue.max(1),
+            max_entries: batching.max_entries.max(1),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -147,13 +150,18 @@ impl Appender {
             }
             st = self.shared.progress.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        if st.queue.is_empty() {
+        let was_empty = st.queue.is_empty();
+        if was_empty {
             st.first_queued = Some(Instant::now());
         }
         st.queue.push(entry);
         let index = st.next;
         st.next += 1;
-        self.shared.work.notify_one();
+        // The writer sleeps until the queue has something, then until the batch is due: it
+        // needs waking only for the first entry of a batch and for a batch that is full.
+        if was_empty || st.queue.len() >= self.shared.max_entries {
+            self.shared.work.notify_one();
+        }
         Ok(index)
     }
 
