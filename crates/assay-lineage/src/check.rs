@@ -107,6 +107,34 @@ fn tags(facets: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The region of each run that has a `region` tag (TagsRunFacet), by run id.
+pub(crate) fn run_regions(graph: &Graph) -> Result<HashMap<String, String>, GraphError> {
+    let mut out = HashMap::new();
+    for (run, _, _, _) in graph.run_edges()? {
+        if out.contains_key(&run) {
+            continue;
+        }
+        if let Some(region) = tag(&graph.facets(&format!("run:{run}"))?, "region") {
+            out.insert(run, region);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads by runs with a region of their own: (job, dataset, the run's region).
+fn run_reads(graph: &Graph) -> Result<Vec<(i64, i64, String)>, GraphError> {
+    let regions = run_regions(graph)?;
+    if regions.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(graph
+        .run_edges()?
+        .into_iter()
+        .filter(|(_, _, _, output)| !output)
+        .filter_map(|(run, job, dataset, _)| regions.get(&run).map(|r| (job, dataset, r.clone())))
+        .collect())
+}
+
 #[derive(Debug, Clone)]
 struct DatasetInfo {
     id: String,
@@ -197,16 +225,27 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
         path.reverse();
         path
     };
+    // Every flow: the job-level edges with the job's region, and the reads of runs that carry a
+    // region of their own (a `region` tag on the run) where it differs from the job's.
+    let mut flows: Vec<(i64, i64, bool, Option<String>)> =
+        edges.iter().map(|(j, d, o)| (*j, *d, *o, jobs.get(j).and_then(|job| job.1.clone()))).collect();
+    let mut seen_flows: std::collections::HashSet<(i64, i64, bool, Option<String>)> = flows.iter().cloned().collect();
+    for (job, dataset, region) in run_reads(graph)? {
+        let flow = (job, dataset, false, Some(region));
+        if seen_flows.insert(flow.clone()) {
+            flows.push(flow);
+        }
+    }
     let mut findings = Vec::new();
-    for (job, dataset, output) in &edges {
-        let (Some((job_id, job_region, _)), Some(d)) = (jobs.get(job), datasets.get(dataset)) else { continue };
+    for (job, dataset, output, processing) in &flows {
+        let (Some((job_id, _, _)), Some(d)) = (jobs.get(job), datasets.get(dataset)) else { continue };
         let Some(class) = &d.class else { continue };
         let Some(rule) = residency.rule(class) else { continue };
         let (region, allowed, violation) = if *output {
             let Some(region) = &d.region else { continue };
             (region, rule.may_store(region), Violation::Store)
         } else {
-            let Some(region) = job_region else { continue };
+            let Some(region) = processing else { continue };
             (region, rule.may_process(region), Violation::Process)
         };
         if allowed {
@@ -310,6 +349,28 @@ mod tests {
         assert_eq!(store.dataset, "dataset:s3://us-models:model");
         assert_eq!(store.path.first().map(String::as_str), Some("dataset:s3://eu-customers:raw"));
         assert!(store.message.contains("gdpr does not allow"), "{}", store.message);
+    }
+
+    #[test]
+    fn a_run_with_a_region_of_its_own_is_checked_there() {
+        let mut g = Graph::in_memory().expect("graph");
+        run(&mut g, 1, ("eu", "clean"), &[("s3://eu-customers", "raw")], &[("s3://eu-lake", "clean")], &[]);
+        // The same EU job, once run in us-east-1 (a `region` tag on the run).
+        let raw = json!({
+            "eventType": "COMPLETE", "eventTime": "2026-11-23T11:00:00Z", "producer": "https://x.example/p",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": "00000000-0000-4000-8000-000000000009", "facets": {"tags": {
+                "_producer": "https://x.example/p", "_schemaURL": "https://x.example/s",
+                "tags": [{"key": "region", "value": "us-east-1"}]}}},
+            "job": {"namespace": "eu", "name": "clean"},
+            "inputs": [{"namespace": "s3://eu-customers", "name": "raw"}],
+            "outputs": [{"namespace": "s3://eu-lake", "name": "clean"}],
+        });
+        g.apply(&crate::parse(&raw).expect("valid")).expect("apply");
+        let findings = check(&g, &residency()).expect("check");
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!((findings[0].violation.clone(), findings[0].region.as_str()), (Violation::Process, "us-east-1"));
+        assert_eq!(findings[0].job, "job:eu:clean");
     }
 
     #[test]

@@ -78,10 +78,12 @@ pub fn egress(graph: &Graph, residency: &Residency, prices: &PriceCatalog) -> Re
             rs.iter().all(|r| r == first).then(|| first.clone())
         })
     };
+    // A run's own `region` tag overrides its job's region.
+    let run_regions = crate::check::run_regions(graph)?;
     let mut legs: BTreeMap<(String, String, String, String), Leg> = BTreeMap::new();
     for (run, job, dataset, output) in &edges {
-        let (Some((dataset_id, Some(dataset_region))), Some(processing)) = (datasets.get(dataset), job_region(*job))
-        else {
+        let processing = run_regions.get(run).cloned().or_else(|| job_region(*job));
+        let (Some((dataset_id, Some(dataset_region))), Some(processing)) = (datasets.get(dataset), processing) else {
             continue;
         };
         let (from, to) = if *output {
@@ -118,4 +120,53 @@ pub fn egress(graph: &Graph, residency: &Residency, prices: &PriceCatalog) -> Re
         leg.cost = leg.rate_per_gb.map_or(0.0, |r| leg.bytes as f64 / GB * r);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_estate::manifest::parse_objects;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_run_with_a_region_of_its_own_is_priced_from_there() {
+        let (objects, _) = parse_objects(
+            "residency/r.yaml",
+            "apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  \
+             datasets: [{match: \"s3://eu-*\", region: eu-west-1}]\n  jobs: [{match: \"eu:*\", region: eu-west-1}]\n",
+        );
+        let mut diags = Vec::new();
+        let residency = Residency::from_objects(&objects, &mut diags);
+        let (objects, _) = parse_objects(
+            "pricing/p.yaml",
+            "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: p}\nspec:\n  currency: USD\n  \
+             regions:\n    eu-west-1: {egressGB: {default: 0.02}}\n",
+        );
+        let (prices, d) = PriceCatalog::from_objects(&objects, "USD");
+        assert!(d.is_empty() && diags.is_empty(), "{d:?} {diags:?}");
+        let mut g = Graph::in_memory().expect("graph");
+        let event = |run: u32, tags: Value| {
+            json!({
+                "eventType": "COMPLETE", "eventTime": "2026-11-23T10:00:00Z", "producer": "https://x.example/p",
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                "run": {"runId": format!("00000000-0000-4000-8000-{run:012}"), "facets": tags},
+                "job": {"namespace": "eu", "name": "train"},
+                "inputs": [{"namespace": "s3://eu-lake", "name": "features", "inputFacets": {"inputStatistics": {
+                    "_producer": "https://x.example/p", "_schemaURL": "https://x.example/s", "size": 2_000_000_000u64}}}],
+            })
+        };
+        let elsewhere = json!({"tags": {"_producer": "https://x.example/p", "_schemaURL": "https://x.example/s",
+                                        "tags": [{"key": "region", "value": "us-east-1"}]}});
+        for raw in [event(1, json!({})), event(2, elsewhere)] {
+            g.apply(&crate::parse(&raw).expect("valid")).expect("apply");
+        }
+        let legs = egress(&g, &residency, &prices).expect("egress");
+        assert_eq!(legs.len(), 1, "only the run in us-east-1 crosses regions: {legs:#?}");
+        assert_eq!(
+            (legs[0].from.as_str(), legs[0].to.as_str(), legs[0].bytes),
+            ("eu-west-1", "us-east-1", 2_000_000_000)
+        );
+        assert!((legs[0].cost - 0.04).abs() < 1e-9, "{}", legs[0].cost);
+    }
 }
