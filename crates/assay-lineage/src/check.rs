@@ -6,7 +6,7 @@
 //! by a job in a region where it may not be processed, or written to a region where it may not be
 //! stored, is a finding that names the whole path from where the classified data came from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use assay_estate::residency::Residency;
 use serde::Serialize;
@@ -107,15 +107,19 @@ fn tags(facets: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The region of each run that has a `region` tag (TagsRunFacet), by run id.
-pub(crate) fn run_regions(graph: &Graph) -> Result<HashMap<String, String>, GraphError> {
+/// The region of each run of `edges` (as [`Graph::run_edges`] gives them) that has a `region`
+/// tag (TagsRunFacet), by run id. Each run's facets are read once.
+pub(crate) fn run_regions(
+    graph: &Graph,
+    edges: &[(String, i64, i64, bool)],
+) -> Result<HashMap<String, String>, GraphError> {
     let mut out = HashMap::new();
-    for (run, _, _, _) in graph.run_edges()? {
-        if out.contains_key(&run) {
-            continue;
-        }
-        if let Some(region) = tag(&graph.facets(&format!("run:{run}"))?, "region") {
-            out.insert(run, region);
+    let mut looked = HashSet::new();
+    for (run, _, _, _) in edges {
+        if looked.insert(run.as_str())
+            && let Some(region) = tag(&graph.facets(&format!("run:{run}"))?, "region")
+        {
+            out.insert(run.clone(), region);
         }
     }
     Ok(out)
@@ -123,12 +127,12 @@ pub(crate) fn run_regions(graph: &Graph) -> Result<HashMap<String, String>, Grap
 
 /// Reads by runs with a region of their own: (job, dataset, the run's region).
 fn run_reads(graph: &Graph) -> Result<Vec<(i64, i64, String)>, GraphError> {
-    let regions = run_regions(graph)?;
+    let edges = graph.run_edges()?;
+    let regions = run_regions(graph, &edges)?;
     if regions.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(graph
-        .run_edges()?
+    Ok(edges
         .into_iter()
         .filter(|(_, _, _, output)| !output)
         .filter_map(|(run, job, dataset, _)| regions.get(&run).map(|r| (job, dataset, r.clone())))
@@ -229,11 +233,14 @@ pub fn check(graph: &Graph, residency: &Residency) -> Result<Vec<Finding>, Graph
     // region of their own (a `region` tag on the run) where it differs from the job's.
     let mut flows: Vec<(i64, i64, bool, Option<String>)> =
         edges.iter().map(|(j, d, o)| (*j, *d, *o, jobs.get(j).and_then(|job| job.1.clone()))).collect();
-    let mut seen_flows: std::collections::HashSet<(i64, i64, bool, Option<String>)> = flows.iter().cloned().collect();
-    for (job, dataset, region) in run_reads(graph)? {
-        let flow = (job, dataset, false, Some(region));
-        if seen_flows.insert(flow.clone()) {
-            flows.push(flow);
+    let run_reads = run_reads(graph)?;
+    if !run_reads.is_empty() {
+        let mut seen: HashSet<(i64, i64, bool, Option<String>)> = flows.iter().cloned().collect();
+        for (job, dataset, region) in run_reads {
+            let flow = (job, dataset, false, Some(region));
+            if seen.insert(flow.clone()) {
+                flows.push(flow);
+            }
         }
     }
     let mut findings = Vec::new();

@@ -79,7 +79,7 @@ pub fn egress(graph: &Graph, residency: &Residency, prices: &PriceCatalog) -> Re
         })
     };
     // A run's own `region` tag overrides its job's region.
-    let run_regions = crate::check::run_regions(graph)?;
+    let run_regions = crate::check::run_regions(graph, &edges)?;
     let mut legs: BTreeMap<(String, String, String, String), Leg> = BTreeMap::new();
     for (run, job, dataset, output) in &edges {
         let processing = run_regions.get(run).cloned().or_else(|| job_region(*job));
