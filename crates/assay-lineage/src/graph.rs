@@ -80,7 +80,12 @@ const TERMINAL: [&str; 3] = ["COMPLETE", "FAIL", "ABORT"];
 /// The SHA-256 of an event's canonical JSON (RFC 8785), hex: its identity.
 pub fn digest(event: &Value) -> String {
     let canonical = serde_json_canonicalizer::to_vec(event).unwrap_or_else(|_| event.to_string().into_bytes());
-    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&canonical)
+}
+
+/// The SHA-256 of some bytes, lowercase hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The ledger record of an accepted event: its digest and what it is about

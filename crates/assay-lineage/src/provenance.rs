@@ -11,7 +11,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The DSSE payload type of in-toto statements.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -34,9 +33,7 @@ pub fn version_digest(namespace: &str, name: &str, version: &str) -> Value {
     {
         return json!({"sha256": hex.to_ascii_lowercase()});
     }
-    let digest: String =
-        Sha256::digest(format!("{namespace}:{name}@{version}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    json!({"sha256": digest})
+    json!({"sha256": crate::graph::sha256_hex(format!("{namespace}:{name}@{version}").as_bytes())})
 }
 
 /// A resolved dependency (an input dataset version, or source code).

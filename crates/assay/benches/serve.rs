@@ -522,8 +522,7 @@ fn lineage() {
 /// two cores go to the server. Every request is a distinct event: a Lua script puts a counter
 /// into the run id of one of 500 job templates.
 fn lineage_wrk() {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("lineage-wrk: skipped, wrk is not installed");
+    if !wrk_installed("lineage-wrk") {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");
@@ -580,6 +579,15 @@ fn lineage_wrk() {
     );
 }
 
+/// Whether wrk is installed; says that `part` is skipped when it is not.
+fn wrk_installed(part: &str) -> bool {
+    let found = Command::new("wrk").arg("--version").output().is_ok();
+    if !found {
+        eprintln!("{part}: skipped, wrk is not installed");
+    }
+    found
+}
+
 /// Runs wrk with a Lua script against `url`; returns requests per second, its latency summary
 /// (and any errors it reports), and the server's CPU milliseconds per request.
 fn wrk(server: &Server, script: &Path, url: &str, clients: u64, seconds: u64) -> (f64, String, f64) {
@@ -612,8 +620,7 @@ fn wrk(server: &Server, script: &Path, url: &str, clients: u64, seconds: u64) ->
 /// The OPA data API driven by wrk (when it is installed), as `data` but with a load generator
 /// that leaves the server more of the two cores.
 fn data_wrk() {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("data-wrk: skipped, wrk is not installed");
+    if !wrk_installed("data-wrk") {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");
