@@ -9,11 +9,41 @@ use std::sync::Mutex;
 /// At most this many idle engines are kept per policy.
 const KEEP: usize = 16;
 
+/// Idle values ready for reuse: one is taken for a use (or made when none is idle) and put
+/// back after, keeping at most [`KEEP`].
+struct Idle<T>(Mutex<Vec<T>>);
+
+impl<T> Idle<T> {
+    fn new() -> Idle<T> {
+        Idle(Mutex::new(Vec::new()))
+    }
+
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+    }
+
+    fn put(&self, value: T) {
+        let mut idle = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < KEEP {
+            idle.push(value);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
 /// A compiled engine and idle copies of it.
-#[derive(Debug)]
 pub(crate) struct Pool {
     compiled: regorus::Engine,
-    idle: Mutex<Vec<regorus::Engine>>,
+    idle: Idle<regorus::Engine>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("compiled", &self.compiled).finish_non_exhaustive()
+    }
 }
 
 impl Clone for Pool {
@@ -24,12 +54,12 @@ impl Clone for Pool {
 
 impl Pool {
     pub(crate) fn new(compiled: regorus::Engine) -> Pool {
-        Pool { compiled, idle: Mutex::new(Vec::new()) }
+        Pool { compiled, idle: Idle::new() }
     }
 
     /// The compiled engine, to change before any evaluation (data, for instance).
     pub(crate) fn compiled_mut(&mut self) -> &mut regorus::Engine {
-        self.idle.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.idle.clear();
         &mut self.compiled
     }
 
@@ -40,13 +70,9 @@ impl Pool {
 
     /// Runs `f` with an engine of its own.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut regorus::Engine) -> R) -> R {
-        let taken = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        let mut engine = taken.unwrap_or_else(|| self.compiled.clone());
+        let mut engine = self.idle.take().unwrap_or_else(|| self.compiled.clone());
         let result = f(&mut engine);
-        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < KEEP {
-            idle.push(engine);
-        }
+        self.idle.put(engine);
         result
     }
 }
@@ -57,7 +83,7 @@ impl Pool {
 pub(crate) struct Programs {
     program: std::sync::Arc<regorus::rvm::program::Program>,
     data: regorus::Value,
-    idle: Mutex<Vec<regorus::rvm::vm::RegoVM>>,
+    idle: Idle<regorus::rvm::vm::RegoVM>,
 }
 
 impl std::fmt::Debug for Programs {
@@ -68,11 +94,7 @@ impl std::fmt::Debug for Programs {
 
 impl Clone for Programs {
     fn clone(&self) -> Self {
-        Programs {
-            program: std::sync::Arc::clone(&self.program),
-            data: self.data.clone(),
-            idle: Mutex::new(Vec::new()),
-        }
+        Programs { program: std::sync::Arc::clone(&self.program), data: self.data.clone(), idle: Idle::new() }
     }
 }
 
@@ -82,14 +104,14 @@ impl Programs {
         let mut engine = engine.clone();
         let policy = engine.compile_with_entrypoint(&entry.into()).ok()?;
         let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(&policy, &[entry]).ok()?;
-        let programs = Programs { program, data, idle: Mutex::new(Vec::new()) };
+        let programs = Programs { program, data, idle: Idle::new() };
         programs.vm().ok()?;
         Some(programs)
     }
 
     /// The same program over other data.
     pub(crate) fn with_data(&self, data: regorus::Value) -> Programs {
-        Programs { program: std::sync::Arc::clone(&self.program), data, idle: Mutex::new(Vec::new()) }
+        Programs { program: std::sync::Arc::clone(&self.program), data, idle: Idle::new() }
     }
 
     fn vm(&self) -> anyhow::Result<regorus::rvm::vm::RegoVM> {
@@ -101,17 +123,13 @@ impl Programs {
 
     /// Executes the program with `input`.
     pub(crate) fn execute(&self, input: regorus::Value) -> anyhow::Result<regorus::Value> {
-        let taken = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        let mut vm = match taken {
+        let mut vm = match self.idle.take() {
             Some(vm) => vm,
             None => self.vm()?,
         };
         vm.set_input(input);
         let result = vm.execute().map_err(|e| anyhow::anyhow!("{e}"));
-        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < KEEP {
-            idle.push(vm);
-        }
+        self.idle.put(vm);
         result
     }
 }
