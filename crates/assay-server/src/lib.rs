@@ -100,6 +100,13 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
                 .with_context(|| format!("listening on {}", config.addr))?;
             let local = listener.local_addr().context("the listening address")?;
             eprintln!("assay serve: listening on http://{local}");
+            // Small answers go out at once: without TCP_NODELAY an answer written in two parts
+            // waits for the client's delayed ACK (40 ms on Linux).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
         }
         Some(files) => {
@@ -118,6 +125,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             eprintln!("assay serve: listening on https://{local}");
             axum_server::from_tcp_rustls(listener, rustls)
                 .context("serving HTTPS")?
+                .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor))
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await

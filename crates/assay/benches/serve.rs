@@ -287,25 +287,33 @@ fn admission() {
     let rate = env_or("ASSAY_BENCH_RATE", 1000);
     let seconds = env_or("ASSAY_BENCH_SECONDS", 20);
     let workers = 32u64;
-    // Warm up: connections, TLS sessions, the blocking pool.
+    // Warm up the server: policy engines, the blocking pool.
     let warm = agent(Some(&pki.ca_der));
     for i in 0..200 {
         let _ = warm.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
     }
-    let cpu_before = server.cpu();
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now() + Duration::from_millis(200);
     let errors = Arc::new(AtomicU64::new(0));
     let denied = Arc::new(AtomicU64::new(0));
+    // Each worker opens its keep-alive connection (TCP and TLS handshakes) before the clock
+    // starts, as the API server keeps its connections to a webhook open.
+    let ready = Arc::new(std::sync::Barrier::new(workers as usize + 1));
+    let start_at = Arc::new(std::sync::OnceLock::new());
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let url = url.clone();
             let ca = pki.ca_der.clone();
             let errors = Arc::clone(&errors);
             let denied = Arc::clone(&denied);
+            let ready = Arc::clone(&ready);
+            let start_at = Arc::clone(&start_at);
             std::thread::spawn(move || {
                 let agent = agent(Some(&ca));
+                let _ = agent.post(&url).header("content-type", "application/json").send(&pod_review(w)[..]);
+                ready.wait();
+                ready.wait();
+                let start: Instant = *start_at.get().expect("start time");
                 let mut latencies = Vec::new();
                 let mut k = w;
                 while k < total {
@@ -333,6 +341,11 @@ fn admission() {
             })
         })
         .collect();
+    ready.wait();
+    let cpu_before = server.cpu();
+    let start = Instant::now() + Duration::from_millis(50);
+    start_at.set(start).expect("start time set once");
+    ready.wait();
     let mut all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().expect("worker")).collect();
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
