@@ -45,6 +45,22 @@ pub struct Template {
     entry: String,
     /// The `violation` rule on regorus's virtual machine, when it compiles there.
     program: Option<crate::pool::Programs>,
+    /// What the template reads of `input`, when its answers can be memoized.
+    reads: Option<std::sync::Arc<Vec<Vec<crate::memo::Segment>>>>,
+    answers: Answers,
+}
+
+/// A template's violations: each `msg` and `details`.
+pub type Violations = Vec<(String, Option<Value>)>;
+
+/// Memoized answers of one template. A copy of a template (with other data) starts empty.
+#[derive(Debug, Default)]
+struct Answers(std::sync::Arc<crate::memo::Cache<std::sync::Arc<Violations>>>);
+
+impl Clone for Answers {
+    fn clone(&self) -> Self {
+        Answers::default()
+    }
 }
 
 impl Template {
@@ -123,8 +139,14 @@ impl Template {
             None => None,
         };
         let program = crate::pool::Programs::compile(&compiled.engine, &entry, inventory_data(inventory.clone()));
+        let reads = match compiled.engine.get_ast_as_json().map(|ast| crate::memo::reads(&ast)) {
+            Ok(Ok(crate::memo::Reads::Paths(paths))) => Some(std::sync::Arc::new(paths)),
+            _ => None,
+        };
         Some(Template {
             program,
+            reads,
+            answers: Answers::default(),
             kind: kind.to_string(),
             name,
             path: object.path.clone(),
@@ -167,16 +189,41 @@ impl Template {
 
     /// Evaluates the template's `violation` rule for one review with a constraint's parameters.
     /// Returns each violation's `msg` and `details`.
-    pub fn violations(
+    pub fn violations(&self, review: &regorus::Value, parameters: &regorus::Value) -> anyhow::Result<Violations> {
+        self.evaluate(input_of(review, parameters))
+    }
+
+    /// As [`Template::violations`], answered from the template's memo when the parts of the
+    /// input it reads were seen before (see [`crate::memo`]). Evaluation errors are not kept.
+    pub fn violations_memoized(
         &self,
         review: &regorus::Value,
         parameters: &regorus::Value,
-    ) -> anyhow::Result<Vec<(String, Option<Value>)>> {
-        let mut input = regorus::Value::new_object();
-        if let Ok(map) = input.as_object_mut() {
-            map.insert("review".into(), review.clone());
-            map.insert("parameters".into(), parameters.clone());
+    ) -> anyhow::Result<std::sync::Arc<Violations>> {
+        let input = input_of(review, parameters);
+        let Some(reads) = &self.reads else {
+            return self.evaluate(input).map(std::sync::Arc::new);
+        };
+        let key = crate::memo::key(reads, &input);
+        if let Some(found) = self.answers.0.get(&key) {
+            return Ok(found);
         }
+        let found = std::sync::Arc::new(self.evaluate(input)?);
+        self.answers.0.put(key, std::sync::Arc::clone(&found));
+        Ok(found)
+    }
+
+    /// Whether answers are memoized: the template calls no impure builtin.
+    pub fn memoizes(&self) -> bool {
+        self.reads.is_some()
+    }
+
+    /// (hits, misses) of the memo so far.
+    pub fn memo_counts(&self) -> (u64, u64) {
+        self.answers.0.counts()
+    }
+
+    fn evaluate(&self, input: regorus::Value) -> anyhow::Result<Violations> {
         // The virtual machine first; should it fail at run time, the interpreter decides.
         if let Some(program) = &self.program
             && let Ok(result) = program.execute(input.clone())
@@ -186,13 +233,23 @@ impl Template {
         self.interpret(input)
     }
 
-    fn interpret(&self, input: regorus::Value) -> anyhow::Result<Vec<(String, Option<Value>)>> {
+    fn interpret(&self, input: regorus::Value) -> anyhow::Result<Violations> {
         self.engine.with(|engine| {
             engine.set_input(input);
             let result = engine.eval_rule(self.entry.clone())?;
             Ok(crate::messages(&result))
         })
     }
+}
+
+/// `{"review": review, "parameters": parameters}`.
+fn input_of(review: &regorus::Value, parameters: &regorus::Value) -> regorus::Value {
+    let mut input = regorus::Value::new_object();
+    if let Ok(map) = input.as_object_mut() {
+        map.insert("review".into(), review.clone());
+        map.insert("parameters".into(), parameters.clone());
+    }
+    input
 }
 
 /// `{"inventory": inventory}`.

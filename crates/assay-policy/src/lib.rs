@@ -9,6 +9,7 @@
 //! This crate must not know about HTTP or files: sources arrive as values.
 
 pub mod gatekeeper;
+pub mod memo;
 mod pool;
 pub mod rego;
 pub mod review;
@@ -159,6 +160,8 @@ pub struct PolicySet {
     templates: BTreeMap<String, Template>,
     constraints: Vec<Constraint>,
     namespaces: HashMap<String, Value>,
+    /// Whether constraints answer from their templates' memos ([`memo`]).
+    memoize: bool,
     /// Problems found while compiling: each names its file and, where known, line.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -371,8 +374,21 @@ impl PolicySet {
             templates,
             constraints,
             namespaces,
+            memoize: false,
             diagnostics,
         }
+    }
+
+    /// Answers constraints from memos keyed by what each template reads of the request
+    /// ([`memo`]): a server sees the same pod spec many times (the replicas of a Deployment).
+    pub fn memoize(mut self, on: bool) -> PolicySet {
+        self.memoize = on;
+        self
+    }
+
+    /// Memo (hits, misses) over all templates so far.
+    pub fn memo_counts(&self) -> (u64, u64) {
+        self.templates.values().map(Template::memo_counts).fold((0, 0), |(h, m), (a, b)| (h + a, m + b))
     }
 
     /// Number of deny/warn rules and constraints that will be evaluated.
@@ -458,12 +474,17 @@ impl PolicySet {
                     path: constraint.path.clone(),
                     line: constraint.line,
                 };
-                match template.violations(&request_rego, &constraint.parameters_rego) {
-                    Ok(found) => evaluation.findings.extend(found.into_iter().map(|(message, details)| Finding {
+                let found = if self.memoize {
+                    template.violations_memoized(&request_rego, &constraint.parameters_rego)
+                } else {
+                    template.violations(&request_rego, &constraint.parameters_rego).map(std::sync::Arc::new)
+                };
+                match found {
+                    Ok(found) => evaluation.findings.extend(found.iter().map(|(message, details)| Finding {
                         policy: reference.clone(),
                         action: constraint.action,
-                        message,
-                        details,
+                        message: message.clone(),
+                        details: details.clone(),
                     })),
                     Err(e) => evaluation.errors.push((reference, rego::diagnostic_from_error("", &e).message)),
                 }

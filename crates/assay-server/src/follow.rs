@@ -253,7 +253,9 @@ impl Follower {
 
 /// Compiles an estate and decides whether it may be activated.
 fn judge(estate: Estate, commit: Option<String>, signatures: Vec<serde_json::Value>, mut reasons: Vec<String>) -> Look {
-    let policies = PolicySet::from_estate(&estate);
+    // A server sees the same pod spec many times (a Deployment's replicas): constraints
+    // answer from memos keyed by what each template reads.
+    let policies = PolicySet::from_estate(&estate).memoize(true);
     reasons.extend(
         estate
             .diagnostics

@@ -38,6 +38,8 @@ pub(crate) struct Metrics {
     outbox_pending: Gauge,
     outbox_delivered: Gauge,
     outbox_failed: Gauge,
+    memo_hits: Gauge,
+    memo_misses: Gauge,
 }
 
 impl Metrics {
@@ -55,22 +57,23 @@ impl Metrics {
         registry.register("estate_refusals", "Estate heads refused (broken or not signed)", refusals.clone());
         let estate = Family::<Labels, Gauge>::default();
         registry.register("estate_active", "The active estate revision (always 1)", estate.clone());
-        let ledger_entries = Gauge::default();
-        registry.register("ledger_entries", "Entries durable in the decision ledger", ledger_entries.clone());
-        let outbox_pending = Gauge::default();
-        registry.register(
-            "outbox_pending",
-            "Alerts and quarantine requests waiting for delivery",
-            outbox_pending.clone(),
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let ledger_entries = gauge("ledger_entries", "Entries durable in the decision ledger");
+        let outbox_pending = gauge("outbox_pending", "Alerts and quarantine requests waiting for delivery");
+        let outbox_delivered = gauge("outbox_delivered", "Alerts and quarantine requests delivered since start");
+        let outbox_failed = gauge("outbox_failed_attempts", "Failed delivery attempts since start");
+        let memo_hits = gauge(
+            "constraint_memo_hits",
+            "Constraint answers given from a template's memo since the active revision was activated",
         );
-        let outbox_delivered = Gauge::default();
-        registry.register(
-            "outbox_delivered",
-            "Alerts and quarantine requests delivered since start",
-            outbox_delivered.clone(),
+        let memo_misses = gauge(
+            "constraint_memo_misses",
+            "Constraint answers evaluated (not in the memo) since the active revision was activated",
         );
-        let outbox_failed = Gauge::default();
-        registry.register("outbox_failed_attempts", "Failed delivery attempts since start", outbox_failed.clone());
         Metrics {
             registry,
             requests,
@@ -83,6 +86,8 @@ impl Metrics {
             outbox_pending,
             outbox_delivered,
             outbox_failed,
+            memo_hits,
+            memo_misses,
         }
     }
 
@@ -123,6 +128,9 @@ pub(crate) async fn serve(State(state): State<Arc<ServerState>>) -> Response {
         .get_or_create(&vec![("revision", active.revision.clone()), ("name", active.name.clone().unwrap_or_default())])
         .set(1);
     m.ledger_entries.set(state.ledger_size().map_or(0, |n| n as i64));
+    let (hits, misses) = active.policies.memo_counts();
+    m.memo_hits.set(hits as i64);
+    m.memo_misses.set(misses as i64);
     if let Some(outbox) = state.outbox() {
         let c = outbox.counts();
         m.outbox_pending.set(c.pending as i64);

@@ -4,7 +4,9 @@
 //! - `admission`: AdmissionReview requests over TLS at a fixed rate (open loop: latency is
 //!   measured from when a request was due, so a slow server cannot hide queueing), against 20
 //!   Gatekeeper library constraints plus the example estate's policies, decisions logged to a
-//!   ledger.
+//!   ledger. The pods are replicas of one spec (names differ), as a Deployment's are, so
+//!   constraints answer from their memos; `admission-distinct` gives every pod a spec of its
+//!   own, so every constraint is evaluated.
 //! - `data`: OPA data API decisions per second for the example estate's residency policy, as
 //!   many as the server answers (closed loop, keep-alive connections), decisions logged.
 //! - `memory`: resident memory of a server that loaded the whole Gatekeeper library (every
@@ -16,7 +18,7 @@
 //! - `ingest`: the same events through the file path, `assay lineage ingest FILE.jsonl`, without
 //!   and with the ledger, and with the OpenLineage schemas when `../shared` has them.
 //!
-//! `cargo bench -p assay --bench serve [-- admission data data-wrk memory lineage lineage-wrk ingest]`;
+//! `cargo bench -p assay --bench serve [-- admission admission-distinct data data-wrk memory lineage lineage-wrk ingest]`;
 //! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
@@ -176,7 +178,14 @@ fn add_constraints(estate: &Path, pairs: &[(String, String, String)]) -> (usize,
     (pairs.len(), templates.len())
 }
 
+/// The admission request for pod `i`: a replica of one Deployment (same spec, another name), or
+/// with `distinct` a spec of its own (another memory limit), so no answer comes from a memo.
 fn pod_review(i: u64) -> Vec<u8> {
+    pod_review_of(i, false)
+}
+
+fn pod_review_of(i: u64, distinct: bool) -> Vec<u8> {
+    let memory_limit = if distinct { format!("{}Mi", 16_384 + i) } else { "16Gi".to_string() };
     json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -202,7 +211,7 @@ fn pod_review(i: u64) -> Vec<u8> {
                         "name": "server",
                         "image": "registry.example.com/llm-server@sha256:4a1c4b21597c1b4415bdbecb28a3296c6b5e23ca4f9feeb599860a1dac6a0108",
                         "ports": [{"containerPort": 8080}],
-                        "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}},
+                        "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": memory_limit}},
                         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
                         "livenessProbe": {"httpGet": {"path": "/live", "port": 8080}}
                     }]
@@ -251,7 +260,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn admission() {
+fn admission(distinct: bool) {
     let Some(library) = library() else {
         eprintln!("admission: skipped, ../shared/conformance/gatekeeper-library is not here");
         return;
@@ -322,7 +331,7 @@ fn admission() {
                     if due > now {
                         std::thread::sleep(due - now);
                     }
-                    let body = pod_review(k);
+                    let body = pod_review_of(k, distinct);
                     match agent.post(&url).header("content-type", "application/json").send(&body[..]) {
                         Ok(mut r) if r.status() == 200 => {
                             let text = r.body_mut().read_to_string().unwrap_or_default();
@@ -352,9 +361,10 @@ fn admission() {
     let (rss, hwm) = server.memory();
     let cpu_per_request = (server.cpu() - cpu_before) / all.len().max(1) as f64 * 1000.0;
     server.stop();
-    println!("server CPU per admission request (TLS, evaluation, decision log): {cpu_per_request:.2} ms");
+    let pods = if distinct { "every pod spec distinct (no memo hits)" } else { "replicas of one pod spec" };
+    println!("server CPU per admission request (TLS, evaluation, decision log), {pods}: {cpu_per_request:.2} ms");
     println!(
-        "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on: \
+        "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on, {pods}: \
          offered {rate}/s for {seconds} s, \
          achieved {:.0}/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} denied, {} errors; \
          server RSS {rss:.1} MiB (peak {hwm:.1} MiB)",
@@ -706,15 +716,16 @@ fn memory() {
     let (rss_start, _) = server.memory();
     let url = format!("http://{}/v1/admission", server.addr);
     let client = agent(None);
+    // Distinct specs: every template's memo fills up.
     for i in 0..2000 {
-        let _ = client.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
+        let _ = client.post(&url).header("content-type", "application/json").send(&pod_review_of(i, true)[..]);
     }
     let (rss, hwm) = server.memory();
     server.stop();
     println!(
         "memory with the Gatekeeper library ({templates} templates, all but {DOES_NOT_COMPILE:?}; {n} sample \
          constraints) and the example estate: RSS {rss_start:.1} MiB after start, \
-         {rss:.1} MiB after 2,000 admission requests, peak {hwm:.1} MiB"
+         {rss:.1} MiB after 2,000 admission requests with distinct pod specs, peak {hwm:.1} MiB"
     );
 }
 
@@ -722,7 +733,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     if want("admission") {
-        admission();
+        admission(false);
+    }
+    if want("admission-distinct") {
+        admission(true);
     }
     if want("data") {
         data();

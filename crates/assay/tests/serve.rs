@@ -86,6 +86,14 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
     assert!(warnings.iter().any(|w| w.contains("single replica")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("latest")), "a warn constraint: {warnings:?}");
 
+    // Another replica of the first: same spec, another name. Answered alike, from the memos.
+    let mut replica = deployment();
+    replica["metadata"]["name"] = json!("llm-inference-2");
+    let (_, answer) = server.json("POST", "/v1/admission", &review("uid-replica", replica));
+    assert_eq!(answer["response"]["uid"], "uid-replica");
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(answer["response"].get("warnings").is_none(), "{answer}");
+
     // The ledger is served read-only in the tlog-tiles layout while the server runs.
     let (status, checkpoint) = server.request("GET", "/ledger/checkpoint", None, b"");
     assert_eq!(status, 200);
@@ -96,10 +104,10 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
     let (status, metrics) = server.request("GET", "/metrics", None, b"");
     assert_eq!(status, 200);
     for line in [
-        "assay_decisions_total{kind=\"admission\",result=\"allowed\"} 2",
+        "assay_decisions_total{kind=\"admission\",result=\"allowed\"} 3",
         "assay_decisions_total{kind=\"admission\",result=\"denied\"} 1",
-        "assay_http_request_duration_seconds_count{endpoint=\"/v1/admission\"} 3",
-        "assay_http_requests_total{endpoint=\"/v1/admission\",method=\"POST\",status=\"200\"} 3",
+        "assay_http_request_duration_seconds_count{endpoint=\"/v1/admission\"} 4",
+        "assay_http_requests_total{endpoint=\"/v1/admission\",method=\"POST\",status=\"200\"} 4",
         "assay_estate_activations_total 1",
     ] {
         assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
@@ -109,6 +117,13 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
         "{metrics}"
     );
     assert!(metrics.lines().any(|l| l.starts_with("assay_ledger_entries ")), "{metrics}");
+    let gauge = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{metrics}"));
+        line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    };
+    let constraints_per_request = gauge("assay_constraint_memo_misses") + gauge("assay_constraint_memo_hits");
+    assert!(constraints_per_request >= 4, "{metrics}");
+    assert!(gauge("assay_constraint_memo_hits") >= 1, "the replica's constraints came from the memos:\n{metrics}");
     // An auditor verifies the served ledger by URL, while the server runs.
     let url = format!("http://{}/ledger", server.addr);
     let remote = assay(work.path(), &["log", "verify", &url, "--key", "k.pub"]);
@@ -128,9 +143,9 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
         shown.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone()).collect();
     assert_eq!(records[0]["type"], "assay.dev/record/activation/v1");
     let decisions: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/decision/v1").collect();
-    assert_eq!(decisions.len(), 3, "{records:?}");
+    assert_eq!(decisions.len(), 4, "{records:?}");
     let uids: Vec<&Value> = decisions.iter().map(|d| &d["result"]["uid"]).collect();
-    assert_eq!(uids, [&json!("uid-allow"), &json!("uid-deny"), &json!("uid-warn")]);
+    assert_eq!(uids, [&json!("uid-allow"), &json!("uid-deny"), &json!("uid-warn"), &json!("uid-replica")]);
     for d in &decisions {
         assert_eq!(d["path"], "admission");
         assert!(d["decision_id"].as_str().is_some_and(|id| id.len() == 36), "{d}");
