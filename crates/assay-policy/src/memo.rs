@@ -94,8 +94,7 @@ fn node(value: &Value) -> Option<(&str, &Value)> {
     map.iter().next().map(|(k, v)| (k.as_str(), v))
 }
 
-/// A reference chain, outermost first undone: its root expression and its segments in order,
-/// cut after the last literal segment that follows only literal segments.
+/// A reference taken apart: the expression it starts from and its segments, first to last.
 struct Chain<'a> {
     root: &'a Value,
     /// `None` marks a segment that is not a literal.
@@ -206,7 +205,8 @@ fn walk(value: &Value, found: &mut Found) {
                     }
                     if name.as_deref() == Some("object.get")
                         && let [object, key, rest @ ..] = params
-                        && let Some(mut path) = input_path(&chain(object))
+                        && let object = chain(object)
+                        && let Some(mut path) = input_path(&object)
                     {
                         // object.get(input.x, "k", d) reads input.x.k; a key path
                         // (["a", "b"]) reads input.x.a.b.
@@ -214,16 +214,15 @@ fn walk(value: &Value, found: &mut Found) {
                             Some(("Array", a)) => a
                                 .get("items")
                                 .and_then(Value::as_array)
-                                .map(|items| items.iter().map(string_literal).collect::<Option<Vec<_>>>())
-                                .unwrap_or(None),
+                                .and_then(|items| items.iter().map(string_literal).collect::<Option<Vec<_>>>()),
                             _ => string_literal(key).map(|k| vec![k]),
                         };
-                        let whole_chain = chain(object).segments.iter().all(Option::is_some);
-                        if whole_chain && let Some(keys) = keys {
+                        let all_literal = object.segments.iter().all(Option::is_some);
+                        if all_literal && let Some(keys) = keys {
                             path.extend(keys.into_iter().map(Segment::Key));
                         }
                         found.paths.push(path);
-                        chain(object).indexes.iter().for_each(|i| walk(i, found));
+                        object.indexes.iter().for_each(|i| walk(i, found));
                         walk(key, found);
                         rest.iter().for_each(|p| walk(p, found));
                         return;
