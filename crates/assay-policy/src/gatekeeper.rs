@@ -218,6 +218,11 @@ impl Template {
         self.reads.is_some()
     }
 
+    /// Keeps at most `capacity` memoized answers.
+    pub fn memo_capacity(&self, capacity: usize) {
+        self.answers.0.resize(capacity);
+    }
+
     /// (hits, misses) of the memo so far.
     pub fn memo_counts(&self) -> (u64, u64) {
         self.answers.0.counts()

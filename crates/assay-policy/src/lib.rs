@@ -380,9 +380,13 @@ impl PolicySet {
     }
 
     /// Answers constraints from memos keyed by what each template reads of the request
-    /// ([`memo`]): a server sees the same pod spec many times (the replicas of a Deployment).
-    pub fn memoize(mut self, on: bool) -> PolicySet {
-        self.memoize = on;
+    /// ([`memo`]), each keeping at most `capacity` answers; `0` evaluates every time. A server
+    /// sees the same pod spec many times (the replicas of a Deployment).
+    pub fn memoize(mut self, capacity: usize) -> PolicySet {
+        self.memoize = capacity > 0;
+        for template in self.templates.values() {
+            template.memo_capacity(capacity);
+        }
         self
     }
 

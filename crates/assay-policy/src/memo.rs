@@ -12,7 +12,8 @@
 //! The cache key is the SHA-256 of the values at those paths, so two admission requests for
 //! pods with the same spec (the replicas of one Deployment) are evaluated once per constraint
 //! even though their names and uids differ, while a template that reads the name sees every
-//! name. Each template keeps at most [`CAPACITY`] answers, least recently used first out.
+//! name. Each template keeps at most [`CAPACITY`] answers (or as many as the caller sets), least
+//! recently used first out.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Answers kept per template.
+/// Answers kept per template unless told otherwise.
 pub const CAPACITY: usize = 1024;
 
 /// Builtins whose answer is not a function of their arguments: the current time (also inside
@@ -292,6 +293,12 @@ impl<T: Clone> Cache<T> {
     /// Keeps an answer.
     pub fn put(&self, key: [u8; 32], value: T) {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(key, value);
+    }
+
+    /// Keeps at most `capacity` answers from now on (at least one).
+    pub fn resize(&self, capacity: usize) {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).resize(capacity);
     }
 
     /// (hits, misses) so far.

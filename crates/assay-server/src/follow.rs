@@ -87,6 +87,8 @@ pub(crate) struct Follower {
     pub(crate) source: EstateSource,
     data: Option<PathBuf>,
     require_signed: bool,
+    /// Memoized answers kept per ConstraintTemplate; 0 for none.
+    memo: usize,
     /// Most recent last; at most [`KEEP_REFUSED`].
     pub(crate) refused: VecDeque<Refusal>,
     /// The last error reading the source (a fetch that failed), cleared by a good read.
@@ -98,7 +100,7 @@ const KEEP_REFUSED: usize = 20;
 const ACTIVE_FILE: &str = "estate-active";
 
 impl Follower {
-    pub(crate) fn new(source: EstateSource, data: Option<PathBuf>, require_signed: bool) -> Result<Self> {
+    pub(crate) fn new(source: EstateSource, data: Option<PathBuf>, require_signed: bool, memo: usize) -> Result<Self> {
         match &source {
             EstateSource::Directory(dir) if require_signed => bail!(
                 "--require-signed needs a Git branch to check signatures on: give --branch (estate {})",
@@ -109,7 +111,7 @@ impl Follower {
             }
             _ => {}
         }
-        Ok(Self { source, data, require_signed, refused: VecDeque::new(), last_error: None, last_checked: None })
+        Ok(Self { source, data, require_signed, memo, refused: VecDeque::new(), last_error: None, last_checked: None })
     }
 
     /// The mirror of a remote repository, fetched now; or the local repository's path.
@@ -168,7 +170,7 @@ impl Follower {
                             .to_string(),
                     );
                 }
-                Ok(judge(estate, None, Vec::new(), reasons))
+                Ok(judge(estate, None, Vec::new(), reasons, self.memo))
             }
             EstateSource::Git { branch, .. } => {
                 let path = self.repository()?;
@@ -221,7 +223,7 @@ impl Follower {
             }));
             reasons.extend(diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()));
         }
-        Ok(judge(estate, Some(head.to_string()), signatures, reasons))
+        Ok(judge(estate, Some(head.to_string()), signatures, reasons, self.memo))
     }
 
     /// The last revision that was activated, as recorded in the data directory.
@@ -252,10 +254,16 @@ impl Follower {
 }
 
 /// Compiles an estate and decides whether it may be activated.
-fn judge(estate: Estate, commit: Option<String>, signatures: Vec<serde_json::Value>, mut reasons: Vec<String>) -> Look {
+fn judge(
+    estate: Estate,
+    commit: Option<String>,
+    signatures: Vec<serde_json::Value>,
+    mut reasons: Vec<String>,
+    memo: usize,
+) -> Look {
     // A server sees the same pod spec many times (a Deployment's replicas): constraints
     // answer from memos keyed by what each template reads.
-    let policies = PolicySet::from_estate(&estate).memoize(true);
+    let policies = PolicySet::from_estate(&estate).memoize(memo);
     reasons.extend(
         estate
             .diagnostics

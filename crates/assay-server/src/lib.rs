@@ -65,6 +65,9 @@ pub struct Config {
     pub failure_mode: FailureMode,
     /// Validate OpenLineage events against the JSON schemas in this directory too.
     pub lineage_schemas: Option<PathBuf>,
+    /// Memoized answers kept per ConstraintTemplate ([`assay_policy::memo`]); 0 evaluates
+    /// every constraint every time.
+    pub constraint_memo: usize,
 }
 
 fn router(state: Arc<state::State>, max_body: usize) -> Router {

@@ -83,7 +83,8 @@ impl State {
             }
             None => None,
         };
-        let mut follower = Follower::new(config.estate.clone(), config.data.clone(), config.require_signed)?;
+        let mut follower =
+            Follower::new(config.estate.clone(), config.data.clone(), config.require_signed, config.constraint_memo)?;
         let described = follower.source.describe();
         let mut refused_at_start = None;
         let candidate = match follower.look(None).with_context(|| format!("reading the estate {described}"))? {

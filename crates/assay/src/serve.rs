@@ -71,6 +71,10 @@ pub(crate) struct ServeArgs {
     /// directory too (`OpenLineage.json` and `facets/*.json`, as the spec publishes them).
     #[arg(long, env = "ASSAY_OPENLINEAGE_SCHEMAS")]
     lineage_schemas: Option<PathBuf>,
+    /// Answers kept per ConstraintTemplate for requests whose parts the template reads were
+    /// seen before (default 1024); 0 evaluates every constraint every time.
+    #[arg(long, env = "ASSAY_CONSTRAINT_MEMO")]
+    constraint_memo: Option<usize>,
 }
 
 /// The configuration file: the same settings as the flags.
@@ -90,6 +94,7 @@ struct FileConfig {
     max_body: Option<usize>,
     failure_mode: Option<FailureArg>,
     lineage_schemas: Option<PathBuf>,
+    constraint_memo: Option<usize>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -163,6 +168,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8> {
             FailureArg::Open => FailureMode::Open,
         },
         lineage_schemas: args.lineage_schemas.or(file.lineage_schemas),
+        constraint_memo: args.constraint_memo.or(file.constraint_memo).unwrap_or(assay_policy::memo::CAPACITY),
     };
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
     runtime.block_on(assay_server::serve(config, assay_server::shutdown_signal()))?;
@@ -192,10 +198,12 @@ mod tests {
         let err = format!("{:#}", read_config(&path).expect_err("must fail"));
         assert!(err.contains("serve.yaml:2"), "{err}");
         assert!(err.contains("unknown field `ledgr`"), "{err}");
-        std::fs::write(&path, "addr: 127.0.0.1:9000\nfailure-mode: open\npoll: 5s\n").expect("test");
+        std::fs::write(&path, "addr: 127.0.0.1:9000\nfailure-mode: open\npoll: 5s\nconstraint-memo: 0\n")
+            .expect("test");
         let c = read_config(&path).expect("test");
         assert_eq!(c.failure_mode, Some(FailureArg::Open));
         assert_eq!(c.poll.as_deref(), Some("5s"));
+        assert_eq!(c.constraint_memo, Some(0));
     }
 
     /// The manifests in `deploy/` agree with the server: the webhook calls the admission path

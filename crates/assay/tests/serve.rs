@@ -261,14 +261,29 @@ fn a_dryrun_constraint_is_logged_but_neither_denies_nor_warns() {
     )
     .expect("write");
     keyed_ledger(work.path());
+    // Memos off: every constraint is evaluated for every request.
     let server = Server::launch(
         work.path(),
-        &["--estate", estate.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
+        &[
+            "--estate",
+            estate.to_str().expect("path"),
+            "--ledger",
+            "ledger",
+            "--ledger-key",
+            "k",
+            "--constraint-memo",
+            "0",
+        ],
     );
-    let (status, answer) = server.json("POST", "/v1/admission", &review("uid-dryrun", deployment()));
-    assert_eq!(status, 200);
-    assert_eq!(answer["response"]["allowed"], true, "{answer}");
-    assert!(answer["response"].get("warnings").is_none(), "a dry run does not warn: {answer}");
+    for uid in ["uid-dryrun", "uid-dryrun-again"] {
+        let (status, answer) = server.json("POST", "/v1/admission", &review(uid, deployment()));
+        assert_eq!(status, 200);
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+        assert!(answer["response"].get("warnings").is_none(), "a dry run does not warn: {answer}");
+    }
+    let (_, metrics) = server.request("GET", "/metrics", None, b"");
+    assert!(metrics.lines().any(|l| l == "assay_constraint_memo_hits 0"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "assay_constraint_memo_misses 0"), "{metrics}");
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
     let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
