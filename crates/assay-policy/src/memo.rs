@@ -228,7 +228,9 @@ fn walk(value: &Value, found: &mut Found) {
                         rest.iter().for_each(|p| walk(p, found));
                         return;
                     }
-                    if name.is_none() {
+                    // A call through a reference rooted at input (regorus reads `input.a` followed
+                    // by a parenthesis on the next line as one, gap G1) reads it too.
+                    if name.as_deref().is_none_or(|n| n == "input" || n.starts_with("input.")) {
                         walk(fcn, found);
                     }
                     params.iter().for_each(|p| walk(p, found));
@@ -382,6 +384,8 @@ violation[{"msg": "x"}] { k.kind == "Pod"; p[_] == "a"; q }
         );
         let whole = reads_of("package t\nviolation[{\"msg\": \"x\"}] { f(input) }\nf(x) { x.a }\n");
         assert_eq!(whole, Reads::Paths(vec![vec![]]));
+        let call = reads_of("package t\nviolation[{\"msg\": \"x\"}] {\n  input.a\n  (1 + 1) > 1\n}\n");
+        assert_eq!(call, Reads::Paths(vec![vec![key("a")]]), "gap G1: a call through input.a");
     }
 
     #[test]
