@@ -55,7 +55,7 @@ pub type Violations = Vec<(String, Option<Value>)>;
 
 /// Memoized answers of one template. A copy of a template (with other data) starts empty.
 #[derive(Debug, Default)]
-struct Answers(std::sync::Arc<crate::memo::Cache<std::sync::Arc<Violations>>>);
+struct Answers(crate::memo::Cache<std::sync::Arc<Violations>>);
 
 impl Clone for Answers {
     fn clone(&self) -> Self {
