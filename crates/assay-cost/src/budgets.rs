@@ -13,9 +13,8 @@ use assay_estate::calendar::{civil_from_days, days_from_civil};
 
 use crate::forecast::{self, Forecast};
 use crate::pricing::WorkloadCost;
-use crate::series::COST_CENTER_TAG;
-use crate::series::format_day;
-use crate::{Error, Result};
+use crate::series::{self, COST_CENTER_TAG, format_day};
+use crate::{Error, Result, Store};
 
 /// The first and last day (inclusive, days since 1970-01-01) of the budget period holding `day`,
 /// and the period's name (`2024-04`, `2024-Q2`).
@@ -160,6 +159,113 @@ pub fn status(budget: &Budget, first_day: i64, daily: &[f64], as_of: i64) -> Res
         alerts,
     })
 }
+
+/// Why a budget has no status from billing data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unevaluated {
+    /// The budget and the billing data are in different currencies.
+    #[error("budget {budget} is in {currency} but the billing data is in {billing}")]
+    Currency {
+        /// The budget.
+        budget: String,
+        /// Its currency.
+        currency: String,
+        /// The billing data's.
+        billing: String,
+    },
+    /// The store holds no billing data.
+    #[error("budget {budget}: no billing data (run `assay cost ingest`)")]
+    NoData {
+        /// The budget.
+        budget: String,
+    },
+    /// No row of the billing data is in the budget's scope.
+    #[error("budget {budget}: no billing data in its scope")]
+    NoSpend {
+        /// The budget.
+        budget: String,
+    },
+    /// The forecast failed.
+    #[error("{0}")]
+    Forecast(String),
+}
+
+/// A budget's daily spend as every command sees it: from the first day its scope has spend to
+/// the last day of the billing data as a whole, zero on days without spend (a scope that
+/// stopped spending did spend nothing on the days since).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spend {
+    /// The first day, as days since 1970-01-01.
+    pub first_day: i64,
+    /// Spend per day from `first_day`.
+    pub daily: Vec<f64>,
+}
+
+/// One budget, seen through billing data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetBilling {
+    /// Its daily spend, when its scope has any.
+    pub spend: Option<Spend>,
+    /// Its status on the billing day, or why there is none.
+    pub status: std::result::Result<BudgetStatus, Unevaluated>,
+}
+
+/// Budgets seen through billing data: the one reading that `assay check`, `assay cost budgets`
+/// and `assay cost forecast --estate` share, so that they report the same numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Billing {
+    /// The billing data's currency.
+    pub currency: String,
+    /// Its first and last day over every scope; `None` when the store is empty.
+    pub span: Option<(i64, i64)>,
+    /// The day statuses are taken on: `as_of` when given, else the billing data's last day.
+    pub as_of: Option<i64>,
+    /// One per budget, in order.
+    pub budgets: Vec<BudgetBilling>,
+}
+
+/// Reads each budget's spend from the store and works out its status on `as_of` (days since
+/// 1970-01-01; by default the last day of billing data).
+pub async fn billing(store: &Store, budgets: &[Budget], as_of: Option<i64>) -> Result<Billing> {
+    let currency = crate::allocation::currency(store).await?;
+    let all = series::daily(store, &Scope::default(), METRIC).await?;
+    let span = (all.days > 0).then(|| (all.first_day, all.last_day()));
+    let day = as_of.or(span.map(|(_, last)| last));
+    let mut out = Vec::with_capacity(budgets.len());
+    for budget in budgets {
+        let (spend, status) = match span {
+            None => (None, Err(Unevaluated::NoData { budget: budget.name.clone() })),
+            Some((_, last)) => {
+                let scoped = series::daily(store, &budget.scope, METRIC).await?;
+                let spend = (scoped.days > 0).then(|| Spend {
+                    first_day: scoped.first_day,
+                    daily: scoped
+                        .total_over(scoped.first_day, usize::try_from(last - scoped.first_day + 1).unwrap_or(0)),
+                });
+                let status = if budget.currency != currency {
+                    Err(Unevaluated::Currency {
+                        budget: budget.name.clone(),
+                        currency: budget.currency.clone(),
+                        billing: currency.clone(),
+                    })
+                } else {
+                    match (&spend, day) {
+                        (Some(s), Some(day)) => {
+                            status(budget, s.first_day, &s.daily, day).map_err(|e| Unevaluated::Forecast(e.to_string()))
+                        }
+                        _ => Err(Unevaluated::NoSpend { budget: budget.name.clone() }),
+                    }
+                };
+                (spend, status)
+            }
+        };
+        out.push(BudgetBilling { spend, status });
+    }
+    Ok(Billing { currency, span, as_of: day, budgets: out })
+}
+
+/// Budgets count effective cost (after discounts and commitments), as FOCUS defines it.
+const METRIC: &str = "EffectiveCost";
 
 /// Whether a workload of the manifests counts toward a budget: its labels carry the scope's
 /// tags and it runs in one of the scope's regions. Workloads carry no FOCUS service, account or

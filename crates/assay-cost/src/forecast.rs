@@ -38,6 +38,30 @@ pub struct Forecast {
     pub upper95: Vec<f64>,
 }
 
+impl Forecast {
+    /// The forecast's total over its days, with the totals of its 80% and 95% intervals (the
+    /// daily bounds added up, as budgets do).
+    pub fn totals(&self) -> ForecastTotal {
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        ForecastTotal {
+            total: sum(&self.point),
+            total80: (sum(&self.lower80), sum(&self.upper80)),
+            total95: (sum(&self.lower95), sum(&self.upper95)),
+        }
+    }
+}
+
+/// A forecast's total over its days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ForecastTotal {
+    /// Sum of the expected values.
+    pub total: f64,
+    /// Sum of the 80% interval's bounds.
+    pub total80: (f64, f64),
+    /// Sum of the 95% interval's bounds.
+    pub total95: (f64, f64),
+}
+
 fn model_error(e: impl std::fmt::Display) -> Error {
     Error::Query(format!("forecast: {e}"))
 }

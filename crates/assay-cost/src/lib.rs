@@ -6,7 +6,9 @@
 //!   billing period and account, queried with DataFusion as the table `focus`.
 //! - [`allocation`] groups cost by dimensions and tags, with totals that add up to the cent.
 //! - [`forecast`] forecasts daily cost (augurs MSTL and ETS) and backtests the forecast;
-//!   [`budgets`] turns spend to date and the forecast into a budget's status.
+//!   [`budgets`] reads each budget's spend and turns it and the forecast into a budget's status.
+//! - [`check`] is the cost side of `assay check`: pricing head and base, budget projections and
+//!   findings, and the `input.cost` document given to Rego.
 //! - [`telemetry`] scores any time series, irregular or gappy, online or in batch.
 //! - [`pricing`] estimates the monthly cost of the workloads an estate declares.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
@@ -19,6 +21,7 @@
 pub mod allocation;
 pub mod anomaly;
 pub mod budgets;
+pub mod check;
 pub mod cost_anomaly;
 pub mod forecast;
 pub mod generate;
@@ -62,6 +65,9 @@ pub enum Error {
     /// A query failed (bad SQL, unknown column).
     #[error("{0}")]
     Query(String),
+    /// A value given as an argument is not valid (a day, a dimension).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Error {

@@ -139,6 +139,12 @@ impl Daily {
     }
 }
 
+/// A day (`YYYY-MM-DD`, or a date-time, whose day counts) as days since 1970-01-01.
+pub fn parse_day(text: &str) -> Result<i64> {
+    let micros = crate::validate::parse_datetime(text).map_err(|e| Error::Invalid(format!("{text:?}: {e}")))?;
+    Ok(micros.div_euclid(86_400_000_000))
+}
+
 /// Days since 1970-01-01 as `YYYY-MM-DD`.
 pub fn format_day(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);

@@ -167,9 +167,12 @@ pub enum VerifyError {
     /// The log cannot be read.
     #[error(transparent)]
     Log(#[from] LogError),
-    /// The earlier checkpoint given with `--since` is not usable.
+    /// The earlier checkpoint given with `--since` is not signed by the log's key.
     #[error("the earlier checkpoint: {0}")]
-    Since(String),
+    SinceUnsigned(String),
+    /// The earlier checkpoint given with `--since` is not a checkpoint.
+    #[error("the earlier checkpoint: {0}")]
+    SinceMalformed(String),
 }
 
 fn b64(h: &Hash) -> String {
@@ -411,8 +414,9 @@ pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Resul
 
     if let Some(since) = since {
         let earlier = match verifier.verify(since) {
-            Ok(body) => Checkpoint::parse(body).map_err(VerifyError::Since)?,
-            Err(e) => return Err(VerifyError::Since(e.to_string())),
+            Ok(body) => Checkpoint::parse(body).map_err(VerifyError::SinceMalformed)?,
+            Err(e @ NoteError::NotSigned(_)) => return Err(VerifyError::SinceUnsigned(e.to_string())),
+            Err(e) => return Err(VerifyError::SinceMalformed(e.to_string())),
         };
         if earlier.origin != checkpoint.origin {
             problems.push(Problem::OtherLog { other: earlier.origin, origin: checkpoint.origin.clone() });

@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use assay_estate::residency::Residency;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::{Graph, GraphError};
 
 /// What a flow did that the residency rules forbid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Violation {
     /// Data processed in a region its classification may not be processed in.
@@ -25,7 +25,7 @@ pub enum Violation {
 }
 
 /// One finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Process or store.
     pub violation: Violation,
@@ -52,17 +52,6 @@ impl Finding {
     pub fn key(&self) -> String {
         let text = serde_json::json!([self.violation, self.classification, self.region, self.job, self.dataset]);
         crate::graph::digest(&text)
-    }
-
-    /// The ledger record of a finding (`assay.dev/record/residency-finding/v1`).
-    pub fn ledger_record(&self, time: &str, estate: &Value) -> Value {
-        serde_json::json!({
-            "type": "assay.dev/record/residency-finding/v1",
-            "time": time,
-            "key": self.key(),
-            "finding": self,
-            "estate": estate,
-        })
     }
 }
 

@@ -88,20 +88,6 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The ledger record of an accepted event: its digest and what it is about
-/// (`assay.dev/record/lineage-event/v1`).
-pub fn ledger_record(event: &Event) -> Value {
-    serde_json::json!({
-        "type": "assay.dev/record/lineage-event/v1",
-        "digest": format!("sha256:{}", event.digest),
-        "eventType": event.event_type,
-        "eventTime": event.event_time,
-        "run": event.run_id,
-        "job": event.job.as_ref().map(|(ns, n)| format!("{ns}:{n}")),
-        "producer": event.producer,
-    })
-}
-
 impl Graph {
     /// Opens (or creates) the graph in a SQLite file.
     pub fn open(path: &Path) -> Result<Graph, GraphError> {

@@ -189,7 +189,7 @@ impl Template {
 
     /// Evaluates the template's `violation` rule for one review with a constraint's parameters.
     /// Returns each violation's `msg` and `details`.
-    pub fn violations(&self, review: &regorus::Value, parameters: &regorus::Value) -> anyhow::Result<Violations> {
+    pub fn violations(&self, review: &regorus::Value, parameters: &regorus::Value) -> crate::Result<Violations> {
         self.evaluate(input_of(review, parameters))
     }
 
@@ -199,7 +199,7 @@ impl Template {
         &self,
         review: &regorus::Value,
         parameters: &regorus::Value,
-    ) -> anyhow::Result<std::sync::Arc<Violations>> {
+    ) -> crate::Result<std::sync::Arc<Violations>> {
         let input = input_of(review, parameters);
         let Some(reads) = &self.reads else {
             return self.evaluate(input).map(std::sync::Arc::new);
@@ -228,7 +228,7 @@ impl Template {
         self.answers.0.counts()
     }
 
-    fn evaluate(&self, input: regorus::Value) -> anyhow::Result<Violations> {
+    fn evaluate(&self, input: regorus::Value) -> crate::Result<Violations> {
         // The virtual machine first; should it fail at run time, the interpreter decides.
         if let Some(program) = &self.program
             && let Ok(result) = program.execute(input.clone())
@@ -238,10 +238,10 @@ impl Template {
         self.interpret(input)
     }
 
-    fn interpret(&self, input: regorus::Value) -> anyhow::Result<Violations> {
+    fn interpret(&self, input: regorus::Value) -> crate::Result<Violations> {
         self.engine.with(|engine| {
             engine.set_input(input);
-            let result = engine.eval_rule(self.entry.clone())?;
+            let result = engine.eval_rule(self.entry.clone()).map_err(crate::Error::evaluation)?;
             Ok(crate::messages(&result))
         })
     }

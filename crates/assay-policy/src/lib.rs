@@ -9,6 +9,7 @@
 //! This crate must not know about HTTP or files: sources arrive as values.
 
 pub mod gatekeeper;
+pub mod mask;
 pub mod memo;
 mod pool;
 pub mod rego;
@@ -28,6 +29,27 @@ use serde_json::Value;
 
 use gatekeeper::{Constraint, Template};
 use rego::Module;
+
+/// Errors of evaluating policies. Problems in policy files are not errors: they are diagnostics.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rule, constraint or query failed to evaluate.
+    #[error("{0}")]
+    Evaluation(String),
+    /// A syntax tree from the Rego engine could not be read.
+    #[error("reading the syntax tree: {0}")]
+    SyntaxTree(String),
+}
+
+impl Error {
+    /// An evaluation error from the Rego engine.
+    pub(crate) fn evaluation(e: impl std::fmt::Display) -> Error {
+        Error::Evaluation(format!("{e:#}"))
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 static IDENTIFIER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap_or_else(|_| unreachable!("static regex")));
@@ -519,7 +541,7 @@ impl PolicySet {
     /// input, as OPA's data API does; `path` holds the segments (`["authz", "residency",
     /// "allow"]`), each quoted into the query so that no segment can change its meaning.
     /// `Ok(None)` when the document is undefined. Without an input, `input` is undefined.
-    pub fn query(&self, path: &[&str], input: Option<&Value>) -> anyhow::Result<Option<Value>> {
+    pub fn query(&self, path: &[&str], input: Option<&Value>) -> Result<Option<Value>> {
         let Some(pool) = &self.engine else {
             return Ok(None);
         };
@@ -540,7 +562,7 @@ impl PolicySet {
                 query.push_str(&Value::String((*segment).to_string()).to_string());
                 query.push(']');
             }
-            let results = engine.eval_query(query, false)?;
+            let results = engine.eval_query(query, false).map_err(Error::evaluation)?;
             Ok(results.result.first().and_then(|r| r.expressions.first()).and_then(|e| rego::to_json(&e.value)))
         })
     }

@@ -58,8 +58,8 @@ pub enum Reads {
 }
 
 /// Finds what modules read of `input`, from regorus's syntax tree (`get_ast_as_json`).
-pub fn reads(ast_json: &str) -> anyhow::Result<Reads> {
-    let modules: Value = serde_json::from_str(ast_json)?;
+pub fn reads(ast_json: &str) -> crate::Result<Reads> {
+    let modules: Value = serde_json::from_str(ast_json).map_err(|e| crate::Error::SyntaxTree(e.to_string()))?;
     let mut found = Found::default();
     for module in modules.as_array().into_iter().flatten() {
         walk(module.get("ast").unwrap_or(&Value::Null), &mut found);

@@ -38,7 +38,7 @@ pub fn package_of(text: &str) -> Option<String> {
 }
 
 /// A diagnostic from a regorus error: the location it names, or `fallback_path` when none.
-pub(crate) fn diagnostic_from_error(fallback_path: &str, err: &anyhow::Error) -> Diagnostic {
+pub(crate) fn diagnostic_from_error(fallback_path: &str, err: &dyn std::fmt::Display) -> Diagnostic {
     let text = format!("{err:#}");
     let message = text
         .lines()

@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use assay_record::{EventFindingRecord, EventRef, Record};
+
 use crate::decisions::{decision_id, record};
 use crate::errors::{ApiError, Body, error, parse_json};
 use crate::outbox::Message;
@@ -256,15 +258,18 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
                     body: emitted("dev.assay.quarantine.requested.v1", resource, about.clone()),
                 });
             }
-            records.push(json!({
-                "type": "assay.dev/record/finding/v1",
-                "decision_id": id,
-                "event": {"id": event_id, "source": event["source"], "type": event["type"]},
-                "finding": finding,
-                "alerts": actions.alerts.len(),
-                "quarantine": quarantine,
-                "timestamp": crate::state::now(),
-                "estate": {"name": active.name, "revision": active.revision},
+            records.push(Record::EventFinding(EventFindingRecord {
+                decision_id: id.clone(),
+                event: EventRef {
+                    id: event_id.clone(),
+                    source: event["source"].as_str().unwrap_or_default().to_string(),
+                    kind: event["type"].as_str().unwrap_or_default().to_string(),
+                },
+                finding: finding.clone(),
+                alerts: actions.alerts.len(),
+                quarantine,
+                time: assay_record::Time::now(),
+                estate: crate::decisions::estate_at(&active),
             }));
         }
         state.metrics.decision("event", if found.is_empty() { "clean" } else { "finding" });

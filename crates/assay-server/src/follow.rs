@@ -55,14 +55,14 @@ pub(crate) struct Candidate {
     pub(crate) policies: PolicySet,
     pub(crate) commit: Option<String>,
     /// Signature checks of the commits since the active revision (empty when not required).
-    pub(crate) signatures: Vec<serde_json::Value>,
+    pub(crate) signatures: Vec<assay_record::SignatureCheck>,
 }
 
 /// A head that was not activated, and why.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Refusal {
     pub(crate) revision: String,
-    pub(crate) time: String,
+    pub(crate) time: assay_record::Time,
     pub(crate) reasons: Vec<String>,
 }
 
@@ -218,9 +218,11 @@ impl Follower {
             if !commit.trusted {
                 reasons.push(format!("commit {} ({}): {}", &commit.id[..12], commit.summary, commit.detail));
             }
-            signatures.push(serde_json::json!({
-                "commit": commit.id, "trusted": commit.trusted, "detail": commit.detail,
-            }));
+            signatures.push(assay_record::SignatureCheck {
+                commit: commit.id.clone(),
+                trusted: commit.trusted,
+                detail: commit.detail.clone(),
+            });
             reasons.extend(diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()));
         }
         Ok(judge(estate, Some(head.to_string()), signatures, reasons, self.memo))
@@ -257,7 +259,7 @@ impl Follower {
 fn judge(
     estate: Estate,
     commit: Option<String>,
-    signatures: Vec<serde_json::Value>,
+    signatures: Vec<assay_record::SignatureCheck>,
     mut reasons: Vec<String>,
     memo: usize,
 ) -> Look {
@@ -276,7 +278,7 @@ fn judge(
     if reasons.is_empty() {
         Look::Good(Box::new(Candidate { estate, policies, commit, signatures }))
     } else {
-        Look::Refused(Refusal { revision, time: crate::state::now(), reasons })
+        Look::Refused(Refusal { revision, time: assay_record::Time::now(), reasons })
     }
 }
 

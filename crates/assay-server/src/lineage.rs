@@ -171,8 +171,8 @@ fn check(state: &State, graph: &mut Graph) -> Result<()> {
     if fresh.is_empty() {
         return Ok(());
     }
-    let time = crate::state::now();
-    let estate = json!({"name": active.name, "revision": active.revision});
+    let time = assay_record::Time::now();
+    let estate = crate::decisions::estate_at(&active);
     let mut messages = Vec::new();
     for (finding, key) in &fresh {
         let about = json!({
@@ -196,9 +196,9 @@ fn check(state: &State, graph: &mut Graph) -> Result<()> {
     for (finding, _) in &fresh {
         tracing::warn!(rule = %finding.rule, "{}", finding.message);
         state.metrics.decision("residency", "finding");
-        state.record(finding.ledger_record(&time, &estate));
+        state.record(assay_record::Record::residency_finding(finding, time, estate.clone()));
     }
     let keys: Vec<String> = fresh.iter().map(|(_, k)| (*k).clone()).collect();
-    graph.mark_reported(&keys, &time)?;
+    graph.mark_reported(&keys, &time.to_string())?;
     Ok(())
 }

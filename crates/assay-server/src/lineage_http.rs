@@ -50,8 +50,8 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
             return ApiError::invalid(problems.join("; ")).into_response();
         }
     }
-    let record = assay_lineage::graph::ledger_record(&event);
-    let digest = record["digest"].clone();
+    let digest = format!("sha256:{}", event.digest);
+    let record = assay_record::Record::lineage_event(&event);
     match intake.apply(event).await {
         Ok(applied) => {
             let new = applied == Applied::New;

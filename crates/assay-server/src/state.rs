@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use assay_ledger::appender::{Appender, Batching, TrySubmitError};
 use assay_ledger::store::Log;
 use assay_policy::PolicySet;
+use assay_record::{ActivationRecord, EstateAt, Record, RefusalRecord, Time};
 use axum::Json;
 use axum::extract::State as Extract;
 use serde_json::{Value, json};
@@ -55,8 +56,9 @@ pub(crate) struct State {
     pub(crate) max_body: usize,
 }
 
+/// Now, as records write time (RFC 3339, UTC, microseconds).
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    assay_record::Time::now().to_string()
 }
 
 /// What one look at the estate's source did.
@@ -165,10 +167,7 @@ impl State {
 
     fn compiled(candidate: Candidate) -> Active {
         let estate = candidate.estate;
-        let has_mask = estate
-            .policies
-            .iter()
-            .any(|p| assay_policy::rego::package_of(&p.text).is_some_and(|pkg| pkg == "system.log"));
+        let has_mask = assay_policy::mask::defines_mask(&estate.policies);
         let diagnostics =
             estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
         Active {
@@ -251,12 +250,12 @@ impl State {
     /// once it is queued: a decision that was answered is always in the queue, and so in the
     /// ledger after shutdown. While the queue is full, the request waits (off the async workers)
     /// rather than a decision being dropped.
-    pub(crate) async fn log(self: &Arc<Self>, mut record: Value) {
+    pub(crate) async fn log(self: &Arc<Self>, mut record: Record) {
         if !self.recording() {
             return;
         }
         crate::decisions::mask(&self.active(), &mut record);
-        let bytes = match crate::decisions::entry(&record) {
+        let bytes = match record.to_entry() {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "a decision record could not be serialized");
@@ -290,10 +289,10 @@ impl State {
     }
 
     /// Queues a record for the ledger (blocking only while the queue is full).
-    pub(crate) fn record(&self, record: Value) {
+    pub(crate) fn record(&self, record: Record) {
         let guard = self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(appender) = guard.as_ref() else { return };
-        match crate::decisions::entry(&record) {
+        match record.to_entry() {
             Ok(bytes) => {
                 if let Err(e) = appender.submit(bytes) {
                     tracing::error!(error = %e, "the decision ledger refused a record");
@@ -327,25 +326,23 @@ impl State {
     }
 }
 
-fn refusal_record(refusal: &Refusal, name: Option<&String>, active: Option<&str>) -> Value {
-    json!({
-        "type": "assay.dev/record/refusal/v1",
-        "time": refusal.time,
-        "estate": {"name": name, "revision": refusal.revision},
-        "active": active,
-        "reasons": refusal.reasons,
+fn refusal_record(refusal: &Refusal, name: Option<&String>, active: Option<&str>) -> Record {
+    Record::Refusal(RefusalRecord {
+        time: refusal.time,
+        estate: EstateAt { name: name.cloned(), revision: refusal.revision.clone() },
+        active: active.map(str::to_string),
+        reasons: refusal.reasons.clone(),
     })
 }
 
-fn activation_record(candidate: &Candidate, previous: Option<&str>) -> Value {
+fn activation_record(candidate: &Candidate, previous: Option<&str>) -> Record {
     let estate = &candidate.estate;
-    json!({
-        "type": "assay.dev/record/activation/v1",
-        "time": now(),
-        "estate": {"name": estate.settings.name, "revision": estate.revision()},
-        "previous": previous,
-        "policies": candidate.policies.len(),
-        "signatures": candidate.signatures,
+    Record::Activation(ActivationRecord {
+        time: Time::now(),
+        estate: EstateAt { name: estate.settings.name.clone(), revision: estate.revision() },
+        previous: previous.map(str::to_string),
+        policies: candidate.policies.len(),
+        signatures: candidate.signatures.clone(),
     })
 }
 

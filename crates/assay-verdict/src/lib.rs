@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use assay_estate::settings::EnforcementAction;
 use assay_estate::{Diagnostic, FileChange, Object, Origin, Severity};
 use assay_policy::{Evaluation, PolicyRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The version of the verdict's JSON shape.
@@ -91,7 +91,7 @@ pub struct EstateRef {
 }
 
 /// Counts, for the one-line summary and for scripts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Whether the gate passes: nothing denied (or nothing newly denied, with a base), every
     /// commit trusted when signatures are required, and no errors.

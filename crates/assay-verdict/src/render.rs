@@ -7,7 +7,7 @@ use assay_estate::settings::EnforcementAction;
 use assay_estate::{Origin, Severity};
 use serde_json::{Value, json};
 
-use crate::cost::{CostCenterCost, CostReport};
+use crate::cost::{CostCenterCost, CostReport, FindingChange};
 use crate::{Status, Verdict, Violation};
 
 /// Output formats of `assay check`.
@@ -216,7 +216,7 @@ fn cost_table(out: &mut String, cost: &CostReport) {
         let _ = writeln!(out, "Budgets\n");
         for f in &cost.budget_findings {
             let tag = match f.status {
-                Some(Status::New) => "new ",
+                Some(FindingChange::New) => "new ",
                 _ => "",
             };
             let _ = writeln!(out, "  {}:{}  {:<6}  {tag}{}", f.path, f.line, f.action.as_str(), f.message);

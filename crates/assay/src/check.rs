@@ -40,15 +40,21 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Vec::new()
     };
 
-    let estimate = if crate::estimate::wanted(&head) {
-        Some(crate::estimate::estimate(&head, base.as_ref(), args.data.as_deref(), &mut diagnostics)?)
+    let estimate = if assay_cost::check::wanted(&head) {
+        let _span = tracing::info_span!("cost").entered();
+        let as_of = args.as_of.as_deref().map(crate::cost::parse_day).transpose()?;
+        let billing = billing(args.data.as_deref(), &head, as_of, &mut diagnostics)?;
+        let today = as_of.unwrap_or_else(today);
+        let estimate = assay_cost::check::estimate(&head, base.as_ref(), billing.as_ref(), today);
+        diagnostics.extend(estimate.diagnostics.iter().cloned());
+        Some(estimate)
     } else {
         None
     };
     let policies = tracing::info_span!("compile").in_scope(|| PolicySet::from_estate(&head));
     diagnostics.extend(policies.diagnostics.iter().cloned());
     let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len()).in_scope(|| match &estimate {
-        Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).cloned()),
+        Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).map(|c| c.to_input())),
         None => policies.evaluate_objects(&head.manifests),
     });
     let base_eval = base.as_ref().map(|b| {
@@ -91,12 +97,41 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         None => print!("{text}"),
     }
     if let Some(log) = &mut ledger {
-        let record = crate::ledger::verdict_record(&verdict, &head)?;
+        let record = assay_record::Record::verdict(&verdict, head.revision())?.to_entry()?;
         let index =
             log.append(&[record]).with_context(|| format!("appending the verdict to {}", log.dir().display()))?;
         eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.dir().display());
     }
     Ok(verdict.exit_code())
+}
+
+/// Days since 1970-01-01, by the system clock.
+fn today() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    i64::try_from(secs / 86_400).unwrap_or(0)
+}
+
+/// The head's budgets seen through the billing data in `data`, when there is some.
+fn billing(
+    data: Option<&std::path::Path>,
+    head: &Estate,
+    as_of: Option<i64>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Option<assay_cost::budgets::Billing>> {
+    let Some(dir) = data else { return Ok(None) };
+    let store = assay_cost::Store::new(dir);
+    if !store.root().is_dir() {
+        diagnostics.push(Diagnostic::warning(
+            dir.display().to_string(),
+            "no billing data here (run `assay cost ingest`): budgets are projected from the manifests alone",
+        ));
+        return Ok(None);
+    }
+    if head.budgets.is_empty() {
+        return Ok(None);
+    }
+    let billing = crate::cost::runtime()?.block_on(assay_cost::budgets::billing(&store, &head.budgets, as_of))?;
+    Ok(Some(billing))
 }
 
 fn estate_ref(estate: &Estate) -> EstateRef {

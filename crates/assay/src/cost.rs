@@ -158,11 +158,13 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
     }
 }
 
-/// A series to forecast: its name and daily values from `first_day`.
+/// A series to forecast: its name, daily values from `first_day`, and for a budget's series its
+/// status on the billing data's last day.
 struct Target {
     name: String,
     first_day: i64,
     values: Vec<f64>,
+    budget: Option<assay_cost::budgets::BudgetStatus>,
 }
 
 async fn forecast_targets(
@@ -175,7 +177,8 @@ async fn forecast_targets(
     if daily.days == 0 {
         anyhow::bail!("no billing data in {}: run `assay cost ingest` first", store.root().display());
     }
-    let mut targets = vec![Target { name: "total".into(), first_day: daily.first_day, values: daily.total() }];
+    let mut targets =
+        vec![Target { name: "total".into(), first_day: daily.first_day, values: daily.total(), budget: None }];
     if let Some(by) = by {
         let dimension = series::Dimension::ALL
             .into_iter()
@@ -186,15 +189,30 @@ async fn forecast_targets(
                 name: format!("{} {value}", dimension.name()),
                 first_day: daily.first_day,
                 values: daily.sum(|l| dimension.value_of(l) == value),
+                budget: None,
             });
         }
     }
     if let Some(dir) = estate {
-        for budget in load_budgets(dir)? {
-            let scoped = series::daily(store, &budget.scope, metric).await?;
-            // The budget's series runs over the same days as the total, zero where it had no spend.
-            let values = scoped.total_over(daily.first_day, daily.days);
-            targets.push(Target { name: format!("budget {}", budget.name), first_day: daily.first_day, values });
+        // Budgets count effective cost whatever --metric says, as `assay cost budgets` and
+        // `assay check` do.
+        let budgets = load_budgets(dir)?;
+        let billing = assay_cost::budgets::billing(store, &budgets, None).await?;
+        for (budget, b) in budgets.iter().zip(billing.budgets) {
+            let status = match b.status {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("{}:{}: {e}", budget.path, budget.line);
+                    None
+                }
+            };
+            let Some(spend) = b.spend else { continue };
+            targets.push(Target {
+                name: format!("budget {}", budget.name),
+                first_day: spend.first_day,
+                values: spend.daily,
+                budget: status,
+            });
         }
     }
     Ok(targets)
@@ -217,10 +235,12 @@ fn print_forecasts(targets: &[Target], days: usize, format: OutputFormat) -> Res
         series: &'a str,
         from: String,
         days: usize,
-        total: f64,
-        total80: (f64, f64),
-        total95: (f64, f64),
+        #[serde(flatten)]
+        totals: assay_cost::forecast::ForecastTotal,
         forecast: assay_cost::forecast::Forecast,
+        /// A budget's status for its period, as `assay cost budgets` reports it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        budget: Option<&'a assay_cost::budgets::BudgetStatus>,
     }
     let mut rows = Vec::new();
     let mut failed = false;
@@ -230,10 +250,9 @@ fn print_forecasts(targets: &[Target], days: usize, format: OutputFormat) -> Res
                 series: &t.name,
                 from: series::format_day(t.first_day + t.values.len() as i64),
                 days,
-                total: f.point.iter().sum(),
-                total80: (f.lower80.iter().sum(), f.upper80.iter().sum()),
-                total95: (f.lower95.iter().sum(), f.upper95.iter().sum()),
+                totals: f.totals(),
                 forecast: f,
+                budget: t.budget.as_ref(),
             }),
             Err(e) => {
                 eprintln!("{}: {e}", t.name);
@@ -273,9 +292,9 @@ fn print_forecasts(targets: &[Target], days: usize, format: OutputFormat) -> Res
                         r.forecast.model.clone(),
                         r.from.clone(),
                         r.days.to_string(),
-                        money(r.total),
-                        format!("{} – {}", money(r.total80.0), money(r.total80.1)),
-                        format!("{} – {}", money(r.total95.0), money(r.total95.1)),
+                        money(r.totals.total),
+                        format!("{} – {}", money(r.totals.total80.0), money(r.totals.total80.1)),
+                        format!("{} – {}", money(r.totals.total95.0), money(r.totals.total95.1)),
                     ]
                 })
                 .collect();
@@ -444,7 +463,7 @@ fn estimate_workloads(dir: &std::path::Path, format: OutputFormat) -> Result<u8>
                 })
                 .collect();
             print!("{}", text_table(&head, &rows, &[false, false, false, true, false]));
-            let total: f64 = workloads.iter().filter_map(|c| c.monthly).sum();
+            let total = assay_cost::check::total(&workloads);
             println!("total {} {} a month", money(total), estate.settings.currency);
         }
     }
@@ -457,31 +476,15 @@ fn budgets(store: &Store, estate: &std::path::Path, as_of: Option<&str>, format:
         println!("no budgets in {}", estate.join("budgets").display());
         return Ok(0);
     }
-    let rt = runtime()?;
-    let currency = rt.block_on(allocation::currency(store))?;
     let as_of = as_of.map(parse_day).transpose()?;
+    let billing = runtime()?.block_on(assay_cost::budgets::billing(store, &budgets, as_of))?;
     let mut statuses = Vec::new();
     let mut failed = false;
-    for budget in &budgets {
-        if budget.currency != currency {
-            eprintln!(
-                "{}:{}: budget {} is in {} but the billing data is in {currency}; not evaluated",
-                budget.path, budget.line, budget.name, budget.currency
-            );
-            failed = true;
-            continue;
-        }
-        let daily = rt.block_on(series::daily(store, &budget.scope, "EffectiveCost"))?;
-        let total = daily.total();
-        let Some(day) = as_of.or((daily.days > 0).then(|| daily.last_day())) else {
-            eprintln!("{}: budget {}: no billing data in its scope", budget.path, budget.name);
-            failed = true;
-            continue;
-        };
-        match assay_cost::budgets::status(budget, daily.first_day, &total, day) {
+    for (budget, b) in budgets.iter().zip(billing.budgets) {
+        match b.status {
             Ok(s) => statuses.push(s),
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}:{}: {e}; not evaluated", budget.path, budget.line);
                 failed = true;
             }
         }
@@ -544,9 +547,8 @@ fn budgets(store: &Store, estate: &std::path::Path, as_of: Option<&str>, format:
     Ok(if failed { 2 } else { 0 })
 }
 
-fn parse_day(text: &str) -> Result<i64> {
-    let micros = assay_cost::validate::parse_datetime(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(micros.div_euclid(86_400_000_000))
+pub(crate) fn parse_day(text: &str) -> Result<i64> {
+    Ok(series::parse_day(text)?)
 }
 
 async fn detect_anomalies(store: &Store, args: &AnomalyArgs) -> Result<(Vec<CostAnomaly>, String)> {

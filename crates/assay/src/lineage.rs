@@ -260,7 +260,7 @@ fn ingest(
 
 /// The ledger record of an accepted event: its digest and what it is about.
 fn record(event: &assay_lineage::Event) -> Result<Vec<u8>> {
-    serde_json_canonicalizer::to_vec(&assay_lineage::graph::ledger_record(event)).context("canonical JSON")
+    Ok(assay_record::Record::lineage_event(event).to_entry()?)
 }
 
 fn reject(out: &mut Option<Box<dyn Write>>, at: &str, problems: &[String], raw: Option<&Value>) -> Result<()> {
@@ -286,12 +286,12 @@ fn check(data: &Path, estate: &Path, json_out: bool, ledger: Option<&Path>, ledg
     if let Some(log) = &mut log
         && !findings.is_empty()
     {
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let about = json!({"name": estate.settings.name, "revision": estate.revision()});
+        let time = assay_record::Time::now();
+        let about = assay_record::EstateAt { name: estate.settings.name.clone(), revision: estate.revision() };
         let records: Vec<Vec<u8>> = findings
             .iter()
-            .map(|f| serde_json_canonicalizer::to_vec(&f.ledger_record(&time, &about)).context("canonical JSON"))
-            .collect::<Result<_>>()?;
+            .map(|f| assay_record::Record::residency_finding(f, time, about.clone()).to_entry())
+            .collect::<Result<_, _>>()?;
         log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
         eprintln!("ledger: {} finding(s) recorded in {}", records.len(), log.origin());
     }
@@ -412,14 +412,7 @@ fn provenance(
         None => print!("{text}"),
     }
     if let Some(log) = &mut log {
-        let digest = assay_lineage::graph::digest(&envelope);
-        let record = json!({
-            "type": "assay.dev/record/provenance/v1",
-            "subject": statement["subject"][0],
-            "envelope_sha256": digest,
-            "run": produced.run_id,
-        });
-        let bytes = serde_json_canonicalizer::to_vec(&record).context("canonical JSON")?;
+        let bytes = assay_record::Record::provenance(&statement, &envelope, &produced.run_id)?.to_entry()?;
         let index = log.append(&[bytes]).with_context(|| format!("appending to {}", log.dir().display()))?;
         eprintln!("ledger: provenance recorded as entry {index} of {}", log.origin());
     }

@@ -281,20 +281,41 @@ pub(crate) fn show(dir: &Path, index: Option<u64>, tail: Option<u64>, json: bool
 fn write_entry(out: &mut impl Write, index: u64, entry: &[u8], json: bool) -> Result<()> {
     let text = std::str::from_utf8(entry).ok();
     if json {
-        let value = match text {
-            Some(t) => match serde_json::from_str::<serde_json::Value>(t) {
-                Ok(v) => {
-                    serde_json::json!({"index": index, "size": entry.len(), "leaf_hash": STANDARD.encode(leaf_hash(entry)), "json": v})
-                }
-                Err(_) => {
-                    serde_json::json!({"index": index, "size": entry.len(), "leaf_hash": STANDARD.encode(leaf_hash(entry)), "text": t})
-                }
-            },
-            None => {
-                serde_json::json!({"index": index, "size": entry.len(), "leaf_hash": STANDARD.encode(leaf_hash(entry)), "base64": STANDARD.encode(entry)})
-            }
+        /// One line of `assay log show --json`.
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            index: u64,
+            size: usize,
+            leaf_hash: String,
+            /// The entry's record type, when it is an assay record this version reads.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            record: Option<&'static str>,
+            /// Why an entry that says it is an assay record cannot be read as one.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            record_error: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            json: Option<serde_json::Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            text: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            base64: Option<String>,
+        }
+        let parsed = text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+        let (record, record_error) = match assay_record::Record::from_entry(entry) {
+            Ok(r) => (r.map(|r| r.kind()), None),
+            Err(e) => (None, Some(e)),
         };
-        writeln!(out, "{value}")?;
+        let shown = Shown {
+            index,
+            size: entry.len(),
+            leaf_hash: STANDARD.encode(leaf_hash(entry)),
+            record,
+            record_error,
+            text: if parsed.is_none() { text } else { None },
+            base64: text.is_none().then(|| STANDARD.encode(entry)),
+            json: parsed,
+        };
+        writeln!(out, "{}", serde_json::to_string(&shown)?)?;
     } else {
         match text {
             Some(t) if !t.contains('\n') => writeln!(out, "{index}\t{t}")?,
@@ -377,9 +398,11 @@ pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> R
         .transpose()?;
     let report = verify(dir, &verifier, since_text.as_deref()).map_err(|e| match e {
         VerifyError::Log(e) => log_error(e),
-        VerifyError::Since(why) => {
-            let code = if why.contains("no valid signature") { exit::KEY } else { exit::CHECKPOINT };
-            failure(code, format!("{}: {why}", since.map(|p| p.display().to_string()).unwrap_or_default()))
+        VerifyError::SinceUnsigned(why) => {
+            failure(exit::KEY, format!("{}: {why}", since.map(|p| p.display().to_string()).unwrap_or_default()))
+        }
+        VerifyError::SinceMalformed(why) => {
+            failure(exit::CHECKPOINT, format!("{}: {why}", since.map(|p| p.display().to_string()).unwrap_or_default()))
         }
     })?;
     let cp = &report.checkpoint;

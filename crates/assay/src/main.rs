@@ -7,8 +7,6 @@
 mod check;
 mod cost;
 mod detect;
-mod estimate;
-mod ledger;
 mod lineage;
 mod log;
 mod policy;
@@ -377,6 +375,10 @@ struct CheckArgs {
     /// Billing data (from `assay cost ingest`) for budget projections: spend to date plus forecast.
     #[arg(long, env = "ASSAY_DATA")]
     data: Option<PathBuf>,
+    /// Project budgets as of this day (YYYY-MM-DD) instead of the last day with billing data
+    /// (without billing data: today).
+    #[arg(long)]
+    as_of: Option<String>,
     /// Append the verdict to this ledger (a log made by `assay log init`) as a canonical JSON record.
     #[arg(long, env = "ASSAY_LEDGER")]
     ledger: Option<PathBuf>,

@@ -410,3 +410,37 @@ fn a_writer_killed_at_random_moments_loses_nothing_it_acknowledged() {
     assert!(sent.len() > 1000, "the writer should have appended a good deal: {}", sent.len());
     assert!(acknowledged > 1000, "acknowledged {acknowledged}");
 }
+
+/// A log written by an earlier version (kept in crates/assay-record/testdata) is still read:
+/// it verifies, and `log show --json` reads every entry as a known record type.
+#[test]
+fn logs_written_by_earlier_versions_are_shown_as_records() {
+    let kept = common::repo_root().join("crates/assay-record/testdata");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = kept.join("log");
+    let key = kept.join("log.pub");
+    let (log, key) = (log.to_str().unwrap_or(""), key.to_str().unwrap_or(""));
+    let out = assay(dir.path(), &["log", "verify", log, "--key", key]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let out = assay(dir.path(), &["log", "show", log, "--json", "--key", key]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in stdout(&out).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(v.get("record_error"), None, "{line}");
+        let kind = v["record"].as_str().unwrap_or_else(|| panic!("not read as a record: {line}"));
+        assert!(v["json"]["type"].as_str().is_some_and(|t| t.starts_with("assay.dev/record/")), "{line}");
+        kinds.insert(kind.to_string());
+    }
+    let expected = [
+        "verdict/v1",
+        "decision/v2",
+        "finding/v2",
+        "activation/v1",
+        "refusal/v1",
+        "lineage-event/v2",
+        "residency-finding/v1",
+        "provenance/v2",
+    ];
+    assert_eq!(kinds, expected.iter().map(|k| format!("assay.dev/record/{k}")).collect());
+}

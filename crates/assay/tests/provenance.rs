@@ -153,7 +153,7 @@ fn provenance_is_a_dsse_envelope_that_securesystemslib_verifies() {
 
     // The attestation is in the ledger.
     let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
-    assert!(shown.contains("assay.dev/record/provenance/v1"), "{shown}");
+    assert!(shown.contains("assay.dev/record/provenance/v2"), "{shown}");
     let missing = assay(
         work.path(),
         &["lineage", "provenance", "dataset:s3://acme-models-us:churn-model@9.9.9", "--data", "d", "--key", "p.key"],

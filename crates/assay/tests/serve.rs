@@ -142,7 +142,7 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
     let records: Vec<Value> =
         shown.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone()).collect();
     assert_eq!(records[0]["type"], "assay.dev/record/activation/v1");
-    let decisions: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/decision/v1").collect();
+    let decisions: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/decision/v2").collect();
     assert_eq!(decisions.len(), 4, "{records:?}");
     let uids: Vec<&Value> = decisions.iter().map(|d| &d["result"]["uid"]).collect();
     assert_eq!(uids, [&json!("uid-allow"), &json!("uid-deny"), &json!("uid-warn"), &json!("uid-replica")]);
@@ -290,7 +290,7 @@ fn a_dryrun_constraint_is_logged_but_neither_denies_nor_warns() {
     let decision = shown
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
-        .find(|r| r["type"] == "assay.dev/record/decision/v1")
+        .find(|r| r["type"] == "assay.dev/record/decision/v2")
         .expect("the decision");
     let findings = decision["result"]["findings"].as_array().expect("findings");
     assert!(

@@ -170,7 +170,7 @@ fn cloud_events_raise_alerts_that_reach_a_receiver_that_was_down_across_a_restar
     let records = ledger_records(work.path());
     let events: Vec<&Value> = records.iter().filter(|r| r["path"] == "assay/events").collect();
     assert_eq!(events.len(), 4, "{records:?}");
-    let findings: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/finding/v1").collect();
+    let findings: Vec<&Value> = records.iter().filter(|r| r["type"] == "assay.dev/record/finding/v2").collect();
     assert_eq!(findings.len(), 3);
     assert!(findings.iter().all(|f| f["decision_id"].as_str().is_some_and(|id| id.len() == 36)));
 }

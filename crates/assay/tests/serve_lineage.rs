@@ -78,7 +78,7 @@ fn lineage_events_over_http_build_the_graph_and_answer_marquez_queries() {
     let lineage_records = shown
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
-        .filter(|r| r["type"] == "assay.dev/record/lineage-event/v1")
+        .filter(|r| r["type"] == "assay.dev/record/lineage-event/v2")
         .count();
     assert_eq!(lineage_records, 4);
 }
