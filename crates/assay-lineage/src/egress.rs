@@ -170,3 +170,39 @@ mod tests {
         assert!((legs[0].cost - 0.04).abs() < 1e-9, "{}", legs[0].cost);
     }
 }
+
+/// Egress cost of the legs grouped by job or by cost center.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupCost {
+    /// The job (`job:NS:NAME`) or cost center (`(untagged)` for jobs without one).
+    pub group: String,
+    /// Bytes moved across regions.
+    pub bytes: u64,
+    /// What it cost, in the catalog's currency.
+    pub cost: f64,
+}
+
+/// How to group egress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// By the job that moved the data.
+    Job,
+    /// By the job's `cost-center` tag.
+    CostCenter,
+}
+
+/// The legs' cost per group, sorted by group, and the total.
+pub fn by_group(legs: &[Leg], by: GroupBy) -> (Vec<GroupCost>, f64) {
+    let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    for leg in legs {
+        let key = match by {
+            GroupBy::Job => leg.job.clone(),
+            GroupBy::CostCenter => leg.cost_center.clone().unwrap_or_else(|| "(untagged)".into()),
+        };
+        let g = groups.entry(key).or_default();
+        g.0 += leg.bytes;
+        g.1 += leg.cost;
+    }
+    let total = groups.values().map(|(_, cost)| cost).sum();
+    (groups.into_iter().map(|(group, (bytes, cost))| GroupCost { group, bytes, cost }).collect(), total)
+}

@@ -136,3 +136,85 @@ mod tests {
         assert_ne!(named, version_digest("s3://b", "t", "v8"));
     }
 }
+
+/// A dataset version's provenance, from the lineage graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// The in-toto statement (unsigned).
+    pub statement: Value,
+    /// The run that produced the version.
+    pub run: Run,
+}
+
+/// Why there is no provenance for a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvenanceError {
+    /// The id is not `dataset:NAMESPACE:NAME[@VERSION]`.
+    #[error("{0:?} is not dataset:NAMESPACE:NAME[@VERSION]")]
+    NotADataset(String),
+    /// No run in the graph wrote it.
+    #[error("no run in the lineage graph wrote {0}")]
+    NotProduced(String),
+    /// The graph could not be read.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+}
+
+/// Builds the provenance statement of `dataset` (`dataset:NS:NAME`, with `@VERSION` for one
+/// version, else the latest written): the producing run, the versions of the datasets it read,
+/// and the job's source code (its SourceCodeLocation facet).
+pub fn of_dataset(graph: &crate::graph::Graph, dataset: &str) -> Result<Provenance, ProvenanceError> {
+    use crate::graph::Node;
+    let (id, version) = match dataset.rsplit_once('@') {
+        Some((id, v)) if !v.contains(':') && !v.contains('/') && !v.is_empty() => (id, Some(v)),
+        _ => (dataset, None),
+    };
+    let Some(Node::Dataset(ns, name)) = Node::parse(id) else {
+        return Err(ProvenanceError::NotADataset(dataset.to_string()));
+    };
+    let Some(produced) = graph.producing_run(&ns, &name, version)? else {
+        return Err(ProvenanceError::NotProduced(format!(
+            "{id}{}",
+            version.map(|v| format!(" at version {v}")).unwrap_or_default()
+        )));
+    };
+    let version = produced.version.clone().or(version.map(str::to_string)).unwrap_or_else(|| "unversioned".into());
+    let mut dependencies: Vec<Dependency> = produced
+        .inputs
+        .iter()
+        .map(|(ns, name, v)| {
+            let v = v.clone().unwrap_or_else(|| "unversioned".into());
+            Dependency { uri: format!("dataset:{ns}:{name}"), digest: version_digest(ns, name, &v), version: Some(v) }
+        })
+        .collect();
+    let job_facets = graph.facets(&produced.job.id())?;
+    let source = job_facets.get("sourceCodeLocation");
+    if let Some(url) = source.and_then(|s| s.get("url")).and_then(Value::as_str) {
+        let commit = source.and_then(|s| s.get("version")).and_then(Value::as_str);
+        dependencies.push(Dependency {
+            uri: match commit {
+                Some(c) => format!("git+{url}@{c}"),
+                None => format!("git+{url}"),
+            },
+            digest: match commit {
+                Some(c) => json!({"gitCommit": c}),
+                None => json!({}),
+            },
+            version: None,
+        });
+    }
+    let producer = source
+        .and_then(|s| s.get("_producer"))
+        .and_then(Value::as_str)
+        .unwrap_or("https://assay.dev/lineage")
+        .to_string();
+    let run = Run {
+        job: produced.job.id(),
+        run_id: produced.run_id.clone(),
+        producer,
+        started: produced.started.clone(),
+        finished: produced.ended.clone(),
+    };
+    let statement = statement((&ns, &name, &version), &run, &dependencies);
+    Ok(Provenance { statement, run })
+}

@@ -8,6 +8,7 @@
 //!
 //! This crate must not know about HTTP or files: sources arrive as values.
 
+pub mod events;
 pub mod gatekeeper;
 pub mod mask;
 pub mod memo;

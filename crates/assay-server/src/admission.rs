@@ -14,9 +14,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::config::FailureMode;
 use crate::decisions::{decision_id, record};
 use crate::errors::{Body, error, parse_json, require_json};
-use crate::state::{FailureMode, State as ServerState};
+use crate::state::State as ServerState;
 
 /// `POST /v1/admission`.
 pub(crate) async fn review(State(state): State<Arc<ServerState>>, headers: HeaderMap, Body(body): Body) -> Response {
@@ -93,6 +94,6 @@ pub(crate) async fn review(State(state): State<Arc<ServerState>>, headers: Heade
     let id = decision_id();
     let mut result = answer["response"].clone();
     result["findings"] = serde_json::to_value(&evaluation.findings).unwrap_or(Value::Null);
-    state.log(record(&id, "admission", &review, Some(&result), &active)).await;
+    state.log(record(&id, "admission", &review, Some(&result), &active), &active).await;
     ([("x-decision-id", id)], Json(answer)).into_response()
 }

@@ -2,27 +2,23 @@
 //! `assay.dev/record/decision` record (built by `assay-record`), masked by the estate's
 //! `data.system.log.mask` (`assay_policy::mask`) before it is queued for the ledger.
 
-use assay_record::{DecisionRecord, EstateAt, Record};
+use assay_record::{DecisionRecord, Record};
 use serde_json::Value;
 
-use crate::state::Active;
+use crate::active::Active;
 
 /// A new decision id (a random UUID).
 pub(crate) fn decision_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// The estate revision of run-time records.
-pub(crate) fn estate_at(active: &Active) -> EstateAt {
-    EstateAt { name: active.name.clone(), revision: active.revision.clone() }
-}
-
 /// A decision record.
 pub(crate) fn record(id: &str, path: &str, input: &Value, result: Option<&Value>, active: &Active) -> Record {
-    Record::Decision(DecisionRecord::new(id, path, input, result, estate_at(active)))
+    Record::Decision(DecisionRecord::new(id, path, input, result, active.estate_at()))
 }
 
-/// Applies the active revision's `data.system.log.mask` to a decision record.
+/// Applies the revision's `data.system.log.mask` to a decision record (other records are left
+/// as they are).
 pub(crate) fn mask(active: &Active, record: &mut Record) {
     let Record::Decision(d) = record else { return };
     if !active.has_mask {

@@ -1,17 +1,17 @@
 //! Error answers: a JSON body with a code and a message, in OPA's shape
 //! (`{"code": "invalid_parameter", "message": "…"}`), for every endpoint.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::state::State;
+/// The largest request body, in bytes: what [`Body`] takes from the router's state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
 
 /// An error answer.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -57,18 +57,23 @@ impl IntoResponse for ApiError {
 #[derive(Debug)]
 pub(crate) struct Body(pub(crate) Bytes);
 
-impl FromRequest<Arc<State>> for Body {
+impl<S> FromRequest<S> for Body
+where
+    S: Send + Sync,
+    BodyLimit: FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &Arc<State>) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let BodyLimit(limit) = BodyLimit::from_ref(state);
         let encoding = request
             .headers()
             .get(axum::http::header::CONTENT_ENCODING)
             .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-        let body = Bytes::from_request(request, state).await.map_err(|r| body_rejection(r, state.max_body))?;
+        let body = Bytes::from_request(request, state).await.map_err(|r| body_rejection(r, limit))?;
         match encoding.as_deref() {
             None | Some("" | "identity") => Ok(Body(body)),
-            Some("gzip" | "x-gzip") => gunzip(&body, state.max_body).map(Body).map_err(IntoResponse::into_response),
+            Some("gzip" | "x-gzip") => gunzip(&body, limit).map(Body).map_err(IntoResponse::into_response),
             Some(other) => {
                 Err(ApiError::unsupported(format!("content encoding {other:?} is not supported (use gzip or none)"))
                     .into_response())

@@ -17,10 +17,10 @@ use serde_json::{Map, Value, json};
 
 use assay_record::{EventFindingRecord, EventRef, Record};
 
+use crate::alerts;
 use crate::decisions::{decision_id, record};
 use crate::errors::{ApiError, Body, error, parse_json};
-use crate::outbox::Message;
-use crate::state::{Active, State as ServerState};
+use crate::state::State as ServerState;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -163,51 +163,6 @@ fn events_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
     Ok(events)
 }
 
-/// A finding as policies write it: a string, or an object with at least `msg`.
-fn normalize(finding: &Value) -> Value {
-    match finding {
-        Value::String(s) => json!({"msg": s}),
-        Value::Object(m) if m.contains_key("msg") => finding.clone(),
-        other => json!({"msg": other.to_string()}),
-    }
-}
-
-/// Evaluates the event policies on one event.
-fn findings(active: &Active, event: &Value) -> anyhow::Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for rule in ["findings", "deny"] {
-        if let Some(Value::Array(items)) = active.policies.query(&["assay", "events", rule], Some(event))? {
-            out.extend(items.iter().map(normalize));
-        }
-    }
-    Ok(out)
-}
-
-fn wants_quarantine(finding: &Value) -> bool {
-    match finding.get("quarantine") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Null) | None => false,
-        Some(_) => true,
-    }
-}
-
-/// A structured-mode CloudEvent that assay emits.
-pub(crate) fn emitted(kind: &str, subject: Option<&str>, data: Value) -> Vec<u8> {
-    let mut event = json!({
-        "specversion": "1.0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "source": "assay/serve",
-        "type": kind,
-        "time": crate::state::now(),
-        "datacontenttype": "application/json",
-        "data": data,
-    });
-    if let Some(s) = subject {
-        event["subject"] = json!(s);
-    }
-    serde_json::to_vec(&event).unwrap_or_default()
-}
-
 /// `POST /v1/events`.
 pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: HeaderMap, Body(body): Body) -> Response {
     let events = match events_of(&headers, &body) {
@@ -222,42 +177,32 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
     for event in events {
         let id = decision_id();
         let event_id = event["id"].as_str().unwrap_or_default().to_string();
-        let found = match findings(&active, &event) {
+        let found = match assay_policy::events::evaluate(&active.policies, &event) {
             Ok(f) => f,
             Err(e) => {
                 let message = format!("evaluating the event policies on event {event_id}: {e}");
                 records.push(record(&id, "assay/events", &event, Some(&json!({"error": message})), &active));
                 for r in records {
-                    state.log(r).await;
+                    state.log(r, &active).await;
                 }
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message);
             }
         };
+        let subject = event.get("subject").and_then(Value::as_str);
         let mut quarantined = 0;
-        for finding in &found {
+        for f in &found {
             let about = json!({
-                "finding": finding,
+                "finding": f.finding,
                 "event": {"id": event_id, "source": event["source"], "type": event["type"], "subject": event.get("subject")},
                 "decision_id": id,
-                "estate": {"name": active.name, "revision": active.revision},
+                "estate": active.estate_at(),
             });
-            for url in &actions.alerts {
-                messages.push(Message {
-                    kind: "alert",
-                    url: url.clone(),
-                    body: emitted("dev.assay.alert.v1", event.get("subject").and_then(Value::as_str), about.clone()),
-                });
-            }
-            let quarantine = wants_quarantine(finding) && actions.quarantine.is_some();
-            if quarantine && let Some(url) = &actions.quarantine {
-                quarantined += 1;
-                let resource = finding.get("quarantine").and_then(|q| q.get("resource")).and_then(Value::as_str);
-                messages.push(Message {
-                    kind: "quarantine",
-                    url: url.clone(),
-                    body: emitted("dev.assay.quarantine.requested.v1", resource, about.clone()),
-                });
-            }
+            let quarantine = f.quarantine.is_some() && alerts::quarantines(actions);
+            quarantined += usize::from(quarantine);
+            messages.extend(alerts::messages(
+                actions,
+                &alerts::Finding { about, subject, quarantine: f.quarantine.as_ref().map(|q| q.resource.as_deref()) },
+            ));
             records.push(Record::EventFinding(EventFindingRecord {
                 decision_id: id.clone(),
                 event: EventRef {
@@ -265,20 +210,20 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
                     source: event["source"].as_str().unwrap_or_default().to_string(),
                     kind: event["type"].as_str().unwrap_or_default().to_string(),
                 },
-                finding: finding.clone(),
+                finding: f.finding.clone(),
                 alerts: actions.alerts.len(),
                 quarantine,
                 time: assay_record::Time::now(),
-                estate: crate::decisions::estate_at(&active),
+                estate: active.estate_at(),
             }));
         }
         state.metrics.decision("event", if found.is_empty() { "clean" } else { "finding" });
-        let result = json!({"findings": found});
-        records.push(record(&id, "assay/events", &event, Some(&result), &active));
+        let findings: Vec<&Value> = found.iter().map(|f| &f.finding).collect();
+        records.push(record(&id, "assay/events", &event, Some(&json!({"findings": findings})), &active));
         answers.push(json!({
             "id": event_id,
             "decision_id": id,
-            "findings": found,
+            "findings": findings,
             "alerts": found.len() * actions.alerts.len(),
             "quarantine_requests": quarantined,
         }));
@@ -310,7 +255,7 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
         }
     }
     for r in records {
-        state.log(r).await;
+        state.log(r, &active).await;
     }
     let body = if answers.len() == 1 && media_type(&headers).as_deref() != Some(BATCH) {
         answers.pop().unwrap_or_default()

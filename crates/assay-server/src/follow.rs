@@ -139,7 +139,7 @@ impl Follower {
     /// Reads the head and judges it against the active revision. A failure to read the source
     /// at all is an error; a head that is readable but not acceptable is a refusal.
     pub(crate) fn look(&mut self, active: Option<&Baseline<'_>>) -> Result<Look> {
-        self.last_checked = Some(crate::state::now());
+        self.last_checked = Some(assay_record::Time::now().to_string());
         let result = self.look_inner(active);
         match &result {
             Ok(_) => self.last_error = None,

@@ -23,7 +23,7 @@ fn allowed(path: &str) -> bool {
 
 /// `GET /ledger/{path}`.
 pub(crate) async fn serve(State(state): State<Arc<ServerState>>, Path(path): Path<String>) -> Response {
-    let Some(dir) = &state.ledger_dir else {
+    let Some(dir) = &state.ledger.dir else {
         return error(StatusCode::NOT_FOUND, "not_found", "this server keeps no ledger");
     };
     if !allowed(&path) {

@@ -13,77 +13,55 @@
 //! Every decision is appended to the ledger through a bounded queue, off the request's path;
 //! a full queue slows requests down instead of dropping a decision.
 
-mod admission;
+// Shared parts, each importing only those listed before it.
+mod active;
+mod alerts;
+mod config;
 mod decisions;
 mod errors;
-mod events;
 mod follow;
-mod ledger_http;
+mod ledger;
 mod lineage;
-mod lineage_http;
 mod metrics;
-mod opa;
 mod outbox;
 mod state;
 mod tls;
+// Routes, each with its handlers.
+mod admission;
+mod estate_http;
+mod events;
+mod ledger_http;
+mod lineage_http;
+mod metrics_http;
+mod opa;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use assay_ledger::note::NoteSigner;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use config::Config;
+pub use config::FailureMode;
 pub use follow::{EstateSource, is_url};
-pub use state::FailureMode;
 pub use tls::Tls;
-
-/// How to run the server.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where the estate comes from.
-    pub estate: EstateSource,
-    /// How often to look for a new head; `None` only on `POST /v1/estate/refresh`.
-    pub poll: Option<Duration>,
-    /// Require every new commit to be signed by a trusted signer, whatever `assay.yaml` says.
-    pub require_signed: bool,
-    /// The server's own files: the mirror of a remote estate, the last active revision.
-    pub data: Option<PathBuf>,
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// Serve HTTPS with these files instead of plain HTTP.
-    pub tls: Option<Tls>,
-    /// The decision ledger and the key that signs its checkpoints.
-    pub ledger: Option<(PathBuf, NoteSigner)>,
-    /// The largest request body, in bytes.
-    pub max_body: usize,
-    /// What to answer when a policy fails to evaluate.
-    pub failure_mode: FailureMode,
-    /// Validate OpenLineage events against the JSON schemas in this directory too.
-    pub lineage_schemas: Option<PathBuf>,
-    /// Memoized answers kept per ConstraintTemplate ([`assay_policy::memo`]); 0 evaluates
-    /// every constraint every time.
-    pub constraint_memo: usize,
-}
 
 fn router(state: Arc<state::State>, max_body: usize) -> Router {
     Router::new()
         .route("/health", get(opa::health))
-        .route("/v1/status", get(state::status))
-        .route("/v1/estate/refresh", post(state::refresh))
+        .route("/v1/status", get(estate_http::status))
+        .route("/v1/estate/refresh", post(estate_http::refresh))
         .route("/v1/admission", post(admission::review))
         .route("/v1/events", post(events::receive))
         .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
         .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
         .route("/v0/data/{*path}", post(opa::post_v0))
         .route("/ledger/{*path}", get(ledger_http::serve))
-        .route("/metrics", get(metrics::serve))
+        .route("/metrics", get(metrics_http::serve))
         .route("/api/v1/lineage", get(lineage_http::get).post(lineage_http::post))
-        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics_http::track))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

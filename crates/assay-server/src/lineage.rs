@@ -16,7 +16,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -26,8 +26,20 @@ use assay_lineage::schema::Schemas;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::outbox::Message;
-use crate::state::State;
+use crate::active::ActiveCell;
+use crate::alerts;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+
+/// What the residency checker needs: the active rules, where alerts go, the ledger, and the
+/// metrics it counts findings in.
+pub(crate) struct Checker {
+    pub(crate) active: Arc<ActiveCell>,
+    pub(crate) outbox: Option<Arc<Outbox>>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) metrics: Arc<Metrics>,
+}
 
 /// The most events applied in one transaction.
 const GROUP: usize = 1024;
@@ -95,8 +107,8 @@ impl Intake {
         let _ = self.wake.try_send(());
     }
 
-    /// Starts the checker thread; it stops when the server's state is gone.
-    pub(crate) fn start_checker(&self, state: Weak<State>, dir: &Path) -> Result<()> {
+    /// Starts the checker thread; it stops when the intake is gone (its wake-ups end).
+    pub(crate) fn start_checker(&self, checker: Checker, dir: &Path) -> Result<()> {
         let Some(wakes) = self.checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
             return Ok(());
         };
@@ -106,12 +118,10 @@ impl Intake {
             .name("assay-residency".into())
             .spawn(move || {
                 while wakes.recv().is_ok() {
-                    let Some(state) = state.upgrade() else { break };
                     let started = std::time::Instant::now();
-                    if let Err(e) = check(&state, &mut graph) {
+                    if let Err(e) = check(&checker, &mut graph) {
                         tracing::error!(error = %format!("{e:#}"), "the residency check failed; it runs again on the next event");
                     }
-                    drop(state);
                     // A check of a large graph takes long: pause nine times as long after it, so
                     // that checking takes at most a tenth of a core however fast events arrive.
                     std::thread::sleep(CHECK_EVERY.max(started.elapsed() * 9));
@@ -155,8 +165,8 @@ fn write(mut graph: Graph, mut queue: mpsc::Receiver<Pending>, wake: &SyncSender
 }
 
 /// One residency check: new findings go to the outbox and the ledger.
-fn check(state: &State, graph: &mut Graph) -> Result<()> {
-    let active = state.active();
+fn check(checker: &Checker, graph: &mut Graph) -> Result<()> {
+    let active = checker.active.get();
     if active.residency.rules.is_empty() {
         return Ok(());
     }
@@ -172,7 +182,7 @@ fn check(state: &State, graph: &mut Graph) -> Result<()> {
         return Ok(());
     }
     let time = assay_record::Time::now();
-    let estate = crate::decisions::estate_at(&active);
+    let estate = active.estate_at();
     let mut messages = Vec::new();
     for (finding, key) in &fresh {
         let about = json!({
@@ -181,22 +191,19 @@ fn check(state: &State, graph: &mut Graph) -> Result<()> {
             "finding": finding,
             "estate": estate,
         });
-        for url in &active.actions.alerts {
-            messages.push(Message {
-                kind: "alert",
-                url: url.clone(),
-                body: crate::events::emitted("dev.assay.alert.v1", Some(&finding.dataset), about.clone()),
-            });
-        }
+        // Residency findings ask for no quarantine: the data has already moved.
+        let alert = alerts::Finding { about, subject: Some(&finding.dataset), quarantine: None };
+        messages.extend(alerts::messages(&active.actions, &alert));
     }
     if !messages.is_empty() {
-        let outbox = state.outbox().context("assay.yaml configures alert actions, but the server has no outbox")?;
+        let outbox =
+            checker.outbox.as_ref().context("assay.yaml configures alert actions, but the server has no outbox")?;
         outbox.push(&messages).context("storing the residency alerts")?;
     }
     for (finding, _) in &fresh {
         tracing::warn!(rule = %finding.rule, "{}", finding.message);
-        state.metrics.decision("residency", "finding");
-        state.record(assay_record::Record::residency_finding(finding, time, estate.clone()));
+        checker.metrics.decision("residency", "finding");
+        checker.ledger.record(assay_record::Record::residency_finding(finding, time, estate.clone()));
     }
     let keys: Vec<String> = fresh.iter().map(|(_, k)| (*k).clone()).collect();
     graph.mark_reported(&keys, &time.to_string())?;

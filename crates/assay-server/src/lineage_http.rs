@@ -57,7 +57,7 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
             let new = applied == Applied::New;
             state.metrics.decision("lineage", if new { "new" } else { "duplicate" });
             if new {
-                state.log(record).await;
+                state.record(record);
             }
             (StatusCode::CREATED, Json(json!({"digest": digest, "new": new}))).into_response()
         }

@@ -1,22 +1,12 @@
-//! `GET /metrics`: Prometheus text format (OpenMetrics) with requests and latency by endpoint,
-//! decisions by kind and result, the active estate revision as an info metric, estate
-//! activations and refusals, the ledger's size and the outbox's backlog.
+//! The server's metrics: requests and latency by endpoint, decisions by kind and result, the
+//! active estate revision as an info metric, estate activations and refusals, the ledger's size
+//! and the outbox's backlog, in a prometheus-client registry. `metrics_http` serves them.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::state::State as ServerState;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -91,59 +81,49 @@ impl Metrics {
         }
     }
 
+    /// Counts and times one request by its route.
+    pub(crate) fn request(&self, endpoint: String, method: String, status: u16, seconds: f64) {
+        self.latency.get_or_create(&vec![("endpoint", endpoint.clone())]).observe(seconds);
+        self.requests
+            .get_or_create(&vec![("endpoint", endpoint), ("method", method), ("status", status.to_string())])
+            .inc();
+    }
+
+    /// The metrics in the OpenMetrics text format, with the gauges set from `now`.
+    pub(crate) fn encode(&self, now: &Snapshot) -> Result<String, std::fmt::Error> {
+        self.estate.clear();
+        self.estate
+            .get_or_create(&vec![("revision", now.revision.clone()), ("name", now.name.clone().unwrap_or_default())])
+            .set(1);
+        self.ledger_entries.set(now.ledger_entries.map_or(0, |n| n as i64));
+        self.memo_hits.set(now.memo.0 as i64);
+        self.memo_misses.set(now.memo.1 as i64);
+        if let Some(c) = now.outbox {
+            self.outbox_pending.set(c.pending as i64);
+            self.outbox_delivered.set(c.delivered as i64);
+            self.outbox_failed.set(c.failed_attempts as i64);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
     /// Counts one decision.
     pub(crate) fn decision(&self, kind: &'static str, result: &str) {
         self.decisions.get_or_create(&vec![("kind", kind.to_string()), ("result", result.to_string())]).inc();
     }
 }
 
-/// Middleware: counts and times every request by its route (not its raw path, so that
-/// cardinality stays bounded).
-pub(crate) async fn track(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
-    let endpoint =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().as_str().to_string();
-    let start = Instant::now();
-    let response = next.run(request).await;
-    let m = &state.metrics;
-    let seconds = start.elapsed().as_secs_f64();
-    tracing::debug!(%endpoint, %method, status = response.status().as_u16(), ms = seconds * 1000.0, "request");
-    m.latency.get_or_create(&vec![("endpoint", endpoint.clone())]).observe(seconds);
-    m.requests
-        .get_or_create(&vec![
-            ("endpoint", endpoint),
-            ("method", method),
-            ("status", response.status().as_u16().to_string()),
-        ])
-        .inc();
-    response
-}
-
-/// `GET /metrics`.
-pub(crate) async fn serve(State(state): State<Arc<ServerState>>) -> Response {
-    let m = &state.metrics;
-    let active = state.active();
-    m.estate.clear();
-    m.estate
-        .get_or_create(&vec![("revision", active.revision.clone()), ("name", active.name.clone().unwrap_or_default())])
-        .set(1);
-    m.ledger_entries.set(state.ledger_size().map_or(0, |n| n as i64));
-    let (hits, misses) = active.policies.memo_counts();
-    m.memo_hits.set(hits as i64);
-    m.memo_misses.set(misses as i64);
-    if let Some(outbox) = state.outbox() {
-        let c = outbox.counts();
-        m.outbox_pending.set(c.pending as i64);
-        m.outbox_delivered.set(c.delivered as i64);
-        m.outbox_failed.set(c.failed_attempts as i64);
-    }
-    let mut text = String::new();
-    if let Err(e) = encode(&mut text, &m.registry) {
-        return crate::errors::error(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            format!("encoding metrics: {e}"),
-        );
-    }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+/// What the gauges show at a scrape.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    /// The active revision and the estate's name.
+    pub(crate) revision: String,
+    pub(crate) name: Option<String>,
+    /// Entries durable in the ledger.
+    pub(crate) ledger_entries: Option<u64>,
+    /// Constraint memo (hits, misses).
+    pub(crate) memo: (u64, u64),
+    /// The outbox's counts.
+    pub(crate) outbox: Option<crate::outbox::Counts>,
 }

@@ -36,7 +36,7 @@ async fn decide(
     })?;
     let id = decision_id();
     state.metrics.decision("data", if result.is_some() { "defined" } else { "undefined" });
-    state.log(record(&id, path, &input.unwrap_or(Value::Null), result.as_ref(), &active)).await;
+    state.log(record(&id, path, &input.unwrap_or(Value::Null), result.as_ref(), &active), &active).await;
     Ok((id, result))
 }
 

@@ -1,64 +1,36 @@
-//! The server's state: the active policy set (swapped whole, so requests in flight keep the set
-//! they started with) and the decision ledger.
+//! The server's state: the active revision (`active`), the estate follower, the ledger sink,
+//! the outbox, the lineage intake and the metrics, and what happens when a new revision is
+//! looked at. Handlers (in the modules of their routes) read it; nothing it uses reads it back.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use assay_ledger::appender::{Appender, Batching, TrySubmitError};
-use assay_ledger::store::Log;
-use assay_policy::PolicySet;
 use assay_record::{ActivationRecord, EstateAt, Record, RefusalRecord, Time};
-use axum::Json;
-use axum::extract::State as Extract;
-use serde_json::{Value, json};
+use axum::extract::FromRef;
 
-use crate::Config;
+use crate::active::{Active, ActiveCell};
+use crate::config::{Config, FailureMode};
+use crate::errors::BodyLimit;
 use crate::follow::{Baseline, Candidate, Follower, Look, Refusal};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use assay_estate::settings::Actions;
-
-/// What to answer when a policy fails to evaluate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailureMode {
-    /// Refuse (the default): an error never lets a request through.
-    #[default]
-    Closed,
-    /// Allow, with a warning that says so.
-    Open,
-}
-
-/// One compiled revision of the estate.
-pub(crate) struct Active {
-    pub(crate) policies: PolicySet,
-    pub(crate) revision: String,
-    pub(crate) commit: Option<String>,
-    pub(crate) require_signed: bool,
-    pub(crate) name: Option<String>,
-    pub(crate) since: String,
-    pub(crate) diagnostics: Vec<String>,
-    /// What event policies' findings trigger.
-    pub(crate) actions: Actions,
-    /// Whether a `system.log` package may define `mask` for decision records.
-    pub(crate) has_mask: bool,
-    /// The residency rules that lineage flows are checked against.
-    pub(crate) residency: assay_estate::residency::Residency,
-}
 
 pub(crate) struct State {
-    active: RwLock<Arc<Active>>,
-    follower: Mutex<Follower>,
+    active: Arc<ActiveCell>,
+    pub(crate) follower: Mutex<Follower>,
     outbox: Option<Arc<Outbox>>,
-    pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     lineage: Option<Arc<crate::lineage::Intake>>,
-    ledger: RwLock<Option<Appender>>,
-    pub(crate) ledger_dir: Option<std::path::PathBuf>,
+    pub(crate) ledger: Arc<Ledger>,
     pub(crate) failure_mode: FailureMode,
     pub(crate) max_body: usize,
 }
 
-/// Now, as records write time (RFC 3339, UTC, microseconds).
-pub(crate) fn now() -> String {
-    assay_record::Time::now().to_string()
+impl FromRef<Arc<State>> for BodyLimit {
+    fn from_ref(state: &Arc<State>) -> BodyLimit {
+        BodyLimit(state.max_body)
+    }
 }
 
 /// What one look at the estate's source did.
@@ -69,22 +41,13 @@ pub(crate) enum Refreshed {
     Failed(String),
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl State {
     pub(crate) fn start(config: &Config) -> Result<State> {
-        let ledger = match &config.ledger {
-            Some((dir, signer)) => {
-                let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
-                // Decisions are answered before they are durable, so a longer batch costs no
-                // request any time, and it writes far fewer partial tiles under load.
-                let batching = Batching { max_delay: std::time::Duration::from_millis(50), ..Batching::default() };
-                Some(Appender::start(log, batching))
-            }
-            None => None,
-        };
+        let ledger = Arc::new(Ledger::open(config.ledger.as_ref())?);
         let mut follower =
             Follower::new(config.estate.clone(), config.data.clone(), config.require_signed, config.constraint_memo)?;
         let described = follower.source.describe();
@@ -128,7 +91,7 @@ impl State {
             }
             None => None,
         };
-        let metrics = crate::metrics::Metrics::new();
+        let metrics = Arc::new(Metrics::new());
         metrics.activations.inc();
         if refused_at_start.is_some() {
             metrics.refusals.inc();
@@ -150,10 +113,9 @@ impl State {
             metrics,
             lineage,
             outbox,
-            active: RwLock::new(Arc::new(Self::compiled(*candidate))),
+            active: Arc::new(ActiveCell::new(Active::from_candidate(*candidate))),
             follower: Mutex::new(follower),
-            ledger: RwLock::new(ledger),
-            ledger_dir: config.ledger.as_ref().map(|(d, _)| d.clone()),
+            ledger,
             failure_mode: config.failure_mode,
             max_body: config.max_body,
         };
@@ -163,25 +125,6 @@ impl State {
         state.record(record);
         lock(&state.follower).record(&revision);
         Ok(state)
-    }
-
-    fn compiled(candidate: Candidate) -> Active {
-        let estate = candidate.estate;
-        let has_mask = assay_policy::mask::defines_mask(&estate.policies);
-        let diagnostics =
-            estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
-        Active {
-            revision: estate.revision(),
-            commit: candidate.commit,
-            require_signed: estate.settings.require_signed,
-            name: estate.settings.name,
-            policies: candidate.policies,
-            since: now(),
-            diagnostics,
-            actions: estate.settings.actions,
-            has_mask,
-            residency: estate.residency,
-        }
     }
 
     /// Looks at the estate's source once and activates a new head when it is good. Blocking:
@@ -198,9 +141,9 @@ impl State {
             Ok(Look::Unchanged) => Refreshed::Unchanged,
             Ok(Look::Good(candidate)) => {
                 let record = activation_record(&candidate, Some(&active.revision));
-                let next = Arc::new(Self::compiled(*candidate));
+                let next = Arc::new(Active::from_candidate(*candidate));
                 let revision = next.revision.clone();
-                *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                self.active.set(next);
                 self.record(record);
                 follower.record(&revision);
                 self.metrics.activations.inc();
@@ -225,7 +168,7 @@ impl State {
 
     /// The active policy set.
     pub(crate) fn active(&self) -> Arc<Active> {
-        Arc::clone(&self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.active.get()
     }
 
     /// The lineage intake, when the server has a data directory.
@@ -234,9 +177,17 @@ impl State {
     }
 
     /// Starts the residency checker over the lineage graph, when there is one.
-    pub(crate) fn start_checker(self: &Arc<Self>, data: Option<&std::path::Path>) -> Result<()> {
+    pub(crate) fn start_checker(&self, data: Option<&std::path::Path>) -> Result<()> {
         match (&self.lineage, data) {
-            (Some(lineage), Some(dir)) => lineage.start_checker(Arc::downgrade(self), dir),
+            (Some(lineage), Some(dir)) => {
+                let checker = crate::lineage::Checker {
+                    active: Arc::clone(&self.active),
+                    outbox: self.outbox.clone(),
+                    ledger: Arc::clone(&self.ledger),
+                    metrics: Arc::clone(&self.metrics),
+                };
+                lineage.start_checker(checker, dir)
+            }
             _ => Ok(()),
         }
     }
@@ -246,70 +197,15 @@ impl State {
         self.outbox.clone()
     }
 
-    /// Masks a decision record (`data.system.log.mask`) and queues it for the ledger; returns
-    /// once it is queued: a decision that was answered is always in the queue, and so in the
-    /// ledger after shutdown. While the queue is full, the request waits (off the async workers)
-    /// rather than a decision being dropped.
-    pub(crate) async fn log(self: &Arc<Self>, mut record: Record) {
-        if !self.recording() {
-            return;
-        }
-        crate::decisions::mask(&self.active(), &mut record);
-        let bytes = match record.to_entry() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "a decision record could not be serialized");
-                return;
-            }
-        };
-        let full = {
-            let guard = self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let Some(appender) = guard.as_ref() else { return };
-            match appender.try_submit(bytes) {
-                Ok(_) => return,
-                Err(TrySubmitError::Full(bytes)) => bytes,
-                Err(TrySubmitError::Append(e)) => {
-                    tracing::error!(error = %e, "the decision ledger refused a record");
-                    return;
-                }
-            }
-        };
-        let state = Arc::clone(self);
-        let queued = tokio::task::spawn_blocking(move || {
-            let guard = state.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(appender) = guard.as_ref()
-                && let Err(e) = appender.submit(full)
-            {
-                tracing::error!(error = %e, "the decision ledger refused a record");
-            }
-        });
-        if queued.await.is_err() {
-            tracing::error!("queueing a decision record failed");
-        }
+    /// Masks a decision record with `active`'s `data.system.log.mask` and queues it for the
+    /// ledger; returns once it is queued.
+    pub(crate) async fn log(&self, record: Record, active: &Active) {
+        self.ledger.log(record, active).await;
     }
 
-    /// Queues a record for the ledger (blocking only while the queue is full).
+    /// Queues a record for the ledger.
     pub(crate) fn record(&self, record: Record) {
-        let guard = self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(appender) = guard.as_ref() else { return };
-        match record.to_entry() {
-            Ok(bytes) => {
-                if let Err(e) = appender.submit(bytes) {
-                    tracing::error!(error = %e, "the decision ledger refused a record");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "a decision record could not be serialized"),
-        }
-    }
-
-    /// Entries durable in the ledger, when there is one.
-    pub(crate) fn ledger_size(&self) -> Option<u64> {
-        self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(Appender::durable)
-    }
-
-    /// Whether decisions are recorded.
-    pub(crate) fn recording(&self) -> bool {
-        self.ledger.read().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+        self.ledger.record(record);
     }
 
     /// Flushes the ledger: every queued record is durable when this returns. Stops the outbox
@@ -318,11 +214,7 @@ impl State {
         if let Some(outbox) = &self.outbox {
             outbox.stop();
         }
-        let appender = self.ledger.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(appender) = appender {
-            appender.close().map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        Ok(())
+        self.ledger.close()
     }
 }
 
@@ -344,64 +236,4 @@ fn activation_record(candidate: &Candidate, previous: Option<&str>) -> Record {
         policies: candidate.policies.len(),
         signatures: candidate.signatures.clone(),
     })
-}
-
-/// `GET /v1/status`.
-pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
-    let active = state.active();
-    let (source, refused, last_error, last_checked) = {
-        let f = lock(&state.follower);
-        (
-            f.source.describe(),
-            f.refused.iter().rev().cloned().collect::<Vec<_>>(),
-            f.last_error.clone(),
-            f.last_checked.clone(),
-        )
-    };
-    Json(json!({
-        "estate": {"name": active.name, "revision": active.revision, "source": source},
-        "active_since": active.since,
-        "policies": active.policies.len(),
-        "diagnostics": active.diagnostics,
-        "refused": refused,
-        "last_checked": last_checked,
-        "last_error": last_error,
-        "ledger": state.ledger_dir.as_ref().map(|d| d.display().to_string()),
-        "outbox": state.outbox().map(|o| {
-            let c = o.counts();
-            json!({"pending": c.pending, "delivered": c.delivered, "failed_attempts": c.failed_attempts})
-        }),
-    }))
-}
-
-/// `POST /v1/estate/refresh`: look at the estate's source now (a Git host's push webhook).
-/// Answers once the look is done, with what it did.
-pub(crate) async fn refresh(Extract(state): Extract<Arc<State>>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let s = Arc::clone(&state);
-    let outcome = match tokio::task::spawn_blocking(move || s.refresh()).await {
-        Ok(o) => o,
-        Err(e) => Refreshed::Failed(format!("the refresh task failed: {e}")),
-    };
-    let active = state.active();
-    let body =
-        |outcome: &str| json!({"outcome": outcome, "active": {"revision": active.revision, "since": active.since}});
-    match outcome {
-        Refreshed::Unchanged => Json(body("unchanged")).into_response(),
-        Refreshed::Activated { previous } => {
-            let mut b = body("activated");
-            b["previous"] = json!(previous);
-            Json(b).into_response()
-        }
-        Refreshed::Refused(r) => {
-            let mut b = body("refused");
-            b["refused"] = json!(r);
-            Json(b).into_response()
-        }
-        Refreshed::Failed(message) => {
-            let mut b = body("failed");
-            b["error"] = json!(message);
-            (axum::http::StatusCode::BAD_GATEWAY, Json(b)).into_response()
-        }
-    }
 }

@@ -307,36 +307,31 @@ fn check(data: &Path, estate: &Path, json_out: bool, ledger: Option<&Path>, ledg
 }
 
 fn costs(data: &Path, estate: &Path, by: &str, json_out: bool) -> Result<u8> {
-    if by != "job" && by != "cost-center" {
-        anyhow::bail!("--by {by:?}: use job or cost-center");
-    }
+    let group_by = match by {
+        "job" => assay_lineage::egress::GroupBy::Job,
+        "cost-center" => assay_lineage::egress::GroupBy::CostCenter,
+        _ => anyhow::bail!("--by {by:?}: use job or cost-center"),
+    };
     let estate = assay_estate::source::load_dir(estate)?;
     let graph = open_existing(data)?;
     let legs = assay_lineage::egress::egress(&graph, &estate.residency, &estate.prices)?;
     let currency = &estate.prices.currency;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"currency": currency, "legs": legs}))?);
+        #[derive(serde::Serialize)]
+        struct Costs<'a> {
+            currency: &'a str,
+            legs: &'a [assay_lineage::egress::Leg],
+        }
+        println!("{}", serde_json::to_string_pretty(&Costs { currency, legs: &legs })?);
         return Ok(0);
     }
-    let mut groups: std::collections::BTreeMap<String, (f64, u64)> = std::collections::BTreeMap::new();
-    for leg in &legs {
-        let key =
-            if by == "job" { leg.job.clone() } else { leg.cost_center.clone().unwrap_or_else(|| "(untagged)".into()) };
-        let g = groups.entry(key).or_default();
-        g.0 += leg.cost;
-        g.1 += leg.bytes;
-        if leg.rate_per_gb.is_none() {
-            eprintln!(
-                "warning: no egress price from {} to {} ({} moved by {})",
-                leg.from, leg.to, leg.dataset, leg.job
-            );
-        }
+    for leg in legs.iter().filter(|l| l.rate_per_gb.is_none()) {
+        eprintln!("warning: no egress price from {} to {} ({} moved by {})", leg.from, leg.to, leg.dataset, leg.job);
     }
+    let (groups, total) = assay_lineage::egress::by_group(&legs, group_by);
     println!("{by}\tGB moved across regions\tegress cost ({currency})");
-    let mut total = 0.0;
-    for (key, (cost, bytes)) in &groups {
-        println!("{key}\t{:.3}\t{cost:.2}", *bytes as f64 / 1e9);
-        total += cost;
+    for g in &groups {
+        println!("{}\t{:.3}\t{:.2}", g.group, g.bytes as f64 / 1e9, g.cost);
     }
     println!("total\t\t{total:.2}");
     Ok(0)
@@ -350,69 +345,19 @@ fn provenance(
     ledger: Option<&Path>,
     ledger_key: Option<&Path>,
 ) -> Result<u8> {
-    use assay_lineage::provenance::{Dependency, Run, envelope, statement, version_digest};
-    let (id, version) = match dataset.rsplit_once('@') {
-        Some((id, v)) if !v.contains(':') && !v.contains('/') && !v.is_empty() => (id, Some(v)),
-        _ => (dataset, None),
-    };
-    let Some(Node::Dataset(ns, name)) = Node::parse(id) else {
-        anyhow::bail!("{dataset:?} is not dataset:NAMESPACE:NAME[@VERSION]");
-    };
     let signer = crate::log::read_signer(key)?;
     let mut log = crate::log::open_ledger(ledger, ledger_key)?;
     let graph = open_existing(data)?;
-    let Some(produced) = graph.producing_run(&ns, &name, version)? else {
-        anyhow::bail!(
-            "no run in the lineage graph wrote {id}{}",
-            version.map(|v| format!(" at version {v}")).unwrap_or_default()
-        );
-    };
-    let version = produced.version.clone().or(version.map(str::to_string)).unwrap_or_else(|| "unversioned".into());
-    let mut dependencies: Vec<Dependency> = produced
-        .inputs
-        .iter()
-        .map(|(ns, name, v)| {
-            let v = v.clone().unwrap_or_else(|| "unversioned".into());
-            Dependency { uri: format!("dataset:{ns}:{name}"), digest: version_digest(ns, name, &v), version: Some(v) }
-        })
-        .collect();
-    let job_facets = graph.facets(&produced.job.id())?;
-    let source = job_facets.get("sourceCodeLocation");
-    if let Some(url) = source.and_then(|s| s.get("url")).and_then(Value::as_str) {
-        let commit = source.and_then(|s| s.get("version")).and_then(Value::as_str);
-        dependencies.push(Dependency {
-            uri: match commit {
-                Some(c) => format!("git+{url}@{c}"),
-                None => format!("git+{url}"),
-            },
-            digest: match commit {
-                Some(c) => json!({"gitCommit": c}),
-                None => json!({}),
-            },
-            version: None,
-        });
-    }
-    let producer = source
-        .and_then(|s| s.get("_producer"))
-        .and_then(Value::as_str)
-        .unwrap_or("https://assay.dev/lineage")
-        .to_string();
-    let run = Run {
-        job: produced.job.id(),
-        run_id: produced.run_id.clone(),
-        producer,
-        started: produced.started.clone(),
-        finished: produced.ended.clone(),
-    };
-    let statement = statement((&ns, &name, &version), &run, &dependencies);
-    let envelope = envelope(&statement, signer.name(), |m| signer.sign_bytes(m));
+    let provenance = assay_lineage::provenance::of_dataset(&graph, dataset)?;
+    let envelope = assay_lineage::provenance::envelope(&provenance.statement, signer.name(), |m| signer.sign_bytes(m));
     let text = serde_json::to_string_pretty(&envelope)? + "\n";
     match output {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{text}"),
     }
     if let Some(log) = &mut log {
-        let bytes = assay_record::Record::provenance(&statement, &envelope, &produced.run_id)?.to_entry()?;
+        let bytes =
+            assay_record::Record::provenance(&provenance.statement, &envelope, &provenance.run.run_id)?.to_entry()?;
         let index = log.append(&[bytes]).with_context(|| format!("appending to {}", log.dir().display()))?;
         eprintln!("ledger: provenance recorded as entry {index} of {}", log.origin());
     }

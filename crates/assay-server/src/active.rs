@@ -1,0 +1,74 @@
+//! The active revision: the compiled estate that every request is decided with, swapped whole
+//! so that requests in flight keep the revision they started with.
+
+use std::sync::{Arc, RwLock};
+
+use assay_estate::settings::Actions;
+use assay_policy::PolicySet;
+use assay_record::EstateAt;
+
+use crate::follow::Candidate;
+
+/// One compiled revision of the estate.
+pub(crate) struct Active {
+    pub(crate) policies: PolicySet,
+    pub(crate) revision: String,
+    pub(crate) commit: Option<String>,
+    pub(crate) require_signed: bool,
+    pub(crate) name: Option<String>,
+    pub(crate) since: String,
+    pub(crate) diagnostics: Vec<String>,
+    /// What event policies' findings trigger.
+    pub(crate) actions: Actions,
+    /// Whether a `system.log` package may define `mask` for decision records.
+    pub(crate) has_mask: bool,
+    /// The residency rules that lineage flows are checked against.
+    pub(crate) residency: assay_estate::residency::Residency,
+}
+
+impl Active {
+    /// A candidate made the active revision, now.
+    pub(crate) fn from_candidate(candidate: Candidate) -> Active {
+        let estate = candidate.estate;
+        let has_mask = assay_policy::mask::defines_mask(&estate.policies);
+        let diagnostics =
+            estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
+        Active {
+            revision: estate.revision(),
+            commit: candidate.commit,
+            require_signed: estate.settings.require_signed,
+            name: estate.settings.name,
+            policies: candidate.policies,
+            since: assay_record::Time::now().to_string(),
+            diagnostics,
+            actions: estate.settings.actions,
+            has_mask,
+            residency: estate.residency,
+        }
+    }
+
+    /// The revision, as run-time records name it.
+    pub(crate) fn estate_at(&self) -> EstateAt {
+        EstateAt { name: self.name.clone(), revision: self.revision.clone() }
+    }
+}
+
+/// Where the active revision is kept: read by every request, replaced on activation. The lock
+/// is only held to clone or replace an `Arc`.
+pub(crate) struct ActiveCell(RwLock<Arc<Active>>);
+
+impl ActiveCell {
+    pub(crate) fn new(active: Active) -> ActiveCell {
+        ActiveCell(RwLock::new(Arc::new(active)))
+    }
+
+    /// The active revision.
+    pub(crate) fn get(&self) -> Arc<Active> {
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Makes `next` the active revision.
+    pub(crate) fn set(&self, next: Arc<Active>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+    }
+}

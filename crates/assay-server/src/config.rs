@@ -1,0 +1,48 @@
+//! How to run the server: what the command line and the configuration file give it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assay_ledger::note::NoteSigner;
+
+use crate::follow::EstateSource;
+use crate::tls::Tls;
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the estate comes from.
+    pub estate: EstateSource,
+    /// How often to look for a new head; `None` only on `POST /v1/estate/refresh`.
+    pub poll: Option<Duration>,
+    /// Require every new commit to be signed by a trusted signer, whatever `assay.yaml` says.
+    pub require_signed: bool,
+    /// The server's own files: the mirror of a remote estate, the last active revision.
+    pub data: Option<PathBuf>,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<Tls>,
+    /// The decision ledger and the key that signs its checkpoints.
+    pub ledger: Option<(PathBuf, NoteSigner)>,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    /// What to answer when a policy fails to evaluate.
+    pub failure_mode: FailureMode,
+    /// Validate OpenLineage events against the JSON schemas in this directory too.
+    pub lineage_schemas: Option<PathBuf>,
+    /// Memoized answers kept per ConstraintTemplate ([`assay_policy::memo`]); 0 evaluates
+    /// every constraint every time.
+    pub constraint_memo: usize,
+}
+
+/// What to answer when a policy fails to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureMode {
+    /// Refuse (the default): an error never lets a request through.
+    #[default]
+    Closed,
+    /// Allow, with a warning that says so.
+    Open,
+}

@@ -1,0 +1,115 @@
+//! The server's ledger sink: records are queued for the ledger's single writer (an
+//! [`Appender`]), which makes them durable in batches. A decision is queued before it is
+//! answered, so an answered decision is in the ledger after a shutdown; while the queue is full,
+//! the request waits (off the async workers) rather than a record being dropped.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use assay_ledger::appender::{Appender, Batching, TrySubmitError};
+use assay_ledger::note::NoteSigner;
+use assay_ledger::store::Log;
+use assay_record::Record;
+
+use crate::active::Active;
+
+/// Where records go: the ledger, when the server has one.
+pub(crate) struct Ledger {
+    appender: RwLock<Option<Appender>>,
+    /// The ledger's directory.
+    pub(crate) dir: Option<PathBuf>,
+}
+
+impl Ledger {
+    /// Opens the ledger in `dir` (none: records are not kept).
+    pub(crate) fn open(ledger: Option<&(PathBuf, NoteSigner)>) -> Result<Ledger> {
+        let appender = match ledger {
+            Some((dir, signer)) => {
+                let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
+                // Decisions are answered before they are durable, so a longer batch costs no
+                // request any time, and it writes far fewer partial tiles under load.
+                let batching = Batching { max_delay: std::time::Duration::from_millis(50), ..Batching::default() };
+                Some(Appender::start(log, batching))
+            }
+            None => None,
+        };
+        Ok(Ledger { appender: RwLock::new(appender), dir: ledger.map(|(d, _)| d.clone()) })
+    }
+
+    fn guard(&self) -> std::sync::RwLockReadGuard<'_, Option<Appender>> {
+        self.appender.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Masks a decision record with `active`'s `data.system.log.mask` and queues it; returns
+    /// once it is queued.
+    pub(crate) async fn log(self: &Arc<Self>, mut record: Record, active: &Active) {
+        if !self.recording() {
+            return;
+        }
+        crate::decisions::mask(active, &mut record);
+        let bytes = match record.to_entry() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "a decision record could not be serialized");
+                return;
+            }
+        };
+        let full = {
+            let guard = self.guard();
+            let Some(appender) = guard.as_ref() else { return };
+            match appender.try_submit(bytes) {
+                Ok(_) => return,
+                Err(TrySubmitError::Full(bytes)) => bytes,
+                Err(TrySubmitError::Append(e)) => {
+                    tracing::error!(error = %e, "the decision ledger refused a record");
+                    return;
+                }
+            }
+        };
+        let ledger = Arc::clone(self);
+        let queued = tokio::task::spawn_blocking(move || {
+            if let Some(appender) = ledger.guard().as_ref()
+                && let Err(e) = appender.submit(full)
+            {
+                tracing::error!(error = %e, "the decision ledger refused a record");
+            }
+        });
+        if queued.await.is_err() {
+            tracing::error!("queueing a decision record failed");
+        }
+    }
+
+    /// Queues a record (blocking only while the queue is full).
+    pub(crate) fn record(&self, record: Record) {
+        let guard = self.guard();
+        let Some(appender) = guard.as_ref() else { return };
+        match record.to_entry() {
+            Ok(bytes) => {
+                if let Err(e) = appender.submit(bytes) {
+                    tracing::error!(error = %e, "the decision ledger refused a record");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a record could not be serialized"),
+        }
+    }
+
+    /// Entries durable in the ledger, when there is one.
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.guard().as_ref().map(Appender::durable)
+    }
+
+    /// Whether records are kept.
+    pub(crate) fn recording(&self) -> bool {
+        self.guard().is_some()
+    }
+
+    /// Flushes the ledger: every queued record is durable when this returns.
+    pub(crate) fn close(&self) -> Result<()> {
+        let appender = self.appender.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(appender) = appender {
+            appender.close().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
+}
