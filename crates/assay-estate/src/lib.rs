@@ -185,6 +185,20 @@ pub struct PolicyData {
     pub value: serde_json::Value,
 }
 
+impl PolicyData {
+    /// Where the documents of the data file at `path` go under `data`: its directory path, split
+    /// on `/`; in an estate, data under `policies/` is rooted there (`policies/k8s/data.yaml`
+    /// is `data.k8s`), as OPA roots a bundle.
+    pub fn prefix_of(path: &str, in_estate: bool) -> Vec<String> {
+        let mut prefix: Vec<String> = path.split('/').map(str::to_string).collect();
+        prefix.pop();
+        if in_estate && prefix.first().is_some_and(|p| p == "policies") {
+            prefix.remove(0);
+        }
+        prefix
+    }
+}
+
 /// Where an estate was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -325,8 +339,7 @@ impl Estate {
                 FileRole::PolicyData => {
                     let (docs, diags) = manifest::parse_documents(&file.path, &text);
                     diagnostics.extend(diags);
-                    let mut prefix: Vec<String> = file.path.split('/').skip(1).map(str::to_string).collect();
-                    prefix.pop();
+                    let prefix = PolicyData::prefix_of(&file.path, true);
                     for doc in docs {
                         if doc.value.is_object() {
                             estate.policy_data.push(PolicyData {

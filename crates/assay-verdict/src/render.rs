@@ -567,6 +567,30 @@ pub fn junit(v: &Verdict) -> String {
             v.commits.len()
         );
     }
+    // A budget finding that blocks fails the check as a denial does, so CI systems reading
+    // JUnit see it as a failure; the others are reported by the other renderings.
+    let budgets: Vec<_> = v.cost.iter().flat_map(|c| &c.budget_findings).filter(|f| f.blocks()).collect();
+    if !budgets.is_empty() {
+        let mut cases = String::new();
+        for f in &budgets {
+            let _ = write!(
+                cases,
+                "    <testcase classname=\"budgets\" name=\"{} ({}:{})\">\n      <failure type=\"budget\" message=\"{}\"/>\n    </testcase>\n",
+                xml(&f.budget),
+                xml(&f.path),
+                f.line,
+                xml(&f.message)
+            );
+        }
+        let failures = budgets.len();
+        total += budgets.len();
+        total_failures += failures;
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"budgets\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n{cases}  </testsuite>\n",
+            budgets.len()
+        );
+    }
     let errors: Vec<_> = v.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
     if !errors.is_empty() {
         let mut cases = String::new();

@@ -14,27 +14,24 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     // Open the ledger first: a missing log or a wrong key is reported before any work, and
     // the writer lock is held until the verdict is recorded.
     let mut ledger = crate::log::open_ledger(args.ledger.as_deref(), args.ledger_key.as_deref())?;
-    let needs_git = args.rev.is_some() || args.base.is_some() || args.require_signed;
-    let mut repo = if needs_git { Some(GitRepo::open(&args.estate)?) } else { None };
-    let head = tracing::info_span!("load").in_scope(|| match (&args.rev, &repo) {
-        (Some(rev), Some(repo)) => repo.load(rev),
-        _ => source::load_dir(&args.estate),
+    let mut repo = Repository { path: &args.estate, opened: None };
+    if args.require_signed {
+        repo.get()?;
+    }
+    let head = tracing::info_span!("load").in_scope(|| match &args.rev {
+        Some(rev) => repo.get()?.load(rev),
+        None => source::load_dir(&args.estate),
     })?;
-    let base = match (&args.base, &repo) {
-        (Some(rev), Some(repo)) => Some(repo.load(rev)?),
-        _ => None,
+    let base = match &args.base {
+        Some(rev) => Some(repo.get()?.load(rev)?),
+        None => None,
     };
     // A change cannot switch the requirement off: the base's settings count too.
     let require_signed =
         args.require_signed || head.settings.require_signed || base.as_ref().is_some_and(|b| b.settings.require_signed);
     let mut diagnostics = head.diagnostics.clone();
     let commits = if require_signed {
-        if repo.is_none() {
-            repo = Some(
-                GitRepo::open(&args.estate).context("assay.yaml sets require_signed, which needs a Git repository")?,
-            );
-        }
-        let repo = repo.as_ref().context("no repository")?;
+        let repo = repo.get().context("assay.yaml sets require_signed, which needs a Git repository")?;
         signature_checks(repo, args.rev.as_deref().unwrap_or("HEAD"), args.base.as_deref(), &mut diagnostics)?
     } else {
         Vec::new()
@@ -81,9 +78,8 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         CheckFormat::Junit => Format::Junit,
     };
     // SARIF paths are resolved from the repository root: prefix the estate's place in it.
-    let prefix = match (&repo, format) {
-        (Some(repo), Format::Sarif) => repo.prefix().to_string(),
-        (None, Format::Sarif) => GitRepo::open(&args.estate).map(|r| r.prefix().to_string()).unwrap_or_default(),
+    let prefix = match format {
+        Format::Sarif => repo.get().map(|r| r.prefix().to_string()).unwrap_or_default(),
         _ => String::new(),
     };
     let text = tracing::info_span!("render").in_scope(|| render::render_with(&verdict, format, &prefix));
@@ -132,6 +128,22 @@ fn billing(
     }
     let billing = crate::cost::runtime()?.block_on(assay_cost::budgets::billing(&store, &head.budgets, as_of))?;
     Ok(Some(billing))
+}
+
+/// The estate's Git repository, opened when first needed, and only once.
+struct Repository<'a> {
+    path: &'a std::path::Path,
+    opened: Option<GitRepo>,
+}
+
+impl Repository<'_> {
+    fn get(&mut self) -> Result<&GitRepo, assay_estate::Error> {
+        let repo = match self.opened.take() {
+            Some(repo) => repo,
+            None => GitRepo::open(self.path)?,
+        };
+        Ok(self.opened.insert(repo))
+    }
 }
 
 fn estate_ref(estate: &Estate) -> EstateRef {

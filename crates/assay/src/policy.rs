@@ -71,12 +71,8 @@ fn load_policies(dir: &Path, v0: bool, diags: &mut Vec<Diagnostic>) -> Result<(V
         } else {
             let (docs, d) = manifest::parse_documents(&rel, &text);
             diags.extend(d);
-            // In an estate, data under policies/ is rooted at policies/, as `assay check` sees it.
-            let mut prefix: Vec<String> = rel.split('/').map(str::to_string).collect();
-            prefix.pop();
-            if settings.is_some() && prefix.first().is_some_and(|p| p == "policies") {
-                prefix.remove(0);
-            }
+            // In an estate, data is rooted as `assay check` roots it.
+            let prefix = assay_estate::PolicyData::prefix_of(&rel, settings.is_some());
             for doc in docs {
                 merge_data(&mut data, &prefix, doc.value, &rel, diags);
             }
