@@ -67,18 +67,66 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
         .with_state(state)
 }
 
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// It could not start: the estate, the ledger, the data directory, the certificates or the
+    /// address; the message names which, with the cause.
+    #[error("{0}")]
+    Start(String),
+    /// It started, then serving or flushing the ledger failed.
+    #[error("{0}")]
+    Stop(String),
+}
+
 /// Runs the server until `shutdown` completes, then drains requests in flight and flushes the
 /// decision ledger. Prints `listening on http://ADDR` on standard error once it accepts.
-pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-    let state = Arc::new(state::State::start(&config)?);
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::result::Result<(), Error> {
+    let chain = |e: anyhow::Error| format!("{e:#}");
+    let (state, listener) = start(&config).await.map_err(|e| Error::Start(chain(e)))?;
+    run(&config, state, listener, shutdown).await.map_err(|e| Error::Stop(chain(e)))
+}
+
+/// A socket to serve on: plain TCP for HTTP, or a standard listener for HTTPS.
+enum Listener {
+    Http(tokio::net::TcpListener),
+    Https(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig, tls::Loaded),
+}
+
+/// Everything that can fail before the server accepts: state, checker, socket, certificates.
+async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
+    let state = Arc::new(state::State::start(config)?);
     state.start_checker(config.data.as_deref())?;
+    let listener = match &config.tls {
+        None => Listener::Http(
+            tokio::net::TcpListener::bind(config.addr)
+                .await
+                .with_context(|| format!("listening on {}", config.addr))?,
+        ),
+        Some(files) => {
+            let (rustls, loaded) = tls::load(files)?;
+            let listener =
+                std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
+            listener.set_nonblocking(true).context("the listening socket")?;
+            Listener::Https(listener, rustls, loaded)
+        }
+    };
+    Ok((state, listener))
+}
+
+async fn run(
+    config: &Config,
+    state: Arc<state::State>,
+    listener: Listener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let app = router(Arc::clone(&state), config.max_body);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
-    match &config.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(config.addr)
-                .await
-                .with_context(|| format!("listening on {}", config.addr))?;
+    match (listener, &config.tls) {
+        (Listener::Http(listener), _) => {
             let local = listener.local_addr().context("the listening address")?;
             eprintln!("assay serve: listening on http://{local}");
             // Small answers go out at once: without TCP_NODELAY an answer written in two parts
@@ -90,13 +138,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             });
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
         }
-        Some(files) => {
-            let (rustls, loaded) = tls::load(files)?;
-            let listener =
-                std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
-            listener.set_nonblocking(true).context("the listening socket")?;
+        (Listener::Https(listener, rustls, loaded), files) => {
             let local = listener.local_addr().context("the listening address")?;
-            let watcher = tokio::spawn(tls::watch(files.clone(), rustls.clone(), loaded));
+            let watcher = files.clone().map(|files| tokio::spawn(tls::watch(files, rustls.clone(), loaded)));
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
@@ -111,7 +155,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
                 .serve(app.into_make_service())
                 .await
                 .context("serving HTTPS")?;
-            watcher.abort();
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
         }
     }
     if let Some(poller) = poller {
