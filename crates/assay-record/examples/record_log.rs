@@ -117,6 +117,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         entries.push(record.to_entry()?);
     }
     log.append(&entries)?;
+    drop(log);
+    // The writer's lock and batch marker are no part of the kept log.
+    for leftover in [".lock", ".pending"] {
+        let _ = std::fs::remove_file(std::path::Path::new(&dir).join(leftover));
+    }
     std::fs::write(format!("{dir}.pub"), format!("{}\n", signer.verifier().text()))?;
     println!("wrote {} entries to {dir}", entries.len());
     Ok(())

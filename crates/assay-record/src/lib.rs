@@ -322,6 +322,50 @@ pub struct EventFindingRecord {
     pub estate: EstateAt,
 }
 
+impl Record {
+    /// The record of a finding of the event policies on `event` (a CloudEvent), made now.
+    pub fn event_finding(
+        decision_id: &str,
+        event: &Value,
+        finding: &Value,
+        alerts: usize,
+        quarantine: bool,
+        estate: EstateAt,
+    ) -> Record {
+        let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        Record::EventFinding(EventFindingRecord {
+            decision_id: decision_id.to_string(),
+            event: EventRef { id: text("id"), source: text("source"), kind: text("type") },
+            finding: finding.clone(),
+            alerts,
+            quarantine,
+            time: Time::now(),
+            estate,
+        })
+    }
+
+    /// The record of a revision activated now, replacing `previous`.
+    pub fn activation(
+        estate: EstateAt,
+        previous: Option<&str>,
+        policies: usize,
+        signatures: Vec<SignatureCheck>,
+    ) -> Record {
+        Record::Activation(ActivationRecord {
+            time: Time::now(),
+            estate,
+            previous: previous.map(str::to_string),
+            policies,
+            signatures,
+        })
+    }
+
+    /// The record of a revision refused at `time`, `active` staying in force.
+    pub fn refusal(time: Time, estate: EstateAt, active: Option<&str>, reasons: Vec<String>) -> Record {
+        Record::Refusal(RefusalRecord { time, estate, active: active.map(str::to_string), reasons })
+    }
+}
+
 /// A commit's signature check, as an activation records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignatureCheck {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use assay_record::{EventFindingRecord, EventRef, Record};
+use assay_record::Record;
 
 use crate::alerts;
 use crate::decisions::{decision_id, record};
@@ -203,19 +203,14 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
                 actions,
                 &alerts::Finding { about, subject, quarantine: f.quarantine.as_ref().map(|q| q.resource.as_deref()) },
             ));
-            records.push(Record::EventFinding(EventFindingRecord {
-                decision_id: id.clone(),
-                event: EventRef {
-                    id: event_id.clone(),
-                    source: event["source"].as_str().unwrap_or_default().to_string(),
-                    kind: event["type"].as_str().unwrap_or_default().to_string(),
-                },
-                finding: f.finding.clone(),
-                alerts: actions.alerts.len(),
+            records.push(Record::event_finding(
+                &id,
+                &event,
+                &f.finding,
+                actions.alerts.len(),
                 quarantine,
-                time: assay_record::Time::now(),
-                estate: active.estate_at(),
-            }));
+                active.estate_at(),
+            ));
         }
         state.metrics.decision("event", if found.is_empty() { "clean" } else { "finding" });
         let findings: Vec<&Value> = found.iter().map(|f| &f.finding).collect();

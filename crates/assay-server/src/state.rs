@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use assay_record::{ActivationRecord, EstateAt, Record, RefusalRecord, Time};
+use assay_record::{EstateAt, Record};
 use axum::extract::FromRef;
 
 use crate::active::{Active, ActiveCell};
@@ -219,21 +219,11 @@ impl State {
 }
 
 fn refusal_record(refusal: &Refusal, name: Option<&String>, active: Option<&str>) -> Record {
-    Record::Refusal(RefusalRecord {
-        time: refusal.time,
-        estate: EstateAt { name: name.cloned(), revision: refusal.revision.clone() },
-        active: active.map(str::to_string),
-        reasons: refusal.reasons.clone(),
-    })
+    let estate = EstateAt { name: name.cloned(), revision: refusal.revision.clone() };
+    Record::refusal(refusal.time, estate, active, refusal.reasons.clone())
 }
 
 fn activation_record(candidate: &Candidate, previous: Option<&str>) -> Record {
-    let estate = &candidate.estate;
-    Record::Activation(ActivationRecord {
-        time: Time::now(),
-        estate: EstateAt { name: estate.settings.name.clone(), revision: estate.revision() },
-        previous: previous.map(str::to_string),
-        policies: candidate.policies.len(),
-        signatures: candidate.signatures.clone(),
-    })
+    let estate = EstateAt { name: candidate.estate.settings.name.clone(), revision: candidate.estate.revision() };
+    Record::activation(estate, previous, candidate.policies.len(), candidate.signatures.clone())
 }
