@@ -84,7 +84,7 @@ pub fn digest(event: &Value) -> String {
 }
 
 /// The SHA-256 of some bytes, lowercase hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 

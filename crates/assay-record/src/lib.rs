@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use assay_estate::Origin;
 use assay_ledger::store::MAX_ENTRY;
 use assay_lineage::check::Finding;
+use assay_lineage::graph::sha256_hex;
 use assay_verdict::{Summary, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Errors of making a ledger entry from a record.
 #[derive(Debug, thiserror::Error)]
@@ -175,11 +175,6 @@ impl Record {
 
 fn canonical(kind: &'static str, value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| Error::Serialize { kind, message: e.to_string() })
-}
-
-/// SHA-256, lowercase hex.
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `assay.dev/record/verdict/v1`: a verdict, by digest and summary.
@@ -496,11 +491,10 @@ impl Record {
             kind: "assay.dev/record/provenance/v2",
             message: format!("the statement's subject: {e}"),
         })?;
-        let envelope = canonical("assay.dev/record/provenance/v2", envelope)?;
         Ok(Record::Provenance(ProvenanceRecord {
             time: Some(Time::now()),
             subject,
-            envelope_sha256: sha256_hex(&envelope),
+            envelope_sha256: assay_lineage::graph::digest(envelope),
             run: run.to_string(),
         }))
     }
