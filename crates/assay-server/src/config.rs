@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use assay_ledger::note::NoteSigner;
 
+use crate::auth::AuthConfig;
 use crate::follow::EstateSource;
 use crate::tls::Tls;
 
@@ -35,6 +36,8 @@ pub struct Config {
     /// Memoized answers kept per ConstraintTemplate ([`assay_policy::memo`]); 0 evaluates
     /// every constraint every time.
     pub constraint_memo: usize,
+    /// Who may call which routes.
+    pub auth: AuthConfig,
 }
 
 /// What to answer when a policy fails to evaluate.

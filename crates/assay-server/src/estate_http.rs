@@ -30,6 +30,7 @@ pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
         "refused": refused,
         "last_checked": last_checked,
         "last_error": last_error,
+        "authentication": state.auth.describe(),
         "ledger": state.ledger.dir.as_ref().map(|d| d.display().to_string()),
         "outbox": state.outbox().map(|o| {
             let c = o.counts();

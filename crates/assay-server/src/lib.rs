@@ -16,6 +16,7 @@
 // Shared parts, each importing only those listed before it.
 mod active;
 mod alerts;
+mod auth;
 mod config;
 mod decisions;
 mod errors;
@@ -43,24 +44,41 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use auth::{AuthConfig, Group, Scope};
 pub use config::Config;
 pub use config::FailureMode;
 pub use follow::{EstateSource, is_url};
 pub use tls::Tls;
 
 fn router(state: Arc<state::State>, max_body: usize) -> Router {
+    use auth::Group;
+    type Routes = Router<Arc<state::State>>;
+    let guard = |group: Group, routes: Routes| {
+        routes.route_layer(axum::middleware::from_fn_with_state((Arc::clone(&state.auth), group), auth::check))
+    };
     Router::new()
         .route("/health", get(opa::health))
-        .route("/v1/status", get(estate_http::status))
-        .route("/v1/estate/refresh", post(estate_http::refresh))
-        .route("/v1/admission", post(admission::review))
-        .route("/v1/events", post(events::receive))
-        .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
-        .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
-        .route("/v0/data/{*path}", post(opa::post_v0))
-        .route("/ledger/{*path}", get(ledger_http::serve))
-        .route("/metrics", get(metrics_http::serve))
-        .route("/api/v1/lineage", get(lineage_http::get).post(lineage_http::post))
+        .merge(guard(
+            Group::Status,
+            Router::new().route("/v1/status", get(estate_http::status)).route("/metrics", get(metrics_http::serve)),
+        ))
+        .merge(guard(Group::Refresh, Router::new().route("/v1/estate/refresh", post(estate_http::refresh))))
+        .merge(guard(Group::Admission, Router::new().route("/v1/admission", post(admission::review))))
+        .merge(guard(Group::Events, Router::new().route("/v1/events", post(events::receive))))
+        .merge(guard(
+            Group::Data,
+            Router::new()
+                .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
+                .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
+                .route("/v0/data/{*path}", post(opa::post_v0)),
+        ))
+        .merge(guard(Group::Lineage, Router::new().route("/api/v1/lineage", post(lineage_http::post))))
+        .merge(guard(
+            Group::Reads,
+            Router::new()
+                .route("/ledger/{*path}", get(ledger_http::serve))
+                .route("/api/v1/lineage", get(lineage_http::get)),
+        ))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics_http::track))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(max_body))
@@ -98,6 +116,11 @@ enum Listener {
 
 /// Everything that can fail before the server accepts: state, checker, socket, certificates.
 async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
+    let client_ca = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    for warning in config.auth.check(config.addr, client_ca)? {
+        tracing::warn!("{warning}");
+        eprintln!("assay serve: {warning}");
+    }
     let state = Arc::new(state::State::start(config)?);
     state.start_checker(config.data.as_deref())?;
     let listener = match &config.tls {
@@ -125,6 +148,7 @@ async fn run(
 ) -> Result<()> {
     let app = router(Arc::clone(&state), config.max_body);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
+    let secrets = tokio::spawn(Arc::clone(&state.auth).watch());
     match (listener, &config.tls) {
         (Listener::Http(listener), _) => {
             let local = listener.local_addr().context("the listening address")?;
@@ -150,7 +174,7 @@ async fn run(
             eprintln!("assay serve: listening on https://{local}");
             axum_server::from_tcp_rustls(listener, rustls)
                 .context("serving HTTPS")?
-                .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor))
+                .map(|tls| tls::PeerAcceptor { inner: tls.acceptor(axum_server::accept::NoDelayAcceptor) })
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await
@@ -163,6 +187,7 @@ async fn run(
     if let Some(poller) = poller {
         poller.abort();
     }
+    secrets.abort();
     // Requests are drained: every decision they made is queued. Flush them.
     let flushed = tokio::task::spawn_blocking(move || state.close()).await.context("flushing the ledger")?;
     flushed?;

@@ -21,6 +21,7 @@ pub(crate) struct Metrics {
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     decisions: Family<Labels, Counter>,
+    auth_refused: Family<Labels, Counter>,
     pub(crate) activations: Counter,
     pub(crate) refusals: Counter,
     estate: Family<Labels, Gauge>,
@@ -41,6 +42,13 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by endpoint", latency.clone());
         let decisions = Family::<Labels, Counter>::default();
         registry.register("decisions", "Decisions by kind (admission, data, event) and result", decisions.clone());
+        let auth_refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "auth_refused",
+            "Requests refused by route group and reason (unauthorized: no or wrong credential; forbidden: \
+             the authorization policy)",
+            auth_refused.clone(),
+        );
         let activations = Counter::default();
         registry.register("estate_activations", "Estate revisions activated", activations.clone());
         let refusals = Counter::default();
@@ -69,6 +77,7 @@ impl Metrics {
             requests,
             latency,
             decisions,
+            auth_refused,
             activations,
             refusals,
             estate,
@@ -81,8 +90,16 @@ impl Metrics {
         }
     }
 
-    /// Counts and times one request by its route.
-    pub(crate) fn request(&self, endpoint: String, method: String, status: u16, seconds: f64) {
+    /// Counts a request refused by authentication or authorization.
+    pub(crate) fn auth_refused(&self, group: &str, reason: &str) {
+        self.auth_refused.get_or_create(&vec![("group", group.to_string()), ("reason", reason.to_string())]).inc();
+    }
+
+    /// Counts and times one request by its route. Methods outside HTTP's standard set are
+    /// counted as `other`, so that a client cannot make up label values.
+    pub(crate) fn request(&self, endpoint: String, method: &str, status: u16, seconds: f64) {
+        const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+        let method = KNOWN.iter().find(|m| **m == method).map_or("other", |m| m).to_string();
         self.latency.get_or_create(&vec![("endpoint", endpoint.clone())]).observe(seconds);
         self.requests
             .get_or_create(&vec![("endpoint", endpoint), ("method", method), ("status", status.to_string())])

@@ -16,12 +16,12 @@ use axum::response::{IntoResponse, Response};
 pub(crate) async fn track(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
     let endpoint =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().as_str().to_string();
+    let method = request.method().clone();
     let start = Instant::now();
     let response = next.run(request).await;
     let seconds = start.elapsed().as_secs_f64();
     tracing::debug!(%endpoint, %method, status = response.status().as_u16(), ms = seconds * 1000.0, "request");
-    state.metrics.request(endpoint, method, response.status().as_u16(), seconds);
+    state.metrics.request(endpoint, method.as_str(), response.status().as_u16(), seconds);
     response
 }
 

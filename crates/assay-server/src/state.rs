@@ -9,6 +9,7 @@ use assay_record::{EstateAt, Record};
 use axum::extract::FromRef;
 
 use crate::active::{Active, ActiveCell};
+use crate::auth::Auth;
 use crate::config::{Config, FailureMode};
 use crate::errors::BodyLimit;
 use crate::follow::{Baseline, Candidate, Follower, Look, Refusal};
@@ -25,6 +26,7 @@ pub(crate) struct State {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) failure_mode: FailureMode,
     pub(crate) max_body: usize,
+    pub(crate) auth: Arc<Auth>,
 }
 
 impl FromRef<Arc<State>> for BodyLimit {
@@ -109,11 +111,15 @@ impl State {
             }
             None => None,
         };
+        let active = Arc::new(ActiveCell::new(Active::from_candidate(*candidate)));
+        let auth =
+            Arc::new(Auth::new(config.auth.clone(), Arc::clone(&active), Arc::clone(&metrics), config.max_body)?);
         let state = State {
             metrics,
             lineage,
             outbox,
-            active: Arc::new(ActiveCell::new(Active::from_candidate(*candidate))),
+            auth,
+            active,
             follower: Mutex::new(follower),
             ledger,
             failure_mode: config.failure_mode,

@@ -42,7 +42,7 @@ enum Command {
     Log(LogCommand),
     /// Enforce the estate's policies at run time: Kubernetes admission webhook, OPA's data API,
     /// every decision in the ledger.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
     /// Data lineage: OpenLineage events into the lineage graph, and walks of it.
@@ -442,7 +442,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
         Command::Detect(args) => detect::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),
         Command::Lineage { data, command } => lineage::run(&data, command),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use assay_server::{Config, EstateSource, FailureMode, Tls};
+use assay_server::{AuthConfig, Config, EstateSource, FailureMode, Group, Scope, Tls};
 use serde::Deserialize;
 
 /// What to answer when a policy fails to evaluate.
@@ -75,6 +75,47 @@ pub(crate) struct ServeArgs {
     /// seen before (default 1024); 0 evaluates every constraint every time.
     #[arg(long, env = "ASSAY_CONSTRAINT_MEMO")]
     constraint_memo: Option<usize>,
+    /// `[GROUP=]FILE`: bearer tokens (one per line) that open a route group (admission, data,
+    /// events, lineage, refresh, reads, status; `all`, the default, for every group). Repeat for
+    /// several files; a file is read again when it changes.
+    #[arg(long = "auth-token", env = "ASSAY_AUTH_TOKEN", value_delimiter = ',', value_name = "[GROUP=]FILE")]
+    auth_token: Vec<String>,
+    /// Verify client certificates (mutual TLS) against this PEM CA bundle; needs --tls-cert and
+    /// --client-name.
+    #[arg(long, env = "ASSAY_CLIENT_CA")]
+    client_ca: Option<PathBuf>,
+    /// `[GROUP=]NAME`: a client certificate with this subject common name or subject alternative
+    /// name opens the group (`*` for any certificate the CA signed). Repeat as needed.
+    #[arg(long = "client-name", env = "ASSAY_CLIENT_NAME", value_delimiter = ',', value_name = "[GROUP=]NAME")]
+    client_name: Vec<String>,
+    /// A file holding the secret GitHub signs push webhooks with: a refresh carrying a good
+    /// `X-Hub-Signature-256` is let in.
+    #[arg(long, env = "ASSAY_GITHUB_WEBHOOK_SECRET")]
+    github_webhook_secret: Option<PathBuf>,
+    /// A file holding the secret token GitLab sends in `X-Gitlab-Token` with push webhooks.
+    #[arg(long, env = "ASSAY_GITLAB_WEBHOOK_TOKEN")]
+    gitlab_webhook_token: Option<PathBuf>,
+    /// `basic`: ask `data.system.authz.allow` of the active estate about every request, as OPA's
+    /// `--authorization=basic` does (default `off`).
+    #[arg(long, env = "ASSAY_AUTHORIZATION", value_enum)]
+    authorization: Option<AuthorizationArg>,
+    /// A route group left open when credentials are configured (typically `status`). Repeat as
+    /// needed.
+    #[arg(long, env = "ASSAY_UNAUTHENTICATED", value_delimiter = ',', value_name = "GROUP")]
+    unauthenticated: Vec<String>,
+    /// Listen on a non-loopback address even though routes that write are open to anyone.
+    #[arg(long, env = "ASSAY_INSECURE_ALLOW_UNAUTHENTICATED")]
+    insecure_allow_unauthenticated: bool,
+}
+
+/// Whether an authorization policy is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthorizationArg {
+    /// Authentication alone decides.
+    Off,
+    /// `data.system.authz.allow` decides too.
+    Basic,
 }
 
 /// The configuration file: the same settings as the flags.
@@ -95,6 +136,51 @@ struct FileConfig {
     failure_mode: Option<FailureArg>,
     lineage_schemas: Option<PathBuf>,
     constraint_memo: Option<usize>,
+    auth_token: Option<Vec<String>>,
+    client_ca: Option<PathBuf>,
+    client_name: Option<Vec<String>>,
+    github_webhook_secret: Option<PathBuf>,
+    gitlab_webhook_token: Option<PathBuf>,
+    authorization: Option<AuthorizationArg>,
+    unauthenticated: Option<Vec<String>>,
+    insecure_allow_unauthenticated: Option<bool>,
+}
+
+/// The authentication settings: flags and environment first, else the file.
+fn auth_config(args: &mut ServeArgs, file: &mut FileConfig) -> Result<AuthConfig> {
+    let pick =
+        |flag: Vec<String>, file: Option<Vec<String>>| if flag.is_empty() { file.unwrap_or_default() } else { flag };
+    let scoped = |values: Vec<String>, what: &str| -> Result<Vec<(Scope, String)>> {
+        values
+            .iter()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Scope::split(v).map_err(|e| anyhow::anyhow!("--{what} {v:?}: {e}")))
+            .collect()
+    };
+    let tokens = scoped(pick(std::mem::take(&mut args.auth_token), file.auth_token.take()), "auth-token")?;
+    let client_names = scoped(pick(std::mem::take(&mut args.client_name), file.client_name.take()), "client-name")?;
+    let unauthenticated = pick(std::mem::take(&mut args.unauthenticated), file.unauthenticated.take())
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            Group::parse(v.trim()).with_context(|| {
+                format!(
+                    "--unauthenticated {v:?}: not a route group (one of {})",
+                    Group::ALL.map(Group::name).join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AuthConfig {
+        tokens: tokens.into_iter().map(|(s, f)| (s, PathBuf::from(f))).collect(),
+        client_names,
+        github_secret: args.github_webhook_secret.take().or(file.github_webhook_secret.take()),
+        gitlab_token: args.gitlab_webhook_token.take().or(file.gitlab_webhook_token.take()),
+        authorization: args.authorization.or(file.authorization) == Some(AuthorizationArg::Basic),
+        unauthenticated,
+        insecure_allow_unauthenticated: args.insecure_allow_unauthenticated
+            || file.insecure_allow_unauthenticated.unwrap_or(false),
+    })
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -126,11 +212,12 @@ pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>> {
     Ok(if d.is_zero() { None } else { Some(d) })
 }
 
-pub(crate) fn run(args: ServeArgs) -> Result<u8> {
-    let file = match &args.config {
+pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
+    let mut file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
     };
+    let auth = auth_config(&mut args, &mut file)?;
     let estate = args.estate.or(file.estate).unwrap_or_else(|| ".".to_string());
     let branch = args.branch.or(file.branch);
     let source = match branch {
@@ -145,8 +232,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8> {
         (Some(_), None) => bail!("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)"),
         (None, _) => None,
     };
+    let client_ca = args.client_ca.or(file.client_ca);
     let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
-        (Some(cert), Some(key)) => Some(Tls { cert, key }),
+        (Some(cert), Some(key)) => Some(Tls { cert, key, client_ca }),
+        (None, None) if client_ca.is_some() => bail!("--client-ca needs HTTPS: give --tls-cert and --tls-key"),
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
@@ -169,6 +258,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8> {
         },
         lineage_schemas: args.lineage_schemas.or(file.lineage_schemas),
         constraint_memo: args.constraint_memo.or(file.constraint_memo).unwrap_or(assay_policy::memo::CAPACITY),
+        auth,
     };
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
     runtime.block_on(assay_server::serve(config, assay_server::shutdown_signal()))?;

@@ -31,16 +31,18 @@ impl Server {
         Server::launch(dir, &args)
     }
 
-    /// `assay serve --addr 127.0.0.1:0 ARGS...` in `dir`; waits until it listens.
+    /// `assay serve --addr 127.0.0.1:0 ARGS...` in `dir` (no `--addr` of its own when `ARGS`
+    /// has one); waits until it listens.
     pub fn launch(dir: &Path, args: &[&str]) -> Server {
         Server::try_launch(dir, args).unwrap_or_else(|log| panic!("the server did not start:\n{log}"))
     }
 
     /// Like [`Server::launch`]; `Err` holds what the server wrote before it exited.
     pub fn try_launch(dir: &Path, args: &[&str]) -> Result<Server, String> {
+        let default_addr: &[&str] = if args.contains(&"--addr") { &[] } else { &["--addr", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
             .arg("serve")
-            .args(["--addr", "127.0.0.1:0"])
+            .args(default_addr)
             .args(args)
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -76,10 +78,20 @@ impl Server {
     }
 
     /// Trusts this CA certificate (DER) for HTTPS requests.
-    pub fn trusting(mut self, ca_der: Vec<u8>) -> Server {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    pub fn trusting(self, ca_der: Vec<u8>) -> Server {
+        self.client(ca_der, None)
+    }
+
+    /// Trusts this CA certificate (DER) for HTTPS requests and presents a client certificate
+    /// (PEM chain and key), or none.
+    pub fn client(mut self, ca_der: Vec<u8>, identity: Option<(&str, &str)>) -> Server {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
         let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(&ca_der).to_owned()]));
-        let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build();
+        let client = identity.map(|(cert, key)| {
+            let chain = vec![Certificate::from_pem(cert.as_bytes()).expect("client certificate")];
+            ClientCert::new_with_certs(&chain, PrivateKey::from_pem(key.as_bytes()).expect("client key"))
+        });
+        let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).client_cert(client).build();
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
