@@ -92,6 +92,13 @@ impl GitRepo {
 
     /// Reads the files assay cares about from the estate's subtree at `commit`.
     pub fn read_files(&self, commit: ObjectId) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
+        self.read_files_within(commit, u64::MAX)
+    }
+
+    /// Like [`GitRepo::read_files`], refusing an estate whose files add up to more than
+    /// `max_total` bytes ([`Error::TooLarge`]) before reading more than that.
+    pub fn read_files_within(&self, commit: ObjectId, max_total: u64) -> Result<(Vec<RawFile>, Vec<Diagnostic>)> {
+        let mut total: u64 = 0;
         let commit = self.repo.find_commit(commit).map_err(|e| self.git_error(e))?;
         let mut tree = commit.tree().map_err(|e| self.git_error(e))?;
         if !self.prefix.is_empty() {
@@ -144,10 +151,27 @@ impl GitRepo {
                 ));
                 continue;
             }
+            total = total.saturating_add(header.size());
+            if total > max_total {
+                return Err(Error::TooLarge { commit: commit.id.to_string(), limit: max_total });
+            }
             let blob = self.repo.find_object(oid).map_err(|e| self.git_error(e))?;
             files.push(RawFile { path, bytes: blob.data.clone() });
         }
         Ok((files, diags))
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: ObjectId, commit: ObjectId) -> Result<bool> {
+        if ancestor == commit {
+            return Ok(true);
+        }
+        for info in self.repo.rev_walk([commit]).all().map_err(|e| self.git_error(e))? {
+            if info.map_err(|e| self.git_error(e))?.id == ancestor {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The first parent of a commit, `None` for a root commit.
@@ -214,11 +238,14 @@ impl GitRepo {
     /// Checks every commit in `base..tip` (or `tip` alone) against the allowed signers as they
     /// were at `base`, or, without a base, at the tip's first parent: nobody can trust
     /// themselves in the same change that adds their key. A root commit with no base is checked
-    /// against its own file. Problems reading the signers file are added to `diagnostics`.
+    /// against its own file. Keys' validity periods are judged at `at` (seconds since the
+    /// epoch), not at the commits' own dates. Problems reading the signers file are added to
+    /// `diagnostics`.
     pub fn check_signatures(
         &self,
         base: Option<ObjectId>,
         tip: ObjectId,
+        at: i64,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<Vec<CheckedCommit>> {
         let trust_root = match base {
@@ -227,7 +254,7 @@ impl GitRepo {
         };
         let signers = self.signers_at(trust_root, diagnostics)?;
         let commits = self.commits(base, tip)?;
-        Ok(commits.into_iter().map(|c| checked(c, signers.as_ref(), trust_root)).collect())
+        Ok(commits.into_iter().map(|c| checked(c, signers.as_ref(), trust_root, at)).collect())
     }
 
     /// Checks one commit against the allowed signers as they were at `trust_root` (by default
@@ -237,6 +264,7 @@ impl GitRepo {
         &self,
         trust_root: Option<ObjectId>,
         commit: ObjectId,
+        at: i64,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<CheckedCommit> {
         let trust_root = match trust_root {
@@ -245,7 +273,7 @@ impl GitRepo {
         };
         let signers = self.signers_at(trust_root, diagnostics)?;
         let info = self.commits(None, commit)?.into_iter().next().ok_or_else(|| self.git_error("no such commit"))?;
-        Ok(checked(info, signers.as_ref(), trust_root))
+        Ok(checked(info, signers.as_ref(), trust_root, at))
     }
 
     fn signers_at(&self, trust_root: ObjectId, diagnostics: &mut Vec<Diagnostic>) -> Result<Option<AllowedSigners>> {
@@ -258,10 +286,10 @@ impl GitRepo {
     }
 }
 
-fn checked(c: CommitInfo, signers: Option<&AllowedSigners>, trust_root: ObjectId) -> CheckedCommit {
+fn checked(c: CommitInfo, signers: Option<&AllowedSigners>, trust_root: ObjectId, at: i64) -> CheckedCommit {
     match signers {
         Some(signers) => {
-            let check = verify_commit(&c.raw, signers);
+            let check = verify_commit(&c.raw, signers, at);
             CheckedCommit { id: c.id, summary: c.summary, trusted: check.is_good(), detail: check.describe() }
         }
         None => CheckedCommit {

@@ -439,6 +439,14 @@ pub enum Error {
         /// What gix said.
         message: String,
     },
+    /// The estate's files at a commit add up to more than the limit given.
+    #[error("the estate at commit {commit} is larger than {limit} bytes in total; not read")]
+    TooLarge {
+        /// The commit.
+        commit: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Reading Git objects failed.
     #[error("reading git objects in {repository}: {message}")]
     Git {

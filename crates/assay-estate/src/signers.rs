@@ -93,8 +93,12 @@ impl AllowedSigners {
             match Self::parse_line(line, line_no) {
                 Ok(Some(signer)) => signers.push(signer),
                 Ok(None) => diags.push(
-                    Diagnostic::warning(path, "cert-authority entries are not supported; line ignored")
-                        .at(line_no, None),
+                    Diagnostic::error(
+                        path,
+                        "cert-authority entries are not supported: assay verifies commits signed by listed keys, \
+                         not by SSH certificates; list each signer's public key instead",
+                    )
+                    .at(line_no, None),
                 ),
                 Err(message) => diags.push(Diagnostic::error(path, message).at(line_no, None)),
             }
@@ -164,7 +168,7 @@ pub enum KeyProblem {
     Unknown,
     /// Entries have this key, but not for the `git` namespace.
     Namespace,
-    /// Entries have this key, but not valid at the commit's time.
+    /// Entries have this key, but not valid at the time of the check.
     Expired,
 }
 
@@ -237,9 +241,10 @@ impl SignatureCheck {
                 KeyProblem::Namespace => {
                     format!("key {fingerprint} is not allowed to sign in the git namespace")
                 }
-                KeyProblem::Expired => {
-                    format!("key {fingerprint} is not valid at the commit's time")
-                }
+                KeyProblem::Expired => format!(
+                    "key {fingerprint} is not valid now (its valid-after/valid-before in allowed_signers; judged \
+                     when assay sees the commit, not by the commit's own date, which its author chooses)"
+                ),
             },
         }
     }
@@ -303,8 +308,10 @@ pub fn split_commit(raw: &[u8]) -> SignedCommit {
 }
 
 /// Checks one commit's SSH signature against the trusted signers, as `git verify-commit` with
-/// `gpg.ssh.allowedSignersFile` does.
-pub fn verify_commit(raw: &[u8], signers: &AllowedSigners) -> SignatureCheck {
+/// `gpg.ssh.allowedSignersFile` does, except that a key's `valid-after` and `valid-before` are
+/// judged at `at` (seconds since the epoch: when the commit is seen), not at the committer date
+/// the commit claims, which anyone can backdate.
+pub fn verify_commit(raw: &[u8], signers: &AllowedSigners, at: i64) -> SignatureCheck {
     let commit = split_commit(raw);
     let Some(signature) = commit.signature else {
         return SignatureCheck::Unsigned;
@@ -329,7 +336,7 @@ pub fn verify_commit(raw: &[u8], signers: &AllowedSigners) -> SignatureCheck {
     if let Err(e) = key.verify(GIT_NAMESPACE, &commit.payload, &sig) {
         return SignatureCheck::Bad { reason: format!("signature by {fingerprint} does not verify: {e}") };
     }
-    match signers.find(sig.public_key(), commit.committer_time) {
+    match signers.find(sig.public_key(), at) {
         Ok(signer) => SignatureCheck::Good { principal: signer.principals.clone(), fingerprint },
         Err(problem) => SignatureCheck::UntrustedKey { fingerprint, problem },
     }
@@ -370,7 +377,7 @@ mod tests {
     #[test]
     fn unsigned_commit() {
         let raw = b"tree abc\ncommitter C <c@x> 1 +0000\n\nm\n";
-        assert_eq!(verify_commit(raw, &AllowedSigners::default()), SignatureCheck::Unsigned);
+        assert_eq!(verify_commit(raw, &AllowedSigners::default(), 0), SignatureCheck::Unsigned);
     }
 
     #[test]

@@ -47,6 +47,15 @@ impl Active {
         }
     }
 
+    /// What the next head is judged against.
+    pub(crate) fn baseline(&self) -> crate::follow::Baseline {
+        crate::follow::Baseline {
+            revision: self.revision.clone(),
+            commit: self.commit.clone(),
+            require_signed: self.require_signed,
+        }
+    }
+
     /// The revision, as run-time records name it.
     pub(crate) fn estate_at(&self) -> EstateAt {
         EstateAt { name: self.name.clone(), revision: self.revision.clone() }

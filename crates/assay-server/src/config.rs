@@ -38,6 +38,12 @@ pub struct Config {
     pub constraint_memo: usize,
     /// Who may call which routes.
     pub auth: AuthConfig,
+    /// Judge a head that does not descend from the active revision instead of refusing it.
+    pub allow_history_rewrite: bool,
+    /// The most bytes of estate files read from a head (a larger one is refused).
+    pub max_estate_bytes: u64,
+    /// How long a fetch of a remote estate may take.
+    pub fetch_timeout: Duration,
 }
 
 /// What to answer when a policy fails to evaluate.

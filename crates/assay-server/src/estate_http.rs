@@ -13,14 +13,10 @@ use crate::state::{Refreshed, State, lock};
 /// `GET /v1/status`.
 pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
     let active = state.active();
-    let (source, refused, last_error, last_checked) = {
-        let f = lock(&state.follower);
-        (
-            f.source.describe(),
-            f.refused.iter().rev().cloned().collect::<Vec<_>>(),
-            f.last_error.clone(),
-            f.last_checked.clone(),
-        )
+    let source = state.source.clone();
+    let (refused, last_error, last_checked) = {
+        let o = lock(&state.observed);
+        (o.refused.iter().rev().cloned().collect::<Vec<_>>(), o.last_error.clone(), o.last_checked.clone())
     };
     Json(json!({
         "estate": {"name": active.name, "revision": active.revision, "source": source},

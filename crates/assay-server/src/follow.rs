@@ -28,13 +28,33 @@ pub enum EstateSource {
 }
 
 impl EstateSource {
-    /// How the source is shown in status and logs.
+    /// How the source is shown in status and logs: credentials in a URL are hidden.
     pub fn describe(&self) -> String {
         match self {
             Self::Directory(p) => p.display().to_string(),
-            Self::Git { repository, branch } => format!("{repository} (branch {branch})"),
+            Self::Git { repository, branch } => format!("{} (branch {branch})", redact(repository)),
         }
     }
+}
+
+/// `text` with the user information of every URL in it (`https://user:token@host`) hidden.
+pub(crate) fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether a repository string names a remote rather than a local path.
@@ -66,11 +86,23 @@ pub(crate) struct Refusal {
     pub(crate) reasons: Vec<String>,
 }
 
-/// What the follower knows about the active revision, to judge the next one.
-pub(crate) struct Baseline<'a> {
-    pub(crate) revision: &'a str,
-    pub(crate) commit: Option<&'a str>,
+/// What the follower knows about the active revision, to judge the next one. Kept in the data
+/// directory, so that trust after a restart is anchored where it was before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct Baseline {
+    pub(crate) revision: String,
+    pub(crate) commit: Option<String>,
     pub(crate) require_signed: bool,
+}
+
+/// What `/v1/status` shows of the follower, under a lock never held across a fetch.
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
+    /// Most recent last; at most [`KEEP_REFUSED`].
+    pub(crate) refused: VecDeque<Refusal>,
+    /// The last error reading the source (a fetch that failed), cleared by a good read.
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_checked: Option<String>,
 }
 
 /// The outcome of looking at the source once.
@@ -83,24 +115,36 @@ pub(crate) enum Look {
     Refused(Refusal),
 }
 
+/// How the follower judges new heads.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    /// Require every new commit to be signed, whatever the estate says.
+    pub(crate) require_signed: bool,
+    /// Judge a head that does not descend from the active revision instead of refusing it.
+    pub(crate) allow_history_rewrite: bool,
+    /// The most bytes of estate files read from a head.
+    pub(crate) max_estate_bytes: u64,
+    /// How long a fetch may take.
+    pub(crate) fetch_timeout: std::time::Duration,
+    /// Memoized answers kept per ConstraintTemplate; 0 for none.
+    pub(crate) memo: usize,
+}
+
 pub(crate) struct Follower {
     pub(crate) source: EstateSource,
     data: Option<PathBuf>,
-    require_signed: bool,
-    /// Memoized answers kept per ConstraintTemplate; 0 for none.
-    memo: usize,
-    /// Most recent last; at most [`KEEP_REFUSED`].
-    pub(crate) refused: VecDeque<Refusal>,
-    /// The last error reading the source (a fetch that failed), cleared by a good read.
-    pub(crate) last_error: Option<String>,
-    pub(crate) last_checked: Option<String>,
+    rules: Rules,
+    /// The last head that was refused, so that it is not judged again.
+    last_refused: Option<String>,
+    pub(crate) observed: std::sync::Arc<std::sync::Mutex<Observed>>,
 }
 
 const KEEP_REFUSED: usize = 20;
 const ACTIVE_FILE: &str = "estate-active";
 
 impl Follower {
-    pub(crate) fn new(source: EstateSource, data: Option<PathBuf>, require_signed: bool, memo: usize) -> Result<Self> {
+    pub(crate) fn new(source: EstateSource, data: Option<PathBuf>, rules: Rules) -> Result<Self> {
+        let require_signed = rules.require_signed;
         match &source {
             EstateSource::Directory(dir) if require_signed => bail!(
                 "--require-signed needs a Git branch to check signatures on: give --branch (estate {})",
@@ -111,7 +155,11 @@ impl Follower {
             }
             _ => {}
         }
-        Ok(Self { source, data, require_signed, memo, refused: VecDeque::new(), last_error: None, last_checked: None })
+        Ok(Self { source, data, rules, last_refused: None, observed: Default::default() })
+    }
+
+    fn observe(&self) -> std::sync::MutexGuard<'_, Observed> {
+        self.observed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The mirror of a remote repository, fetched now; or the local repository's path.
@@ -122,15 +170,16 @@ impl Follower {
         }
         let data = self.data.as_deref().context("no data directory")?;
         let mirror = data.join("estate.git");
+        let timeout = self.rules.fetch_timeout;
         if mirror.join("HEAD").exists() {
-            git(Command::new("git").arg("-C").arg(&mirror).args(["fetch", "--quiet", "--prune", "origin"]))
-                .with_context(|| format!("fetching {repository}"))?;
+            git(Command::new("git").arg("-C").arg(&mirror).args(["fetch", "--quiet", "--prune", "origin"]), timeout)
+                .with_context(|| format!("fetching {}", redact(repository)))?;
         } else {
             std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
             let partial = data.join("estate.git.partial");
             let _ = std::fs::remove_dir_all(&partial);
-            git(Command::new("git").args(["clone", "--quiet", "--mirror", repository]).arg(&partial))
-                .with_context(|| format!("cloning {repository}"))?;
+            git(Command::new("git").args(["clone", "--quiet", "--mirror", repository]).arg(&partial), timeout)
+                .with_context(|| format!("cloning {}", redact(repository)))?;
             std::fs::rename(&partial, &mirror).with_context(|| format!("moving the mirror to {}", mirror.display()))?;
         }
         Ok(mirror)
@@ -138,23 +187,30 @@ impl Follower {
 
     /// Reads the head and judges it against the active revision. A failure to read the source
     /// at all is an error; a head that is readable but not acceptable is a refusal.
-    pub(crate) fn look(&mut self, active: Option<&Baseline<'_>>) -> Result<Look> {
-        self.last_checked = Some(assay_record::Time::now().to_string());
+    pub(crate) fn look(&mut self, active: Option<&Baseline>) -> Result<Look> {
+        self.observe().last_checked = Some(assay_record::Time::now().to_string());
         let result = self.look_inner(active);
-        match &result {
-            Ok(_) => self.last_error = None,
-            Err(e) => self.last_error = Some(format!("{e:#}")),
-        }
-        if let Ok(Look::Refused(r)) = &result {
-            self.refused.push_back(r.clone());
-            while self.refused.len() > KEEP_REFUSED {
-                self.refused.pop_front();
-            }
-        }
+        self.observed(&result);
         result
     }
 
-    fn look_inner(&mut self, active: Option<&Baseline<'_>>) -> Result<Look> {
+    fn observed(&mut self, result: &Result<Look>) {
+        let mut observed = self.observe();
+        match result {
+            Ok(_) => observed.last_error = None,
+            Err(e) => observed.last_error = Some(redact(&format!("{e:#}"))),
+        }
+        if let Ok(Look::Refused(r)) = result {
+            observed.refused.push_back(r.clone());
+            while observed.refused.len() > KEEP_REFUSED {
+                observed.refused.pop_front();
+            }
+            drop(observed);
+            self.last_refused = Some(r.revision.clone());
+        }
+    }
+
+    fn look_inner(&mut self, active: Option<&Baseline>) -> Result<Look> {
         match self.source.clone() {
             EstateSource::Directory(dir) => {
                 let estate = source::load_dir(&dir).with_context(|| format!("reading the estate {}", dir.display()))?;
@@ -170,7 +226,7 @@ impl Follower {
                             .to_string(),
                     );
                 }
-                Ok(judge(estate, None, Vec::new(), reasons, self.memo))
+                Ok(judge(estate, None, Vec::new(), reasons, self.rules.memo))
             }
             EstateSource::Git { branch, .. } => {
                 let path = self.repository()?;
@@ -187,71 +243,181 @@ impl Follower {
     }
 
     /// Whether `revision` is active or was already refused (so it is not judged again).
-    fn seen(&self, active: Option<&Baseline<'_>>, revision: &str) -> bool {
-        active.is_some_and(|a| a.revision == revision) || self.refused.back().is_some_and(|r| r.revision == revision)
+    fn seen(&self, active: Option<&Baseline>, revision: &str) -> bool {
+        active.is_some_and(|a| a.revision == revision) || self.last_refused.as_deref() == Some(revision)
     }
 
-    fn judge_commit(
-        &self,
-        repo: &GitRepo,
-        head: ObjectId,
-        branch: &str,
-        active: Option<&Baseline<'_>>,
-    ) -> Result<Look> {
-        let (files, diagnostics) = repo.read_files(head)?;
-        let origin =
-            Origin::Git { repository: self.source.describe(), rev: branch.to_string(), commit: head.to_string() };
-        let estate = Estate::from_files(origin, files, diagnostics);
-        // A change cannot switch the requirement off: the active revision's settings count too.
-        let require = self.require_signed || estate.settings.require_signed || active.is_some_and(|a| a.require_signed);
-        let mut reasons = Vec::new();
-        let mut signatures = Vec::new();
-        if require {
-            // The head must be signed by a signer trusted at the active revision: a change
-            // cannot trust itself. At the first activation, the head's parent decides.
-            let trust_root = match active.and_then(|a| a.commit) {
-                Some(c) => Some(ObjectId::from_hex(c.as_bytes()).context("the active commit id")?),
-                None => None,
-            };
-            let mut diagnostics = Vec::new();
-            let commit = repo.check_commit(trust_root, head, &mut diagnostics)?;
-            if !commit.trusted {
-                reasons.push(format!("commit {} ({}): {}", &commit.id[..12], commit.summary, commit.detail));
-            }
-            signatures.push(assay_record::SignatureCheck {
-                commit: commit.id.clone(),
-                trusted: commit.trusted,
-                detail: commit.detail.clone(),
-            });
-            reasons.extend(diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()));
-        }
-        Ok(judge(estate, Some(head.to_string()), signatures, reasons, self.memo))
-    }
-
-    /// The last revision that was activated, as recorded in the data directory.
-    pub(crate) fn recorded(&self) -> Option<String> {
-        let path = self.data.as_ref()?.join(ACTIVE_FILE);
-        std::fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-    }
-
-    /// Records the revision that was activated, so a restart whose head is refused can fall
-    /// back to it.
-    pub(crate) fn record(&self, revision: &str) {
-        let Some(data) = &self.data else { return };
-        if let Err(e) = write_atomic(&data.join(ACTIVE_FILE), revision.as_bytes()) {
-            tracing::warn!(error = %e, "recording the active revision failed");
-        }
-    }
-
-    /// At start, when the head is refused: the recorded revision, judged as a first activation.
-    pub(crate) fn fallback(&self) -> Result<Option<Look>> {
-        let (Some(revision), EstateSource::Git { branch, .. }) = (self.recorded(), &self.source) else {
-            return Ok(None);
+    /// Judges `head` against the active revision: it must descend from it, every commit since
+    /// it must be signed by a signer trusted at it (checked before any file of the head is
+    /// parsed), and the head's estate must compile. Without an active revision (the first
+    /// activation) the head is checked against its first parent's signers.
+    fn judge_commit(&self, repo: &GitRepo, head: ObjectId, branch: &str, active: Option<&Baseline>) -> Result<Look> {
+        let revision = head.to_string();
+        let refused = |reasons: Vec<String>| {
+            Ok(Look::Refused(Refusal { revision: revision.clone(), time: assay_record::Time::now(), reasons }))
         };
-        let path = self.repository()?;
-        let repo = GitRepo::open(&path)?;
-        let Ok(id) = repo.resolve(&revision) else { return Ok(None) };
-        self.judge_commit(&repo, id, branch, None).map(Some)
+        let anchor = match active.and_then(|a| a.commit.as_deref()) {
+            Some(c) => Some(ObjectId::from_hex(c.as_bytes()).context("the active commit id")?),
+            None => None,
+        };
+        let descends = match anchor {
+            Some(anchor) => repo.is_ancestor(anchor, head)?,
+            None => true,
+        };
+        if !descends && !self.rules.allow_history_rewrite {
+            let anchor = active.and_then(|a| a.commit.as_deref()).unwrap_or_default();
+            return refused(vec![format!(
+                "commit {} does not descend from the active revision {}: the branch was force-pushed or its \
+                 history rewritten; start the server with --allow-history-rewrite to accept such a head",
+                &revision[..12],
+                &anchor[..anchor.len().min(12)]
+            )]);
+        }
+        // The range to check: every commit since the active revision, or the head alone.
+        let base = anchor.filter(|_| descends);
+        let now = chrono::Utc::now().timestamp();
+        let mut signatures = Vec::new();
+        let mut reasons = Vec::new();
+        let check = |signatures: &mut Vec<assay_record::SignatureCheck>, reasons: &mut Vec<String>| -> Result<()> {
+            let mut diagnostics = Vec::new();
+            let commits = match (base, anchor) {
+                (Some(base), _) => repo.check_signatures(Some(base), head, now, &mut diagnostics)?,
+                // A rewritten history is judged by the signers trusted at the active revision.
+                (None, Some(anchor)) => vec![repo.check_commit(Some(anchor), head, now, &mut diagnostics)?],
+                (None, None) => vec![repo.check_commit(None, head, now, &mut diagnostics)?],
+            };
+            for commit in commits {
+                if !commit.trusted {
+                    reasons.push(format!("commit {} ({}): {}", &commit.id[..12], commit.summary, commit.detail));
+                }
+                signatures.push(assay_record::SignatureCheck {
+                    commit: commit.id,
+                    trusted: commit.trusted,
+                    detail: commit.detail,
+                });
+            }
+            reasons.extend(diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()));
+            Ok(())
+        };
+        // Required by the server or the active revision (a change cannot switch it off):
+        // checked before anything of the head is read.
+        let required = self.rules.require_signed || active.is_some_and(|a| a.require_signed);
+        if required {
+            check(&mut signatures, &mut reasons)?;
+            if !reasons.is_empty() {
+                return refused(reasons);
+            }
+        }
+        let (files, diagnostics) = match repo.read_files_within(head, self.rules.max_estate_bytes) {
+            Ok(read) => read,
+            Err(e @ assay_estate::Error::TooLarge { .. }) => {
+                return refused(vec![format!("{e} (--max-estate-bytes)")]);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let origin =
+            Origin::Git { repository: self.source.describe(), rev: branch.to_string(), commit: revision.clone() };
+        let estate = Estate::from_files(origin, files, diagnostics);
+        // The head's own settings may ask for signatures: then they are checked now.
+        if !required && estate.settings.require_signed {
+            check(&mut signatures, &mut reasons)?;
+        }
+        Ok(judge(estate, Some(revision), signatures, reasons, self.rules.memo))
+    }
+
+    /// The revision that was last activated, as recorded in the data directory. A file written
+    /// by an earlier version holds the revision alone.
+    pub(crate) fn recorded(&self) -> Option<Baseline> {
+        let text = std::fs::read_to_string(self.data.as_ref()?.join(ACTIVE_FILE)).ok()?;
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        if let Ok(baseline) = serde_json::from_str::<Baseline>(text) {
+            return Some(baseline);
+        }
+        let commit = (matches!(self.source, EstateSource::Git { .. }) && text.len() == 40)
+            .then(|| text.to_string())
+            .filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit()));
+        Some(Baseline { revision: text.to_string(), commit, require_signed: self.rules.require_signed })
+    }
+
+    /// Records the revision that was activated (durably, before it is used), so that after a
+    /// restart new heads are judged against it.
+    pub(crate) fn record(&self, baseline: &Baseline) -> Result<()> {
+        let Some(data) = &self.data else { return Ok(()) };
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        let text = serde_json::to_string(baseline).context("the active revision")?;
+        write_atomic(&data.join(ACTIVE_FILE), text.as_bytes())
+            .with_context(|| format!("recording the active revision in {}", data.display()))
+    }
+
+    /// At start: the head, judged against the revision recorded as active (when there is one);
+    /// when the head is refused, the recorded revision itself, which was judged when it was
+    /// activated. `Ok` holds the revision to activate and the refusal of the head, if any.
+    pub(crate) fn start(&mut self) -> Result<(Candidate, Option<Refusal>)> {
+        let recorded = self.recorded();
+        let described = self.source.describe();
+        match self.look(recorded.as_ref()).with_context(|| format!("reading the estate {described}"))? {
+            Look::Good(candidate) => Ok((*candidate, None)),
+            Look::Unchanged => {
+                // The head is the recorded revision: activate it as it was.
+                let recorded = recorded.context("nothing to activate")?;
+                if matches!(self.source, EstateSource::Directory(_)) {
+                    return match self.look(None)? {
+                        Look::Good(candidate) => Ok((*candidate, None)),
+                        Look::Refused(r) => {
+                            bail!("the estate {described} cannot be activated:\n  {}", r.reasons.join("\n  "))
+                        }
+                        Look::Unchanged => bail!("reading the estate {described}: nothing to activate"),
+                    };
+                }
+                Ok((self.anchor(&recorded)?, None))
+            }
+            Look::Refused(refusal) => match &recorded {
+                Some(r) if r.commit.is_some() || matches!(self.source, EstateSource::Directory(_)) => {
+                    match self.anchor(r) {
+                        Ok(candidate) => Ok((candidate, Some(refusal))),
+                        Err(e) => bail!(
+                            "the head of {described} ({}) cannot be activated:\n  {}\nand the revision last \
+                             activated ({}) cannot be read again: {e:#}",
+                            refusal.revision,
+                            refusal.reasons.join("\n  "),
+                            r.revision
+                        ),
+                    }
+                }
+                _ => bail!(
+                    "the head of {described} ({}) cannot be activated:\n  {}\nand no earlier revision was activated \
+                     (none is recorded in --data)",
+                    refusal.revision,
+                    refusal.reasons.join("\n  ")
+                ),
+            },
+        }
+    }
+
+    /// The recorded revision, compiled again; its signatures were checked when it was activated.
+    fn anchor(&self, recorded: &Baseline) -> Result<Candidate> {
+        let (EstateSource::Git { branch, .. }, Some(commit)) = (&self.source, &recorded.commit) else {
+            bail!("the directory no longer holds revision {}", recorded.revision);
+        };
+        let repo = GitRepo::open(&self.repository_path()?)?;
+        let id = repo.resolve(commit).with_context(|| format!("the active revision {commit}"))?;
+        match self.judge_commit(&repo, id, branch, Some(recorded))? {
+            Look::Good(candidate) => Ok(*candidate),
+            Look::Refused(r) => bail!("{}", r.reasons.join("; ")),
+            Look::Unchanged => bail!("nothing to activate"),
+        }
+    }
+
+    /// The repository's path without fetching: the mirror, or the local repository.
+    fn repository_path(&self) -> Result<PathBuf> {
+        let EstateSource::Git { repository, .. } = &self.source else { bail!("not a Git source") };
+        if !is_url(repository) {
+            return Ok(PathBuf::from(repository));
+        }
+        Ok(self.data.as_deref().context("no data directory")?.join("estate.git"))
     }
 }
 
@@ -287,11 +453,42 @@ fn is_policy_file(path: &str) -> bool {
     path.starts_with("policies/") || path.starts_with("constraints/") || path == "assay.yaml"
 }
 
-fn git(command: &mut Command) -> Result<()> {
-    let output =
-        command.env("GIT_TERMINAL_PROMPT", "0").output().context("running git (is it installed and on PATH?)")?;
-    if !output.status.success() {
-        bail!("git failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+/// Runs git with a deadline, over https, ssh or file only (`GIT_ALLOW_PROTOCOL`: no `ext::`
+/// commands, no plain `git://` or `http://`), without prompting. What git printed is summarised
+/// with credentials hidden.
+fn git(command: &mut Command, timeout: std::time::Duration) -> Result<()> {
+    use std::io::Read;
+    let mut child = command
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ALLOW_PROTOCOL", "https:ssh:file")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running git (is it installed and on PATH?)")?;
+    let mut stderr = child.stderr.take().context("git's standard error")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for git")? {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("git did not finish within {} s; stopped", timeout.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = reader.join().unwrap_or_default();
+    if !status.success() {
+        let last = output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        tracing::warn!(output = %redact(&output), "git failed");
+        bail!("git failed ({status}): {}", redact(last.trim()));
     }
     Ok(())
 }
@@ -308,7 +505,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_url;
+    use super::{is_url, redact};
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(redact("https://x-token:ghp_secret@github.com/acme/e.git"), "https://***@github.com/acme/e.git");
+        assert_eq!(
+            redact("fatal: unable to access 'https://u:p@h/r/': 403"),
+            "fatal: unable to access 'https://***@h/r/': 403"
+        );
+        assert_eq!(redact("ssh://git@github.com/acme/e.git"), "ssh://***@github.com/acme/e.git");
+        assert_eq!(redact("/srv/estate (branch main)"), "/srv/estate (branch main)");
+    }
 
     #[test]
     fn urls_and_paths_are_told_apart() {

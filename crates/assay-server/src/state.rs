@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use assay_record::{EstateAt, Record};
 use axum::extract::FromRef;
 
@@ -12,7 +12,7 @@ use crate::active::{Active, ActiveCell};
 use crate::auth::Auth;
 use crate::config::{Config, FailureMode};
 use crate::errors::BodyLimit;
-use crate::follow::{Baseline, Candidate, Follower, Look, Refusal};
+use crate::follow::{Candidate, Follower, Look, Refusal};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -20,6 +20,10 @@ use crate::outbox::Outbox;
 pub(crate) struct State {
     active: Arc<ActiveCell>,
     pub(crate) follower: Mutex<Follower>,
+    /// The estate's source, as shown (credentials hidden).
+    pub(crate) source: String,
+    /// What the follower last saw, for status; never locked across a fetch.
+    pub(crate) observed: Arc<Mutex<crate::follow::Observed>>,
     outbox: Option<Arc<Outbox>>,
     pub(crate) metrics: Arc<Metrics>,
     lineage: Option<Arc<crate::lineage::Intake>>,
@@ -50,36 +54,27 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl State {
     pub(crate) fn start(config: &Config) -> Result<State> {
         let ledger = Arc::new(Ledger::open(config.ledger.as_ref())?);
-        let mut follower =
-            Follower::new(config.estate.clone(), config.data.clone(), config.require_signed, config.constraint_memo)?;
-        let described = follower.source.describe();
-        let mut refused_at_start = None;
-        let candidate = match follower.look(None).with_context(|| format!("reading the estate {described}"))? {
-            Look::Good(c) => c,
-            Look::Refused(refusal) => match follower.fallback()? {
-                Some(Look::Good(c)) => {
-                    tracing::warn!(head = %refusal.revision, reasons = ?refusal.reasons, "refused");
-                    eprintln!(
-                        "assay serve: the head of {described} ({}) is refused: {}; \
-                         enforcing the last revision that was activated ({})",
-                        refusal.revision,
-                        refusal.reasons.join("; "),
-                        c.estate.revision()
-                    );
-                    refused_at_start = Some(refusal);
-                    c
-                }
-                _ => bail!(
-                    "the head of {described} ({}) cannot be activated:\n  {}\nand no earlier revision was activated \
-                     (none is recorded in --data)",
-                    refusal.revision,
-                    refusal.reasons.join("\n  ")
-                ),
-            },
-            Look::Unchanged => bail!("reading the estate {described}: nothing to activate"),
+        let rules = crate::follow::Rules {
+            require_signed: config.require_signed,
+            allow_history_rewrite: config.allow_history_rewrite,
+            max_estate_bytes: config.max_estate_bytes,
+            fetch_timeout: config.fetch_timeout,
+            memo: config.constraint_memo,
         };
+        let mut follower = Follower::new(config.estate.clone(), config.data.clone(), rules)?;
+        let described = follower.source.describe();
+        let (candidate, refused_at_start) = follower.start()?;
+        if let Some(refusal) = &refused_at_start {
+            tracing::warn!(head = %refusal.revision, reasons = ?refusal.reasons, "refused");
+            eprintln!(
+                "assay serve: the head of {described} ({}) is refused: {}; enforcing the last revision that was \
+                 activated ({})",
+                refusal.revision,
+                refusal.reasons.join("; "),
+                candidate.estate.revision()
+            );
+        }
         let record = activation_record(&candidate, None);
-        let revision = candidate.estate.revision();
         let outbox = match &config.data {
             Some(dir) => {
                 let outbox = Arc::new(Outbox::open(dir)?);
@@ -111,7 +106,7 @@ impl State {
             }
             None => None,
         };
-        let active = Arc::new(ActiveCell::new(Active::from_candidate(*candidate)));
+        let active = Arc::new(ActiveCell::new(Active::from_candidate(candidate)));
         let auth =
             Arc::new(Auth::new(config.auth.clone(), Arc::clone(&active), Arc::clone(&metrics), config.max_body)?);
         let state = State {
@@ -120,6 +115,8 @@ impl State {
             outbox,
             auth,
             active,
+            source: described,
+            observed: Arc::clone(&follower.observed),
             follower: Mutex::new(follower),
             ledger,
             failure_mode: config.failure_mode,
@@ -128,8 +125,8 @@ impl State {
         if let Some(refusal) = refused_at_start {
             state.record(refusal_record(&refusal, state.active().name.as_ref(), None));
         }
+        lock(&state.follower).record(&state.active().baseline())?;
         state.record(record);
-        lock(&state.follower).record(&revision);
         Ok(state)
     }
 
@@ -138,20 +135,19 @@ impl State {
     pub(crate) fn refresh(&self) -> Refreshed {
         let mut follower = lock(&self.follower);
         let active = self.active();
-        let baseline = Baseline {
-            revision: &active.revision,
-            commit: active.commit.as_deref(),
-            require_signed: active.require_signed,
-        };
-        match follower.look(Some(&baseline)) {
+        match follower.look(Some(&active.baseline())) {
             Ok(Look::Unchanged) => Refreshed::Unchanged,
             Ok(Look::Good(candidate)) => {
                 let record = activation_record(&candidate, Some(&active.revision));
                 let next = Arc::new(Active::from_candidate(*candidate));
                 let revision = next.revision.clone();
+                // Recorded before it is enforced: a restart judges the next head against it.
+                if let Err(e) = follower.record(&next.baseline()) {
+                    tracing::error!(error = %format!("{e:#}"), "not activated: the active revision cannot be recorded");
+                    return Refreshed::Failed(format!("{e:#}"));
+                }
                 self.active.set(next);
                 self.record(record);
-                follower.record(&revision);
                 self.metrics.activations.inc();
                 if let Some(lineage) = &self.lineage {
                     lineage.recheck();

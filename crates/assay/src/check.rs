@@ -160,7 +160,7 @@ fn signature_checks(
     let tip_id = repo.resolve(tip)?;
     let base_id = base.map(|b| repo.resolve(b)).transpose()?;
     Ok(repo
-        .check_signatures(base_id, tip_id, diagnostics)?
+        .check_signatures(base_id, tip_id, chrono::Utc::now().timestamp(), diagnostics)?
         .into_iter()
         .map(|c| CommitCheck { commit: c.id, summary: c.summary, trusted: c.trusted, detail: c.detail })
         .collect())

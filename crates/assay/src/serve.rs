@@ -106,6 +106,18 @@ pub(crate) struct ServeArgs {
     /// Listen on a non-loopback address even though routes that write are open to anyone.
     #[arg(long, env = "ASSAY_INSECURE_ALLOW_UNAUTHENTICATED")]
     insecure_allow_unauthenticated: bool,
+    /// Judge a head that does not descend from the active revision (a force-push, a rewritten
+    /// history) instead of refusing it; its commits are still checked against the signers
+    /// trusted at the active revision.
+    #[arg(long, env = "ASSAY_ALLOW_HISTORY_REWRITE")]
+    allow_history_rewrite: bool,
+    /// The most bytes of estate files read from a new head (default 67108864); a larger
+    /// estate is refused before it is parsed.
+    #[arg(long, env = "ASSAY_MAX_ESTATE_BYTES")]
+    max_estate_bytes: Option<u64>,
+    /// How long a fetch of a remote estate may take: `2m` (the default), `30s`.
+    #[arg(long, env = "ASSAY_FETCH_TIMEOUT")]
+    fetch_timeout: Option<String>,
 }
 
 /// Whether an authorization policy is asked.
@@ -144,6 +156,9 @@ struct FileConfig {
     authorization: Option<AuthorizationArg>,
     unauthenticated: Option<Vec<String>>,
     insecure_allow_unauthenticated: Option<bool>,
+    allow_history_rewrite: Option<bool>,
+    max_estate_bytes: Option<u64>,
+    fetch_timeout: Option<String>,
 }
 
 /// The authentication settings: flags and environment first, else the file.
@@ -201,13 +216,13 @@ pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>> {
         Some(i) => (&t[..i], &t[i..]),
         None => (t, "s"),
     };
-    let n: u64 = number.parse().with_context(|| format!("--poll {text:?}: expected a duration such as 30s or 5m"))?;
+    let n: u64 = number.parse().with_context(|| format!("{text:?}: expected a duration such as 30s or 5m"))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => bail!("--poll {text:?}: unknown unit {unit:?} (use ms, s, m or h)"),
+        _ => bail!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)"),
     };
     Ok(if d.is_zero() { None } else { Some(d) })
 }
@@ -240,7 +255,7 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
         _ => bail!("--tls-cert and --tls-key go together"),
     };
     let poll = match args.poll.or(file.poll) {
-        Some(text) => parse_interval(&text)?,
+        Some(text) => parse_interval(&text).context("--poll")?,
         None => Some(Duration::from_secs(30)),
     };
     let config = Config {
@@ -259,6 +274,14 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
         lineage_schemas: args.lineage_schemas.or(file.lineage_schemas),
         constraint_memo: args.constraint_memo.or(file.constraint_memo).unwrap_or(assay_policy::memo::CAPACITY),
         auth,
+        allow_history_rewrite: args.allow_history_rewrite || file.allow_history_rewrite.unwrap_or(false),
+        max_estate_bytes: args.max_estate_bytes.or(file.max_estate_bytes).unwrap_or(64 * 1024 * 1024),
+        fetch_timeout: match args.fetch_timeout.or(file.fetch_timeout) {
+            Some(text) => {
+                parse_interval(&text).context("--fetch-timeout")?.context("--fetch-timeout must be more than 0")?
+            }
+            None => Duration::from_secs(120),
+        },
     };
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
     runtime.block_on(assay_server::serve(config, assay_server::shutdown_signal()))?;
