@@ -238,13 +238,15 @@ pub struct DecisionRecord {
     pub decision_id: String,
     /// What was decided: `admission`, `assay/events`, or the data API path.
     pub path: String,
-    /// The input; absent when too large for an entry (see `input_sha256`) or erased by a mask.
+    /// The input, or what of it the server keeps (by default, for an admission review, what
+    /// names the request; see `DecisionRecord::summarize_input`); absent when nothing is kept,
+    /// when too large for an entry, or erased by a mask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
-    /// SHA-256 (hex) of the input's canonical JSON, when the input itself is left out.
+    /// SHA-256 (hex) of the whole input's canonical JSON (RFC 8785).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_sha256: Option<String>,
-    /// Size of the input's canonical JSON, when the input itself is left out.
+    /// Size in bytes of the whole input's canonical JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<usize>,
     /// The result (`null` when undefined).
@@ -281,6 +283,49 @@ impl DecisionRecord {
             masked: Vec::new(),
             mask_error: None,
         }
+    }
+
+    /// Sets `input_sha256` and `input_size` from the input (a decision keeps its input's
+    /// digest whatever else is kept of it).
+    pub fn digest_input(&mut self) {
+        if let Some(input) = &self.input
+            && let Ok(bytes) = serde_json_canonicalizer::to_vec(input)
+        {
+            self.input_sha256 = Some(sha256_hex(&bytes));
+            self.input_size = Some(bytes.len());
+        }
+    }
+
+    /// Keeps only what names the request, with the input's digest: of an AdmissionReview,
+    /// its `apiVersion`, `kind` and the request's `uid`, `kind`, `resource`, `subResource`,
+    /// `namespace`, `name`, `operation`, `dryRun` and `userInfo.username`, never the object;
+    /// of any other input, nothing. An auditor who holds an input can prove it was the one
+    /// decided by its digest.
+    pub fn summarize_input(&mut self) {
+        self.digest_input();
+        let Some(input) = self.input.take() else { return };
+        if input.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
+            return;
+        }
+        let mut kept = serde_json::Map::new();
+        for key in ["apiVersion", "kind"] {
+            if let Some(v) = input.get(key) {
+                kept.insert(key.into(), v.clone());
+            }
+        }
+        if let Some(request) = input.get("request") {
+            let mut r = serde_json::Map::new();
+            for key in ["uid", "kind", "resource", "subResource", "namespace", "name", "operation", "dryRun"] {
+                if let Some(v) = request.get(key) {
+                    r.insert(key.into(), v.clone());
+                }
+            }
+            if let Some(user) = request.pointer("/userInfo/username") {
+                r.insert("userInfo".into(), serde_json::json!({"username": user}));
+            }
+            kept.insert("request".into(), Value::Object(r));
+        }
+        self.input = Some(Value::Object(kept));
     }
 }
 
@@ -529,6 +574,29 @@ mod tests {
         let text = String::from_utf8(entry.clone()).expect("utf-8");
         assert!(text.contains(r#""type":"assay.dev/record/decision/v2""#), "{text}");
         assert_eq!(Record::from_entry(&entry), Ok(Some(record)));
+    }
+
+    #[test]
+    fn a_summarized_admission_keeps_what_names_the_request_and_the_digest_of_the_rest() {
+        let review = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "kind": {"kind": "Secret"}, "namespace": "prod", "name": "db",
+                        "operation": "CREATE", "userInfo": {"username": "ci", "groups": ["system:masters"]},
+                        "object": {"data": {"password": "c2VjcmV0"}}}
+        });
+        let mut d = DecisionRecord::new("id", "admission", &review, None, estate());
+        d.summarize_input();
+        let kept = d.input.clone().expect("kept");
+        assert_eq!(kept["request"]["uid"], "u1");
+        assert_eq!(kept["request"]["userInfo"], serde_json::json!({"username": "ci"}));
+        assert!(!kept.to_string().contains("c2VjcmV0") && !kept.to_string().contains("system:masters"), "{kept}");
+        let whole = serde_json_canonicalizer::to_vec(&review).expect("json");
+        assert_eq!(d.input_sha256.as_deref(), Some(sha256_hex(&whole).as_str()));
+        assert_eq!(d.input_size, Some(whole.len()));
+        let mut other = DecisionRecord::new("id", "authz/allow", &serde_json::json!({"token": "t"}), None, estate());
+        other.summarize_input();
+        assert_eq!(other.input, None);
+        assert!(other.input_sha256.is_some());
     }
 
     #[test]

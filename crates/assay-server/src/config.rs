@@ -38,6 +38,8 @@ pub struct Config {
     pub constraint_memo: usize,
     /// Who may call which routes.
     pub auth: AuthConfig,
+    /// What of a decision's input its ledger record keeps.
+    pub decision_inputs: crate::decisions::DecisionInputs,
     /// Judge a head that does not descend from the active revision instead of refusing it.
     pub allow_history_rewrite: bool,
     /// The most bytes of estate files read from a head (a larger one is refused).

@@ -17,10 +17,24 @@ pub(crate) fn record(id: &str, path: &str, input: &Value, result: Option<&Value>
     Record::Decision(DecisionRecord::new(id, path, input, result, active.estate_at()))
 }
 
-/// Applies the revision's `data.system.log.mask` to a decision record (other records are left
-/// as they are).
-pub(crate) fn mask(active: &Active, record: &mut Record) {
+/// What of a decision's input goes into its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecisionInputs {
+    /// Its digest and, of an admission review, what names the request (the default).
+    #[default]
+    Summary,
+    /// The whole input (and its digest), less what `data.system.log.mask` erases.
+    Masked,
+}
+
+/// Reduces a decision record's input as `inputs` says, then applies the revision's
+/// `data.system.log.mask` (other records are left as they are).
+pub(crate) fn mask(active: &Active, inputs: DecisionInputs, record: &mut Record) {
     let Record::Decision(d) = record else { return };
+    match inputs {
+        DecisionInputs::Summary => d.summarize_input(),
+        DecisionInputs::Masked => d.digest_input(),
+    }
     if !active.has_mask {
         return;
     }

@@ -17,13 +17,18 @@ use crate::active::Active;
 /// Where records go: the ledger, when the server has one.
 pub(crate) struct Ledger {
     appender: RwLock<Option<Appender>>,
+    /// What of a decision's input its record keeps.
+    inputs: crate::decisions::DecisionInputs,
     /// The ledger's directory.
     pub(crate) dir: Option<PathBuf>,
 }
 
 impl Ledger {
     /// Opens the ledger in `dir` (none: records are not kept).
-    pub(crate) fn open(ledger: Option<&(PathBuf, NoteSigner)>) -> Result<Ledger> {
+    pub(crate) fn open(
+        ledger: Option<&(PathBuf, NoteSigner)>,
+        inputs: crate::decisions::DecisionInputs,
+    ) -> Result<Ledger> {
         let appender = match ledger {
             Some((dir, signer)) => {
                 let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
@@ -34,7 +39,7 @@ impl Ledger {
             }
             None => None,
         };
-        Ok(Ledger { appender: RwLock::new(appender), dir: ledger.map(|(d, _)| d.clone()) })
+        Ok(Ledger { appender: RwLock::new(appender), inputs, dir: ledger.map(|(d, _)| d.clone()) })
     }
 
     fn guard(&self) -> std::sync::RwLockReadGuard<'_, Option<Appender>> {
@@ -47,7 +52,7 @@ impl Ledger {
         if !self.recording() {
             return;
         }
-        crate::decisions::mask(active, &mut record);
+        crate::decisions::mask(active, self.inputs, &mut record);
         let bytes = match record.to_entry() {
             Ok(b) => b,
             Err(e) => {

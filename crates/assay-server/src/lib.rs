@@ -47,6 +47,7 @@ use axum::routing::{get, post};
 pub use auth::{AuthConfig, Group, Scope};
 pub use config::Config;
 pub use config::FailureMode;
+pub use decisions::DecisionInputs;
 pub use follow::{EstateSource, is_url};
 pub use tls::Tls;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use assay_server::{AuthConfig, Config, EstateSource, FailureMode, Group, Scope, Tls};
+use assay_server::{AuthConfig, Config, DecisionInputs, EstateSource, FailureMode, Group, Scope, Tls};
 use serde::Deserialize;
 
 /// What to answer when a policy fails to evaluate.
@@ -118,6 +118,21 @@ pub(crate) struct ServeArgs {
     /// How long a fetch of a remote estate may take: `2m` (the default), `30s`.
     #[arg(long, env = "ASSAY_FETCH_TIMEOUT")]
     fetch_timeout: Option<String>,
+    /// What of a decision's input its ledger record keeps (default summary).
+    #[arg(long, env = "ASSAY_DECISION_INPUTS", value_enum)]
+    decision_inputs: Option<DecisionInputsArg>,
+}
+
+/// What of a decision's input its ledger record keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DecisionInputsArg {
+    /// The input's SHA-256 and, of an admission review, what names the request (uid, kind,
+    /// namespace, name, operation, user), never the object.
+    Summary,
+    /// The whole input, less what the estate's `data.system.log.mask` erases (OPA's decision
+    /// logs).
+    Masked,
 }
 
 /// Whether an authorization policy is asked.
@@ -159,6 +174,7 @@ struct FileConfig {
     allow_history_rewrite: Option<bool>,
     max_estate_bytes: Option<u64>,
     fetch_timeout: Option<String>,
+    decision_inputs: Option<DecisionInputsArg>,
 }
 
 /// The authentication settings: flags and environment first, else the file.
@@ -274,6 +290,10 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
         lineage_schemas: args.lineage_schemas.or(file.lineage_schemas),
         constraint_memo: args.constraint_memo.or(file.constraint_memo).unwrap_or(assay_policy::memo::CAPACITY),
         auth,
+        decision_inputs: match args.decision_inputs.or(file.decision_inputs).unwrap_or(DecisionInputsArg::Summary) {
+            DecisionInputsArg::Summary => DecisionInputs::Summary,
+            DecisionInputsArg::Masked => DecisionInputs::Masked,
+        },
         allow_history_rewrite: args.allow_history_rewrite || file.allow_history_rewrite.unwrap_or(false),
         max_estate_bytes: args.max_estate_bytes.or(file.max_estate_bytes).unwrap_or(64 * 1024 * 1024),
         fetch_timeout: match args.fetch_timeout.or(file.fetch_timeout) {

@@ -151,6 +151,10 @@ fn admission_reviews_are_allowed_denied_and_warned_and_every_decision_is_in_the_
         assert!(d["decision_id"].as_str().is_some_and(|id| id.len() == 36), "{d}");
         assert!(d["estate"]["revision"].as_str().is_some_and(|r| r.starts_with("sha256:")), "{d}");
         assert_eq!(d["input"]["kind"], "AdmissionReview");
+        // By default a record names the request and holds the digest of the whole review,
+        // never the object.
+        assert!(d["input"]["request"]["uid"].is_string() && d["input"]["request"].get("object").is_none(), "{d}");
+        assert!(d["input_sha256"].as_str().is_some_and(|h| h.len() == 64), "{d}");
     }
 }
 

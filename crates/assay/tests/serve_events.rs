@@ -190,7 +190,16 @@ fn decision_records_are_masked_by_the_system_log_mask_policy() {
     keyed_ledger(work.path());
     let server = Server::launch(
         work.path(),
-        &["--estate", dir.to_str().expect("path"), "--ledger", "ledger", "--ledger-key", "k"],
+        &[
+            "--estate",
+            dir.to_str().expect("path"),
+            "--ledger",
+            "ledger",
+            "--ledger-key",
+            "k",
+            "--decision-inputs",
+            "masked",
+        ],
     );
     let input = json!({"input": {
         "action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"},
