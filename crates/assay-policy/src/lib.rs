@@ -189,6 +189,18 @@ pub struct PolicySet {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Limits how long any one policy evaluation in this process may take (`None`: no limit). An
+/// evaluation past the limit fails with an evaluation error, which callers answer as they answer
+/// any evaluation failure (an admission server, per its failure mode).
+pub fn set_evaluation_time_limit(limit: Option<std::time::Duration>) {
+    let config = limit.map(|limit| regorus::utils::limits::ExecutionTimerConfig {
+        limit,
+        // Looking at the clock every few hundred steps costs nothing measurable.
+        check_interval: std::num::NonZeroU32::new(256).unwrap_or(std::num::NonZeroU32::MIN),
+    });
+    regorus::utils::limits::set_fallback_execution_timer_config(config);
+}
+
 /// Packages that are not about manifests: event policies (`assay.events`, evaluated by
 /// `assay serve` on each CloudEvent) and OPA's `system` namespace (`system.log.mask`).
 pub fn is_runtime_package(package: &str) -> bool {

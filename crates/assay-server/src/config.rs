@@ -46,6 +46,14 @@ pub struct Config {
     pub max_estate_bytes: u64,
     /// How long a fetch of a remote estate may take.
     pub fetch_timeout: Duration,
+    /// Requests in flight at most; more are answered 503 with `Retry-After`.
+    pub max_concurrent: usize,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// How long a client has to send a request's head.
+    pub header_timeout: Duration,
+    /// How long one policy evaluation may take (regorus's execution timer); `None` for no limit.
+    pub policy_timeout: Option<Duration>,
 }
 
 /// What to answer when a policy fails to evaluate.

@@ -22,6 +22,7 @@ mod decisions;
 mod errors;
 mod follow;
 mod ledger;
+mod limits;
 mod lineage;
 mod metrics;
 mod outbox;
@@ -51,7 +52,9 @@ pub use decisions::DecisionInputs;
 pub use follow::{EstateSource, is_url};
 pub use tls::Tls;
 
-fn router(state: Arc<state::State>, max_body: usize) -> Router {
+fn router(state: Arc<state::State>, config: &Config) -> Router {
+    let limits =
+        Arc::new(limits::Limits::new(config.max_concurrent, config.request_timeout, Arc::clone(&state.metrics)));
     use auth::Group;
     type Routes = Router<Arc<state::State>>;
     let guard = |group: Group, routes: Routes| {
@@ -82,7 +85,8 @@ fn router(state: Arc<state::State>, max_body: usize) -> Router {
         ))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics_http::track))
         .fallback(errors::not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(config.max_body))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .with_state(state)
 }
 
@@ -109,10 +113,10 @@ pub async fn serve(
     run(&config, state, listener, shutdown).await.map_err(|e| Error::Stop(chain(e)))
 }
 
-/// A socket to serve on: plain TCP for HTTP, or a standard listener for HTTPS.
-enum Listener {
-    Http(tokio::net::TcpListener),
-    Https(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig, tls::Loaded),
+/// A socket to serve on, and for HTTPS the certificates.
+struct Listener {
+    socket: std::net::TcpListener,
+    tls: Option<(axum_server::tls_rustls::RustlsConfig, tls::Loaded)>,
 }
 
 /// Everything that can fail before the server accepts: state, checker, socket, certificates.
@@ -122,23 +126,29 @@ async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
         tracing::warn!("{warning}");
         eprintln!("assay serve: {warning}");
     }
+    assay_policy::set_evaluation_time_limit(config.policy_timeout);
     let state = Arc::new(state::State::start(config)?);
     state.start_checker(config.data.as_deref())?;
-    let listener = match &config.tls {
-        None => Listener::Http(
-            tokio::net::TcpListener::bind(config.addr)
-                .await
-                .with_context(|| format!("listening on {}", config.addr))?,
-        ),
-        Some(files) => {
-            let (rustls, loaded) = tls::load(files)?;
-            let listener =
-                std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
-            listener.set_nonblocking(true).context("the listening socket")?;
-            Listener::Https(listener, rustls, loaded)
-        }
-    };
-    Ok((state, listener))
+    let tls = config.tls.as_ref().map(tls::load).transpose()?;
+    let socket = std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
+    socket.set_nonblocking(true).context("the listening socket")?;
+    Ok((state, Listener { socket, tls }))
+}
+
+/// HTTP/1 and HTTP/2 settings: a client has `header_timeout` to send a request's head (a slow
+/// client cannot hold a connection open for free); idle keep-alive connections are closed.
+fn settings<A>(server: &mut axum_server::Server<std::net::SocketAddr, A>, config: &Config) {
+    let builder = server.http_builder();
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
 }
 
 async fn run(
@@ -147,42 +157,36 @@ async fn run(
     listener: Listener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = router(Arc::clone(&state), config.max_body);
+    let app = router(Arc::clone(&state), config);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
     let secrets = tokio::spawn(Arc::clone(&state.auth).watch());
-    match (listener, &config.tls) {
-        (Listener::Http(listener), _) => {
-            let local = listener.local_addr().context("the listening address")?;
-            eprintln!("assay serve: listening on http://{local}");
-            // Small answers go out at once: without TCP_NODELAY an answer written in two parts
-            // waits for the client's delayed ACK (40 ms on Linux).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
-                }
-            });
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
-        }
-        (Listener::Https(listener, rustls, loaded), files) => {
-            let local = listener.local_addr().context("the listening address")?;
-            let watcher = files.clone().map(|files| tokio::spawn(tls::watch(files, rustls.clone(), loaded)));
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(None);
-            });
-            eprintln!("assay serve: listening on https://{local}");
-            axum_server::from_tcp_rustls(listener, rustls)
+    let local = listener.socket.local_addr().context("the listening address")?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    match (listener.tls, &config.tls) {
+        (Some((rustls, loaded)), Some(files)) => {
+            let watcher = tokio::spawn(tls::watch(files.clone(), rustls.clone(), loaded));
+            let mut server = axum_server::from_tcp_rustls(listener.socket, rustls)
                 .context("serving HTTPS")?
-                .map(|tls| tls::PeerAcceptor { inner: tls.acceptor(axum_server::accept::NoDelayAcceptor) })
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await
-                .context("serving HTTPS")?;
-            if let Some(watcher) = watcher {
-                watcher.abort();
-            }
+                // Small answers go out at once: without TCP_NODELAY an answer written in two
+                // parts waits for the client's delayed ACK (40 ms on Linux).
+                .map(|tls| tls::PeerAcceptor { inner: tls.acceptor(axum_server::accept::NoDelayAcceptor) });
+            settings(&mut server, config);
+            eprintln!("assay serve: listening on https://{local}");
+            server.handle(handle).serve(app.into_make_service()).await.context("serving HTTPS")?;
+            watcher.abort();
+        }
+        _ => {
+            let mut server = axum_server::from_tcp(listener.socket)
+                .context("serving HTTP")?
+                .acceptor(axum_server::accept::NoDelayAcceptor);
+            settings(&mut server, config);
+            eprintln!("assay serve: listening on http://{local}");
+            server.handle(handle).serve(app.into_make_service()).await.context("serving HTTP")?;
         }
     }
     if let Some(poller) = poller {

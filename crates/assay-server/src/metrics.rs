@@ -22,6 +22,7 @@ pub(crate) struct Metrics {
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     decisions: Family<Labels, Counter>,
     auth_refused: Family<Labels, Counter>,
+    shed: Family<Labels, Counter>,
     pub(crate) activations: Counter,
     pub(crate) refusals: Counter,
     estate: Family<Labels, Gauge>,
@@ -48,6 +49,12 @@ impl Metrics {
             "Requests refused by route group and reason (unauthorized: no or wrong credential; forbidden: \
              the authorization policy)",
             auth_refused.clone(),
+        );
+        let shed = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests_shed",
+            "Requests answered 503 by reason (concurrency: too many in flight; timeout: past the request deadline)",
+            shed.clone(),
         );
         let activations = Counter::default();
         registry.register("estate_activations", "Estate revisions activated", activations.clone());
@@ -78,6 +85,7 @@ impl Metrics {
             latency,
             decisions,
             auth_refused,
+            shed,
             activations,
             refusals,
             estate,
@@ -88,6 +96,11 @@ impl Metrics {
             memo_hits,
             memo_misses,
         }
+    }
+
+    /// Counts a request answered 503 because of a limit.
+    pub(crate) fn shed(&self, reason: &str) {
+        self.shed.get_or_create(&vec![("reason", reason.to_string())]).inc();
     }
 
     /// Counts a request refused by authentication or authorization.

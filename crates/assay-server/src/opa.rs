@@ -88,6 +88,15 @@ pub(crate) async fn get_v1(
     Path(path): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Some(input) = query.get("input")
+        && input.len() > state.max_body
+    {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the input parameter is larger than {} bytes (the body limit)", state.max_body),
+        );
+    }
     let input = match query.get("input").map(|i| serde_json::from_str::<Value>(i)) {
         None => None,
         Some(Ok(v)) => Some(v),

@@ -121,6 +121,19 @@ pub(crate) struct ServeArgs {
     /// What of a decision's input its ledger record keeps (default summary).
     #[arg(long, env = "ASSAY_DECISION_INPUTS", value_enum)]
     decision_inputs: Option<DecisionInputsArg>,
+    /// Requests in flight at most (default 512); more are answered 503 with Retry-After.
+    #[arg(long, env = "ASSAY_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
+    /// How long a request may take before it is answered 503 (default 30s).
+    #[arg(long, env = "ASSAY_REQUEST_TIMEOUT")]
+    request_timeout: Option<String>,
+    /// How long a client has to send a request's head (default 10s).
+    #[arg(long, env = "ASSAY_HEADER_TIMEOUT")]
+    header_timeout: Option<String>,
+    /// How long one policy evaluation may take (default 2s; 0 for no limit); past it the
+    /// evaluation fails and is answered per --failure-mode.
+    #[arg(long, env = "ASSAY_POLICY_TIMEOUT")]
+    policy_timeout: Option<String>,
 }
 
 /// What of a decision's input its ledger record keeps.
@@ -175,6 +188,20 @@ struct FileConfig {
     max_estate_bytes: Option<u64>,
     fetch_timeout: Option<String>,
     decision_inputs: Option<DecisionInputsArg>,
+    max_concurrent_requests: Option<usize>,
+    request_timeout: Option<String>,
+    header_timeout: Option<String>,
+    policy_timeout: Option<String>,
+}
+
+/// A duration setting that must be more than zero.
+fn duration(flag: &str, text: Option<String>, default: Duration) -> Result<Duration> {
+    match text {
+        Some(text) => parse_interval(&text)
+            .with_context(|| format!("--{flag}"))?
+            .with_context(|| format!("--{flag} must be more than 0")),
+        None => Ok(default),
+    }
 }
 
 /// The authentication settings: flags and environment first, else the file.
@@ -296,11 +323,24 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
         },
         allow_history_rewrite: args.allow_history_rewrite || file.allow_history_rewrite.unwrap_or(false),
         max_estate_bytes: args.max_estate_bytes.or(file.max_estate_bytes).unwrap_or(64 * 1024 * 1024),
-        fetch_timeout: match args.fetch_timeout.or(file.fetch_timeout) {
-            Some(text) => {
-                parse_interval(&text).context("--fetch-timeout")?.context("--fetch-timeout must be more than 0")?
-            }
-            None => Duration::from_secs(120),
+        fetch_timeout: duration("fetch-timeout", args.fetch_timeout.or(file.fetch_timeout), Duration::from_secs(120))?,
+        max_concurrent: match args.max_concurrent_requests.or(file.max_concurrent_requests).unwrap_or(512) {
+            0 => bail!("--max-concurrent-requests must be more than 0"),
+            n => n,
+        },
+        request_timeout: duration(
+            "request-timeout",
+            args.request_timeout.or(file.request_timeout),
+            Duration::from_secs(30),
+        )?,
+        header_timeout: duration(
+            "header-timeout",
+            args.header_timeout.or(file.header_timeout),
+            Duration::from_secs(10),
+        )?,
+        policy_timeout: match args.policy_timeout.or(file.policy_timeout) {
+            Some(text) => parse_interval(&text).context("--policy-timeout")?,
+            None => Some(Duration::from_secs(2)),
         },
     };
     let runtime = crate::cost::runtime().context("starting the server runtime")?;
