@@ -34,7 +34,10 @@ struct State {
     /// Entries below this index are durable.
     durable: u64,
     first_queued: Option<Instant>,
+    /// Why the writer stopped for good.
     failed: Option<String>,
+    /// Why the last write failed, while the writer retries it.
+    failing: Option<String>,
     closing: bool,
 }
 
@@ -191,6 +194,15 @@ impl Appender {
         self.shared.lock().durable
     }
 
+    /// Why writing fails, while it does: the writer keeps the batch it could not write and
+    /// tries it again (reading the log again first) until it succeeds, so nothing queued is
+    /// lost; new entries queue behind it until the queue is full. `None` when the last write
+    /// succeeded.
+    pub fn failing(&self) -> Option<String> {
+        let st = self.shared.lock();
+        st.failing.clone().or_else(|| st.failed.clone())
+    }
+
     /// Commits everything queued, stops the writer and returns the log.
     pub fn close(mut self) -> Result<Log, AppendError> {
         self.stop()
@@ -253,12 +265,54 @@ fn writer(mut log: Log, shared: &Shared, batching: Batching) -> Log {
             shared.progress.notify_all();
             batch
         };
-        let result = log.append(&batch);
-        let mut st = shared.lock();
-        match result {
-            Ok(_) => st.durable = log.size(),
-            Err(e) => st.failed = Some(e.to_string()),
+        if !write(&mut log, shared, &batch) {
+            return log;
         }
-        shared.progress.notify_all();
+    }
+}
+
+/// The wait before retry `n` of a failed write: 100 ms doubling to 5 s.
+fn retry_delay(n: u32) -> Duration {
+    Duration::from_millis(100).saturating_mul(1 << n.min(6)).min(Duration::from_secs(5))
+}
+
+/// Writes one batch, retrying (after reading the log again, which discards what a failed
+/// batch left behind) until it is durable. `false` when the appender closes while writing
+/// still fails: the batch is then lost, and the appender has failed.
+fn write(log: &mut Log, shared: &Shared, batch: &[Vec<u8>]) -> bool {
+    let mut attempt = 0;
+    loop {
+        match log.append(batch) {
+            Ok(_) => {
+                let mut st = shared.lock();
+                st.durable = log.size();
+                st.failing = None;
+                shared.progress.notify_all();
+                return true;
+            }
+            Err(e) => {
+                let mut why = e.to_string();
+                // The failed append changed the log in memory: read it again (which can fail as
+                // well) before the batch is tried again.
+                loop {
+                    {
+                        let mut st = shared.lock();
+                        st.failing = Some(why.clone());
+                        if st.closing {
+                            st.failed = Some(format!("closed while writing failed: {why}"));
+                            shared.progress.notify_all();
+                            return false;
+                        }
+                    }
+                    shared.progress.notify_all();
+                    std::thread::sleep(retry_delay(attempt));
+                    attempt += 1;
+                    match log.reload() {
+                        Ok(()) => break,
+                        Err(e) => why = format!("reading the log again: {e}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -280,44 +280,17 @@ impl Log {
     pub fn open(dir: &Path, signer: NoteSigner) -> Result<Log, LogError> {
         read_checkpoint_note(dir)?;
         let lock = lock(dir)?;
-        // Read the checkpoint after taking the lock: a writer that just finished may have moved it.
-        let (note, checkpoint) = read_checkpoint(dir, &signer.verifier())?;
-        recover(dir, checkpoint.size)?;
-        let size = checkpoint.size;
-        let mut tiles = Vec::new();
-        for (level, index, width) in edge(size) {
-            tiles.push(read_hashes(&dir.join(tile_path(level, index, width)), width)?);
-        }
-        let edge = Edge::from_tiles(size, &tiles).map_err(LogError::Damaged)?;
-        if edge.root() != checkpoint.root {
-            return Err(LogError::Damaged(format!(
-                "the edge tiles of {} do not hash to the checkpoint's root",
-                dir.display()
-            )));
-        }
-        let mut bundle = Vec::new();
-        let in_bundle = size % WIDTH;
-        if in_bundle > 0 {
-            let path = dir.join(bundle_path(size / WIDTH, in_bundle));
-            bundle = fs::read(&path).map_err(|e| LogError::Damaged(format!("{}: {e}", path.display())))?;
-            let leaves = crate::bundle::parse(&bundle)
-                .map_err(|why| LogError::Damaged(format!("{}: {why}", path.display())))?
-                .iter()
-                .map(|e| leaf_hash(e))
-                .collect::<Vec<_>>();
-            if leaves.as_slice() != edge.partial(0) {
-                return Err(LogError::Damaged(format!("{} does not match its tile", path.display())));
-            }
-        }
-        Ok(Log {
-            dir: dir.to_path_buf(),
-            origin: checkpoint.origin,
-            signer,
-            edge,
-            bundle,
-            checkpoint: note,
-            _lock: lock,
-        })
+        let (origin, edge, bundle, checkpoint) = load(dir, &signer)?;
+        Ok(Log { dir: dir.to_path_buf(), origin, signer, edge, bundle, checkpoint, _lock: lock })
+    }
+
+    /// Reads the log again from its directory, keeping the lock: what a batch that failed to
+    /// write left behind is removed, and the log is as its checkpoint says. What to do after
+    /// [`Log::append`] failed, before appending again.
+    pub fn reload(&mut self) -> Result<(), LogError> {
+        let (origin, edge, bundle, checkpoint) = load(&self.dir, &self.signer)?;
+        (self.origin, self.edge, self.bundle, self.checkpoint) = (origin, edge, bundle, checkpoint);
+        Ok(())
     }
 
     /// The number of entries.
@@ -342,7 +315,7 @@ impl Log {
 
     /// Appends `entries` as one batch and returns the index of the first. When this returns
     /// `Ok`, a checkpoint covering them is durable. On `Err`, none of them is published (the
-    /// log must be reopened before it is written again).
+    /// log must be read again with [`Log::reload`] before it is written again).
     pub fn append<E: AsRef<[u8]>>(&mut self, entries: &[E]) -> Result<u64, LogError> {
         for (index, e) in entries.iter().enumerate() {
             if e.as_ref().len() > MAX_ENTRY {
@@ -406,6 +379,41 @@ impl Log {
         self.checkpoint = note;
         Ok(())
     }
+}
+
+/// The log in `dir` as its checkpoint says (the lock held): origin, edge, unfinished bundle,
+/// checkpoint note. Removes what an unfinished batch left behind.
+fn load(dir: &Path, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>, String), LogError> {
+    // Read the checkpoint after taking the lock: a writer that just finished may have moved it.
+    let (note, checkpoint) = read_checkpoint(dir, &signer.verifier())?;
+    recover(dir, checkpoint.size)?;
+    let size = checkpoint.size;
+    let mut tiles = Vec::new();
+    for (level, index, width) in edge(size) {
+        tiles.push(read_hashes(&dir.join(tile_path(level, index, width)), width)?);
+    }
+    let edge = Edge::from_tiles(size, &tiles).map_err(LogError::Damaged)?;
+    if edge.root() != checkpoint.root {
+        return Err(LogError::Damaged(format!(
+            "the edge tiles of {} do not hash to the checkpoint's root",
+            dir.display()
+        )));
+    }
+    let mut bundle = Vec::new();
+    let in_bundle = size % WIDTH;
+    if in_bundle > 0 {
+        let path = dir.join(bundle_path(size / WIDTH, in_bundle));
+        bundle = fs::read(&path).map_err(|e| LogError::Damaged(format!("{}: {e}", path.display())))?;
+        let leaves = crate::bundle::parse(&bundle)
+            .map_err(|why| LogError::Damaged(format!("{}: {why}", path.display())))?
+            .iter()
+            .map(|e| leaf_hash(e))
+            .collect::<Vec<_>>();
+        if leaves.as_slice() != edge.partial(0) {
+            return Err(LogError::Damaged(format!("{} does not match its tile", path.display())));
+        }
+    }
+    Ok((checkpoint.origin, edge, bundle, note))
 }
 
 fn replace_pending(dir: &Path, target: u64) -> Result<(), LogError> {

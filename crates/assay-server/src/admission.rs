@@ -46,6 +46,12 @@ pub(crate) async fn review(State(state): State<Arc<ServerState>>, headers: Heade
         return bad("the AdmissionReview's request has no uid");
     };
 
+    if let Some(why) = state.unloggable() {
+        state.metrics.decision("admission", "unlogged");
+        let response = json!({"uid": uid, "allowed": false, "status": {"code": 503, "message": why}});
+        let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+        return Json(answer).into_response();
+    }
     // Evaluation takes well under a millisecond: it runs on the request's task, as OPA does,
     // rather than paying two thread hand-offs on the blocking pool.
     let active = state.active();

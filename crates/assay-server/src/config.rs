@@ -54,6 +54,12 @@ pub struct Config {
     pub header_timeout: Duration,
     /// How long one policy evaluation may take (regorus's execution timer); `None` for no limit.
     pub policy_timeout: Option<Duration>,
+    /// What to answer when a decision cannot be logged because the ledger cannot write.
+    pub ledger_failure: FailureMode,
+    /// How much the alert outbox holds, and for how long.
+    pub outbox: crate::outbox::Limits,
+    /// An outbox whose oldest message has waited this long makes the server not ready.
+    pub outbox_stall: Duration,
 }
 
 /// What to answer when a policy fails to evaluate.

@@ -18,6 +18,13 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     (status, Json(json!({"code": code, "message": message.into()}))).into_response()
 }
 
+/// A 503 answer with `Retry-After`: the server cannot do this now.
+pub(crate) fn unavailable(message: impl Into<String>) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+    r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+    r
+}
+
 /// An error answer not yet rendered (small, so that it can travel in a `Result`).
 #[derive(Debug)]
 pub(crate) struct ApiError {

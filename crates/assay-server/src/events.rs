@@ -169,6 +169,9 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
+    if let Some(why) = state.unloggable() {
+        return crate::errors::unavailable(why);
+    }
     let active = state.active();
     let actions = &active.actions;
     let mut answers = Vec::new();

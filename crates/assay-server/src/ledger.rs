@@ -17,6 +17,8 @@ use crate::active::Active;
 /// Where records go: the ledger, when the server has one.
 pub(crate) struct Ledger {
     appender: RwLock<Option<Appender>>,
+    /// Records dropped because the ledger could not take them (failure mode open).
+    lost: std::sync::atomic::AtomicU64,
     /// What of a decision's input its record keeps.
     inputs: crate::decisions::DecisionInputs,
     /// The ledger's directory.
@@ -39,7 +41,12 @@ impl Ledger {
             }
             None => None,
         };
-        Ok(Ledger { appender: RwLock::new(appender), inputs, dir: ledger.map(|(d, _)| d.clone()) })
+        Ok(Ledger {
+            appender: RwLock::new(appender),
+            lost: std::sync::atomic::AtomicU64::new(0),
+            inputs,
+            dir: ledger.map(|(d, _)| d.clone()),
+        })
     }
 
     fn guard(&self) -> std::sync::RwLockReadGuard<'_, Option<Appender>> {
@@ -65,6 +72,12 @@ impl Ledger {
             let Some(appender) = guard.as_ref() else { return };
             match appender.try_submit(bytes) {
                 Ok(_) => return,
+                // While writing fails the queue does not drain: a record that finds it full is
+                // dropped and counted rather than holding the request for good.
+                Err(TrySubmitError::Full(_)) if appender.failing().is_some() => {
+                    self.lose();
+                    return;
+                }
                 Err(TrySubmitError::Full(bytes)) => bytes,
                 Err(TrySubmitError::Append(e)) => {
                     tracing::error!(error = %e, "the decision ledger refused a record");
@@ -91,12 +104,41 @@ impl Ledger {
         let Some(appender) = guard.as_ref() else { return };
         match record.to_entry() {
             Ok(bytes) => {
-                if let Err(e) = appender.submit(bytes) {
+                let submitted = if appender.failing().is_some() {
+                    match appender.try_submit(bytes) {
+                        Err(TrySubmitError::Full(_)) => {
+                            self.lose();
+                            return;
+                        }
+                        Err(TrySubmitError::Append(e)) => Err(e),
+                        Ok(i) => Ok(i),
+                    }
+                } else {
+                    appender.submit(bytes)
+                };
+                if let Err(e) = submitted {
                     tracing::error!(error = %e, "the decision ledger refused a record");
                 }
             }
             Err(e) => tracing::error!(error = %e, "a record could not be serialized"),
         }
+    }
+
+    fn lose(&self) {
+        let lost = self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if lost.is_power_of_two() {
+            tracing::error!(lost, "the decision ledger cannot take records; decisions are answered but not logged");
+        }
+    }
+
+    /// Records dropped because the ledger could not take them.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Why the ledger cannot write, while it cannot.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.guard().as_ref().and_then(Appender::failing)
     }
 
     /// Entries durable in the ledger, when there is one.

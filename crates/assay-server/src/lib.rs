@@ -21,6 +21,7 @@ mod config;
 mod decisions;
 mod errors;
 mod follow;
+mod health;
 mod ledger;
 mod limits;
 mod lineage;
@@ -50,6 +51,7 @@ pub use config::Config;
 pub use config::FailureMode;
 pub use decisions::DecisionInputs;
 pub use follow::{EstateSource, is_url};
+pub use outbox::Limits as OutboxLimits;
 pub use tls::Tls;
 
 fn router(state: Arc<state::State>, config: &Config) -> Router {
@@ -61,7 +63,8 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
         routes.route_layer(axum::middleware::from_fn_with_state((Arc::clone(&state.auth), group), auth::check))
     };
     Router::new()
-        .route("/health", get(opa::health))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .merge(guard(
             Group::Status,
             Router::new().route("/v1/status", get(estate_http::status)).route("/metrics", get(metrics_http::serve)),

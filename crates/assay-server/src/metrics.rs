@@ -27,6 +27,8 @@ pub(crate) struct Metrics {
     pub(crate) refusals: Counter,
     estate: Family<Labels, Gauge>,
     ledger_entries: Gauge,
+    ledger_lost: Gauge,
+    ledger_failing: Gauge,
     outbox_pending: Gauge,
     outbox_delivered: Gauge,
     outbox_failed: Gauge,
@@ -68,6 +70,11 @@ impl Metrics {
             gauge
         };
         let ledger_entries = gauge("ledger_entries", "Entries durable in the decision ledger");
+        let ledger_lost = gauge(
+            "ledger_records_lost",
+            "Records dropped since start because the ledger could not write them (ledger failure mode open)",
+        );
+        let ledger_failing = gauge("ledger_failing", "1 while the decision ledger cannot write (it retries), else 0");
         let outbox_pending = gauge("outbox_pending", "Alerts and quarantine requests waiting for delivery");
         let outbox_delivered = gauge("outbox_delivered", "Alerts and quarantine requests delivered since start");
         let outbox_failed = gauge("outbox_failed_attempts", "Failed delivery attempts since start");
@@ -90,6 +97,8 @@ impl Metrics {
             refusals,
             estate,
             ledger_entries,
+            ledger_lost,
+            ledger_failing,
             outbox_pending,
             outbox_delivered,
             outbox_failed,
@@ -126,6 +135,8 @@ impl Metrics {
             .get_or_create(&vec![("revision", now.revision.clone()), ("name", now.name.clone().unwrap_or_default())])
             .set(1);
         self.ledger_entries.set(now.ledger_entries.map_or(0, |n| n as i64));
+        self.ledger_lost.set(now.ledger_lost as i64);
+        self.ledger_failing.set(i64::from(now.ledger_failing));
         self.memo_hits.set(now.memo.0 as i64);
         self.memo_misses.set(now.memo.1 as i64);
         if let Some(c) = now.outbox {
@@ -152,6 +163,9 @@ pub(crate) struct Snapshot {
     pub(crate) name: Option<String>,
     /// Entries durable in the ledger.
     pub(crate) ledger_entries: Option<u64>,
+    /// Records the ledger dropped, and whether it is failing now.
+    pub(crate) ledger_lost: u64,
+    pub(crate) ledger_failing: bool,
     /// Constraint memo (hits, misses).
     pub(crate) memo: (u64, u64),
     /// The outbox's counts.

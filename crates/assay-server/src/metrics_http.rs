@@ -32,6 +32,8 @@ pub(crate) async fn serve(State(state): State<Arc<ServerState>>) -> Response {
         revision: active.revision.clone(),
         name: active.name.clone(),
         ledger_entries: state.ledger.size(),
+        ledger_lost: state.ledger.lost(),
+        ledger_failing: state.ledger.failing().is_some(),
         memo: active.policies.memo_counts(),
         outbox: state.outbox().map(|o| o.counts()),
     };

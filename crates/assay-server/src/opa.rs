@@ -17,17 +17,15 @@ use crate::decisions::{decision_id, record};
 use crate::errors::{ApiError, Body, error, parse_json, require_json};
 use crate::state::State as ServerState;
 
-/// `GET /health`.
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({}))
-}
-
 /// Evaluates `data.<path>` and logs the decision. `Err` is an answer to send as is.
 async fn decide(
     state: &Arc<ServerState>,
     path: &str,
     input: Option<Value>,
 ) -> Result<(String, Option<Value>), Response> {
+    if let Some(why) = state.unloggable() {
+        return Err(crate::errors::unavailable(why));
+    }
     let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let active = state.active();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();

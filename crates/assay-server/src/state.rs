@@ -29,6 +29,9 @@ pub(crate) struct State {
     lineage: Option<Arc<crate::lineage::Intake>>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) failure_mode: FailureMode,
+    /// What to answer when a decision cannot be logged.
+    pub(crate) ledger_failure: FailureMode,
+    pub(crate) outbox_stall: std::time::Duration,
     pub(crate) max_body: usize,
     pub(crate) auth: Arc<Auth>,
 }
@@ -77,7 +80,7 @@ impl State {
         let record = activation_record(&candidate, None);
         let outbox = match &config.data {
             Some(dir) => {
-                let outbox = Arc::new(Outbox::open(dir)?);
+                let outbox = Arc::new(Outbox::open(dir, config.outbox)?);
                 let deliverer = Arc::clone(&outbox);
                 // Not joined: what it has not delivered stays in the outbox for the next start.
                 std::thread::Builder::new()
@@ -120,6 +123,8 @@ impl State {
             follower: Mutex::new(follower),
             ledger,
             failure_mode: config.failure_mode,
+            ledger_failure: config.ledger_failure,
+            outbox_stall: config.outbox_stall,
             max_body: config.max_body,
         };
         if let Some(refusal) = refused_at_start {
@@ -203,6 +208,19 @@ impl State {
     /// ledger; returns once it is queued.
     pub(crate) async fn log(&self, record: Record, active: &Active) {
         self.ledger.log(record, active).await;
+    }
+
+    /// Why a decision must be refused now: the ledger cannot write and the ledger failure
+    /// mode is closed.
+    pub(crate) fn unloggable(&self) -> Option<String> {
+        if self.ledger_failure != FailureMode::Closed {
+            return None;
+        }
+        self.ledger.failing().map(|why| {
+            format!(
+                "the decision ledger cannot record decisions ({why}), so none is made (ledger failure mode: closed)"
+            )
+        })
     }
 
     /// Queues a record for the ledger.

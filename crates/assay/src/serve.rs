@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use assay_server::{AuthConfig, Config, DecisionInputs, EstateSource, FailureMode, Group, Scope, Tls};
+use assay_server::{AuthConfig, Config, DecisionInputs, EstateSource, FailureMode, Group, OutboxLimits, Scope, Tls};
 use serde::Deserialize;
 
-/// What to answer when a policy fails to evaluate.
+/// What to answer when something a decision needs fails (a policy, the ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum FailureArg {
-    /// Refuse the request (the default).
+    /// Refuse the request.
     Closed,
-    /// Allow the request, with a warning.
+    /// Answer the request, with a warning or a count of what was lost.
     Open,
 }
 
@@ -134,6 +134,21 @@ pub(crate) struct ServeArgs {
     /// evaluation fails and is answered per --failure-mode.
     #[arg(long, env = "ASSAY_POLICY_TIMEOUT")]
     policy_timeout: Option<String>,
+    /// What to answer when a decision cannot be logged because the ledger cannot write (a full
+    /// disk): `open` (the default) answers and counts the lost records in /metrics; `closed`
+    /// refuses admission requests and answers 503 to data and event requests until it can.
+    #[arg(long, env = "ASSAY_LEDGER_FAILURE", value_enum)]
+    ledger_failure: Option<FailureArg>,
+    /// Undelivered alerts kept at most (default 100000); beyond it an event is answered 503.
+    #[arg(long, env = "ASSAY_OUTBOX_MAX_PENDING")]
+    outbox_max_pending: Option<u64>,
+    /// An alert undelivered this long moves to the outbox's dead-letter table (default 24h).
+    #[arg(long, env = "ASSAY_OUTBOX_MAX_AGE")]
+    outbox_max_age: Option<String>,
+    /// The server is not ready (/ready, /health) while the outbox's oldest alert has waited
+    /// this long (default 15m).
+    #[arg(long, env = "ASSAY_OUTBOX_STALL")]
+    outbox_stall: Option<String>,
 }
 
 /// What of a decision's input its ledger record keeps.
@@ -192,6 +207,10 @@ struct FileConfig {
     request_timeout: Option<String>,
     header_timeout: Option<String>,
     policy_timeout: Option<String>,
+    ledger_failure: Option<FailureArg>,
+    outbox_max_pending: Option<u64>,
+    outbox_max_age: Option<String>,
+    outbox_stall: Option<String>,
 }
 
 /// A duration setting that must be more than zero.
@@ -338,6 +357,19 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
             args.header_timeout.or(file.header_timeout),
             Duration::from_secs(10),
         )?,
+        ledger_failure: match args.ledger_failure.or(file.ledger_failure).unwrap_or(FailureArg::Open) {
+            FailureArg::Closed => FailureMode::Closed,
+            FailureArg::Open => FailureMode::Open,
+        },
+        outbox: OutboxLimits {
+            max_pending: args.outbox_max_pending.or(file.outbox_max_pending).unwrap_or(100_000),
+            max_age: duration(
+                "outbox-max-age",
+                args.outbox_max_age.or(file.outbox_max_age),
+                Duration::from_secs(86_400),
+            )?,
+        },
+        outbox_stall: duration("outbox-stall", args.outbox_stall.or(file.outbox_stall), Duration::from_secs(900))?,
         policy_timeout: match args.policy_timeout.or(file.policy_timeout) {
             Some(text) => parse_interval(&text).context("--policy-timeout")?,
             None => Some(Duration::from_secs(2)),
