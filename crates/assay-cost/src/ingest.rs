@@ -94,31 +94,49 @@ pub fn ingest(
     progress: &mut dyn FnMut(&Path, u64),
 ) -> Result<IngestReport> {
     store.clean();
-    let mut groups: HashMap<(String, String), Group> = HashMap::new();
+    // Each file's rows go to parts of their own, kept only when the whole file was read: a
+    // file that fails midway (a truncated gzip) leaves nothing behind.
+    let mut staged: BTreeMap<(String, String), Vec<PathBuf>> = BTreeMap::new();
     let mut report = IngestReport::default();
-    for path in paths {
+    for (n, path) in paths.iter().enumerate() {
         let mut file_report = FileReport { path: path.display().to_string(), ..FileReport::default() };
-        let result = ingest_file(store, data_dir, path, &mut groups, &mut file_report, progress);
-        if let Err(e) = result {
-            // The report names the file already.
-            file_report.error = Some(match e {
-                Error::Input { message, .. } => message,
-                other => other.to_string(),
-            });
+        let mut groups: HashMap<(String, String), Group> = HashMap::new();
+        let result = ingest_file(store, data_dir, path, n, &mut groups, &mut file_report, progress);
+        match result {
+            Ok(()) => {
+                for (key, mut group) in groups {
+                    if !group.batch.is_empty() {
+                        let batch = group.batch.finish()?;
+                        group.writer.write(&batch)?;
+                    }
+                    let (part, _) = group.writer.finish()?;
+                    staged.entry(key).or_default().push(part);
+                }
+            }
+            Err(e) => {
+                for (_, group) in groups {
+                    group.writer.abort();
+                }
+                // The report names the file already.
+                let message = match e {
+                    Error::Input { message, .. } => message,
+                    other => other.to_string(),
+                };
+                let kept = std::mem::take(&mut file_report.kept);
+                file_report.error = Some(if kept > 0 {
+                    format!("{message}; none of its {kept} good rows so far were stored")
+                } else {
+                    message
+                });
+            }
         }
         report.files.push(file_report);
     }
     let mut partitions = Vec::new();
-    for ((period, account), mut group) in groups {
-        if !group.batch.is_empty() {
-            let batch = group.batch.finish()?;
-            group.writer.write(&batch)?;
-        }
-        let rows = group.writer.rows as u64;
-        group.writer.commit()?;
+    for ((period, account), parts) in staged {
+        let rows = store.merge(&period, &account, &parts)?;
         partitions.push(PartitionReport { period, account, rows });
     }
-    partitions.sort_by(|a, b| (&a.period, &a.account).cmp(&(&b.period, &b.account)));
     report.partitions = partitions;
     Ok(report)
 }
@@ -141,6 +159,7 @@ fn ingest_file(
     store: &Store,
     data_dir: &Path,
     path: &Path,
+    part: usize,
     groups: &mut HashMap<(String, String), Group>,
     report: &mut FileReport,
     progress: &mut dyn FnMut(&Path, u64),
@@ -150,7 +169,7 @@ fn ingest_file(
     let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
     drop(file);
     if n == 4 && &magic == b"PAR1" {
-        return ingest_parquet(store, data_dir, path, groups, report);
+        return ingest_parquet(store, data_dir, path, part, groups, report);
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), read: 0 };
@@ -198,7 +217,7 @@ fn ingest_file(
             reject(&mut rejects, data_dir, path, &headers, line, &reason, &values)?;
             continue;
         }
-        accept(store, data_dir, path, &header, &headers, &values, line, groups, report, &mut rejects)?;
+        accept(store, data_dir, path, part, &header, &headers, &values, line, groups, report, &mut rejects)?;
         rows_since_progress += 1;
         if rows_since_progress == 10_000 {
             rows_since_progress = 0;
@@ -216,6 +235,7 @@ fn accept(
     store: &Store,
     data_dir: &Path,
     path: &Path,
+    part: usize,
     header: &Header,
     header_fields: &csv::StringRecord,
     values: &[&str],
@@ -237,7 +257,7 @@ fn accept(
             let group = match groups.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    let writer = store.writer(&e.key().0, &e.key().1)?;
+                    let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
                     e.insert(Group { batch: BatchBuilder::default(), writer })
                 }
             };
@@ -330,6 +350,7 @@ fn ingest_parquet(
     store: &Store,
     data_dir: &Path,
     path: &Path,
+    part: usize,
     groups: &mut HashMap<(String, String), Group>,
     report: &mut FileReport,
 ) -> Result<()> {
@@ -355,7 +376,19 @@ fn ingest_parquet(
             report.read += 1;
             let values: Vec<&str> = columns.iter().map(|c| c[i].as_str()).collect();
             // Parquet has no lines: the row number (1-based) stands in for one.
-            accept(store, data_dir, path, &header, &header_fields, &values, row_number, groups, report, &mut rejects)?;
+            accept(
+                store,
+                data_dir,
+                path,
+                part,
+                &header,
+                &header_fields,
+                &values,
+                row_number,
+                groups,
+                report,
+                &mut rejects,
+            )?;
         }
     }
     if let Some(r) = rejects {

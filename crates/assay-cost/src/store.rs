@@ -164,6 +164,22 @@ impl PartitionWriter {
         self.writer.write(batch).map_err(|e| Error::Store(format!("writing {}: {e}", self.tmp.display())))
     }
 
+    /// Finishes the file and syncs it, without putting it in place: a part of a partition,
+    /// for [`Store::merge`]. Returns its path and rows.
+    pub fn finish(self) -> Result<(PathBuf, usize)> {
+        let file =
+            self.writer.into_inner().map_err(|e| Error::Store(format!("finishing {}: {e}", self.tmp.display())))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        Ok((self.tmp, self.rows))
+    }
+
+    /// Drops what was written.
+    pub fn abort(self) {
+        let tmp = self.tmp.clone();
+        drop(self.writer);
+        let _ = std::fs::remove_file(tmp);
+    }
+
     /// Finishes the file, syncs it, and renames it over the partition it replaces.
     pub fn commit(self) -> Result<PathBuf> {
         let file =
@@ -201,15 +217,62 @@ impl Store {
 
     /// Starts writing the partition of a period and account.
     pub fn writer(&self, period: &str, account: &str) -> Result<PartitionWriter> {
+        self.part_writer(period, account, None)
+    }
+
+    /// A writer for part `part` of a partition (several input files feed one partition; each
+    /// is written apart, so that one that fails midway can be dropped), or the whole of it.
+    pub fn part_writer(&self, period: &str, account: &str, part: Option<usize>) -> Result<PartitionWriter> {
         let target = self.partition_path(period, account);
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let tmp = target.with_extension(format!("parquet.{}.tmp", std::process::id()));
+        let tmp = match part {
+            Some(n) => target.with_extension(format!("parquet.{}.part{n}.tmp", std::process::id())),
+            None => target.with_extension(format!("parquet.{}.tmp", std::process::id())),
+        };
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let props = WriterProperties::builder().set_max_row_group_row_count(Some(256 * 1024)).build();
         let writer = ArrowWriter::try_new(file, schema(), Some(props))
             .map_err(|e| Error::Store(format!("creating {}: {e}", tmp.display())))?;
         Ok(PartitionWriter { writer, tmp, target, rows: 0 })
+    }
+
+    /// Replaces a partition with the rows of `parts` (finished by [`PartitionWriter::finish`]),
+    /// in order: one part is renamed into place; several are copied into one file. The parts
+    /// are removed. Returns the rows.
+    pub fn merge(&self, period: &str, account: &str, parts: &[PathBuf]) -> Result<u64> {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let target = self.partition_path(period, account);
+        if let [only] = parts {
+            let rows = File::open(only)
+                .ok()
+                .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).ok())
+                .map_or(0, |b| b.metadata().file_metadata().num_rows() as u64);
+            std::fs::rename(only, &target).map_err(|e| Error::io(&target, e))?;
+            if let Some(dir) = target.parent()
+                && let Ok(d) = File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+            return Ok(rows);
+        }
+        let mut writer = self.writer(period, account)?;
+        for part in parts {
+            let file = File::open(part).map_err(|e| Error::io(part, e))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.build())
+                .map_err(|e| Error::Store(format!("reading {}: {e}", part.display())))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::Store(format!("reading {}: {e}", part.display())))?;
+                writer.write(&batch)?;
+            }
+        }
+        let rows = writer.rows as u64;
+        writer.commit()?;
+        for part in parts {
+            let _ = std::fs::remove_file(part);
+        }
+        Ok(rows)
     }
 
     /// Removes temporary files a crashed ingest left behind.

@@ -163,7 +163,7 @@ fn cell(column: &Column, raw: &str) -> Result<(Cell, Option<String>), String> {
 pub fn parse_decimal(raw: &str) -> Result<i128, String> {
     let bad = || format!("{raw:?} is not a decimal number");
     let (mantissa, exponent) = match raw.find(['e', 'E']) {
-        Some(i) => (&raw[..i], raw[i + 1..].parse::<i32>().map_err(|_| bad())?),
+        Some(i) => (&raw[..i], raw[i + 1..].parse::<i64>().map_err(|_| bad())?),
         None => (raw, 0),
     };
     let (negative, digits) = match mantissa.as_bytes().first() {
@@ -180,10 +180,18 @@ pub fn parse_decimal(raw: &str) -> Result<i128, String> {
     }
     // All digits as one integer, and where the point goes relative to SCALE.
     let all: String = format!("{int_part}{frac_part}");
-    let shift = i32::from(SCALE) + exponent - frac_part.len() as i32;
+    // In i64, an exponent as large as any i64 cannot overflow the shift; a shift past what an
+    // i128 holds is an overflow (or zero) without counting to it.
+    let shift = i64::from(SCALE).saturating_add(exponent).saturating_sub(frac_part.len() as i64);
     let all = all.trim_start_matches('0');
     let mut value: i128 = 0;
     let overflow = || format!("{raw:?} is too large");
+    if all.is_empty() {
+        return Ok(0);
+    }
+    if shift > 40 {
+        return Err(overflow());
+    }
     if shift >= 0 {
         for b in all.bytes() {
             value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(overflow)?;
@@ -192,7 +200,7 @@ pub fn parse_decimal(raw: &str) -> Result<i128, String> {
             value = value.checked_mul(10).ok_or_else(overflow)?;
         }
     } else {
-        let drop = (-shift) as usize;
+        let drop = usize::try_from(shift.unsigned_abs()).unwrap_or(usize::MAX);
         if drop > all.len() {
             return Ok(0);
         }
@@ -237,21 +245,25 @@ pub fn parse_datetime(raw: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let mut micros = days_from_civil(y, m, d) * 86_400_000_000;
-    let mut rest = &raw[10..];
+    // Bytes 0..10 are ASCII (checked above), so every slice below is taken with `get`, which
+    // refuses what is not on a character boundary instead of panicking.
+    let two = |s: &str, at: usize| -> Result<i64, String> {
+        s.get(at..at + 2).filter(|d| d.bytes().all(|c| c.is_ascii_digit())).and_then(|d| d.parse().ok()).ok_or_else(bad)
+    };
+    let mut rest = raw.get(10..).ok_or_else(bad)?;
     if !rest.is_empty() {
         rest = rest.strip_prefix(['T', ' ']).ok_or_else(bad)?;
-        let rb = rest.as_bytes();
-        if rb.len() < 5 || rb[2] != b':' {
+        if rest.as_bytes().get(2) != Some(&b':') {
             return Err(bad());
         }
-        let hh: i64 = rest[0..2].parse().map_err(|_| bad())?;
-        let mm: i64 = rest[3..5].parse().map_err(|_| bad())?;
+        let hh = two(rest, 0)?;
+        let mm = two(rest, 3)?;
         let mut ss = 0i64;
         let mut frac = 0i64;
-        let mut tail = &rest[5..];
+        let mut tail = rest.get(5..).ok_or_else(bad)?;
         if let Some(t) = tail.strip_prefix(':') {
-            ss = t.get(0..2).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-            tail = &t[2..];
+            ss = two(t, 0)?;
+            tail = t.get(2..).ok_or_else(bad)?;
             if let Some(f) = tail.strip_prefix('.') {
                 let n = f.bytes().take_while(u8::is_ascii_digit).count();
                 let digits = &f[..n.min(6)];
@@ -267,8 +279,7 @@ pub fn parse_datetime(raw: &str) -> Result<i64, String> {
             "" | "Z" | "z" => 0,
             t if (t.starts_with('+') || t.starts_with('-')) && t.len() == 6 && t.as_bytes()[3] == b':' => {
                 let sign = if t.starts_with('-') { -1 } else { 1 };
-                let oh: i64 = t[1..3].parse().map_err(|_| bad())?;
-                let om: i64 = t[4..6].parse().map_err(|_| bad())?;
+                let (oh, om) = (two(t, 1)?, two(t, 4)?);
                 sign * (oh * 60 + om) * 60_000_000
             }
             _ => return Err(bad()),
@@ -325,6 +336,29 @@ mod tests {
         assert!(parse_decimal("1e99").is_err());
         assert_eq!(format_decimal(parse_decimal("1234.5678").unwrap_or(0), 2), "1234.57");
         assert_eq!(format_decimal(parse_decimal("-0.004").unwrap_or(0), 2), "0.00");
+    }
+
+    #[test]
+    fn odd_input_is_an_error_not_a_panic() {
+        for raw in
+            ["2026-01-01T00:\u{20ac}0", "2026-01-01T\u{e9}:00", "2026-01-01T00:00+\u{e9}:00", "2026-01-01T00:00:\u{e9}"]
+        {
+            assert!(parse_datetime(raw).is_err(), "{raw}");
+        }
+        assert!(parse_datetime("2026-01-01T+1:00").is_err());
+        for raw in [
+            "1e2147483647",
+            "1e9223372036854775807",
+            "1e-9223372036854775808",
+            "1.00000000000000000e-9223372036854775808",
+            "1.5e40",
+        ] {
+            let parsed = parse_decimal(raw);
+            assert!(parsed.is_err() || parsed == Ok(0), "{raw}: {parsed:?}");
+        }
+        assert_eq!(parse_decimal("0e999999999999"), Ok(0));
+        assert_eq!(parse_decimal("1e-99999999999"), Ok(0));
+        assert!(parse_decimal("1e99999999999").expect_err("too large").contains("too large"));
     }
 
     #[test]

@@ -187,3 +187,59 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn a_file_that_fails_midway_stores_nothing_and_the_other_files_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The same export twice, gzipped; the second cut off in the middle.
+    let whole = dir.path().join("whole.csv.gz");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c '{}' > '{}'", sample().display(), whole.display()))
+        .status()
+        .expect("gzip");
+    assert!(status.success());
+    let bytes = std::fs::read(&whole).expect("read");
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+
+    let alone = dir.path().join("alone");
+    let out =
+        assay(dir.path(), &["cost", "--data", alone.to_str().unwrap_or(""), "ingest", whole.to_str().unwrap_or("")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected = report(&alone, &["--by", "ProviderName", "--metric", "BilledCost"]);
+
+    let both = dir.path().join("both");
+    let out = assay(
+        dir.path(),
+        &[
+            "cost",
+            "--data",
+            both.to_str().unwrap_or(""),
+            "ingest",
+            whole.to_str().unwrap_or(""),
+            cut.to_str().unwrap_or(""),
+        ],
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("cut.csv.gz"), "{text}");
+    assert!(text.contains("were stored"), "the report says none of the cut file's rows were stored: {text}");
+    // Only the whole file's rows are in the store: the same report as the whole file alone.
+    assert_eq!(report(&both, &["--by", "ProviderName", "--metric", "BilledCost"]), expected);
+    let leftovers: Vec<_> = walk_all(&both.join("focus")).into_iter().filter(|p| p.ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk_all(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_all(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
