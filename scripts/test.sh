@@ -40,3 +40,7 @@ cargo nextest run --workspace --no-fail-fast
 assay="${CARGO_TARGET_DIR:-$PWD/target}/debug/assay"
 "$assay" policy verify examples/estate/tests
 "$assay" policy test examples/estate
+
+# Every fuzz target for a minute (ASSAY_FUZZ_SECONDS to change it), from its corpus; a crash
+# fails the run. Their corpora and past crashers also ran above, as tests of assay-fuzz.
+bash scripts/fuzz.sh

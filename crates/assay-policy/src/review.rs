@@ -3,6 +3,31 @@
 
 use serde_json::{Map, Value, json};
 
+/// The `uid` and `request` of an AdmissionReview (`admission.k8s.io/v1`) as the API server
+/// sends it to a webhook; `Err` says what is wrong with it.
+pub fn admission_request(review: &Value) -> Result<(String, Value), String> {
+    if !review.is_object() {
+        return Err("the body is not an AdmissionReview object".into());
+    }
+    if let Some(kind) = review.get("kind").and_then(Value::as_str)
+        && kind != "AdmissionReview"
+    {
+        return Err(format!("kind is {kind:?}, not AdmissionReview"));
+    }
+    if let Some(version) = review.get("apiVersion").and_then(Value::as_str)
+        && version != "admission.k8s.io/v1"
+    {
+        return Err(format!("apiVersion is {version:?}; this webhook speaks admission.k8s.io/v1"));
+    }
+    let Some(request) = review.get("request").filter(|r| r.is_object()).cloned() else {
+        return Err("the AdmissionReview has no request".into());
+    };
+    let Some(uid) = request.get("uid").and_then(Value::as_str).map(str::to_string) else {
+        return Err("the AdmissionReview's request has no uid".into());
+    };
+    Ok((uid, request))
+}
+
 fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
 }

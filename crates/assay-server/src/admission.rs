@@ -28,24 +28,10 @@ pub(crate) async fn review(State(state): State<Arc<ServerState>>, headers: Heade
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "invalid_parameter", message);
-    if let Some(kind) = review.get("kind").and_then(Value::as_str)
-        && kind != "AdmissionReview"
-    {
-        return bad(&format!("kind is {kind:?}, not AdmissionReview"));
-    }
-    if let Some(version) = review.get("apiVersion").and_then(Value::as_str)
-        && version != "admission.k8s.io/v1"
-    {
-        return bad(&format!("apiVersion is {version:?}; this webhook speaks admission.k8s.io/v1"));
-    }
-    let Some(request) = review.get("request").filter(|r| r.is_object()).cloned() else {
-        return bad("the AdmissionReview has no request");
+    let (uid, request) = match assay_policy::review::admission_request(&review) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_parameter", message),
     };
-    let Some(uid) = request.get("uid").and_then(Value::as_str).map(str::to_string) else {
-        return bad("the AdmissionReview's request has no uid");
-    };
-
     if let Some(why) = state.unloggable() {
         state.metrics.decision("admission", "unlogged");
         let response = json!({"uid": uid, "allowed": false, "status": {"code": 503, "message": why}});
