@@ -440,5 +440,27 @@ mod tests {
         assert_eq!(container["args"][0], "serve");
         let port = c.addr.expect("test").port();
         assert_eq!(container["ports"][0]["containerPort"], port);
+        let policy = deployment.iter().find(|o| o.kind() == "NetworkPolicy").expect("test");
+        assert_eq!(policy.value["spec"]["ingress"][0]["ports"][0]["port"], port);
+
+        // The configuration starts off loopback: every route that writes needs a credential,
+        // admission takes the API server's client certificate.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let mut args = <Cli as clap::Parser>::parse_from(["assay"]).args;
+        let mut file = c;
+        let auth = auth_config(&mut args, &mut file).expect("test");
+        let client_ca = file.client_ca.is_some();
+        let warnings = auth.check(file.addr.expect("test"), client_ca).expect("the deployed configuration starts");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(Group::ALL.iter().all(|g| auth.required(*g)));
+        assert!(
+            auth.client_names
+                .iter()
+                .any(|(s, n)| *s == Scope::Group(Group::Admission) && n == "kube-apiserver-admission")
+        );
     }
 }
