@@ -1,7 +1,9 @@
 //! `assay serve` under load, the real binary driven over loopback by a load generator in this
 //! process (see BENCHMARKS.md):
 //!
-//! - `admission`: AdmissionReview requests over TLS at a fixed rate (open loop: latency is
+//! - `admission`: AdmissionReview requests over TLS with a client certificate that the server
+//!   verifies and authorizes for the admission routes, as the API server calls a webhook
+//!   (`admission-no-client-cert`: server TLS only), at a fixed rate (open loop: latency is
 //!   measured from when a request was due, so a slow server cannot hide queueing), against 20
 //!   Gatekeeper library constraints plus the example estate's policies, decisions logged to a
 //!   ledger. The pods are replicas of one spec (names differ), as a Deployment's are, so
@@ -18,7 +20,7 @@
 //! - `ingest`: the same events through the file path, `assay lineage ingest FILE.jsonl`, without
 //!   and with the ledger, and with the OpenLineage schemas when `../shared` has them.
 //!
-//! `cargo bench -p assay --bench serve [-- admission admission-distinct data data-wrk memory lineage lineage-wrk ingest]`;
+//! `cargo bench -p assay --bench serve [-- admission admission-distinct admission-no-client-cert data data-wrk memory lineage lineage-wrk ingest]`;
 //! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
@@ -225,6 +227,8 @@ fn pod_review_of(i: u64, distinct: bool) -> Vec<u8> {
 
 struct Pki {
     ca_der: Vec<u8>,
+    /// The client certificate and key (PEM) the load generator presents.
+    client: (String, String),
 }
 
 fn pki(dir: &Path) -> Pki {
@@ -239,16 +243,33 @@ fn pki(dir: &Path) -> Pki {
         CertificateParams::new(vec!["localhost".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
     std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write");
     std::fs::write(dir.join("tls.key"), key.serialize_pem()).expect("write");
-    Pki { ca_der: ca.der().to_vec() }
+    std::fs::write(dir.join("clients.pem"), ca.pem()).expect("write");
+    let client_key = KeyPair::generate().expect("key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("params");
+    client.distinguished_name.push(rcgen::DnType::CommonName, "kube-apiserver-admission");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client.signed_by(&client_key, &issuer).expect("client cert");
+    Pki { ca_der: ca.der().to_vec(), client: (client.pem(), client_key.serialize_pem()) }
 }
 
 fn agent(ca: Option<&[u8]>) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    client_agent(ca, None)
+}
+
+/// An agent trusting `ca`, presenting the client certificate and key (PEM) when given.
+fn client_agent(ca: Option<&[u8]>, client: Option<&(String, String)>) -> ureq::Agent {
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
     let mut config =
         ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10)));
     if let Some(ca) = ca {
         let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(ca).to_owned()]));
-        config = config.tls_config(TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build());
+        let identity = client.map(|(cert, key)| {
+            let chain = vec![Certificate::from_pem(cert.as_bytes()).expect("client certificate")];
+            ClientCert::new_with_certs(&chain, PrivateKey::from_pem(key.as_bytes()).expect("client key"))
+        });
+        config = config.tls_config(
+            TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).client_cert(identity).build(),
+        );
     }
     config.build().into()
 }
@@ -260,7 +281,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn admission(distinct: bool) {
+fn admission(distinct: bool, client_auth: bool) {
     let Some(library) = library() else {
         eprintln!("admission: skipped, ../shared/conformance/gatekeeper-library is not here");
         return;
@@ -277,27 +298,29 @@ fn admission(distinct: bool) {
     let constraints = add_constraints(&estate, &pairs).0 + 3;
     ledger(work.path());
     let pki = pki(work.path());
-    let server = Server::start(
-        work.path(),
-        &[
-            "--estate",
-            estate.to_str().expect("path"),
-            "--tls-cert",
-            "tls.crt",
-            "--tls-key",
-            "tls.key",
-            "--ledger",
-            "ledger",
-            "--ledger-key",
-            "k",
-        ],
-    );
+    let mut args = vec![
+        "--estate",
+        estate.to_str().expect("path"),
+        "--tls-cert",
+        "tls.crt",
+        "--tls-key",
+        "tls.key",
+        "--ledger",
+        "ledger",
+        "--ledger-key",
+        "k",
+    ];
+    if client_auth {
+        args.extend(["--client-ca", "clients.pem", "--client-name", "admission=kube-apiserver-admission"]);
+    }
+    let server = Server::start(work.path(), &args);
     let url = format!("https://localhost:{}/v1/admission", server.port());
+    let client = client_auth.then(|| pki.client.clone());
     let rate = env_or("ASSAY_BENCH_RATE", 1000);
     let seconds = env_or("ASSAY_BENCH_SECONDS", 20);
     let workers = 32u64;
     // Warm up the server: policy engines, the blocking pool.
-    let warm = agent(Some(&pki.ca_der));
+    let warm = client_agent(Some(&pki.ca_der), client.as_ref());
     for i in 0..200 {
         let _ = warm.post(&url).header("content-type", "application/json").send(&pod_review(i)[..]);
     }
@@ -313,12 +336,13 @@ fn admission(distinct: bool) {
         .map(|w| {
             let url = url.clone();
             let ca = pki.ca_der.clone();
+            let client = client.clone();
             let errors = Arc::clone(&errors);
             let denied = Arc::clone(&denied);
             let ready = Arc::clone(&ready);
             let start_at = Arc::clone(&start_at);
             std::thread::spawn(move || {
-                let agent = agent(Some(&ca));
+                let agent = client_agent(Some(&ca), client.as_ref());
                 let _ = agent.post(&url).header("content-type", "application/json").send(&pod_review(w)[..]);
                 ready.wait();
                 ready.wait();
@@ -361,7 +385,12 @@ fn admission(distinct: bool) {
     let (rss, hwm) = server.memory();
     let cpu_per_request = (server.cpu() - cpu_before) / all.len().max(1) as f64 * 1000.0;
     server.stop();
-    let pods = if distinct { "every pod spec distinct (no memo hits)" } else { "replicas of one pod spec" };
+    let pods = match (distinct, client_auth) {
+        (true, true) => "client certificate, every pod spec distinct (no memo hits)",
+        (false, true) => "client certificate, replicas of one pod spec",
+        (true, false) => "no client certificate, every pod spec distinct (no memo hits)",
+        (false, false) => "no client certificate, replicas of one pod spec",
+    };
     println!("server CPU per admission request (TLS, evaluation, decision log), {pods}: {cpu_per_request:.2} ms");
     println!(
         "admission over TLS, {constraints} constraints and the example estate's Rego rules, ledger on, {pods}: \
@@ -733,10 +762,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     if want("admission") {
-        admission(false);
+        admission(false, true);
     }
     if want("admission-distinct") {
-        admission(true);
+        admission(true, true);
+    }
+    if want("admission-no-client-cert") {
+        admission(false, false);
     }
     if want("data") {
         data();
