@@ -15,6 +15,7 @@ pub mod memo;
 mod pool;
 pub mod rego;
 pub mod review;
+pub mod rewrite;
 pub mod suite;
 pub mod testing;
 

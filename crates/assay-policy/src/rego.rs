@@ -67,6 +67,12 @@ pub struct CompiledModules {
     pub modules: Vec<String>,
 }
 
+/// A module's text as regorus is given it: rewritten where regorus would read it differently
+/// from OPA ([`crate::rewrite`]), lines unchanged.
+fn source(module: &Module) -> String {
+    crate::rewrite::for_regorus(&module.text, module.version == RegoVersion::V0).into_owned()
+}
+
 /// Compiles modules into one engine with `data`. A module that fails to parse, or whose rules
 /// fail to compile together with the others, is left out with a diagnostic; the rest compile.
 pub fn compile(modules: &[Module], data: &regorus::Value, diags: &mut Vec<Diagnostic>) -> CompiledModules {
@@ -74,7 +80,7 @@ pub fn compile(modules: &[Module], data: &regorus::Value, diags: &mut Vec<Diagno
     for module in modules {
         let mut probe = regorus::Engine::new();
         probe.set_rego_v0(module.version == RegoVersion::V0);
-        match probe.add_policy(module.path.clone(), module.text.clone()) {
+        match probe.add_policy(module.path.clone(), source(module)) {
             Ok(_) => included.push(module),
             Err(e) => {
                 let mut d = diagnostic_from_error(&module.path, &e);
@@ -117,7 +123,7 @@ pub fn compile(modules: &[Module], data: &regorus::Value, diags: &mut Vec<Diagno
 fn parses_as_v0(module: &Module) -> bool {
     let mut probe = regorus::Engine::new();
     probe.set_rego_v0(true);
-    probe.add_policy(module.path.clone(), module.text.clone()).is_ok()
+    probe.add_policy(module.path.clone(), crate::rewrite::for_regorus(&module.text, true).into_owned()).is_ok()
 }
 
 fn build_engine(modules: &[&Module], data: &regorus::Value) -> regorus::Engine {
@@ -125,7 +131,7 @@ fn build_engine(modules: &[&Module], data: &regorus::Value) -> regorus::Engine {
     for module in modules {
         engine.set_rego_v0(module.version == RegoVersion::V0);
         // Each module parsed on its own above; the same text parses again.
-        let _ = engine.add_policy(module.path.clone(), module.text.clone());
+        let _ = engine.add_policy(module.path.clone(), source(module));
     }
     engine.set_rego_v0(false);
     let _ = engine.add_policy("assay-internal-marker.rego".to_string(), MARKER_PACKAGE.to_string());

@@ -1,0 +1,358 @@
+//! Rego source rewrites that make regorus read a policy as OPA does, where regorus's parser or a
+//! builtin departs from OPA (docs/compatibility.md). Each works on tokens (strings, raw strings
+//! and comments are never touched by mistake) and keeps every line where it was, so that
+//! diagnostics name the line the author wrote:
+//!
+//! - **G1**: in a body, an expression that starts with `(` on a new line is a new expression,
+//!   not a call of the previous line's last term: a `;` is put at the end of that line.
+//! - **G2**: `sprintf` with a literal format and a literal array holding fewer values than the
+//!   format has verbs: each verb with no value becomes the text Go's `fmt` prints for it
+//!   (`%!v(MISSING)`), as OPA does.
+//! - **G3**: a Rego v0 rule with several bodies (`s[x] { … } { … }`): each further body gets the
+//!   rule's head, which makes it the separate rule OPA takes it for.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ident,
+    Number,
+    Str,
+    Punct,
+    Newline,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    kind: Kind,
+    start: usize,
+    end: usize,
+}
+
+/// Splits Rego source into tokens; comments and spaces are dropped, newlines kept.
+fn tokens(text: &str) -> Vec<Token> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let kind = match c {
+            b'\n' => {
+                i += 1;
+                Kind::Newline
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(b.len());
+                Kind::Str
+            }
+            b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+                i = (i + 1).min(b.len());
+                Kind::Str
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                Kind::Ident
+            }
+            c if c.is_ascii_digit() => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                    i += 1;
+                }
+                Kind::Number
+            }
+            _ => {
+                let two = text.get(i..i + 2).unwrap_or("");
+                i += if matches!(two, ":=" | "==" | "!=" | "<=" | ">=") { 2 } else { c.len_utf8_from_first_byte() };
+                Kind::Punct
+            }
+        };
+        out.push(Token { kind, start, end: i.min(b.len()) });
+    }
+    out
+}
+
+trait Utf8Len {
+    fn len_utf8_from_first_byte(self) -> usize;
+}
+
+impl Utf8Len for u8 {
+    fn len_utf8_from_first_byte(self) -> usize {
+        match self {
+            0..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// Words after which a `{` opens a body, or before which a newline does not end an expression.
+const KEYWORDS: [&str; 12] =
+    ["if", "else", "not", "some", "in", "with", "as", "contains", "default", "import", "package", "every"];
+
+/// Rewrites `text` where regorus would read it differently from OPA; borrowed when nothing
+/// needs rewriting.
+pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
+    let toks = tokens(text);
+    let src = |t: &Token| &text[t.start..t.end];
+    let is_keyword = |t: &Token| t.kind == Kind::Ident && KEYWORDS.contains(&src(t));
+    // Insertions: (byte offset, text), applied from the end.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    // Open brackets: (byte, whether newlines separate expressions inside).
+    let mut stack: Vec<(u8, bool)> = Vec::new();
+    let mut prev: Option<Token> = None;
+    // Where the current top-level statement began, and the head of its rule (up to its first
+    // body), for G3.
+    let mut statement_start = 0usize;
+    let mut head: Option<(usize, usize)> = None;
+    let mut after_top_body = false;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        let next_significant = toks[i + 1..].iter().find(|n| n.kind != Kind::Newline).copied();
+        match (t.kind, src(&t)) {
+            (Kind::Newline, _) => {
+                let separates = stack.last().is_none_or(|(_, body)| *body);
+                if let (true, Some(p), Some(n)) = (separates && !stack.is_empty(), prev, next_significant)
+                    && src(&n) == "("
+                    && n.kind == Kind::Punct
+                    && ends_term(p, text)
+                    && !is_keyword(&p)
+                {
+                    // G1: end the previous expression where OPA does.
+                    edits.push((p.end, p.end, ";".into()));
+                }
+                if stack.is_empty()
+                    && let Some(n) = next_significant
+                    && !(n.kind == Kind::Punct && src(&n) == "{")
+                    && src(&n) != "else"
+                {
+                    statement_start = n.start;
+                    head = None;
+                    after_top_body = false;
+                }
+                i += 1;
+                continue;
+            }
+            (Kind::Punct, "{") => {
+                let body = match prev {
+                    None => false,
+                    Some(p) => match p.kind {
+                        Kind::Ident => KEYWORDS[..2].contains(&src(&p)) || !is_keyword(&p),
+                        Kind::Number | Kind::Str => true,
+                        Kind::Punct => matches!(src(&p), "]" | ")" | "}"),
+                        Kind::Newline => false,
+                    },
+                };
+                if stack.is_empty() && body {
+                    if after_top_body && v0 {
+                        // G3: a further body of the same rule gets the rule's head.
+                        if let Some((h0, h1)) = head {
+                            edits.push((t.start, t.start, format!("{} ", text[h0..h1].trim())));
+                        }
+                    } else if head.is_none() {
+                        head = Some((statement_start, t.start));
+                    }
+                }
+                stack.push((b'{', body));
+            }
+            (Kind::Punct, "(" | "[") => stack.push((src(&t).as_bytes()[0], false)),
+            (Kind::Punct, "|") => {
+                // A comprehension's body: newlines separate its expressions.
+                if let Some(top) = stack.last_mut() {
+                    top.1 = true;
+                }
+            }
+            (Kind::Punct, "}" | ")" | "]") => {
+                let closed = stack.pop();
+                if stack.is_empty() && closed.is_some_and(|(c, body)| c == b'{' && body) {
+                    after_top_body = true;
+                }
+            }
+            (Kind::Ident, "else") => after_top_body = false,
+            (Kind::Ident, "sprintf") => {
+                if let Some(edit) = sprintf_missing(&toks, i, text) {
+                    edits.push(edit);
+                }
+            }
+            _ => {}
+        }
+        prev = Some(t);
+        i += 1;
+    }
+    if edits.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (start, end, with) in edits {
+        out.replace_range(start..end, &with);
+    }
+    Cow::Owned(out)
+}
+
+/// Whether a token can end a term (so that a following `(` would continue it as a call).
+fn ends_term(t: Token, text: &str) -> bool {
+    match t.kind {
+        Kind::Ident | Kind::Number | Kind::Str => true,
+        Kind::Punct => matches!(&text[t.start..t.end], ")" | "]" | "}"),
+        Kind::Newline => false,
+    }
+}
+
+/// G2: `sprintf("…", [a, b])` at token `at`, when the literal array holds fewer values than the
+/// literal format has verbs: an edit of the format that prints OPA's `%!v(MISSING)` for each.
+fn sprintf_missing(toks: &[Token], at: usize, text: &str) -> Option<(usize, usize, String)> {
+    let s = |k: usize| toks.get(k).map(|t| &text[t.start..t.end]);
+    let sig: Vec<usize> = (at..toks.len()).filter(|k| toks[*k].kind != Kind::Newline).take(4).collect();
+    let [_, open, format, comma] = sig.as_slice() else { return None };
+    if s(*open)? != "(" || toks[*format].kind != Kind::Str || s(*comma)? != "," {
+        return None;
+    }
+    let array_open = (comma + 1..toks.len()).find(|k| toks[*k].kind != Kind::Newline)?;
+    if s(array_open)? != "[" {
+        return None;
+    }
+    // Count the array's values: commas at its own depth, and whether it holds anything.
+    let mut depth = 0;
+    let mut values = 0;
+    let mut any = false;
+    let mut k = array_open;
+    loop {
+        k += 1;
+        let t = toks.get(k)?;
+        match (t.kind, &text[t.start..t.end]) {
+            (Kind::Newline, _) => continue,
+            (Kind::Punct, "(" | "[" | "{") => depth += 1,
+            (Kind::Punct, ")" | "}") => depth -= 1,
+            (Kind::Punct, "]") if depth == 0 => break,
+            (Kind::Punct, "]") => depth -= 1,
+            (Kind::Punct, ",") if depth == 0 => values += 1,
+            (Kind::Punct, "|") if depth == 0 => return None,
+            _ => {}
+        }
+        any = true;
+    }
+    // A trailing comma does not make a value.
+    let last = (array_open + 1..k).rev().find(|j| toks[*j].kind != Kind::Newline)?;
+    let values = if !any {
+        0
+    } else if s(last)? == "," {
+        values
+    } else {
+        values + 1
+    };
+    let literal = &text[toks[*format].start..toks[*format].end];
+    let (rewritten, verbs) = mark_missing(literal, values);
+    (verbs > values).then(|| (toks[*format].start, toks[*format].end, rewritten))
+}
+
+/// The format literal with every verb past the first `values` replaced by Go's missing-operand
+/// text (escaped so that `sprintf` prints it), and the number of verbs.
+fn mark_missing(literal: &str, values: usize) -> (String, usize) {
+    let b = literal.as_bytes();
+    let mut out = String::with_capacity(literal.len() + 16);
+    let mut verbs = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            let ch = literal[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'%') {
+            out.push_str("%%");
+            i += 2;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < b.len() && (b"+-# 0".contains(&b[j]) || b[j].is_ascii_digit() || b[j] == b'.' || b[j] == b'*') {
+            j += 1;
+        }
+        let Some(&verb) = b.get(j).filter(|v| v.is_ascii_alphabetic()) else {
+            out.push_str(&literal[i..j]);
+            i = j;
+            continue;
+        };
+        verbs += 1;
+        if verbs > values {
+            out.push_str(&format!("%%!{}(MISSING)", verb as char));
+        } else {
+            out.push_str(&literal[i..=j]);
+        }
+        i = j + 1;
+    }
+    (out, verbs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_regorus;
+
+    #[test]
+    fn g1_a_line_starting_with_a_paren_is_a_new_expression() {
+        let text = "package p\n\nr {\n  x := 1\n  input.a\n  (x + 1) > 1\n}\n";
+        assert_eq!(for_regorus(text, true), "package p\n\nr {\n  x := 1\n  input.a;\n  (x + 1) > 1\n}\n");
+        // Inside brackets and after an operator a newline is only a space.
+        let inside = "package p\n\nr {\n  f(\n    (1)\n  )\n  x := 1 +\n  (2)\n}\n";
+        assert_eq!(for_regorus(inside, true), inside);
+        // An object literal's braces are not a body; a comprehension's body is.
+        let object = "package p\n\nr := {\n  \"a\": 1\n}\n\ns := [y | y := input.b\n  (y) > 1]\n";
+        assert_eq!(
+            for_regorus(object, true),
+            "package p\n\nr := {\n  \"a\": 1\n}\n\ns := [y | y := input.b;\n  (y) > 1]\n"
+        );
+        // Strings and comments are left alone.
+        let quoted = "package p\n\nr {\n  x := \"a\n  # (b)\n}\n";
+        assert_eq!(for_regorus(quoted, true), quoted);
+    }
+
+    #[test]
+    fn g2_missing_sprintf_values_print_as_go_prints_them() {
+        let text = "package p\n\nmsg := sprintf(\"%v and %d, 100%%, %.2f\", [1])\n";
+        assert_eq!(
+            for_regorus(text, false),
+            "package p\n\nmsg := sprintf(\"%v and %%!d(MISSING), 100%%, %%!f(MISSING)\", [1])\n"
+        );
+        let enough = "package p\n\nmsg := sprintf(\"%v %v\", [[1, 2], {\"a\": 3}])\n";
+        assert_eq!(for_regorus(enough, false), enough);
+        let variable = "package p\n\nmsg := sprintf(\"%v %v\", args)\n";
+        assert_eq!(for_regorus(variable, false), variable);
+    }
+
+    #[test]
+    fn g3_every_further_body_of_a_v0_rule_gets_its_head() {
+        let text = "package p\n\ns[msg] { false; msg := \"a\" } { msg := \"b\" }\n";
+        assert_eq!(for_regorus(text, true), "package p\n\ns[msg] { false; msg := \"a\" } s[msg] { msg := \"b\" }\n");
+        let multi = "package p\n\nviolation[{\"msg\": m}] {\n  m := \"a\"\n} {\n  m := \"b\"\n}\n";
+        assert_eq!(
+            for_regorus(multi, true),
+            "package p\n\nviolation[{\"msg\": m}] {\n  m := \"a\"\n} violation[{\"msg\": m}] {\n  m := \"b\"\n}\n"
+        );
+        // else chains and v1 are left alone.
+        let chain = "package p\n\nr = 1 { false } else = 2 { true }\n";
+        assert_eq!(for_regorus(chain, true), chain);
+        assert_eq!(for_regorus(text, false), text);
+    }
+}
