@@ -13,6 +13,7 @@ pub mod gatekeeper;
 pub mod mask;
 pub mod memo;
 mod pool;
+pub mod query;
 pub mod rego;
 pub mod review;
 pub mod rewrite;

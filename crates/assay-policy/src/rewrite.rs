@@ -139,8 +139,11 @@ pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
                     && ends_term(p, text)
                     && !is_keyword(&p)
                 {
-                    // G1: end the previous expression where OPA does.
-                    edits.push((p.end, p.end, ";".into()));
+                    // G1: end the previous expression where OPA does (once, however many
+                    // blank or comment lines come before the parenthesis).
+                    if !edits.iter().any(|e| e.0 == p.end) {
+                        edits.push((p.end, p.end, ";".into()));
+                    }
                 }
                 if stack.is_empty()
                     && let Some(n) = next_significant
@@ -323,6 +326,9 @@ mod tests {
             for_regorus(object, true),
             "package p\n\nr := {\n  \"a\": 1\n}\n\ns := [y | y := input.b;\n  (y) > 1]\n"
         );
+        // Comment lines between: one `;`.
+        let comment = "package p\n\nr if {\n  input.a\n  # why\n\n  (1) > 0\n}\n";
+        assert_eq!(for_regorus(comment, false), "package p\n\nr if {\n  input.a;\n  # why\n\n  (1) > 0\n}\n");
         // Strings and comments are left alone.
         let quoted = "package p\n\nr {\n  x := \"a\n  # (b)\n}\n";
         assert_eq!(for_regorus(quoted, true), quoted);

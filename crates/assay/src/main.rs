@@ -393,6 +393,43 @@ enum PolicyCommand {
     Test(PolicyTestArgs),
     /// Run Gatekeeper suite.yaml files, as `gator verify` does.
     Verify(PolicyVerifyArgs),
+    /// Evaluate a Rego query over policies, data and an input, as `opa eval` does.
+    Eval(PolicyEvalArgs),
+}
+
+/// How `assay policy eval` shows its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EvalFormat {
+    /// OPA's `opa eval` JSON document (`result`, `expressions`, `bindings`).
+    Json,
+    /// The value of a one-expression query; otherwise each result's bindings and values.
+    Pretty,
+}
+
+#[derive(Debug, clap::Args)]
+struct PolicyEvalArgs {
+    /// The query, as `opa eval` takes it: `data.k8s.labels.deny`, `x := data.a[_]; x > 1`.
+    query: String,
+    /// Rego files and data: a `.rego` file, a JSON or YAML data file (merged at the root of
+    /// `data`), or a directory (its `.rego` files, and its `data.json`/`data.yaml` files at the
+    /// path of their directory; an estate's data as `assay check` roots it). Repeat as needed.
+    #[arg(short = 'd', long = "data", value_name = "PATH")]
+    data: Vec<PathBuf>,
+    /// The input document: a JSON or YAML file, `-` for standard input.
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// How to show the answer (default json).
+    #[arg(short = 'f', long, value_enum, default_value = "json")]
+    format: EvalFormat,
+    /// Treat Rego files as v0 syntax unless they say otherwise.
+    #[arg(long)]
+    v0_compatible: bool,
+    /// Exit 1 when the query is undefined (no result).
+    #[arg(long, conflicts_with = "fail_defined")]
+    fail: bool,
+    /// Exit 1 when the query is defined (has a result).
+    #[arg(long)]
+    fail_defined: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -441,6 +478,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Policy(PolicyCommand::Test(args)) => policy::test(args),
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
+        Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args),
         Command::Detect(args) => detect::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log_command(command),

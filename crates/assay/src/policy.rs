@@ -1,5 +1,5 @@
-//! `assay policy test` and `assay policy verify`: file discovery and output around the runners in
-//! `assay-policy`.
+//! `assay policy test`, `assay policy verify` and `assay policy eval`: file discovery and output
+//! around the runners in `assay-policy`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use assay_policy::rego::Module;
 use assay_policy::testing::{self, Outcome};
 use assay_policy::{merge_data, suite};
 
-use crate::{PolicyTestArgs, PolicyVerifyArgs};
+use crate::{EvalFormat, PolicyEvalArgs, PolicyTestArgs, PolicyVerifyArgs};
 
 const RULE: &str = "--------------------------------------------------------------------------------";
 
@@ -286,4 +286,95 @@ pub(crate) fn verify(args: PolicyVerifyArgs) -> Result<u8> {
     let skipped = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     println!("{passed} passed, {failed} failed{skipped}");
     Ok(u8::from(any_failed))
+}
+
+/// Reads a JSON or YAML document from a file, or standard input for `-`.
+fn read_document(path: &Path) -> Result<serde_json::Value> {
+    let (name, text) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading standard input")?;
+        ("stdin".to_string(), text)
+    } else {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        (path.display().to_string(), text)
+    };
+    let (mut docs, diags) = manifest::parse_documents(&name, &text);
+    if let Some(d) = diags.first() {
+        bail!("{d}");
+    }
+    match docs.len() {
+        1 => Ok(docs.remove(0).value),
+        0 => bail!("{name}: no document"),
+        n => bail!("{name}: {n} documents; the input is one"),
+    }
+}
+
+pub(crate) fn eval(args: PolicyEvalArgs) -> Result<u8> {
+    let mut modules = Vec::new();
+    let mut data = serde_json::Value::Object(Default::default());
+    let mut diags = Vec::new();
+    for path in &args.data {
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            let (m, d) = load_policies(path, args.v0_compatible, &mut diags)?;
+            modules.extend(m.into_iter().map(|mut m| {
+                m.path = format!("{}/{}", shown.trim_end_matches('/'), m.path);
+                m
+            }));
+            merge_data(&mut data, &[], d, &shown, &mut diags);
+        } else if shown.ends_with(".rego") {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?;
+            // As OPA 1.x: Rego v1 unless told otherwise.
+            let version = if args.v0_compatible { RegoVersion::V0 } else { RegoVersion::V1 };
+            modules.push(Module { path: shown, text, version });
+        } else {
+            let value = read_document(path)?;
+            merge_data(&mut data, &[], value, &shown, &mut diags);
+        }
+    }
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Ok(2);
+    }
+    let input = args.input.as_deref().map(read_document).transpose()?;
+    let answer = match assay_policy::query::evaluate(&modules, &data, input.as_ref(), &args.query) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(2);
+        }
+    };
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    match args.format {
+        EvalFormat::Json => println!("{}", pretty(&answer.document)),
+        EvalFormat::Pretty => {
+            let results = answer.document["result"].as_array().cloned().unwrap_or_default();
+            let single = results.len() == 1
+                && results[0]["expressions"].as_array().is_some_and(|e| e.len() == 1)
+                && results[0].get("bindings").is_none();
+            if results.is_empty() {
+                println!("undefined");
+            } else if single {
+                println!(
+                    "{}",
+                    pretty(assay_policy::query::first_value(&answer.document).unwrap_or(&serde_json::Value::Null))
+                );
+            } else {
+                for r in &results {
+                    if let Some(b) = r.get("bindings") {
+                        println!("{}", pretty(b));
+                    } else {
+                        let values: Vec<&serde_json::Value> = r["expressions"]
+                            .as_array()
+                            .map(|e| e.iter().map(|x| &x["value"]).collect())
+                            .unwrap_or_default();
+                        println!("{}", pretty(&serde_json::json!(values)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(u8::from((args.fail && !answer.defined) || (args.fail_defined && answer.defined)))
 }
