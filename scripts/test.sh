@@ -30,6 +30,13 @@ if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse, openlineage.client' 2
   [[ -x "$pyenv/bin/python" ]] || python3 -m venv "$pyenv"
   "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' 'openlineage-python==1.40.1' >&2
 fi
+# OPA 1.20.2 itself, the oracle of the Rego differential test: its Go engine as a shared library
+# from PyPI. The wheel declares Python 3.14 but loads and evaluates on 3.11.
+if ! "$pyenv/bin/python" -c 'import opa_bindings' 2>/dev/null; then
+  echo "installing opa-golib-python-bindings (OPA 1.20.2) into $pyenv" >&2
+  "$pyenv/bin/pip" install --quiet --ignore-requires-python --no-deps --only-binary=:all: \
+    'opa-golib-python-bindings==0.4.4' >&2
+fi
 export ASSAY_PYTHON_VENV="$pyenv"
 
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

@@ -10,6 +10,10 @@
 //!   (`%!v(MISSING)`), as OPA does.
 //! - **G3**: a Rego v0 rule with several bodies (`s[x] { … } { … }`): each further body gets the
 //!   rule's head, which makes it the separate rule OPA takes it for.
+//! - **G4**: `not f(x.y)`: OPA's compiler moves a reference out of a negated call, so that an
+//!   undefined argument makes the body undefined rather than the negation true. Each argument
+//!   that is a reference is bound to a fresh variable just before the `not`
+//!   (`__assay_not0 := x.y; not f(__assay_not0)`), on the same line.
 
 use std::borrow::Cow;
 
@@ -126,6 +130,7 @@ pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
     let mut statement_start = 0usize;
     let mut head: Option<(usize, usize)> = None;
     let mut after_top_body = false;
+    let mut fresh = 0usize;
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
@@ -193,6 +198,23 @@ pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
                 }
             }
             (Kind::Ident, "else") => after_top_body = false,
+            (Kind::Ident, "not") if stack.last().is_some_and(|(_, body)| *body) => {
+                if let Some((mut hoist, _)) = hoist_negated_call(&toks, i, text, &mut fresh) {
+                    edits.append(&mut hoist);
+                }
+            }
+            (Kind::Ident, "not") if stack.is_empty() && prev.is_some_and(|p| src(&p) == "if") => {
+                // A one-line body (`r if not f(x.y)`): braces make room for the binding.
+                if let Some((mut hoist, close)) = hoist_negated_call(&toks, i, text, &mut fresh)
+                    && toks.get(close + 1).is_none_or(|t| t.kind == Kind::Newline)
+                {
+                    if let Some(last) = hoist.last_mut() {
+                        last.2.insert_str(0, "{ ");
+                    }
+                    edits.append(&mut hoist);
+                    edits.push((toks[close].end, toks[close].end, " }".into()));
+                }
+            }
             (Kind::Ident, "sprintf") => {
                 if let Some(edit) = sprintf_missing(&toks, i, text) {
                     edits.push(edit);
@@ -212,6 +234,84 @@ pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
         out.replace_range(start..end, &with);
     }
     Cow::Owned(out)
+}
+
+/// Edits: (start, end, replacement).
+type Edits = Vec<(usize, usize, String)>;
+
+/// G4: `not f(a.b, 1)` at token `at` (the `not`): edits that bind every argument that is a
+/// reference to a fresh variable before the `not` (the binding last), and the index of the
+/// call's closing parenthesis. `None` when the negated expression is not a call with such an
+/// argument on one line.
+fn hoist_negated_call(toks: &[Token], at: usize, text: &str, fresh: &mut usize) -> Option<(Edits, usize)> {
+    let s = |t: &Token| &text[t.start..t.end];
+    // The function's name: identifiers joined by dots, then `(`.
+    let mut k = at + 1;
+    loop {
+        let t = toks.get(k)?;
+        if t.kind != Kind::Ident || KEYWORDS.contains(&s(t)) {
+            return None;
+        }
+        let next = toks.get(k + 1)?;
+        match s(next) {
+            "." => k += 2,
+            "(" => {
+                k += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    // The arguments, split at commas of depth 0, up to the closing parenthesis.
+    let mut args: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0;
+    let mut first = k + 1;
+    let mut j = k + 1;
+    loop {
+        let t = toks.get(j)?;
+        match (t.kind, s(t)) {
+            (Kind::Newline, _) => return None,
+            (Kind::Punct, "(" | "[" | "{") => depth += 1,
+            (Kind::Punct, ")") if depth == 0 => {
+                if j > first {
+                    args.push((first, j));
+                }
+                break;
+            }
+            (Kind::Punct, ")" | "]" | "}") => depth -= 1,
+            (Kind::Punct, ",") if depth == 0 => {
+                args.push((first, j));
+                first = j + 1;
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    let mut edits = Vec::new();
+    let mut bound = String::new();
+    for (a, b) in args {
+        let head = &toks[a];
+        let is_ref = head.kind == Kind::Ident
+            && !matches!(s(head), "true" | "false" | "null")
+            && !KEYWORDS.contains(&s(head))
+            && b > a + 1
+            && matches!(s(&toks[a + 1]), "." | "[")
+            // A reference, not a call or an expression: no `(` and no operator at its top.
+            && toks[a..b].iter().all(|t| t.kind != Kind::Punct || matches!(s(t), "." | "[" | "]" | ")" | "(") )
+            && !toks[a..b].iter().any(|t| s(t) == "(");
+        if !is_ref {
+            continue;
+        }
+        let name = format!("__assay_not{}", *fresh);
+        *fresh += 1;
+        bound.push_str(&format!("{name} := {}; ", &text[head.start..toks[b - 1].end]));
+        edits.push((head.start, toks[b - 1].end, name));
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.push((toks[at].start, toks[at].start, bound));
+    Some((edits, j))
 }
 
 /// Whether a token can end a term (so that a following `(` would continue it as a call).
@@ -345,6 +445,33 @@ mod tests {
         assert_eq!(for_regorus(enough, false), enough);
         let variable = "package p\n\nmsg := sprintf(\"%v %v\", args)\n";
         assert_eq!(for_regorus(variable, false), variable);
+    }
+
+    #[test]
+    fn g4_references_leave_negated_calls() {
+        let text = "package p\n\nr if {\n  not f(input.a.b, 1, x)\n}\n";
+        assert_eq!(
+            for_regorus(text, false),
+            "package p\n\nr if {\n  __assay_not0 := input.a.b; not f(__assay_not0, 1, x)\n}\n"
+        );
+        let builtin = "package p\n\nr {\n  c := input.c\n  not startswith(c.image, \"a\")\n}\n";
+        assert_eq!(
+            for_regorus(builtin, true),
+            "package p\n\nr {\n  c := input.c\n  __assay_not0 := c.image; not startswith(__assay_not0, \"a\")\n}\n"
+        );
+        let inline = "package p\n\nr if not f(input.missing)\n";
+        assert_eq!(
+            for_regorus(inline, false),
+            "package p\n\nr if { __assay_not0 := input.missing; not f(__assay_not0) }\n"
+        );
+        // Not a call, or no reference among the arguments: left alone.
+        for same in [
+            "package p\n\nr if not input.flag\n",
+            "package p\n\nr if {\n  not f(1, x)\n}\n",
+            "package p\n\nr if {\n  not f(g(input.a))\n}\n",
+        ] {
+            assert_eq!(for_regorus(same, false), same);
+        }
     }
 
     #[test]

@@ -13,6 +13,11 @@ pub fn repo_root() -> PathBuf {
 /// with `requirement` installed from PyPI unless `module` already imports (scripts/test.sh
 /// installs every requirement up front).
 pub fn python_with(module: &str, requirement: &str) -> PathBuf {
+    python_with_pip(module, &[requirement])
+}
+
+/// Like [`python_with`], installing with these arguments to `pip install`.
+pub fn python_with_pip(module: &str, pip_args: &[&str]) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
     let venv = std::env::var_os("ASSAY_PYTHON_VENV").map_or_else(|| target.join("tools/pyenv"), PathBuf::from);
     let python = venv.join("bin/python");
@@ -30,10 +35,11 @@ pub fn python_with(module: &str, requirement: &str) -> PathBuf {
             assert!(made.success(), "could not create a virtual environment at {}", venv.display());
         }
         let pip = std::process::Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", requirement])
+            .args(["install", "--quiet"])
+            .args(pip_args)
             .output()
             .expect("pip");
-        assert!(pip.status.success(), "pip install {requirement} failed: {}", String::from_utf8_lossy(&pip.stderr));
+        assert!(pip.status.success(), "pip install {pip_args:?} failed: {}", String::from_utf8_lossy(&pip.stderr));
     }
     python
 }
