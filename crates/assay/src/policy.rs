@@ -347,34 +347,41 @@ pub(crate) fn eval(args: PolicyEvalArgs) -> Result<u8> {
         }
     };
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut text = String::new();
     match args.format {
-        EvalFormat::Json => println!("{}", pretty(&answer.document)),
+        EvalFormat::Json => text.push_str(&pretty(&answer.document)),
         EvalFormat::Pretty => {
             let results = answer.document["result"].as_array().cloned().unwrap_or_default();
             let single = results.len() == 1
                 && results[0]["expressions"].as_array().is_some_and(|e| e.len() == 1)
                 && results[0].get("bindings").is_none();
             if results.is_empty() {
-                println!("undefined");
+                text.push_str("undefined");
             } else if single {
-                println!(
-                    "{}",
-                    pretty(assay_policy::query::first_value(&answer.document).unwrap_or(&serde_json::Value::Null))
-                );
+                text.push_str(&pretty(
+                    assay_policy::query::first_value(&answer.document).unwrap_or(&serde_json::Value::Null),
+                ));
             } else {
-                for r in &results {
-                    if let Some(b) = r.get("bindings") {
-                        println!("{}", pretty(b));
-                    } else {
-                        let values: Vec<&serde_json::Value> = r["expressions"]
-                            .as_array()
-                            .map(|e| e.iter().map(|x| &x["value"]).collect())
-                            .unwrap_or_default();
-                        println!("{}", pretty(&serde_json::json!(values)));
-                    }
-                }
+                let shown: Vec<String> = results
+                    .iter()
+                    .map(|r| match r.get("bindings") {
+                        Some(b) => pretty(b),
+                        None => pretty(&serde_json::json!(
+                            r["expressions"].as_array().map(|e| e.iter().map(|x| &x["value"]).collect::<Vec<_>>())
+                        )),
+                    })
+                    .collect();
+                text.push_str(&shown.join("\n"));
             }
         }
+    }
+    text.push('\n');
+    // A reader that stops early (`| head`) is not an error.
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out))
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing the answer");
     }
     Ok(u8::from((args.fail && !answer.defined) || (args.fail_defined && answer.defined)))
 }
