@@ -126,8 +126,33 @@ fn parses_as_v0(module: &Module) -> bool {
     probe.add_policy(module.path.clone(), crate::rewrite::for_regorus(&module.text, true).into_owned()).is_ok()
 }
 
+/// Builtins OPA has and regorus does not, added as extensions (checked against OPA itself by
+/// the differential test): `crypto.md5`, `crypto.sha1`, `crypto.sha256`, `crypto.sha512`, each the
+/// lower-case hex digest of a string.
+fn add_builtins(engine: &mut regorus::Engine) {
+    fn digest<D: sha2::Digest>(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+        let [regorus::Value::String(text)] = args.as_slice() else {
+            anyhow::bail!("operand 1 must be string");
+        };
+        let hex: String = D::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        Ok(regorus::Value::from(hex))
+    }
+    type Builtin = fn(Vec<regorus::Value>) -> anyhow::Result<regorus::Value>;
+    let builtins: [(&str, Builtin); 4] = [
+        ("crypto.md5", digest::<md5::Md5>),
+        ("crypto.sha1", digest::<sha1::Sha1>),
+        ("crypto.sha256", digest::<sha2::Sha256>),
+        ("crypto.sha512", digest::<sha2::Sha512>),
+    ];
+    for (name, f) in builtins {
+        // Adding fails only for a name added twice.
+        let _ = engine.add_extension(name.to_string(), 1, Box::new(f));
+    }
+}
+
 fn build_engine(modules: &[&Module], data: &regorus::Value) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
+    add_builtins(&mut engine);
     for module in modules {
         engine.set_rego_v0(module.version == RegoVersion::V0);
         // Each module parsed on its own above; the same text parses again.

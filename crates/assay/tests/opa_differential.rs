@@ -129,10 +129,77 @@ const FEATURES: &[(&str, &str, &str, &str)] = &[
         "",
         "x := data.p.r",
     ),
+    (
+        "regex.find_n and regex.split",
+        r#"r := [regex.find_n("[a-z]+", "ab 12 cd", -1), regex.split(",\\s*", "a, b,c")]"#,
+        "",
+        "x := data.p.r",
+    ),
+    (
+        "strings.any_prefix_match",
+        r#"r := [strings.any_prefix_match("abc", ["x", "ab"]), strings.any_suffix_match("abc", "c")]"#,
+        "",
+        "x := data.p.r",
+    ),
+    (
+        "object.keys and object.filter",
+        r#"r := [object.keys({"a": 1, "b": 2}), object.filter({"a": 1, "b": 2}, ["a"])]"#,
+        "",
+        "x := data.p.r",
+    ),
+    (
+        "json.filter and json.remove",
+        r#"r := [json.filter({"a": {"b": 1, "c": 2}}, ["a/b"]), json.remove({"a": {"b": 1, "c": 2}}, ["a/b"])]"#,
+        "",
+        "x := data.p.r",
+    ),
+    ("walk", r#"r := [p | walk({"a": [1]}, [p, _])]"#, "", "x := data.p.r"),
+    (
+        "net.cidr_contains",
+        r#"r := [net.cidr_contains("10.0.0.0/8", "10.1.2.3"), net.cidr_contains("10.0.0.0/8", "11.0.0.1")]"#,
+        "",
+        "x := data.p.r",
+    ),
+    ("semver", r#"r := [semver.compare("1.2.3", "1.10.0"), semver.is_valid("v1")]"#, "", "x := data.p.r"),
+    ("crypto.sha256 and md5", r#"r := [crypto.sha256("a"), crypto.md5("a")]"#, "", "x := data.p.r"),
+    ("urlquery", r#"r := [urlquery.encode("a b&c"), urlquery.encode_object({"q": "x y"})]"#, "", "x := data.p.r"),
+    ("yaml", r#"r := [yaml.unmarshal("a: [1, 2]"), yaml.is_valid("a: [")]"#, "", "x := data.p.r"),
+    ("numbers", r#"r := [to_number("1.5"), abs(-2), round(2.5), ceil(1.2), floor(-1.2), 10 / 4]"#, "", "x := data.p.r"),
+    ("product and empty aggregates", r#"r := [product([2, 3]), sum([]), count("héllo")]"#, "", "x := data.p.r"),
+    ("max of an empty array", "r := max([])", "", "x := data.p.r"),
+    ("array.reverse", "r := array.reverse([1, 2, 3])", "", "x := data.p.r"),
+    ("sprintf hex and padding", r#"r := sprintf("%x|%5d|%-3s|%t", [255, 42, "a", true])"#, "", "x := data.p.r"),
+    ("graph.reachable", r#"r := graph.reachable({"a": ["b"], "b": ["c"], "c": []}, ["a"])"#, "", "x := data.p.r"),
+    ("time.date and add_date", "r := [time.date(0), time.add_date(0, 1, 1, 1)]", "", "x := data.p.r"),
+    (
+        "trim_space, trim_suffix, unicode case",
+        r#"r := [trim_space("  a "), trim_suffix("ab", "b"), upper("é"), split("", ",")]"#,
+        "",
+        "x := data.p.r",
+    ),
+    ("a builtin given a wrong type", r#"r := startswith(1, "a")"#, "", "x := data.p.r"),
+    ("object with a reference key", "r := {input.k: 1}", r#"{"k": "a"}"#, "x := data.p.r"),
+    ("conflicting complete rule", "r := 1 if input.a\nr := 2 if input.b", r#"{"a": true, "b": true}"#, "x := data.p.r"),
+    (
+        "partial rule over input with duplicates",
+        "s contains x.name if some x in input.items",
+        r#"{"items": [{"name": "a"}, {"name": "a"}, {"name": "b"}]}"#,
+        "x := data.p.s",
+    ),
+    (
+        "nested every and some",
+        "r if { every c in input.cs { some p in c.ports; p > 1000 } }",
+        r#"{"cs": [{"ports": [80, 8080]}, {"ports": [9000]}]}"#,
+        "x := data.p.r",
+    ),
 ];
 
 /// Disagreements known today, with why (docs/compatibility.md). Each must still disagree.
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[(
+    "sprintf hex and padding",
+    "regorus's sprintf ignores Go's `-` flag (prints `3s` for `%-3s`) and formats `%t` of a \
+     boolean, where OPA pads left and prints `%!t(string=true)` (docs/compatibility.md)",
+)];
 
 struct Case {
     name: String,
