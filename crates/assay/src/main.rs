@@ -458,6 +458,22 @@ struct PolicyVerifyArgs {
     expect_fail: Option<PathBuf>,
 }
 
+/// A reader that stops early (`assay check … | head`) closes standard output; printing then
+/// fails, which Rust reports as a panic. Exit as a program killed by SIGPIPE does (status 141),
+/// quietly, as `cat` or `grep` would.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     // ASSAY_LOG sets the level (`info`, `assay_server=debug`); ASSAY_LOG_FORMAT=json writes one
     // JSON object per event, for log pipelines.
@@ -473,6 +489,7 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(args),

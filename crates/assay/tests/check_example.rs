@@ -164,3 +164,38 @@ fn policy_test_and_verify_on_the_example() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("PASS\n7 passed, 0 failed\n"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // An estate whose verdict is far larger than a pipe's buffer.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("manifests")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("policies")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("policies/all.rego"),
+        "package all\n\nimport rego.v1\n\ndeny contains \"every object is denied, with a long message to fill the pipe quickly\" if true\n",
+    )
+    .expect("write");
+    for i in 0..2000 {
+        std::fs::write(
+            dir.path().join(format!("manifests/cm-{i}.yaml")),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: default\n"),
+        )
+        .expect("write");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["check", dir.path().to_str().expect("path"), "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
+    // The reader goes away after one line.
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(out.status.code(), Some(141) | Some(1)), "{:?}", out.status);
+}
