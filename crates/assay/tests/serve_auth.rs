@@ -15,17 +15,7 @@ const ALL_TOKEN: &str = "all-4f1c9e0b7d2a4c8e9b3f";
 const ADMISSION_TOKEN: &str = "admission-8a7d6c5b4e3f2a1b";
 
 fn review(uid: &str) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "operation": "CREATE",
-            "object": {"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": "ml", "labels": {"owner": "ml-team"}}}
-        }
-    })
+    common::server::namespace_review(uid, json!({"owner": "ml-team"}))
 }
 
 fn lineage_event(dataset: &str) -> Value {

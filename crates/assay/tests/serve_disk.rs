@@ -55,16 +55,7 @@ fn fill(path: &Path) {
 }
 
 fn review(uid: &str) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "operation": "CREATE",
-            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml", "labels": {"owner": "ml"}}}
-        }
-    })
+    common::server::namespace_review(uid, json!({"owner": "ml"}))
 }
 
 fn admit(server: &Server, uid: &str) -> Value {

@@ -239,16 +239,7 @@ fn pki(name: &str) -> Pki {
 }
 
 fn admission(uid: &str, labels: Value) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "operation": "CREATE",
-            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml", "labels": labels}}
-        }
-    })
+    common::server::namespace_review(uid, labels)
 }
 
 #[test]

@@ -72,17 +72,7 @@ fn slow_clients_are_cut_off_and_requests_beyond_the_limits_get_503() {
 }
 
 fn review() -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "slow",
-            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "operation": "CREATE",
-            "object": {"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": "ml", "labels": {"owner": "ml-team"}}}
-        }
-    })
+    common::server::namespace_review("slow", json!({"owner": "ml-team"}))
 }
 
 #[test]

@@ -185,6 +185,20 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     (status, body.to_string())
 }
 
+/// An AdmissionReview v1 creating the Namespace `ml` with these labels.
+pub fn namespace_review(uid: &str, labels: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "operation": "CREATE",
+            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml", "labels": labels}}
+        }
+    })
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
 pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = std::time::Instant::now();
