@@ -96,7 +96,7 @@ pub fn ingest(
     store.clean();
     // Each file's rows go to parts of their own, kept only when the whole file was read: a
     // file that fails midway (a truncated gzip) leaves nothing behind.
-    let mut staged: BTreeMap<(String, String), Vec<PathBuf>> = BTreeMap::new();
+    let mut staged: BTreeMap<(String, String), Vec<(PathBuf, usize)>> = BTreeMap::new();
     let mut report = IngestReport::default();
     for (n, path) in paths.iter().enumerate() {
         let mut file_report = FileReport { path: path.display().to_string(), ..FileReport::default() };
@@ -109,8 +109,7 @@ pub fn ingest(
                         let batch = group.batch.finish()?;
                         group.writer.write(&batch)?;
                     }
-                    let (part, _) = group.writer.finish()?;
-                    staged.entry(key).or_default().push(part);
+                    staged.entry(key).or_default().push(group.writer.finish()?);
                 }
             }
             Err(e) => {

@@ -182,19 +182,22 @@ impl PartitionWriter {
 
     /// Finishes the file, syncs it, and renames it over the partition it replaces.
     pub fn commit(self) -> Result<PathBuf> {
-        let file =
-            self.writer.into_inner().map_err(|e| Error::Store(format!("finishing {}: {e}", self.tmp.display())))?;
-        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        if let Some(dir) = self.target.parent() {
-            // Make the rename itself durable.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(self.target)
+        let target = self.target.clone();
+        let (tmp, _) = self.finish()?;
+        replace_durably(&tmp, &target)?;
+        Ok(target)
     }
+}
+
+/// Renames a synced file over `target` and makes the rename itself durable.
+fn replace_durably(tmp: &Path, target: &Path) -> Result<()> {
+    std::fs::rename(tmp, target).map_err(|e| Error::io(target, e))?;
+    if let Some(dir) = target.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 impl Store {
@@ -237,27 +240,17 @@ impl Store {
         Ok(PartitionWriter { writer, tmp, target, rows: 0 })
     }
 
-    /// Replaces a partition with the rows of `parts` (finished by [`PartitionWriter::finish`]),
-    /// in order: one part is renamed into place; several are copied into one file. The parts
-    /// are removed. Returns the rows.
-    pub fn merge(&self, period: &str, account: &str, parts: &[PathBuf]) -> Result<u64> {
+    /// Replaces a partition with the rows of `parts` (as [`PartitionWriter::finish`] returns
+    /// them: path and rows), in order: one part is renamed into place; several are copied into
+    /// one file. The parts are removed. Returns the rows.
+    pub fn merge(&self, period: &str, account: &str, parts: &[(PathBuf, usize)]) -> Result<u64> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let target = self.partition_path(period, account);
-        if let [only] = parts {
-            let rows = File::open(only)
-                .ok()
-                .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).ok())
-                .map_or(0, |b| b.metadata().file_metadata().num_rows() as u64);
-            std::fs::rename(only, &target).map_err(|e| Error::io(&target, e))?;
-            if let Some(dir) = target.parent()
-                && let Ok(d) = File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
-            return Ok(rows);
+        if let [(only, rows)] = parts {
+            replace_durably(only, &self.partition_path(period, account))?;
+            return Ok(*rows as u64);
         }
         let mut writer = self.writer(period, account)?;
-        for part in parts {
+        for (part, _) in parts {
             let file = File::open(part).map_err(|e| Error::io(part, e))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .and_then(|b| b.build())
@@ -269,7 +262,7 @@ impl Store {
         }
         let rows = writer.rows as u64;
         writer.commit()?;
-        for part in parts {
+        for (part, _) in parts {
             let _ = std::fs::remove_file(part);
         }
         Ok(rows)

@@ -86,28 +86,17 @@ fn tokens(text: &str) -> Vec<Token> {
             }
             _ => {
                 let two = text.get(i..i + 2).unwrap_or("");
-                i += if matches!(two, ":=" | "==" | "!=" | "<=" | ">=") { 2 } else { c.len_utf8_from_first_byte() };
+                i += if matches!(two, ":=" | "==" | "!=" | "<=" | ">=") {
+                    2
+                } else {
+                    text[i..].chars().next().map_or(1, char::len_utf8)
+                };
                 Kind::Punct
             }
         };
         out.push(Token { kind, start, end: i.min(b.len()) });
     }
     out
-}
-
-trait Utf8Len {
-    fn len_utf8_from_first_byte(self) -> usize;
-}
-
-impl Utf8Len for u8 {
-    fn len_utf8_from_first_byte(self) -> usize {
-        match self {
-            0..=0x7f => 1,
-            0xc0..=0xdf => 2,
-            0xe0..=0xef => 3,
-            _ => 4,
-        }
-    }
 }
 
 /// Words after which a `{` opens a body, or before which a newline does not end an expression.

@@ -169,7 +169,7 @@ impl Follower {
             return Ok(PathBuf::from(repository));
         }
         let data = self.data.as_deref().context("no data directory")?;
-        let mirror = data.join("estate.git");
+        let mirror = self.repository_path()?;
         let timeout = self.rules.fetch_timeout;
         if mirror.join("HEAD").exists() {
             git(Command::new("git").arg("-C").arg(&mirror).args(["fetch", "--quiet", "--prune", "origin"]), timeout)
@@ -411,7 +411,8 @@ impl Follower {
         }
     }
 
-    /// The repository's path without fetching: the mirror, or the local repository.
+    /// The repository's path without fetching: the mirror in the data directory, or the local
+    /// repository.
     fn repository_path(&self) -> Result<PathBuf> {
         let EstateSource::Git { repository, .. } = &self.source else { bail!("not a Git source") };
         if !is_url(repository) {

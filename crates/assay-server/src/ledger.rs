@@ -70,20 +70,8 @@ impl Ledger {
         let full = {
             let guard = self.guard();
             let Some(appender) = guard.as_ref() else { return };
-            match appender.try_submit(bytes) {
-                Ok(_) => return,
-                // While writing fails the queue does not drain: a record that finds it full is
-                // dropped and counted rather than holding the request for good.
-                Err(TrySubmitError::Full(_)) if appender.failing().is_some() => {
-                    self.lose();
-                    return;
-                }
-                Err(TrySubmitError::Full(bytes)) => bytes,
-                Err(TrySubmitError::Append(e)) => {
-                    tracing::error!(error = %e, "the decision ledger refused a record");
-                    return;
-                }
-            }
+            let Some(full) = self.offer(appender, bytes) else { return };
+            full
         };
         let ledger = Arc::clone(self);
         let queued = tokio::task::spawn_blocking(move || {
@@ -104,23 +92,32 @@ impl Ledger {
         let Some(appender) = guard.as_ref() else { return };
         match record.to_entry() {
             Ok(bytes) => {
-                let submitted = if appender.failing().is_some() {
-                    match appender.try_submit(bytes) {
-                        Err(TrySubmitError::Full(_)) => {
-                            self.lose();
-                            return;
-                        }
-                        Err(TrySubmitError::Append(e)) => Err(e),
-                        Ok(i) => Ok(i),
-                    }
-                } else {
-                    appender.submit(bytes)
-                };
-                if let Err(e) = submitted {
+                if let Some(full) = self.offer(appender, bytes)
+                    && let Err(e) = appender.submit(full)
+                {
                     tracing::error!(error = %e, "the decision ledger refused a record");
                 }
             }
             Err(e) => tracing::error!(error = %e, "a record could not be serialized"),
+        }
+    }
+
+    /// Queues an entry without waiting. `Some` gives it back when the queue is full while the
+    /// ledger writes: the caller waits for room. While writing fails the queue does not drain,
+    /// so an entry that finds it full is dropped and counted rather than holding its caller
+    /// for good.
+    fn offer(&self, appender: &Appender, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        match appender.try_submit(bytes) {
+            Ok(_) => None,
+            Err(TrySubmitError::Full(_)) if appender.failing().is_some() => {
+                self.lose();
+                None
+            }
+            Err(TrySubmitError::Full(bytes)) => Some(bytes),
+            Err(TrySubmitError::Append(e)) => {
+                tracing::error!(error = %e, "the decision ledger refused a record");
+                None
+            }
         }
     }
 

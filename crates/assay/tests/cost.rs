@@ -174,18 +174,9 @@ fn gzip_and_parquet_exports_ingest_like_csv() {
     assert_eq!(report(&second, &["--by", "ProviderName,tag:environment", "--metric", "BilledCost"]), expected);
 }
 
+/// The Parquet files under `dir`, sorted.
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+    walk_all(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect()
 }
 
 #[test]
@@ -227,19 +218,22 @@ fn a_file_that_fails_midway_stores_nothing_and_the_other_files_are_kept() {
     assert!(text.contains("were stored"), "the report says none of the cut file's rows were stored: {text}");
     // Only the whole file's rows are in the store: the same report as the whole file alone.
     assert_eq!(report(&both, &["--by", "ProviderName", "--metric", "BilledCost"]), expected);
-    let leftovers: Vec<_> = walk_all(&both.join("focus")).into_iter().filter(|p| p.ends_with(".tmp")).collect();
+    let leftovers: Vec<_> =
+        walk_all(&both.join("focus")).into_iter().filter(|p| p.to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn walk_all(dir: &Path) -> Vec<String> {
+/// Every file under `dir`, sorted.
+fn walk_all(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
             out.extend(walk_all(&path));
         } else {
-            out.push(path.display().to_string());
+            out.push(path);
         }
     }
+    out.sort();
     out
 }
