@@ -356,37 +356,28 @@ impl Follower {
     /// when the head is refused, the recorded revision itself, which was judged when it was
     /// activated. `Ok` holds the revision to activate and the refusal of the head, if any.
     pub(crate) fn start(&mut self) -> Result<(Candidate, Option<Refusal>)> {
-        let recorded = self.recorded();
+        // Trust is anchored at a commit: a directory's recorded revision has none, and a
+        // directory is judged as at a first activation.
+        let recorded = self.recorded().filter(|r| r.commit.is_some());
         let described = self.source.describe();
         match self.look(recorded.as_ref()).with_context(|| format!("reading the estate {described}"))? {
             Look::Good(candidate) => Ok((*candidate, None)),
             Look::Unchanged => {
                 // The head is the recorded revision: activate it as it was.
                 let recorded = recorded.context("nothing to activate")?;
-                if matches!(self.source, EstateSource::Directory(_)) {
-                    return match self.look(None)? {
-                        Look::Good(candidate) => Ok((*candidate, None)),
-                        Look::Refused(r) => {
-                            bail!("the estate {described} cannot be activated:\n  {}", r.reasons.join("\n  "))
-                        }
-                        Look::Unchanged => bail!("reading the estate {described}: nothing to activate"),
-                    };
-                }
                 Ok((self.anchor(&recorded)?, None))
             }
             Look::Refused(refusal) => match &recorded {
-                Some(r) if r.commit.is_some() || matches!(self.source, EstateSource::Directory(_)) => {
-                    match self.anchor(r) {
-                        Ok(candidate) => Ok((candidate, Some(refusal))),
-                        Err(e) => bail!(
-                            "the head of {described} ({}) cannot be activated:\n  {}\nand the revision last \
+                Some(r) => match self.anchor(r) {
+                    Ok(candidate) => Ok((candidate, Some(refusal))),
+                    Err(e) => bail!(
+                        "the head of {described} ({}) cannot be activated:\n  {}\nand the revision last \
                              activated ({}) cannot be read again: {e:#}",
-                            refusal.revision,
-                            refusal.reasons.join("\n  "),
-                            r.revision
-                        ),
-                    }
-                }
+                        refusal.revision,
+                        refusal.reasons.join("\n  "),
+                        r.revision
+                    ),
+                },
                 _ => bail!(
                     "the head of {described} ({}) cannot be activated:\n  {}\nand no earlier revision was activated \
                      (none is recorded in --data)",
@@ -400,7 +391,7 @@ impl Follower {
     /// The recorded revision, compiled again; its signatures were checked when it was activated.
     fn anchor(&self, recorded: &Baseline) -> Result<Candidate> {
         let (EstateSource::Git { branch, .. }, Some(commit)) = (&self.source, &recorded.commit) else {
-            bail!("the directory no longer holds revision {}", recorded.revision);
+            bail!("revision {} has no commit to read again", recorded.revision);
         };
         let repo = GitRepo::open(&self.repository_path()?)?;
         let id = repo.resolve(commit).with_context(|| format!("the active revision {commit}"))?;
