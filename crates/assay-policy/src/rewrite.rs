@@ -225,6 +225,136 @@ pub fn for_regorus(text: &str, v0: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Rewrites a Rego v0 module as Rego v1, as `opa fmt --v0-v1` does for what differs between the
+/// two: `if` before every rule body (`else` bodies too), `contains` in partial set rules
+/// (`deny[msg] {` becomes `deny contains msg if {`), and one rule per body (a v0 rule's further
+/// bodies get its head). Lines stay where they are. For handing v0 policies, such as most
+/// Gatekeeper templates, to an engine that reads v1 only; a module that already uses `if`
+/// is left as it is.
+pub fn v0_to_v1(text: &str) -> String {
+    let toks = tokens(text);
+    let src = |t: &Token| &text[t.start..t.end];
+    let is_keyword = |t: &Token| t.kind == Kind::Ident && KEYWORDS.contains(&src(t));
+    if toks.iter().any(|t| t.kind == Kind::Ident && src(t) == "if") {
+        return text.to_string();
+    }
+    let mut edits: Edits = Vec::new();
+    let mut stack: Vec<(u8, bool)> = Vec::new();
+    let mut prev: Option<Token> = None;
+    // The current top-level statement's first token, and its converted head once its first
+    // body is seen.
+    let mut statement_start = 0usize;
+    let mut head: Option<String> = None;
+    let mut after_top_body = false;
+    for (i, t) in toks.iter().enumerate() {
+        match (t.kind, src(t)) {
+            (Kind::Newline, _) => {
+                let next = toks[i + 1..].iter().position(|n| n.kind != Kind::Newline).map(|k| i + 1 + k);
+                if stack.is_empty()
+                    && let Some(n) = next
+                    && src(&toks[n]) != "{"
+                    && src(&toks[n]) != "else"
+                {
+                    statement_start = n;
+                    head = None;
+                    after_top_body = false;
+                }
+                continue;
+            }
+            (Kind::Punct, "{") => {
+                let body = match prev {
+                    None => false,
+                    Some(p) => match p.kind {
+                        Kind::Ident => src(&p) == "else" || !is_keyword(&p),
+                        Kind::Number | Kind::Str => true,
+                        Kind::Punct => matches!(src(&p), "]" | ")" | "}"),
+                        Kind::Newline => false,
+                    },
+                };
+                if stack.is_empty() && body {
+                    if after_top_body {
+                        let again = head.clone().unwrap_or_default();
+                        edits.push((t.start, t.start, format!("{again} if ")));
+                    } else {
+                        if head.is_none() && prev.is_none_or(|p| src(&p) != "else") {
+                            let (converted, mut set_edits) = v1_head(&toks[statement_start..i], text);
+                            edits.append(&mut set_edits);
+                            head = Some(converted);
+                        }
+                        edits.push((t.start, t.start, "if ".into()));
+                    }
+                }
+                stack.push((b'{', body));
+            }
+            (Kind::Punct, "(" | "[") => stack.push((src(t).as_bytes()[0], false)),
+            (Kind::Punct, "}" | ")" | "]") => {
+                let closed = stack.pop();
+                if stack.is_empty() && closed.is_some_and(|(c, body)| c == b'{' && body) {
+                    after_top_body = true;
+                }
+            }
+            (Kind::Ident, "else") if stack.is_empty() => after_top_body = false,
+            _ => {}
+        }
+        prev = Some(*t);
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (start, end, with) in edits {
+        out.replace_range(start..end, &with);
+    }
+    out
+}
+
+/// A v0 rule head (its tokens up to the first body) in v1: a partial set rule `name[term]`
+/// becomes `name contains term`. Returns the head's v1 text on one line, and the edits that
+/// make it so in place.
+fn v1_head(head: &[Token], text: &str) -> (String, Edits) {
+    let sig: Vec<&Token> = head.iter().filter(|t| t.kind != Kind::Newline).collect();
+    let s = |t: &Token| &text[t.start..t.end];
+    let whole = |edits: &Edits| {
+        let (Some(first), Some(last)) = (sig.first(), sig.last()) else { return String::new() };
+        let mut out = text[first.start..last.end].to_string();
+        for (start, end, with) in edits {
+            out.replace_range(start - first.start..end - first.start, with);
+        }
+        out.replace('\n', " ")
+    };
+    // `a.b[` … `]` with nothing after the closing bracket and no `=` in the head.
+    let mut k = 0;
+    while k + 1 < sig.len() && sig[k].kind == Kind::Ident && s(sig[k + 1]) == "." {
+        k += 2;
+    }
+    let open = k + 1;
+    let is_set = sig.first().is_some_and(|t| t.kind == Kind::Ident && !KEYWORDS.contains(&s(t)))
+        && sig.get(open).is_some_and(|t| s(t) == "[")
+        && {
+            let mut depth = 0i32;
+            let mut close = None;
+            for (j, t) in sig.iter().enumerate().skip(open) {
+                match s(t) {
+                    "[" | "(" | "{" => depth += 1,
+                    "]" | ")" | "}" => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(j);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            close == Some(sig.len() - 1)
+        };
+    let mut edits = Vec::new();
+    if is_set {
+        let (open, close) = (sig[open], sig[sig.len() - 1]);
+        edits.push((close.start, close.end, String::new()));
+        edits.push((open.start, open.end, " contains ".to_string()));
+    }
+    (whole(&edits), edits)
+}
+
 /// Edits: (start, end, replacement).
 type Edits = Vec<(usize, usize, String)>;
 
@@ -400,7 +530,7 @@ fn mark_missing(literal: &str, values: usize) -> (String, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::for_regorus;
+    use super::{for_regorus, v0_to_v1};
 
     #[test]
     fn g1_a_line_starting_with_a_paren_is_a_new_expression() {
@@ -476,5 +606,21 @@ mod tests {
         let chain = "package p\n\nr = 1 { false } else = 2 { true }\n";
         assert_eq!(for_regorus(chain, true), chain);
         assert_eq!(for_regorus(text, false), text);
+    }
+
+    #[test]
+    fn v0_modules_read_as_v1() {
+        let text = "package p\n\nimport future.keywords.in\n\ndefault allow = false\n\nallow {\n  input.a\n}\n\n\
+                    violation[{\"msg\": msg}] {\n  msg := \"a\"\n} {\n  msg := \"b\"\n}\n\n\
+                    o[k] = v { k := \"a\"; v := 1 }\n\nf(x) = y { y := x } else = 2 { true } else { false }\n";
+        assert_eq!(
+            v0_to_v1(text),
+            "package p\n\nimport future.keywords.in\n\ndefault allow = false\n\nallow if {\n  input.a\n}\n\n\
+             violation contains {\"msg\": msg} if {\n  msg := \"a\"\n} violation contains {\"msg\": msg} if {\n  \
+             msg := \"b\"\n}\n\no[k] = v if { k := \"a\"; v := 1 }\n\n\
+             f(x) = y if { y := x } else = 2 if { true } else if { false }\n"
+        );
+        let v1 = "package p\n\nr if { true }\n";
+        assert_eq!(v0_to_v1(v1), v1);
     }
 }

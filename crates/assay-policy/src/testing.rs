@@ -81,6 +81,48 @@ pub fn run(modules: &[Module], data: &Value, diags: &mut Vec<Diagnostic>) -> Vec
     results
 }
 
+/// Variants of `value` with one value under `under` (a JSON pointer, `""` for all) changed: each
+/// string gets a suffix, each number grows by 7, each boolean flips, in turn. Each comes with the
+/// pointer it changed. For holding an evaluation to a reference over many near-identical inputs
+/// (a memo to fresh evaluation, assay to OPA).
+pub fn one_value_changes(value: &Value, under: &str) -> Vec<(String, Value)> {
+    fn leaves(value: &Value, at: String, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    leaves(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    leaves(v, format!("{at}/{i}"), out);
+                }
+            }
+            Value::Null => {}
+            _ => out.push(at),
+        }
+    }
+    let mut pointers = Vec::new();
+    if let Some(start) = value.pointer(under) {
+        leaves(start, under.to_string(), &mut pointers);
+    }
+    pointers
+        .into_iter()
+        .map(|pointer| {
+            let mut copy = value.clone();
+            if let Some(leaf) = copy.pointer_mut(&pointer) {
+                *leaf = match leaf.take() {
+                    Value::String(s) => Value::String(format!("{s}-changed")),
+                    Value::Number(n) => Value::from(n.as_f64().unwrap_or(0.0) + 7.0),
+                    Value::Bool(b) => Value::Bool(!b),
+                    other => other,
+                };
+            }
+            (pointer, copy)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

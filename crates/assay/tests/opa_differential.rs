@@ -380,3 +380,213 @@ fn compare(cases: Vec<Case>) {
     );
     assert!(known_agreeing.is_empty(), "listed as known differences but agree now: {known_agreeing:?}");
 }
+
+/// One evaluation of a Gatekeeper library template: the template's Rego (v0, as the library
+/// writes it), the input Gatekeeper gives it, and `data.inventory`.
+struct LibraryCase {
+    name: String,
+    template: assay_policy::gatekeeper::Template,
+    modules: Vec<Module>,
+    package: String,
+    input: Value,
+    inventory: Value,
+}
+
+fn library_dir() -> std::path::PathBuf {
+    let dir = common::repo_root().join("../shared/conformance/gatekeeper-library/library/general");
+    assert!(dir.is_dir(), "the Gatekeeper library is not at {}", dir.display());
+    dir
+}
+
+fn library_objects(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (objects, diags) = assay_estate::manifest::parse_objects(&path.display().to_string(), &text);
+    assert!(diags.iter().all(|d| d.severity != assay_estate::Severity::Error), "{diags:?}");
+    objects.into_iter().map(|o| o.value).collect()
+}
+
+/// `object` without its labels and annotations: the variant most templates are about.
+fn bare(object: &Value) -> Value {
+    let mut copy = object.clone();
+    for meta in ["/metadata", "/request/object/metadata"] {
+        if let Some(m) = copy.pointer_mut(meta).and_then(Value::as_object_mut) {
+            m.remove("labels");
+            m.remove("annotations");
+        }
+    }
+    copy
+}
+
+/// Every test case of every suite in the library's general set, as its suite gives it (the
+/// sample object, its inventory, the constraint's parameters), and in variants: the object
+/// without labels and annotations, and the constraint without parameters (every reference to
+/// a parameter undefined: the `not f(x.undefined)` ground), and with each string, number and
+/// boolean of the object changed in turn.
+fn library_cases() -> Vec<LibraryCase> {
+    let mut cases = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(library_dir()).expect("library").flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs.into_iter().filter(|d| d.join("suite.yaml").is_file()) {
+        let suite: Value =
+            yaml_serde::from_str(&std::fs::read_to_string(dir.join("suite.yaml")).expect("suite")).expect("suite YAML");
+        for test in suite["tests"].as_array().into_iter().flatten() {
+            let template_path = dir.join(test["template"].as_str().expect("template"));
+            let template_object = &assay_estate::manifest::parse_objects(
+                &template_path.display().to_string(),
+                &std::fs::read_to_string(&template_path).expect("template"),
+            )
+            .0[0];
+            let target = &template_object.value["spec"]["targets"][0];
+            let Some(rego) = target["rego"].as_str() else { continue };
+            let package = assay_policy::rego::package_of(rego).expect("package");
+            let mut modules =
+                vec![Module { path: format!("{}.rego", package), text: rego.to_string(), version: RegoVersion::V0 }];
+            for (i, lib) in target["libs"].as_array().into_iter().flatten().enumerate() {
+                let text = lib.as_str().expect("lib").to_string();
+                modules.push(Module { path: format!("{package}.lib{i}.rego"), text, version: RegoVersion::V0 });
+            }
+            let mut diags = Vec::new();
+            let template = assay_policy::gatekeeper::Template::compile(
+                template_object,
+                &assay_policy::rego::to_rego(&json!({})),
+                &mut diags,
+            )
+            .unwrap_or_else(|| panic!("{}: {diags:?}", template_path.display()));
+            let constraint = &library_objects(&dir.join(test["constraint"].as_str().expect("constraint")))[0];
+            let parameters = constraint.pointer("/spec/parameters").cloned().unwrap_or(json!({}));
+            for case in test["cases"].as_array().into_iter().flatten() {
+                let object = &library_objects(&dir.join(case["object"].as_str().expect("object")))[0];
+                let inventory_objects: Vec<Value> = case["inventory"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|p| library_objects(&dir.join(p.as_str().expect("inventory"))))
+                    .collect();
+                let inventory = assay_policy::review::inventory(inventory_objects.iter());
+                let request = |object: &Value| {
+                    if object["kind"] == "AdmissionReview" {
+                        assay_policy::review::complete_request(object["request"].clone())
+                    } else {
+                        assay_policy::review::create_request(object)
+                    }
+                };
+                let review = request(object);
+                let mut variants = vec![
+                    ("as in the suite".to_string(), review.clone(), parameters.clone()),
+                    ("without labels and annotations".to_string(), request(&bare(object)), parameters.clone()),
+                    ("without parameters".to_string(), review.clone(), json!({})),
+                ];
+                for (pointer, changed) in assay_policy::testing::one_value_changes(&review, "/object") {
+                    variants.push((format!("with {pointer} changed"), changed, parameters.clone()));
+                }
+                for (variant, review, parameters) in variants {
+                    cases.push(LibraryCase {
+                        name: format!(
+                            "{}: {} / {} {variant}",
+                            dir.file_name().unwrap_or_default().to_string_lossy(),
+                            test["name"].as_str().unwrap_or(""),
+                            case["name"].as_str().unwrap_or("")
+                        ),
+                        template: template.clone(),
+                        modules: modules.clone(),
+                        package: package.clone(),
+                        input: json!({"review": review, "parameters": parameters}),
+                        inventory: inventory.clone(),
+                    });
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// A set of violations as Gatekeeper reads them (each `msg` and `details`), canonical and sorted.
+fn violations_of(items: impl IntoIterator<Item = (Value, Option<Value>)>) -> Vec<String> {
+    let mut out: Vec<String> = items
+        .into_iter()
+        .map(|(msg, details)| {
+            let mut v = json!({"msg": msg});
+            if let Some(d) = details {
+                v["details"] = d;
+            }
+            serde_json_canonicalizer::to_string(&v).expect("canonical JSON")
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn assay_agrees_with_opa_on_every_gatekeeper_library_template() {
+    let cases = library_cases();
+    let templates: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.package.as_str()).collect();
+    eprintln!("comparing {} evaluations of {} library templates with OPA 1.20.2", cases.len(), templates.len());
+    assert!(templates.len() >= 25 && cases.len() >= 1800, "{} templates, {} cases", templates.len(), cases.len());
+    // OPA reads v1 only: each template as `v0_to_v1` writes it.
+    let oracle_cases: Vec<Case> = cases
+        .iter()
+        .map(|c| Case {
+            name: c.name.clone(),
+            modules: c
+                .modules
+                .iter()
+                .map(|m| Module {
+                    path: m.path.clone(),
+                    text: assay_policy::rewrite::v0_to_v1(&m.text),
+                    version: RegoVersion::V1,
+                })
+                .collect(),
+            data: json!({"inventory": c.inventory}),
+            input: Some(c.input.clone()),
+            query: format!("x := data.{}.violation", c.package),
+        })
+        .collect();
+    let theirs = opa_answers(&oracle_cases);
+    let mut disagreements = Vec::new();
+    let mut violating = 0;
+    for ((case, oracle_case), o) in cases.iter().zip(&oracle_cases).zip(&theirs) {
+        let opa = o["results"].as_array().and_then(|r| r.first()).map(|row| {
+            violations_of(
+                row["x"].as_array().into_iter().flatten().map(|v| (v["msg"].clone(), v.get("details").cloned())),
+            )
+        });
+        let Some(opa) = opa else {
+            disagreements.push(format!("{}: OPA answered {o}", case.name));
+            continue;
+        };
+        violating += usize::from(!opa.is_empty());
+        // As admission and `assay check` evaluate it (the compiled template, its inventory).
+        let template = case.template.with_inventory(&case.inventory);
+        let review = assay_policy::rego::to_rego(&case.input["review"]);
+        let parameters = assay_policy::rego::to_rego(&case.input["parameters"]);
+        let gatekeeper = template
+            .violations(&review, &parameters)
+            .map(|v| violations_of(v.into_iter().map(|(m, d)| (Value::String(m), d))))
+            .map_err(|e| e.to_string());
+        // And as `assay policy eval` does: the v0 modules and the same query.
+        let data = json!({"inventory": case.inventory});
+        let query = assay_policy::query::evaluate(&case.modules, &data, Some(&case.input), &oracle_case.query)
+            .map(|a| {
+                let rows = a.document["result"].as_array().cloned().unwrap_or_default();
+                let set = rows.first().map(|r| r["bindings"]["x"].clone()).unwrap_or(Value::Null);
+                violations_of(
+                    set.as_array().into_iter().flatten().map(|v| (v["msg"].clone(), v.get("details").cloned())),
+                )
+            })
+            .map_err(|e| e.to_string());
+        for (how, ours) in [("as a template", gatekeeper), ("through policy eval", query)] {
+            if ours.as_ref() != Ok(&opa) {
+                disagreements.push(format!("{} ({how}):\n  assay {ours:?}\n  OPA   {opa:?}", case.name));
+            }
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} evaluations disagree with OPA:\n{}",
+        disagreements.len(),
+        cases.len() * 2,
+        disagreements.join("\n")
+    );
+    assert!(violating * 4 >= cases.len(), "only {violating} of {} cases have violations", cases.len());
+}
