@@ -46,14 +46,7 @@ pub struct Score {
     pub anomalous: bool,
 }
 
-pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
-}
+pub(crate) use assay_detect::median;
 
 /// What the past predicts for point `t`: the median of the points one to `seasons` seasons
 /// back, when at least half of them are present.

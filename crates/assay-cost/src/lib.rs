@@ -9,7 +9,6 @@
 //!   [`budgets`] reads each budget's spend and turns it and the forecast into a budget's status.
 //! - [`check`] is the cost side of `assay check`: pricing head and base, budget projections and
 //!   findings, and the `input.cost` document given to Rego.
-//! - [`telemetry`] scores any time series, irregular or gappy, online or in batch.
 //! - [`pricing`] estimates the monthly cost of the workloads an estate declares.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
 //! - [`anomaly`] scores a series against its own seasonal past, online.
@@ -30,7 +29,6 @@ pub mod pricing;
 pub mod series;
 pub mod spec;
 pub mod store;
-pub mod telemetry;
 pub mod validate;
 
 use std::path::Path;

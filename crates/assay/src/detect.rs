@@ -3,7 +3,8 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use assay_cost::telemetry::{self, Point, Scored};
+use assay_detect::online;
+use assay_detect::telemetry::{self, Point};
 
 use crate::{DetectArgs, DetectFormat};
 
@@ -75,14 +76,31 @@ pub(crate) fn run(args: DetectArgs) -> Result<u8> {
         points.push(Point { time: time.unwrap_or(f64::NAN), value: value.unwrap_or(f64::NAN) });
         rows.push((line, time_text, value_text, note));
     }
-    let options = telemetry::Options { threshold: args.threshold, ..telemetry::Options::default() };
-    let scores = if args.online {
-        telemetry::score_online(&points, &options)
+    let scores: Vec<Row> = if args.online {
+        let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.value)).collect();
+        online::score(&pairs, &online::Options::default())
+            .into_iter()
+            .map(|s| Row {
+                expected: s.expected,
+                score: s.score,
+                anomaly: s.alert,
+                reason: s.reason.map(|r| r.name().to_string()),
+            })
+            .collect()
     } else {
+        let options = telemetry::Options { threshold: args.threshold, ..telemetry::Options::default() };
         telemetry::score_batch(&points, &options)
+            .into_iter()
+            .map(|s| Row {
+                expected: s.expected,
+                score: s.score,
+                anomaly: s.anomalous,
+                reason: s.expected.map(|_| format!("season {}", telemetry::season_name(s.season))),
+            })
+            .collect()
     };
     write(&rows, &scores, args.format)?;
-    let flagged = scores.iter().filter(|s| s.anomalous).count();
+    let flagged = scores.iter().filter(|s| s.anomaly).count();
     eprintln!(
         "{name}: {} rows, {flagged} anomalous, {problems} unreadable ({} mode)",
         rows.len(),
@@ -91,12 +109,20 @@ pub(crate) fn run(args: DetectArgs) -> Result<u8> {
     Ok(if problems > 0 { 1 } else { 0 })
 }
 
-fn write(rows: &[(u64, String, String, Option<String>)], scores: &[Scored], format: DetectFormat) -> Result<()> {
-    let season = |s: &Scored| telemetry::season_name(s.season);
+/// One row's result, whichever the mode.
+struct Row {
+    expected: Option<f64>,
+    score: f64,
+    anomaly: bool,
+    /// Online: the question that found the row least likely; batch: the season used.
+    reason: Option<String>,
+}
+
+fn write(rows: &[(u64, String, String, Option<String>)], scores: &[Row], format: DetectFormat) -> Result<()> {
     match format {
         DetectFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record(["line", "time", "value", "expected", "score", "anomaly", "season", "note"])?;
+            w.write_record(["line", "time", "value", "expected", "score", "anomaly", "reason", "note"])?;
             for ((line, time, value, note), s) in rows.iter().zip(scores) {
                 w.write_record([
                     line.to_string(),
@@ -104,8 +130,8 @@ fn write(rows: &[(u64, String, String, Option<String>)], scores: &[Scored], form
                     value.clone(),
                     s.expected.map(|e| format!("{e:.6}")).unwrap_or_default(),
                     format!("{:.4}", s.score),
-                    s.anomalous.to_string(),
-                    if s.expected.is_some() { season(s).to_string() } else { String::new() },
+                    s.anomaly.to_string(),
+                    s.reason.clone().unwrap_or_default(),
                     note.clone().unwrap_or_default(),
                 ])?;
             }
@@ -122,8 +148,8 @@ fn write(rows: &[(u64, String, String, Option<String>)], scores: &[Scored], form
                         "value": value.trim().parse::<f64>().ok(),
                         "expected": s.expected,
                         "score": s.score,
-                        "anomaly": s.anomalous,
-                        "season": s.expected.map(|_| season(s)),
+                        "anomaly": s.anomaly,
+                        "reason": s.reason,
                         "note": note,
                     })
                 })

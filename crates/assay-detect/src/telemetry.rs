@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::anomaly::median;
+use crate::median;
 
 /// One observation: seconds since the epoch and a value.
 #[derive(Debug, Clone, Copy, PartialEq)]
