@@ -10,7 +10,7 @@ use crate::{DetectArgs, DetectFormat};
 
 /// Seconds since the epoch from an ISO 8601 date-time or a number of seconds, milliseconds or
 /// microseconds (told apart by size).
-fn parse_time(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_time(text: &str) -> Result<f64, String> {
     let text = text.trim();
     if let Ok(n) = text.parse::<f64>() {
         return Ok(match n.abs() {
@@ -22,14 +22,17 @@ fn parse_time(text: &str) -> Result<f64, String> {
     assay_cost::validate::parse_datetime(text).map(|micros| micros as f64 / 1e6)
 }
 
-pub(crate) fn run(args: DetectArgs) -> Result<u8> {
-    let name = args.file.display().to_string();
-    let mut text = String::new();
-    if name == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
-    } else {
-        text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {name}"))?;
-    }
+/// A CSV series as read: each row's line, time and value text and note, and its point.
+pub(crate) struct ReadSeries {
+    pub(crate) rows: Vec<(u64, String, String, Option<String>)>,
+    pub(crate) points: Vec<Point>,
+    /// Rows whose time or value could not be read (each named on standard error).
+    pub(crate) problems: usize,
+}
+
+/// Reads the `time` and `value` columns of a CSV text; unreadable rows are kept without a point
+/// and named on standard error with their line.
+pub(crate) fn read(name: &str, text: &str, time: &str, value: &str) -> Result<ReadSeries> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = reader.headers().with_context(|| format!("{name}: reading the header row"))?.clone();
     let column = |wanted: &str, flag: &str| {
@@ -40,45 +43,60 @@ pub(crate) fn run(args: DetectArgs) -> Result<u8> {
             )
         })
     };
-    let (time_col, value_col) = (column(&args.time, "--time")?, column(&args.value, "--value")?);
-    let mut rows: Vec<(u64, String, String, Option<String>)> = Vec::new();
-    let mut points = Vec::new();
-    let mut problems = 0;
+    let (time_col, value_col) = (column(time, "--time")?, column(value, "--value")?);
+    let mut out = ReadSeries { rows: Vec::new(), points: Vec::new(), problems: 0 };
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 eprintln!("{name}:{line}: {e}");
-                problems += 1;
-                rows.push((line, String::new(), String::new(), Some(e.to_string())));
-                points.push(Point { time: f64::NAN, value: f64::NAN });
+                out.problems += 1;
+                out.rows.push((line, String::new(), String::new(), Some(e.to_string())));
+                out.points.push(Point { time: f64::NAN, value: f64::NAN });
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
         let time_text = record.get(time_col).unwrap_or("").to_string();
         let value_text = record.get(value_col).unwrap_or("").to_string();
-        let time = parse_time(&time_text).map_err(|e| format!("column {}: {e}", args.time));
-        let value = match value_text.trim() {
+        let t = parse_time(&time_text).map_err(|e| format!("column {time}: {e}"));
+        let v = match value_text.trim() {
             "" | "NULL" | "null" | "NaN" | "nan" => Ok(f64::NAN),
-            v => v.parse::<f64>().map_err(|_| format!("column {}: {v:?} is not a number", args.value)),
+            v => v.parse::<f64>().map_err(|_| format!("column {value}: {v:?} is not a number")),
         };
-        let note = match (&time, &value) {
+        let note = match (&t, &v) {
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!("{name}:{line}: {e}; row kept without a score");
-                problems += 1;
+                out.problems += 1;
                 Some(e.clone())
             }
             (Ok(_), Ok(v)) if v.is_nan() => Some("missing value".into()),
             _ => None,
         };
-        points.push(Point { time: time.unwrap_or(f64::NAN), value: value.unwrap_or(f64::NAN) });
-        rows.push((line, time_text, value_text, note));
+        out.points.push(Point { time: t.unwrap_or(f64::NAN), value: v.unwrap_or(f64::NAN) });
+        out.rows.push((line, time_text, value_text, note));
     }
+    Ok(out)
+}
+
+pub(crate) fn run(args: DetectArgs) -> Result<u8> {
+    if let Some(crate::DetectCommand::Eval(eval)) = args.command {
+        return crate::detect_eval::run(eval);
+    }
+    let (Some(file), Some(time), Some(value)) = (args.file, args.time, args.value) else {
+        anyhow::bail!("assay detect needs a FILE, --time and --value");
+    };
+    let name = file.display().to_string();
+    let mut text = String::new();
+    if name == "-" {
+        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+    } else {
+        text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
+    }
+    let ReadSeries { rows, points, problems } = read(&name, &text, &time, &value)?;
     let scores: Vec<Row> = if args.online {
-        let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.value)).collect();
-        online::score(&pairs, &online::Options::default())
+        online_scores(&points)
             .into_iter()
             .map(|s| Row {
                 expected: s.expected,
@@ -107,6 +125,12 @@ pub(crate) fn run(args: DetectArgs) -> Result<u8> {
         if args.online { "online" } else { "batch" }
     );
     Ok(if problems > 0 { 1 } else { 0 })
+}
+
+/// The online detector's scores of `points`, with its default options.
+pub(crate) fn online_scores(points: &[Point]) -> Vec<online::Scored> {
+    let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.value)).collect();
+    online::score(&pairs, &online::Options::default())
 }
 
 /// One row's result, whichever the mode.

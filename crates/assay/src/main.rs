@@ -7,6 +7,7 @@
 mod check;
 mod cost;
 mod detect;
+mod detect_eval;
 mod lineage;
 mod log;
 mod policy;
@@ -291,24 +292,71 @@ enum CostCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct DetectArgs {
+    #[command(subcommand)]
+    command: Option<DetectCommand>,
     /// A CSV file with a header row; `-` reads standard input.
-    file: PathBuf,
+    #[arg(required = true)]
+    file: Option<PathBuf>,
     /// The time column: ISO 8601 date-times, or seconds (or milliseconds) since the epoch.
-    #[arg(long)]
-    time: String,
+    #[arg(long, required = true)]
+    time: Option<String>,
     /// The value column.
-    #[arg(long)]
-    value: String,
+    #[arg(long, required = true)]
+    value: Option<String>,
     /// Score each row from the rows before it only, as a live stream would.
     #[arg(long)]
     online: bool,
-    /// A row is anomalous when its robust z-score reaches this (its score reaches 0.5).
+    /// Batch mode: a row is anomalous when its robust z-score reaches this (its score reaches 0.5).
     #[arg(long, default_value_t = 4.0)]
     threshold: f64,
     /// Output format: csv or json (one object per row).
     #[arg(long, value_enum, default_value_t = DetectFormat::Csv)]
     format: DetectFormat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DetectCommand {
+    /// Scores the online detector on labelled series in the Numenta Anomaly Benchmark's layout
+    /// (DIR/data/**.csv, DIR/labels/combined_windows.json), with the benchmark's rules.
+    Eval(DetectEvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DetectEvalArgs {
+    /// The corpus: `data/<category>/<file>.csv` and `labels/combined_windows.json`.
+    dir: PathBuf,
+    /// The time column of every data file.
+    #[arg(long, default_value = "timestamp")]
+    time: String,
+    /// The value column of every data file.
+    #[arg(long, default_value = "value")]
+    value: String,
+    /// NAB's scoring profile.
+    #[arg(long, value_enum, default_value_t = NabProfile::Standard)]
+    profile: NabProfile,
+    /// The flag threshold to report beside the best one.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f64,
+    /// Also write each series' scores here as `<category>/<file>.csv` (timestamp, score), the
+    /// benchmark's results layout, for its own scorer.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+/// NAB's scoring profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NabProfile {
+    /// Misses and false positives weighed as the benchmark's standard profile does.
+    Standard,
+    /// False positives cost twice as much.
+    LowFp,
+    /// Misses cost twice as much.
+    LowFn,
 }
 
 /// Output formats of `assay detect`.
