@@ -38,7 +38,7 @@ fn json(dir: &Path, args: &[&str]) -> Value {
 
 #[test]
 fn detection_finds_the_injected_anomalies_and_the_forecast_beats_seasonal_naive() {
-    for seed in [1, 2, 3] {
+    for seed in 1..=10 {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = generated(dir.path(), seed, &[]);
         let labels = dir.path().join("gen/anomalies.json");
@@ -49,6 +49,9 @@ fn detection_finds_the_injected_anomalies_and_the_forecast_beats_seasonal_naive(
         let f1 = e["f1"].as_f64().unwrap_or(0.0);
         assert!(f1 >= 0.9, "seed {seed}: {e:#}");
         assert_eq!(e["labels"], 7, "seed {seed}: four kinds of anomaly are injected");
+        if seed > 3 {
+            continue;
+        }
 
         let backtests = json(dir.path(), &["cost", "--data", &data, "forecast", "--backtest", "--format", "json"]);
         let total = &backtests[0];
