@@ -1,6 +1,8 @@
 //! Anomaly detection for any time series (sans-IO): telemetry, cost, data-quality metrics.
 //!
 //! - [`telemetry`] scores a series against its own seasonal past, online or in batch.
+//! - [`online`] scores each row of a stream from the rows before it, on any series.
+//! - [`runs`] judges a metric measured once per run against the runs before it.
 //! - [`nab`] scores detections against labelled windows with the Numenta Anomaly Benchmark's
 //!   rules, so that a detector can be measured on real, hand-labelled incidents.
 //!
@@ -9,6 +11,7 @@
 
 pub mod nab;
 pub mod online;
+pub mod runs;
 pub mod telemetry;
 
 /// The median of `values` (sorted in place), `None` when empty.

@@ -133,7 +133,13 @@ impl Graph {
              CREATE TABLE IF NOT EXISTS facets (
                  owner TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                  event_time TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, key)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS reported (key TEXT PRIMARY KEY, time TEXT NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS reported (key TEXT PRIMARY KEY, time TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS metrics (
+                 dataset INTEGER NOT NULL REFERENCES datasets(id), metric TEXT NOT NULL,
+                 run INTEGER NOT NULL REFERENCES runs(id), time TEXT NOT NULL, value REAL NOT NULL,
+                 PRIMARY KEY (dataset, metric, run)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS run_versions (
+                 run INTEGER PRIMARY KEY REFERENCES runs(id), version TEXT NOT NULL);",
         )?;
         Ok(Graph { db })
     }
@@ -192,6 +198,29 @@ impl Graph {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    /// Every metric measured per run (see [`crate::quality`]), ordered by dataset, metric and
+    /// time.
+    pub fn metric_points(&self) -> Result<Vec<MetricPoint>, GraphError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT d.namespace, d.name, m.metric, r.run_id, j.namespace, j.name, m.time, m.value, v.version
+             FROM metrics m JOIN datasets d ON d.id = m.dataset JOIN runs r ON r.id = m.run
+             JOIN jobs j ON j.id = r.job LEFT JOIN run_versions v ON v.run = m.run
+             ORDER BY m.dataset, m.metric, m.time, r.run_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MetricPoint {
+                dataset: Node::Dataset(r.get(0)?, r.get(1)?).id(),
+                metric: r.get(2)?,
+                run_id: r.get(3)?,
+                job: Node::Job(r.get(4)?, r.get(5)?).id(),
+                time: r.get(6)?,
+                value: r.get(7)?,
+                version: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The nodes upstream of `node` (what it was derived from), up to `depth` job hops, with the
@@ -445,6 +474,25 @@ impl Lineage {
     }
 }
 
+/// One value of a metric measured in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// `dataset:NS:NAME`.
+    pub dataset: String,
+    /// The metric, by facet and field (`outputStatistics.rowCount`).
+    pub metric: String,
+    /// The run that measured it.
+    pub run_id: String,
+    /// `job:NS:NAME` of the run.
+    pub job: String,
+    /// The time of the event that carried it (RFC 3339, UTC).
+    pub time: String,
+    /// The value.
+    pub value: f64,
+    /// The version of the job's code the run ran, when its events said.
+    pub version: Option<String>,
+}
+
 /// The run that produced a dataset version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Produced {
@@ -513,6 +561,16 @@ fn normal_time(t: &str) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// The version of the job's code a run ran: `sourceCodeLocation.version` (a commit), else its
+/// `tag`.
+fn code_version(job_facets: &Map<String, Value>) -> Option<String> {
+    let facet = job_facets.get("sourceCodeLocation")?;
+    ["version", "tag"]
+        .iter()
+        .find_map(|k| facet.get(*k).and_then(Value::as_str).filter(|v| !v.is_empty()))
+        .map(str::to_string)
+}
+
 fn apply(tx: &Transaction<'_>, event: &Event) -> Result<Applied, rusqlite::Error> {
     let digest = event.digest.as_str();
     let time = normal_time(&event.event_time);
@@ -560,6 +618,13 @@ fn apply(tx: &Transaction<'_>, event: &Event) -> Result<Applied, rusqlite::Error
                         .execute(params![id, time])?;
                 }
             }
+            if let Some(version) = code_version(&event.job_facets) {
+                tx.prepare_cached(
+                    "INSERT INTO run_versions (run, version) VALUES (?1, ?2)
+                     ON CONFLICT (run) DO UPDATE SET version = excluded.version",
+                )?
+                .execute(params![id, version])?;
+            }
             Some(id)
         }
         None => None,
@@ -594,6 +659,15 @@ fn apply(tx: &Transaction<'_>, event: &Event) -> Result<Applied, rusqlite::Error
                     &time,
                     digest,
                 )?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO metrics (dataset, metric, run, time, value) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (dataset, metric, run) DO UPDATE SET value = excluded.value, time = excluded.time",
+                )?;
+                for (metric, value) in
+                    crate::quality::metrics(&d.io_facets).into_iter().chain(crate::quality::metrics(&d.facets))
+                {
+                    stmt.execute(params![dataset, metric, run, time, value])?;
+                }
             }
         }
     }

@@ -118,6 +118,9 @@ pub enum Record {
     /// A signed provenance statement that was issued.
     #[serde(rename = "assay.dev/record/provenance/v2", alias = "assay.dev/record/provenance/v1")]
     Provenance(ProvenanceRecord),
+    /// A change in a dataset's data-quality metric across runs.
+    #[serde(rename = "assay.dev/record/quality-finding/v1")]
+    QualityFinding(QualityFindingRecord),
 }
 
 /// The prefix of every record type.
@@ -135,6 +138,7 @@ impl Record {
             Record::LineageEvent(_) => "assay.dev/record/lineage-event/v2",
             Record::ResidencyFinding(_) => "assay.dev/record/residency-finding/v1",
             Record::Provenance(_) => "assay.dev/record/provenance/v2",
+            Record::QualityFinding(_) => "assay.dev/record/quality-finding/v1",
         }
     }
 
@@ -499,6 +503,24 @@ impl Record {
     /// The record of a residency finding made at `time`.
     pub fn residency_finding(finding: &Finding, time: Time, estate: EstateAt) -> Record {
         Record::ResidencyFinding(ResidencyFindingRecord { time, key: finding.key(), finding: finding.clone(), estate })
+    }
+}
+
+/// `assay.dev/record/quality-finding/v1`: a dataset's metric changed across runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityFindingRecord {
+    /// When it was found.
+    pub time: Time,
+    /// What identifies it across checks (see `quality::Finding::key`).
+    pub key: String,
+    /// The finding.
+    pub finding: assay_lineage::quality::Finding,
+}
+
+impl Record {
+    /// The record of a data-quality finding made at `time`.
+    pub fn quality_finding(finding: &assay_lineage::quality::Finding, time: Time) -> Record {
+        Record::QualityFinding(QualityFindingRecord { time, key: finding.key(), finding: finding.clone() })
     }
 }
 

@@ -115,19 +115,19 @@ impl Intake {
         let path = dir.join("lineage.sqlite");
         let mut graph = Graph::open(&path).with_context(|| format!("opening the lineage graph {}", path.display()))?;
         std::thread::Builder::new()
-            .name("assay-residency".into())
+            .name("assay-lineage-check".into())
             .spawn(move || {
                 while wakes.recv().is_ok() {
                     let started = std::time::Instant::now();
                     if let Err(e) = check(&checker, &mut graph) {
-                        tracing::error!(error = %format!("{e:#}"), "the residency check failed; it runs again on the next event");
+                        tracing::error!(error = %format!("{e:#}"), "the lineage check (residency, data quality) failed; it runs again on the next event");
                     }
                     // A check of a large graph takes long: pause nine times as long after it, so
                     // that checking takes at most a tenth of a core however fast events arrive.
                     std::thread::sleep(CHECK_EVERY.max(started.elapsed() * 9));
                 }
             })
-            .context("starting the residency checker")?;
+            .context("starting the lineage checker")?;
         Ok(())
     }
 }
@@ -164,48 +164,64 @@ fn write(mut graph: Graph, mut queue: mpsc::Receiver<Pending>, wake: &SyncSender
     }
 }
 
-/// One residency check: new findings go to the outbox and the ledger.
+/// One check of the graph: new residency findings (when the estate has rules) and new
+/// data-quality changes go to the outbox and the ledger, each once.
 fn check(checker: &Checker, graph: &mut Graph) -> Result<()> {
     let active = checker.active.get();
-    if active.residency.rules.is_empty() {
-        return Ok(());
-    }
-    let findings = assay_lineage::check::check(graph, &active.residency)?;
-    let keys: Vec<String> = findings.iter().map(assay_lineage::check::Finding::key).collect();
-    let fresh: Vec<(&assay_lineage::check::Finding, &String)> = graph
-        .unreported(&keys)?
-        .into_iter()
-        .zip(findings.iter().zip(&keys))
-        .filter_map(|(new, f)| new.then_some(f))
+    let residency = if active.residency.rules.is_empty() {
+        Vec::new()
+    } else {
+        assay_lineage::check::check(graph, &active.residency)?
+    };
+    let quality = assay_lineage::quality::check(graph, &assay_detect::runs::Options::default())?;
+    let keys: Vec<String> = residency
+        .iter()
+        .map(assay_lineage::check::Finding::key)
+        .chain(quality.iter().map(assay_lineage::quality::Finding::key))
         .collect();
-    if fresh.is_empty() {
+    let fresh = graph.unreported(&keys)?;
+    let (fresh_residency, fresh_quality) = fresh.split_at(residency.len());
+    let (residency_keys, quality_keys) = keys.split_at(residency.len());
+    let residency: Vec<(&assay_lineage::check::Finding, &String)> =
+        residency.iter().zip(residency_keys).zip(fresh_residency).filter_map(|(f, new)| new.then_some(f)).collect();
+    let quality: Vec<(&assay_lineage::quality::Finding, &String)> =
+        quality.iter().zip(quality_keys).zip(fresh_quality).filter_map(|(f, new)| new.then_some(f)).collect();
+    if residency.is_empty() && quality.is_empty() {
         return Ok(());
     }
     let time = assay_record::Time::now();
     let estate = active.estate_at();
+    // Neither kind asks for a quarantine: residency findings are about data that has already
+    // moved, quality changes are advice for the data's owners.
     let mut messages = Vec::new();
-    for (finding, key) in &fresh {
-        let about = json!({
-            "kind": "residency",
-            "key": key,
-            "finding": finding,
-            "estate": estate,
-        });
-        // Residency findings ask for no quarantine: the data has already moved.
-        let alert = alerts::Finding { about, subject: Some(&finding.dataset), quarantine: None };
+    let about = |kind: &str, key: &str, finding: serde_json::Value| json!({"kind": kind, "key": key, "finding": finding, "estate": estate});
+    let mut alert = |about: serde_json::Value, subject: &str| {
+        let alert = alerts::Finding { about, subject: Some(subject), quarantine: None };
         messages.extend(alerts::messages(&active.actions, &alert));
+    };
+    for (finding, key) in &residency {
+        alert(about("residency", key, json!(finding)), &finding.dataset);
+    }
+    for (finding, key) in &quality {
+        alert(about("quality", key, json!(finding)), &finding.dataset);
     }
     if !messages.is_empty() {
         let outbox =
             checker.outbox.as_ref().context("assay.yaml configures alert actions, but the server has no outbox")?;
-        outbox.push(&messages).context("storing the residency alerts")?;
+        outbox.push(&messages).context("storing the lineage alerts")?;
     }
-    for (finding, _) in &fresh {
+    for (finding, _) in &residency {
         tracing::warn!(rule = %finding.rule, "{}", finding.message);
         checker.metrics.decision("residency", "finding");
         checker.ledger.record(assay_record::Record::residency_finding(finding, time, estate.clone()));
     }
-    let keys: Vec<String> = fresh.iter().map(|(_, k)| (*k).clone()).collect();
+    for (finding, _) in &quality {
+        tracing::warn!(dataset = %finding.dataset, metric = %finding.metric, "{}", finding.message);
+        checker.metrics.decision("quality", "finding");
+        checker.ledger.record(assay_record::Record::quality_finding(finding, time));
+    }
+    let keys: Vec<String> =
+        residency.iter().map(|(_, k)| (*k).clone()).chain(quality.iter().map(|(_, k)| (*k).clone())).collect();
     graph.mark_reported(&keys, &time.to_string())?;
     Ok(())
 }

@@ -48,6 +48,30 @@ pub(crate) enum LineageCommand {
         #[arg(long, env = "ASSAY_LEDGER_KEY")]
         ledger_key: Option<PathBuf>,
     },
+    /// Changes in the data itself across runs: each dataset's row count, size and files
+    /// (`outputStatistics`) and column metrics (`dataQualityMetrics`: nulls, distinct values,
+    /// min, max, quantiles) judged run by run against the runs before, with the version of the
+    /// job's code that first produced each change. Exit 1 when there are findings.
+    Quality {
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only changes first seen at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Robust standard deviations from the earlier runs' median that make a change.
+        #[arg(long, default_value_t = 4.0)]
+        threshold: f64,
+        /// The smallest relative difference that is a change.
+        #[arg(long, default_value_t = 0.1)]
+        min_relative: f64,
+        /// Append each finding to this ledger.
+        #[arg(long, env = "ASSAY_LEDGER")]
+        ledger: Option<PathBuf>,
+        /// The private key that signs the ledger's checkpoints.
+        #[arg(long, env = "ASSAY_LEDGER_KEY")]
+        ledger_key: Option<PathBuf>,
+    },
     /// What moving data between regions cost: bytes from the statistics facets times the
     /// estate's egress rates, by job or by cost center (a job's `cost-center` tag).
     Costs {
@@ -119,6 +143,11 @@ pub(crate) fn run(data: &Path, command: LineageCommand) -> Result<u8> {
         }
         LineageCommand::Check { estate, json, ledger, ledger_key } => {
             check(data, &estate, json, ledger.as_deref(), ledger_key.as_deref())
+        }
+        LineageCommand::Quality { json, since, threshold, min_relative, ledger, ledger_key } => {
+            let options =
+                assay_detect::runs::Options { threshold, min_relative, ..assay_detect::runs::Options::default() };
+            quality(data, &options, since.as_deref(), json, ledger.as_deref(), ledger_key.as_deref())
         }
         LineageCommand::Costs { estate, by, json } => costs(data, &estate, &by, json),
         LineageCommand::Provenance { dataset, key, output, ledger, ledger_key } => {
@@ -288,12 +317,7 @@ fn check(data: &Path, estate: &Path, json_out: bool, ledger: Option<&Path>, ledg
     {
         let time = assay_record::Time::now();
         let about = assay_record::EstateAt { name: estate.settings.name.clone(), revision: estate.revision() };
-        let records: Vec<Vec<u8>> = findings
-            .iter()
-            .map(|f| assay_record::Record::residency_finding(f, time, about.clone()).to_entry())
-            .collect::<Result<_, _>>()?;
-        log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
-        eprintln!("ledger: {} finding(s) recorded in {}", records.len(), log.origin());
+        record_findings(log, findings.iter().map(|f| assay_record::Record::residency_finding(f, time, about.clone())))?;
     }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!({"findings": findings}))?);
@@ -302,6 +326,49 @@ fn check(data: &Path, estate: &Path, json_out: bool, ledger: Option<&Path>, ledg
             println!("{}  {}", f.rule, f.message);
         }
         eprintln!("{} residency finding(s) over {} rule(s)", findings.len(), estate.residency.rules.len());
+    }
+    Ok(u8::from(!findings.is_empty()))
+}
+
+/// Appends findings' records to the ledger, and says so.
+fn record_findings(
+    log: &mut assay_ledger::store::Log,
+    records: impl Iterator<Item = assay_record::Record>,
+) -> Result<()> {
+    let entries: Vec<Vec<u8>> = records.map(|r| r.to_entry()).collect::<Result<_, _>>()?;
+    log.append(&entries).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
+    eprintln!("ledger: {} finding(s) recorded in {}", entries.len(), log.origin());
+    Ok(())
+}
+
+fn quality(
+    data: &Path,
+    options: &assay_detect::runs::Options,
+    since: Option<&str>,
+    json_out: bool,
+    ledger: Option<&Path>,
+    ledger_key: Option<&Path>,
+) -> Result<u8> {
+    let mut log = crate::log::open_ledger(ledger, ledger_key)?;
+    let graph = open_existing(data)?;
+    let mut findings = assay_lineage::quality::check(&graph, options)?;
+    if let Some(since) = since {
+        // Event times are RFC 3339 in UTC, so text order is time order.
+        findings.retain(|f| f.time.as_str() >= since);
+    }
+    if let Some(log) = &mut log
+        && !findings.is_empty()
+    {
+        let time = assay_record::Time::now();
+        record_findings(log, findings.iter().map(|f| assay_record::Record::quality_finding(f, time)))?;
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({"findings": findings}))?);
+    } else {
+        for f in &findings {
+            println!("{}  {}", f.time, f.message);
+        }
+        eprintln!("{} data-quality change(s)", findings.len());
     }
     Ok(u8::from(!findings.is_empty()))
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::server::{Receiver, Server, estate_copy, eventually, free_port, keyed_ledger};
-use common::{assay, stdout};
+use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
 
 fn event(run: u32, state: &str, minute: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Value {
@@ -277,4 +277,89 @@ fn openlineages_python_client_sends_to_the_server_unchanged() {
     node("job:spark-prod:weekly_report");
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
+}
+
+/// A nightly run of a sensor-cleaning job that wrote `rows` rows, from `commit` of its code.
+fn nightly(run: u32, rows: u64, commit: &str) -> Value {
+    json!({
+        "eventType": "COMPLETE",
+        "eventTime": format!("2026-11-{:02}T02:00:00Z", run + 1),
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": format!("0193a0c4-8a57-7d3c-b1a5-{run:012}")},
+        "job": {"namespace": "spark", "name": "sensors.clean", "facets": {"sourceCodeLocation": {
+            "_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SourceCodeLocationJobFacet.json",
+            "type": "git", "url": "https://git.example.com/sensors", "version": commit}}},
+        "inputs": [{"namespace": "kafka://broker:9092", "name": "sensors.raw"}],
+        "outputs": [{"namespace": "s3://sensor-lake", "name": "clean", "outputFacets": {"outputStatistics": {
+            "_producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json",
+            "rowCount": rows}}}]
+    })
+}
+
+#[test]
+fn a_row_count_that_halves_after_a_new_commit_is_alerted_once_logged_and_listed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let receiver = Receiver::listen(port);
+    estate_copy(work.path(), &format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
+    keyed_ledger(work.path());
+    let args = ["--estate", "estate", "--data", "data", "--ledger", "ledger", "--ledger-key", "k"];
+    let server = Server::launch(work.path(), &args);
+    let quality = || -> Vec<Value> {
+        let got = receiver.got.lock().expect("got");
+        got.iter().filter(|(_, v)| v["data"]["kind"] == "quality").map(|(_, v)| v.clone()).collect()
+    };
+    // Two weeks of steady nights from one commit, then four nights at half from the next.
+    for night in 0..14 {
+        let (status, answer) = server.json(
+            "POST",
+            "/api/v1/lineage",
+            &nightly(night, 2_000_000 + u64::from(night % 3) * 1_500, "9f1c2ab"),
+        );
+        assert_eq!(status, 201, "{answer}");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(quality().is_empty(), "steady nights are not news: {:?}", quality());
+    for night in 14..18 {
+        let (status, answer) =
+            server.json("POST", "/api/v1/lineage", &nightly(night, 1_000_000 + u64::from(night % 2) * 900, "4d7e0b1"));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let alerts = eventually(Duration::from_secs(20), || {
+        let a = quality();
+        (!a.is_empty()).then_some(a)
+    })
+    .expect("a data-quality alert");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(quality().len(), 1, "one change, one alert: {:#?}", quality());
+    let finding = &alerts[0]["data"]["finding"];
+    assert_eq!(alerts[0]["subject"], "dataset:s3://sensor-lake:clean");
+    assert_eq!(finding["metric"], "outputStatistics.rowCount");
+    assert_eq!(finding["expected"], 2_001_500.0);
+    assert_eq!(finding["observed"], 1_000_000.0);
+    assert_eq!(finding["version"], "4d7e0b1");
+    assert_eq!(finding["previous_version"], "9f1c2ab");
+    assert_eq!(finding["job"], "job:spark:sensors.clean");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+
+    // In the ledger, once; and listed by `assay lineage quality` from the same graph.
+    let shown = stdout(&assay(work.path(), &["log", "show", "ledger", "--json"]));
+    let records: Vec<Value> = shown
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
+        .filter(|r| r["type"] == "assay.dev/record/quality-finding/v1")
+        .collect();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["finding"]["version"], "4d7e0b1");
+    let out = assay(work.path(), &["lineage", "--data", "data", "quality", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "findings exit 1: {}", stderr(&out));
+    let listed: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(listed["findings"].as_array().map(Vec::len), Some(1), "{listed:#}");
+    assert_eq!(listed["findings"][0]["observed"], 1_000_000.0);
+    let out = assay(work.path(), &["lineage", "--data", "data", "quality", "--since", "2026-12-01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
