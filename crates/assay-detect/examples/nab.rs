@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use assay_detect::nab::{self, Profile};
-use assay_detect::telemetry::{self, Point};
+use assay_detect::telemetry::Point;
 
 fn epoch(text: &str) -> f64 {
     // "YYYY-MM-DD HH:MM:SS"
@@ -64,12 +64,8 @@ fn main() {
                 .collect();
             println!("{rel} n={} prob={prob} windows={w:?}\n   {}", pts.len(), alerts.join(" "));
         }
-        let scores: Vec<f64> = if std::env::var("OLD").is_ok() {
-            telemetry::score_online(&points, &telemetry::Options::default()).iter().map(|s| s.score).collect()
-        } else {
-            let pts: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.value)).collect();
-            assay_detect::online::score(&pts, &opts()).iter().map(|s| s.score).collect()
-        };
+        let pts: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.value)).collect();
+        let scores: Vec<f64> = assay_detect::online::score(&pts, &opts()).iter().map(|s| s.score).collect();
         if let Ok(out) = std::env::var("RESULTS") {
             let path = format!("{out}/{rel}");
             std::fs::create_dir_all(std::path::Path::new(&path).parent().expect("dir")).expect("mkdir");

@@ -9,9 +9,9 @@
 //! The seasonality is chosen from the data: the candidate whose predictions have been most
 //! accurate so far is used.
 //!
-//! [`score_online`] scores each point from the points before it only (in input order), exactly
-//! as a live stream would see them; [`score_batch`] may look at the whole series: it predicts
-//! from both sides and chooses one candidate for the whole series.
+//! [`score_batch`] looks at the whole series: it predicts each point from both sides and chooses
+//! one candidate for the whole series. (Online scoring, each point from the points before it
+//! only, is [`crate::online`].)
 
 use std::collections::BTreeMap;
 
@@ -35,15 +35,13 @@ pub struct Options {
     pub threshold: f64,
     /// Seasons back (and, in batch mode, forward) a prediction uses.
     pub seasons: usize,
-    /// Residuals kept for the spread.
-    pub window: usize,
     /// Points a candidate must have predicted before it can be chosen or flag anything.
     pub warmup: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { threshold: 4.0, seasons: 4, window: 100, warmup: 10 }
+        Self { threshold: 4.0, seasons: 4, warmup: 10 }
     }
 }
 
@@ -161,16 +159,6 @@ fn center_and_spread(residuals: &[f64], expected: f64) -> (f64, f64) {
     (center, 1.4826 * mad)
 }
 
-/// `residual`, clipped to the threshold's distance from the centre of earlier `residuals`.
-fn clip(residual: f64, residuals: &[f64], expected: f64, threshold: f64) -> f64 {
-    if residuals.len() < 3 {
-        return residual;
-    }
-    let (center, spread) = center_and_spread(residuals, expected);
-    let limit = threshold * spread;
-    residual.clamp(center - limit, center + limit)
-}
-
 fn to_score(z: f64, threshold: f64) -> f64 {
     let z = z.abs();
     if z.is_finite() { z / (z + threshold) } else { 1.0 }
@@ -186,72 +174,6 @@ fn typical_step(times: &mut [f64]) -> f64 {
 /// Candidates worth trying at this spacing: a season of fewer than four points is not one.
 fn seasons_to_try(step: f64) -> Vec<f64> {
     CANDIDATES.into_iter().filter(|&s| s == 0.0 || s >= 4.0 * step).collect()
-}
-
-/// Scores each point from the points before it in the input only.
-pub fn score_online(points: &[Point], options: &Options) -> Vec<Scored> {
-    struct Candidate {
-        season: f64,
-        residuals: Vec<f64>,
-        error: f64,
-        predictions: usize,
-    }
-    let mut history = History::default();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    let mut recent_times: Vec<f64> = Vec::new();
-    let mut out = Vec::with_capacity(points.len());
-    for (index, &p) in points.iter().enumerate() {
-        if !(p.value.is_finite() && p.time.is_finite()) {
-            out.push(Scored::NONE);
-            continue;
-        }
-        let step = typical_step(&mut recent_times.clone());
-        for season in seasons_to_try(step) {
-            if !candidates.iter().any(|c| c.season == season) {
-                candidates.push(Candidate { season, residuals: Vec::new(), error: 0.0, predictions: 0 });
-            }
-        }
-        let tolerance = step / 2.0;
-        // The candidate that has predicted best so far, among those past their warm-up.
-        let chosen = candidates
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.predictions >= options.warmup)
-            .min_by(|(_, a), (_, b)| a.error.total_cmp(&b.error))
-            .map(|(i, _)| i);
-        let mut result = Scored::NONE;
-        if let Some(i) = chosen {
-            let c = &candidates[i];
-            if let Some(expected) = history.predict(c.season, p.time, tolerance, options, false, usize::MAX) {
-                let z = robust_z(p.value - expected, &c.residuals, expected);
-                let score = to_score(z, options.threshold);
-                result = Scored { expected: Some(expected), score, anomalous: score >= 0.5, season: c.season };
-            }
-        }
-        // Every candidate learns from the point. An anomaly's residual is clipped to the edge of
-        // what was normal, so one outlier does not teach a model that outliers are normal, yet a
-        // lasting change is learnt within a window.
-        for c in &mut candidates {
-            if let Some(e) = history.predict(c.season, p.time, tolerance, options, false, usize::MAX) {
-                let residual = clip(p.value - e, &c.residuals, e, options.threshold);
-                let scale = p.value.abs().max(e.abs()).max(1e-9);
-                let error = (residual / scale).abs();
-                c.error = if c.predictions == 0 { error } else { 0.95 * c.error + 0.05 * error };
-                c.predictions += 1;
-                c.residuals.push(residual);
-                if c.residuals.len() > options.window {
-                    c.residuals.remove(0);
-                }
-            }
-        }
-        out.push(result);
-        history.insert(index, p);
-        recent_times.push(p.time);
-        if recent_times.len() > 64 {
-            recent_times.remove(0);
-        }
-    }
-    out
 }
 
 /// Scores each point against the whole series: predictions from both sides, one season for
@@ -325,21 +247,11 @@ mod tests {
         let mut points = hourly(24 * 21);
         let spike = points.len() - 40;
         points[spike].value += 60.0;
-        for scores in [score_online(&points, &Options::default()), score_batch(&points, &Options::default())] {
+        for scores in [score_batch(&points, &Options::default())] {
             assert_eq!(flagged(&scores), vec![spike]);
             assert_eq!(scores[spike].season, 86_400.0);
             assert!(scores[spike].score > 0.8);
             assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.score)));
-        }
-    }
-
-    #[test]
-    fn online_scores_use_only_earlier_points() {
-        let mut points = hourly(24 * 10);
-        points[200].value *= 3.0;
-        let all = score_online(&points, &Options::default());
-        for t in [30, 150, 200, points.len() - 1] {
-            assert_eq!(score_online(&points[..=t], &Options::default())[t], all[t]);
         }
     }
 
@@ -357,9 +269,8 @@ mod tests {
             .collect();
         points[400].value = 260.0;
         points[401].value = f64::NAN;
-        let online = score_online(&points, &Options::default());
-        assert_eq!(flagged(&online), vec![400]);
-        assert_eq!(online[401], Scored::NONE);
-        assert_eq!(flagged(&score_batch(&points, &Options::default())), vec![400]);
+        let batch = score_batch(&points, &Options::default());
+        assert_eq!(flagged(&batch), vec![400]);
+        assert_eq!(batch[401], Scored::NONE);
     }
 }
