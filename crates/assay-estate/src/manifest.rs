@@ -345,6 +345,32 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// Parses a Kubernetes quantity (`500m`, `2`, `1.5Gi`, `512Mi`, `1G`, `1e3`) into base units.
+pub fn parse_quantity(text: &str) -> Option<f64> {
+    let text = text.trim();
+    const SUFFIXES: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+    ];
+    for (suffix, factor) in SUFFIXES {
+        if let Some(number) = text.strip_suffix(suffix) {
+            return number.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map(|n| n * factor);
+        }
+    }
+    text.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

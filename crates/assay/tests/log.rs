@@ -376,13 +376,21 @@ fn a_writer_killed_at_random_moments_loses_nothing_it_acknowledged() {
                 }
             }
         });
+        let (first, started) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| l.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+            let mut acked = Vec::new();
+            for n in std::io::BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.parse::<u64>().ok())
+            {
+                if acked.is_empty() {
+                    let _ = first.send(());
+                }
+                acked.push(n);
+            }
+            acked
         });
+        // The random moment is counted from the first acknowledgement, so that a slow start (a
+        // loaded machine) does not make every round end before anything was written.
+        let _ = started.recv_timeout(std::time::Duration::from_secs(30));
         std::thread::sleep(delay);
         child.kill().expect("SIGKILL");
         let _ = child.wait();
