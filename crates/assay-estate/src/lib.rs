@@ -15,6 +15,7 @@ pub mod git;
 pub mod manifest;
 pub mod pricing;
 pub mod residency;
+pub mod sarif;
 pub mod settings;
 pub mod signers;
 pub mod source;

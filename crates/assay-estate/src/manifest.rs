@@ -85,7 +85,8 @@ impl fmt::Display for Object {
 
 /// Parses a YAML or JSON file into Kubernetes-style objects. Documents that are empty are
 /// skipped; documents that do not parse or lack `apiVersion`/`kind` become diagnostics.
-/// `kind: List` documents are expanded into their items, as kubectl does.
+/// `kind: List` documents (and typed lists, `DeploymentList`) are expanded into their items, as
+/// kubectl does.
 pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
     let (docs, mut diags) = parse_documents(path, text);
     let mut objects = Vec::new();
@@ -93,11 +94,24 @@ pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
         if doc.value.is_null() {
             continue;
         }
-        if doc.value.get("kind").and_then(Value::as_str) == Some("List")
+        // `kind: List` (kubectl's) and typed lists as the API server answers them
+        // (`DeploymentList`, whose items carry no kind or apiVersion of their own).
+        if let Some(kind) = doc.value.get("kind").and_then(Value::as_str)
+            && let Some(item_kind) = kind.strip_suffix("List")
             && let Some(items) = doc.value.get("items").and_then(Value::as_array)
         {
+            let api_version = doc.value.get("apiVersion").cloned();
             for item in items {
-                check_object(path, doc.line, item.clone(), &mut objects, &mut diags);
+                let mut item = item.clone();
+                if !item_kind.is_empty()
+                    && let Some(map) = item.as_object_mut()
+                {
+                    map.entry("kind").or_insert_with(|| Value::String(item_kind.to_string()));
+                    if let Some(v) = &api_version {
+                        map.entry("apiVersion").or_insert_with(|| v.clone());
+                    }
+                }
+                check_object(path, doc.line, item, &mut objects, &mut diags);
             }
             continue;
         }

@@ -56,6 +56,71 @@ pub struct Cluster {
     /// Glob patterns of estate paths whose manifests run on this cluster.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// The kubeconfig context that reaches it (`assay drift`, `assay serve`); its name when
+    /// absent.
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// How `assay drift` compares the estate with what is live.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Drift {
+    /// Labels that mark a live object as the estate's: one carrying any of them with a value an
+    /// estate object carries, and not in Git, is extra. Argo CD's `app.kubernetes.io/instance`
+    /// and assay's own `assay.dev/estate` (whose value is the estate's `name`) by default.
+    #[serde(default = "default_ownership_labels")]
+    pub ownership_labels: Vec<String>,
+    /// Fields left out of the comparison, as Argo CD's `ignoreDifferences`.
+    #[serde(default)]
+    pub ignore_differences: Vec<IgnoreDifference>,
+}
+
+fn default_ownership_labels() -> Vec<String> {
+    vec!["app.kubernetes.io/instance".to_string(), "assay.dev/estate".to_string()]
+}
+
+impl Default for Drift {
+    fn default() -> Self {
+        Drift { ownership_labels: default_ownership_labels(), ignore_differences: Vec::new() }
+    }
+}
+
+/// One rule, as in Argo CD's `ignoreDifferences`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IgnoreDifference {
+    /// API group (`apps`; `""` for the core group); any when absent.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind; any when absent or `*`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Object name; any when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Namespace; any when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// RFC 6901 pointers to fields to leave out.
+    #[serde(default)]
+    pub json_pointers: Vec<String>,
+    /// jq path expressions of fields to leave out (`assay-live` evaluates them).
+    #[serde(default)]
+    pub jq_path_expressions: Vec<String>,
+    /// Field managers whose fields (in `metadata.managedFields`) are left out.
+    #[serde(default)]
+    pub managed_fields_managers: Vec<String>,
+}
+
+impl IgnoreDifference {
+    /// Whether the rule applies to an object of this group, kind, namespace and name.
+    pub fn applies(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+        self.group.as_deref().is_none_or(|g| g == group)
+            && self.kind.as_deref().is_none_or(|k| k == "*" || k == kind)
+            && self.name.as_deref().is_none_or(|n| n == name)
+            && self.namespace.as_deref().is_none_or(|n| Some(n) == namespace)
+    }
 }
 
 /// What `assay serve` does with what event policies (`package assay.events`) find.
@@ -104,6 +169,9 @@ pub struct Settings {
     /// Alerts and quarantine requests for findings of event policies.
     #[serde(default)]
     pub actions: Actions,
+    /// How the estate is compared with what is live (`assay drift`).
+    #[serde(default)]
+    pub drift: Drift,
 }
 
 fn default_cost_center_label() -> String {
@@ -126,6 +194,7 @@ impl Default for Settings {
             clusters: Vec::new(),
             cost_center_label: default_cost_center_label(),
             actions: Actions::default(),
+            drift: Drift::default(),
         }
     }
 }

@@ -111,7 +111,13 @@ fn last_applied(live: &Value) -> Option<Value> {
 
 /// The fields in which `live` differs from `desired` (both as read: normalised here).
 pub fn compare(desired: &Value, live: &Value) -> Vec<FieldDiff> {
-    let (mut d, l) = (normalise(desired), normalise(live));
+    compare_ignoring(desired, live, &[])
+}
+
+/// As [`compare`], leaving out the fields the `ignoreDifferences` rules name (the rules are
+/// assumed to apply to this object).
+pub fn compare_ignoring(desired: &Value, live: &Value, rules: &[&crate::ignore::Ignore]) -> Vec<FieldDiff> {
+    let (mut d, mut l) = (normalise(desired), normalise(live));
     // An object Git declares without a namespace is applied into one (the tool's destination):
     // its identity was matched already, so the namespace is not a difference.
     if let (Some(ns), Some(meta)) =
@@ -119,10 +125,28 @@ pub fn compare(desired: &Value, live: &Value) -> Vec<FieldDiff> {
     {
         meta.entry("namespace").or_insert(ns);
     }
+    let mut applied = last_applied(live);
+    let mut paths: Vec<Vec<crate::ignore::Step>> = Vec::new();
+    for ignore in rules {
+        paths.extend(ignore.rule.json_pointers.iter().map(|p| crate::ignore::pointer_steps(p)));
+        paths.extend(crate::ignore::managed_by(live, &ignore.rule.managed_fields_managers));
+    }
+    for path in &paths {
+        crate::ignore::remove(&mut d, path);
+        crate::ignore::remove(&mut l, path);
+        if let Some(a) = &mut applied {
+            crate::ignore::remove(a, path);
+        }
+    }
+    for jq in rules.iter().flat_map(|r| r.jq()) {
+        d = jq.delete(&d);
+        l = jq.delete(&l);
+        applied = applied.map(|a| jq.delete(&a));
+    }
     let kind = l.get("kind").or_else(|| d.get("kind")).and_then(Value::as_str).unwrap_or("").to_string();
     let mut out = Vec::new();
     subset(&kind, &d, &l, &mut String::new(), None, &mut out);
-    if let Some(applied) = last_applied(live) {
+    if let Some(applied) = applied {
         removed(&kind, &applied, &d, &l, &mut String::new(), None, &mut out);
     }
     out

@@ -1,7 +1,13 @@
 //! The live side of GitOps: what runs in a cluster, compared with what the estate declares.
 //!
-//! - [`diff`] compares one desired object with its live counterpart as Argo CD does (sans-IO).
+//! - [`diff`] compares one desired object with its live counterpart as Argo CD does (sans-IO);
+//!   [`ignore`] leaves out what `ignoreDifferences` names.
+//! - [`state`] compares an estate's objects with a cluster's: in sync, drifted, missing, extra.
+//! - [`report`] holds the result per cluster, with the audit, and renders it.
 //!
 //! assay reports and proves; it never changes the cluster.
 
 pub mod diff;
+pub mod ignore;
+pub mod report;
+pub mod state;

@@ -358,20 +358,7 @@ pub fn sarif(v: &Verdict, path_prefix: &str) -> Value {
             "locations": [location(&d.path, d.line.unwrap_or(1))],
         }));
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "assay",
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/assay-dev/assay",
-                "rules": rules.into_values().collect::<Vec<_>>()
-            }},
-            "results": results,
-            "invocations": [{"executionSuccessful": v.summary.errors == 0}]
-        }]
-    })
+    assay_estate::sarif::log(rules.into_values().collect(), results, v.summary.errors == 0)
 }
 
 fn location(path: &str, line: u32) -> Value {

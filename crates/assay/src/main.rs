@@ -8,6 +8,7 @@ mod check;
 mod cost;
 mod detect;
 mod detect_eval;
+mod drift;
 mod lineage;
 mod log;
 mod policy;
@@ -46,6 +47,10 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
+    /// Is each cluster in the state the estate declares? Live objects compared with the estate
+    /// (in sync, drifted, missing, extra), and with --audit the estate's policies on them.
+    /// Exit 0 in sync, 1 drift or violations, 2 something could not be read.
+    Drift(drift::DriftArgs),
     /// Data lineage: OpenLineage events into the lineage graph, and walks of it.
     Lineage {
         /// The data directory holding the lineage graph (`lineage.sqlite`).
@@ -545,6 +550,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Verify(args)) => policy::verify(args),
         Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args),
         Command::Detect(args) => detect::run(args),
+        Command::Drift(args) => drift::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),

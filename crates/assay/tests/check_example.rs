@@ -66,25 +66,6 @@ fn example_estate_json_is_the_documented_verdict() {
     assert_eq!(constraint["details"]["missing"], serde_json::json!(["owner"]));
 }
 
-fn sarif_multitool() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("ASSAY_SARIF_MULTITOOL") {
-        return path.into();
-    }
-    // Outside scripts/test.sh: install the validator the same way.
-    let tools = repo_root().join("target/tools");
-    let bin = tools.join("node_modules/.bin/sarif-multitool");
-    if !bin.exists() {
-        let status = std::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&tools)
-            .arg("@microsoft/sarif-multitool@5.7.0")
-            .status()
-            .expect("npm, to install the SARIF validator");
-        assert!(status.success(), "installing @microsoft/sarif-multitool");
-    }
-    bin
-}
-
 #[test]
 fn example_estate_sarif_validates_against_sarif_2_1_0() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -110,24 +91,7 @@ fn example_estate_sarif_validates_against_sarif_2_1_0() {
     assert_eq!(loc["region"]["startLine"], 2);
     assert_eq!(results[0]["level"], "error");
 
-    // Microsoft's validator checks the schema and the SARIF rules; any error fails.
-    let log = dir.path().join("validation.sarif");
-    let status = std::process::Command::new(sarif_multitool())
-        .arg("validate")
-        .arg(&sarif)
-        .arg("--output")
-        .arg(&log)
-        .output()
-        .expect("running sarif-multitool");
-    let report: Value = serde_json::from_slice(&std::fs::read(&log).expect("validation log")).expect("validation JSON");
-    let problems: Vec<&Value> = report["runs"][0]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["level"] == "error" || r["level"] == "warning")
-        .collect();
-    assert!(problems.is_empty(), "SARIF validation: {problems:#?}\n{}", String::from_utf8_lossy(&status.stdout));
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+    common::validate_sarif(&sarif);
 }
 
 #[test]

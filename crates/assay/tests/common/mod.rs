@@ -152,3 +152,47 @@ impl Key {
 pub const DEPLOYMENT_OK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n  labels: {team: a}\nspec:\n  replicas: 2\n";
 pub const TEAM_POLICY: &str = "package k8s.team\n\ndeny contains msg if {\n\tinput.request.kind.kind == \"Deployment\"\n\tnot input.request.object.metadata.labels.team\n\tmsg := \"Deployment has no team label\"\n}\n";
 pub mod server;
+
+fn sarif_multitool() -> PathBuf {
+    if let Some(path) = std::env::var_os("ASSAY_SARIF_MULTITOOL") {
+        return path.into();
+    }
+    // Outside scripts/test.sh: install the validator the same way.
+    let tools = repo_root().join("target/tools");
+    let bin = tools.join("node_modules/.bin/sarif-multitool");
+    if !bin.exists() {
+        let status = std::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&tools)
+            .arg("@microsoft/sarif-multitool@5.7.0")
+            .status()
+            .expect("npm, to install the SARIF validator");
+        assert!(status.success(), "installing @microsoft/sarif-multitool");
+    }
+    bin
+}
+
+/// Microsoft's SARIF validator checks the schema and the SARIF rules of a log file; any error
+/// or warning fails.
+#[allow(dead_code)]
+pub fn validate_sarif(sarif: &Path) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("validation.sarif");
+    let status = std::process::Command::new(sarif_multitool())
+        .arg("validate")
+        .arg(sarif)
+        .arg("--output")
+        .arg(&log)
+        .output()
+        .expect("running sarif-multitool");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&log).expect("validation log")).expect("validation JSON");
+    let problems: Vec<&serde_json::Value> = report["runs"][0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["level"] == "error" || r["level"] == "warning")
+        .collect();
+    assert!(problems.is_empty(), "SARIF validation: {problems:#?}\n{}", String::from_utf8_lossy(&status.stdout));
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+}

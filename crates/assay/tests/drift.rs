@@ -1,0 +1,232 @@
+//! `assay drift` over files of live objects: an estate (the example's, with a ConfigMap added),
+//! and a live state as the API server would answer `kubectl get -o json` for it, with one
+//! Deployment edited by hand, the ConfigMap never applied, and a hand-made Pod that breaks a
+//! constraint.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assay, repo_root, stderr, stdout};
+use serde_json::{Value, json};
+
+/// The example estate, with a ConfigMap for eu-prod.
+fn estate(work: &Path) -> std::path::PathBuf {
+    let dir = work.join("estate");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo_root().join("examples/estate"))
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    std::fs::write(
+        dir.join("manifests/eu-prod/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inference-settings\n  namespace: ml-serving\ndata:\n  batch: \"8\"\n",
+    )
+    .expect("write");
+    dir
+}
+
+/// What the API server answers for an applied object: server-set metadata, the
+/// last-applied-configuration annotation, defaulted fields, status.
+fn as_live(desired: &Value, n: usize) -> Value {
+    let mut live = desired.clone();
+    let meta = live["metadata"].as_object_mut().expect("metadata");
+    meta.insert("uid".into(), json!(format!("6c7f0a3e-0000-4000-8000-{n:012}")));
+    meta.insert("resourceVersion".into(), json!(format!("{}", 1000 + n)));
+    meta.insert("creationTimestamp".into(), json!("2026-11-30T09:00:00Z"));
+    meta.insert("generation".into(), json!(1));
+    let mut annotations = meta.get("annotations").cloned().unwrap_or(json!({}));
+    annotations["kubectl.kubernetes.io/last-applied-configuration"] = json!(desired.to_string());
+    meta.insert("annotations".into(), annotations);
+    match desired["kind"].as_str() {
+        Some("Deployment") => {
+            live["spec"]["progressDeadlineSeconds"] = json!(600);
+            live["spec"]["strategy"] =
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+            let spec = &mut live["spec"]["template"]["spec"];
+            spec["dnsPolicy"] = json!("ClusterFirst");
+            spec["restartPolicy"] = json!("Always");
+            for c in spec["containers"].as_array_mut().expect("containers") {
+                c["imagePullPolicy"] = json!("IfNotPresent");
+                c["terminationMessagePath"] = json!("/dev/termination-log");
+            }
+            live["status"] = json!({"replicas": 1, "readyReplicas": 1});
+        }
+        Some("Service") => {
+            live["spec"]["clusterIP"] = json!("10.96.12.7");
+            live["spec"]["type"] = json!("ClusterIP");
+            for p in live["spec"]["ports"].as_array_mut().expect("ports") {
+                p["protocol"] = json!("TCP");
+            }
+        }
+        Some("Namespace") => live["status"] = json!({"phase": "Active"}),
+        _ => {}
+    }
+    live
+}
+
+fn eu_prod_live(estate: &Path) -> Value {
+    let mut items = Vec::new();
+    for file in ["namespace.yaml", "inference.yaml", "training.yaml"] {
+        let path = estate.join("manifests/eu-prod").join(file);
+        let (objects, diags) =
+            assay_estate::manifest::parse_objects(file, &std::fs::read_to_string(path).expect("read"));
+        assert!(diags.is_empty(), "{diags:?}");
+        for o in objects {
+            let n = items.len();
+            items.push(as_live(&o.value, n));
+        }
+    }
+    // Someone patched the inference image by hand.
+    let inference = items
+        .iter_mut()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "llm-inference")
+        .expect("deployment");
+    inference["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("registry.example.com/llm-server:2.4.2-hotfix");
+    // A debugging pod made by hand, labelled as the estate's, with a floating tag.
+    items.push(
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug-shell", "namespace": "ml-serving",
+        "uid": "6c7f0a3e-0000-4000-8000-999999999999", "labels": {"assay.dev/estate": "acme-ai-platform"}},
+        "spec": {"containers": [{"name": "sh", "image": "busybox:latest"}]}, "status": {"phase": "Running"}}),
+    );
+    // A pod its ReplicaSet made: not the estate's to declare.
+    items.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm-inference-7d9f-x2", "namespace": "ml-serving",
+        "labels": {"app": "llm-inference"}, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "llm-inference-7d9f", "uid": "1", "controller": true}]},
+        "spec": {"containers": [{"name": "server", "image": "registry.example.com/llm-server:2.4.2-hotfix"}]}}));
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+}
+
+#[test]
+fn drift_names_the_edited_the_missing_and_the_extra_and_the_audit_the_violation() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate(work.path());
+    let live = work.path().join("eu-prod.json");
+    std::fs::write(&live, serde_json::to_string_pretty(&eu_prod_live(&estate)).expect("json")).expect("write");
+    let live_arg = format!("eu-prod={}", live.display());
+    let estate_arg = estate.to_str().expect("path");
+
+    let out = assay(work.path(), &["drift", estate_arg, "--live", &live_arg, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "drift exits 1: {}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(report["schema"], "assay.dev/drift/v1");
+    let cluster = &report["clusters"][0];
+    assert_eq!(cluster["cluster"], "eu-prod");
+    let not_in_sync: Vec<(String, String)> = cluster["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter(|o| o["status"] != "in_sync")
+        .map(|o| {
+            (
+                format!("{} {}", o["kind"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or("")),
+                o["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        not_in_sync,
+        vec![
+            ("ConfigMap inference-settings".to_string(), "missing".to_string()),
+            ("Pod debug-shell".to_string(), "extra".to_string()),
+            ("Deployment llm-inference".to_string(), "drifted".to_string()),
+        ]
+    );
+    let deployment =
+        cluster["objects"].as_array().expect("objects").iter().find(|o| o["status"] == "drifted").expect("drifted");
+    assert_eq!(
+        deployment["diffs"],
+        json!([{
+            "path": "spec.template.spec.containers[name=server].image",
+            "desired": "registry.example.com/llm-server:2.4.1",
+            "live": "registry.example.com/llm-server:2.4.2-hotfix",
+            "change": "changed"
+        }])
+    );
+    assert_eq!(deployment["file"], "manifests/eu-prod/inference.yaml");
+    assert!(cluster.get("audit").is_none());
+
+    // The audit: the estate's constraints on what is live, the hand-made pod included.
+    let out = assay(work.path(), &["drift", estate_arg, "--live", &live_arg, "--audit", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let audit = report["clusters"][0]["audit"].as_array().expect("audit").clone();
+    let debug: Vec<&Value> = audit.iter().filter(|f| f["object"] == "Pod/ml-serving/debug-shell").collect();
+    assert_eq!(debug.len(), 1, "{audit:#?}");
+    assert_eq!(debug[0]["policy"], "AssayDisallowedTags/no-latest-images");
+    assert_eq!(debug[0]["in_git"], false);
+
+    // Table, Markdown and SARIF say the same.
+    let table = stdout(&assay(work.path(), &["drift", estate_arg, "--live", &live_arg]));
+    assert!(table.contains("drifted  apps/Deployment ml-serving/llm-inference"), "{table}");
+    assert!(table.contains("spec.template.spec.containers[name=server].image: registry.example.com/llm-server:2.4.1 → registry.example.com/llm-server:2.4.2-hotfix"), "{table}");
+    let markdown = stdout(&assay(work.path(), &["drift", estate_arg, "--live", &live_arg, "--format", "markdown"]));
+    assert!(markdown.contains("| missing | `ConfigMap ml-serving/inference-settings` |"), "{markdown}");
+    let sarif_file = work.path().join("drift.sarif");
+    let sarif_arg = sarif_file.to_str().expect("path");
+    let out = assay(
+        work.path(),
+        &["drift", estate_arg, "--live", &live_arg, "--audit", "--format", "sarif", "-o", sarif_arg],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    common::validate_sarif(&sarif_file);
+    let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif_file).expect("read")).expect("SARIF");
+    let rules: Vec<&str> =
+        sarif["runs"][0]["results"].as_array().expect("results").iter().filter_map(|r| r["ruleId"].as_str()).collect();
+    assert_eq!(&rules[..3], ["drift/missing", "drift/extra", "drift/drifted"]);
+    assert!(rules[3..].iter().all(|r| *r == "drift/audit") && rules.len() > 3, "{rules:?}");
+
+    // In sync once the hand edit is undone, the ConfigMap applied and the pod deleted.
+    let mut fixed = eu_prod_live(&estate);
+    let items = fixed["items"].as_array_mut().expect("items");
+    items.retain(|i| i["metadata"]["name"] != "debug-shell");
+    for i in items.iter_mut() {
+        if i["metadata"]["name"] == "llm-inference" && i["kind"] == "Deployment" {
+            i["spec"]["template"]["spec"]["containers"][0]["image"] = json!("registry.example.com/llm-server:2.4.1");
+        }
+    }
+    items.push(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inference-settings", "namespace": "ml-serving", "uid": "u"}, "data": {"batch": "8"}}));
+    std::fs::write(&live, serde_json::to_string(&fixed).expect("json")).expect("write");
+    let out = assay(work.path(), &["drift", estate_arg, "--live", &live_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn unreadable_live_files_are_named_and_the_rest_is_compared() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate(work.path());
+    let good = work.path().join("good.json");
+    std::fs::write(&good, serde_json::to_string(&eu_prod_live(&estate)).expect("json")).expect("write");
+    let bad = work.path().join("notes.yaml");
+    std::fs::write(&bad, "shopping:\n  - milk\n").expect("write");
+    let estate_arg = estate.to_str().expect("path");
+    let out = assay(
+        work.path(),
+        &[
+            "drift",
+            estate_arg,
+            "--live",
+            &format!("eu-prod={}", good.display()),
+            "--live",
+            &format!("eu-prod={}", bad.display()),
+            "--live",
+            "eu-prod=absent.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let errors: Vec<&str> =
+        report["clusters"][0]["errors"].as_array().expect("errors").iter().filter_map(Value::as_str).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("notes.yaml:1") && errors[0].contains("not a Kubernetes-style object"), "{errors:?}");
+    assert!(errors[1].starts_with("absent.json: "), "{errors:?}");
+    assert_eq!(report["clusters"][0]["counts"]["drifted"], 1, "the readable file was still compared");
+    // A cluster assay.yaml does not name is refused.
+    let out = assay(work.path(), &["drift", estate_arg, "--live", "staging=x.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("assay.yaml has no cluster \"staging\""), "{}", stderr(&out));
+}
