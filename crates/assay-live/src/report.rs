@@ -42,6 +42,9 @@ pub struct ClusterDrift {
     /// What could not be read (a file, a kind the API refused), named; the rest was compared.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// What was not searched (see [`crate::cluster::Snapshot::warnings`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// With an audit: the policies' findings on the live objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<Vec<AuditFinding>>,
@@ -56,6 +59,7 @@ impl ClusterDrift {
             counts: counts(&objects),
             objects,
             errors,
+            warnings: Vec::new(),
             audit: None,
         }
     }
@@ -137,6 +141,9 @@ pub fn table(report: &Report) -> String {
         }
         for e in &c.errors {
             let _ = writeln!(out, "  error    {e}");
+        }
+        for w in &c.warnings {
+            let _ = writeln!(out, "  warning  {w}");
         }
         if let Some(audit) = &c.audit {
             let _ = writeln!(out, "  audit: {} finding(s) on live objects", audit.len());

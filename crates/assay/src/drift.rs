@@ -32,9 +32,18 @@ pub(crate) struct DriftArgs {
     estate: PathBuf,
     /// Live objects, as `kubectl get -o json|yaml` writes them (a `List` or objects; several
     /// files; `-` for standard input). `CLUSTER=FILE` for a cluster of `assay.yaml`'s
-    /// `clusters`; a file with no cluster belongs to the only cluster, or to `default`.
-    #[arg(long = "live", value_name = "[CLUSTER=]FILE", required = true)]
+    /// `clusters`; a file with no cluster belongs to the only cluster, or to `default`. Without
+    /// `--live`, each cluster is read from its API server.
+    #[arg(long = "live", value_name = "[CLUSTER=]FILE")]
     live: Vec<String>,
+    /// Only this cluster of `assay.yaml`.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// The kubeconfig context to read the cluster through (one cluster); by default the
+    /// cluster's `context` in `assay.yaml`, else its name, else (no clusters) the current
+    /// context, else the in-cluster service account.
+    #[arg(long)]
+    context: Option<String>,
     /// Also evaluate the estate's policies and constraints on the live objects (Gatekeeper's
     /// audit), including objects that never came from Git.
     #[arg(long)]
@@ -69,6 +78,112 @@ fn files_by_cluster(estate: &Estate, live: &[String]) -> Result<BTreeMap<String,
         out.entry(cluster).or_default().push(file);
     }
     Ok(out)
+}
+
+/// Where a cluster's live state comes from.
+enum Source {
+    /// Files of kubectl output.
+    Files(Vec<String>),
+    /// The API server, through a kubeconfig context (`None`: the current one, or in-cluster).
+    Api(Option<String>),
+}
+
+/// Each cluster to compare, with where its live state comes from.
+fn sources(estate: &Estate, args: &DriftArgs) -> Result<Vec<(String, Source)>> {
+    let only = |name: &str| args.cluster.as_deref().is_none_or(|c| c == name);
+    if !args.live.is_empty() {
+        return Ok(files_by_cluster(estate, &args.live)?
+            .into_iter()
+            .filter(|(c, _)| only(c))
+            .map(|(c, files)| (c, Source::Files(files)))
+            .collect());
+    }
+    let clusters: Vec<(String, Option<String>)> = if estate.settings.clusters.is_empty() {
+        vec![("default".to_string(), None)]
+    } else {
+        estate
+            .settings
+            .clusters
+            .iter()
+            .filter(|c| only(&c.name))
+            .map(|c| (c.name.clone(), Some(c.context.clone().unwrap_or_else(|| c.name.clone()))))
+            .collect()
+    };
+    if let Some(name) = &args.cluster
+        && clusters.is_empty()
+    {
+        anyhow::bail!("--cluster {name}: assay.yaml has no such cluster");
+    }
+    if args.context.is_some() && clusters.len() > 1 {
+        anyhow::bail!("--context names one cluster's context; choose the cluster with --cluster");
+    }
+    Ok(clusters.into_iter().map(|(name, context)| (name, Source::Api(args.context.clone().or(context)))).collect())
+}
+
+/// What to read of a cluster: the kinds and namespaces of its estate objects, the estate's
+/// ownership labels, and with an audit the kinds the constraints match.
+fn wanted(estate: &Estate, desired: &[Object], audit: bool) -> assay_live::cluster::Wanted {
+    let mut w = assay_live::cluster::Wanted {
+        ownership_labels: estate.settings.drift.ownership_labels.clone(),
+        ..Default::default()
+    };
+    for o in desired {
+        if let Some(key) = Key::of(&o.value) {
+            w.kinds.insert((key.group.clone(), key.kind.clone()));
+            if let Some(ns) = key.namespace {
+                w.namespaces.insert(ns);
+            }
+        }
+        if o.kind() == "Namespace" {
+            w.namespaces.insert(o.name().to_string());
+        }
+    }
+    if audit {
+        for c in estate.constraints.iter().filter(|c| c.kind() != "ConstraintTemplate") {
+            for m in c.value.pointer("/spec/match/kinds").and_then(serde_json::Value::as_array).into_iter().flatten() {
+                let groups = m.get("apiGroups").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+                for kind in m
+                    .get("kinds")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str())
+                {
+                    for g in groups.iter().filter_map(|g| g.as_str()).filter(|g| *g != "*") {
+                        if kind != "*" {
+                            w.audit_kinds.insert((g.to_string(), kind.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// Reads a cluster through its API server.
+fn read_api(
+    cluster: &str,
+    context: Option<&str>,
+    wanted: &assay_live::cluster::Wanted,
+) -> (Vec<Object>, Vec<String>, Vec<String>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), vec![format!("cluster {cluster}: {e}")], Vec::new()),
+    };
+    runtime.block_on(async {
+        let client = match assay_live::cluster::client(context).await {
+            Ok(c) => c,
+            Err(e) => return (Vec::new(), vec![format!("cluster {cluster}: {e}")], Vec::new()),
+        };
+        let snapshot = assay_live::cluster::read(&client, cluster, wanted).await;
+        let objects = snapshot
+            .objects
+            .into_iter()
+            .map(|value| Object { path: format!("cluster {cluster}"), line: 0, value })
+            .collect();
+        (objects, snapshot.errors, snapshot.warnings)
+    })
 }
 
 /// The estate's objects bound for `cluster`: those whose path its `paths` match (all, when the
@@ -169,14 +284,29 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
         ignore,
     };
     let mut clusters = Vec::new();
-    for (cluster, files) in files_by_cluster(&estate, &args.live)? {
+    for (cluster, source) in sources(&estate, &args)? {
         let desired = desired_for(&estate, &cluster);
-        let (live, errors) = read_live(&files);
+        let (live, errors, warnings, described) = match source {
+            Source::Files(files) => {
+                let (live, errors) = read_live(&files);
+                (live, errors, Vec::new(), format!("files {}", files.join(", ")))
+            }
+            Source::Api(context) => {
+                let wanted = wanted(&estate, &desired, args.audit);
+                let (live, errors, warnings) = read_api(&cluster, context.as_deref(), &wanted);
+                let described = match &context {
+                    Some(c) => format!("API server of kubeconfig context {c}"),
+                    None => "API server (current kubeconfig context or in-cluster)".to_string(),
+                };
+                (live, errors, warnings, described)
+            }
+        };
         let values: Vec<serde_json::Value> = live.iter().map(|o| o.value.clone()).collect();
         let objects = state::reconcile(&desired, &values, &options);
         let in_git: BTreeSet<Key> =
             objects.iter().filter(|o| o.status != state::Status::Extra).map(|o| o.key.clone()).collect();
-        let mut result = ClusterDrift::new(&cluster, &format!("files {}", files.join(", ")), objects, errors);
+        let mut result = ClusterDrift::new(&cluster, &described, objects, errors);
+        result.warnings = warnings;
         if args.audit {
             let (findings, failures) = audit(&estate, &live, &in_git);
             result.errors.extend(failures);

@@ -422,6 +422,16 @@ mod tests {
             assert!(diags.is_empty(), "{diags:?}");
             objects
         };
+        // The reader role only reads.
+        let rbac = read("rbac.yaml");
+        let role = rbac.iter().find(|o| o.kind() == "ClusterRole").expect("test");
+        for rule in role.value["rules"].as_array().expect("test") {
+            for verb in rule["verbs"].as_array().expect("test") {
+                assert!(["get", "list", "watch"].contains(&verb.as_str().expect("test")), "{rule}");
+            }
+        }
+        let binding = rbac.iter().find(|o| o.kind() == "ClusterRoleBinding").expect("test");
+        assert_eq!(binding.value["subjects"][0]["name"], "assay");
         let webhook = read("webhook.yaml");
         let hook = &webhook[0].value["webhooks"][0];
         assert_eq!(webhook[0].kind(), "ValidatingWebhookConfiguration");

@@ -230,3 +230,86 @@ fn unreadable_live_files_are_named_and_the_rest_is_compared() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("assay.yaml has no cluster \"staging\""), "{}", stderr(&out));
 }
+
+#[test]
+fn drift_reads_each_cluster_through_its_api_server() {
+    use common::apiserver::{Cluster, kubeconfig, serve};
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate(work.path());
+    // The API server answers with the same live state (objects carry no kind inside lists); RBAC
+    // refuses secrets; pod lists page and their first continue token has expired.
+    let live = eu_prod_live(&estate);
+    let mut objects: Vec<Value> = live["items"].as_array().expect("items").clone();
+    objects.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "batch-1", "namespace": "ml-serving"}, "spec": {"containers": [{"name": "b", "image": "registry.example.com/batch:1"}]}}));
+    objects.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "batch-2", "namespace": "ml-serving"}, "spec": {"containers": [{"name": "b", "image": "registry.example.com/batch:1"}]}}));
+    let cluster = Cluster {
+        objects,
+        forbidden: ["secrets".to_string()].into(),
+        token: "reader-token".into(),
+        ..Default::default()
+    };
+    let (port, state) = serve(cluster);
+    let config = work.path().join("kubeconfig");
+    std::fs::write(&config, kubeconfig(&[("eu-prod", port), ("us-prod", free_port())], "reader-token")).expect("write");
+    let estate_arg = estate.to_str().expect("path");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .env("KUBECONFIG", &config)
+            .current_dir(work.path())
+            .output()
+            .expect("assay")
+    };
+
+    let out = run(&["drift", estate_arg, "--cluster", "eu-prod", "--audit", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let c = &report["clusters"][0];
+    assert_eq!(c["source"], "API server of kubeconfig context eu-prod");
+    assert_eq!(
+        (c["counts"]["drifted"].as_u64(), c["counts"]["missing"].as_u64(), c["counts"]["extra"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{c:#}"
+    );
+    assert!(c["errors"].as_array().is_none_or(Vec::is_empty), "secrets are not declared, so not listed: {c:#}");
+    let audited: Vec<&str> =
+        c["audit"].as_array().expect("audit").iter().filter_map(|f| f["object"].as_str()).collect();
+    assert!(audited.contains(&"Pod/ml-serving/debug-shell"), "{audited:?}");
+    // Pods were listed page by page (two per page, after one expired token), in the estate's namespace.
+    let requests = state.lock().expect("state").requests.clone();
+    assert!(requests.get("/v1/ml-serving/pods").copied().unwrap_or(0) >= 3, "{requests:?}");
+
+    // A Secret in Git: RBAC refuses the list, which is named; the rest is still compared.
+    std::fs::write(
+        estate.join("manifests/eu-prod/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api-key\n  namespace: ml-serving\nstringData:\n  key: k\n",
+    )
+    .expect("write");
+    let out = run(&["drift", estate_arg, "--cluster", "eu-prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let errors: Vec<&str> =
+        report["clusters"][0]["errors"].as_array().expect("errors").iter().filter_map(Value::as_str).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("cluster eu-prod: listing secrets (v1) in namespace ml-serving: secrets is forbidden"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("(403 Forbidden)"), "{errors:?}");
+    assert_eq!(report["clusters"][0]["counts"]["drifted"], 1);
+
+    // us-prod's server is unreachable: named; a wrong token is refused: named.
+    let out = run(&["drift", estate_arg, "--cluster", "us-prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let error = report["clusters"][0]["errors"][0].as_str().expect("an error").to_string();
+    assert!(error.starts_with("cluster us-prod: API discovery failed"), "{error}");
+    std::fs::write(&config, kubeconfig(&[("eu-prod", port)], "stolen")).expect("write");
+    let out = run(&["drift", estate_arg, "--cluster", "eu-prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Unauthorized"), "{}", stdout(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

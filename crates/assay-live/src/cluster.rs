@@ -1,0 +1,161 @@
+//! Reading a cluster's live objects from its Kubernetes API server with kube-rs (the IO side of
+//! this crate): a kubeconfig context or the in-cluster service account; the API resources
+//! discovered; every kind the estate declares listed, page by page, in the namespaces it uses;
+//! and every listable kind listed by the estate's ownership labels, so that objects made outside
+//! Git are found. A list the API refuses (RBAC) or that fails is named and the rest is read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
+use serde_json::Value;
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// (group, kind) of every object the estate declares for the cluster.
+    pub kinds: BTreeSet<(String, String)>,
+    /// Namespaces its namespaced objects use: declared kinds are listed in these.
+    pub namespaces: BTreeSet<String>,
+    /// Every object of these (group, kind) in those namespaces too, for the audit (`Pod`).
+    pub audit_kinds: BTreeSet<(String, String)>,
+    /// Ownership label keys: every other listable kind is listed with `labelSelector=KEY`.
+    pub ownership_labels: Vec<String>,
+}
+
+/// What was read.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The live objects, each with its `apiVersion` and `kind`.
+    pub objects: Vec<Value>,
+    /// What could not be read, named (the cluster, the kind, the namespace, the API's answer).
+    pub errors: Vec<String>,
+    /// Searches by ownership label for objects made outside Git that the API refused (RBAC
+    /// commonly keeps Secrets from a reader): extra objects of that kind may be missed, the
+    /// comparison of what Git declares is whole.
+    pub warnings: Vec<String>,
+    /// Lists made (pages included).
+    pub requests: usize,
+}
+
+/// Objects per page: the API server's own default for `kubectl get --chunk-size`.
+const PAGE: u32 = 500;
+
+/// A client for a kubeconfig context (the current one when `None`), or, with no kubeconfig at
+/// all, for the in-cluster service account.
+pub async fn client(context: Option<&str>) -> Result<kube::Client, String> {
+    let config = match context {
+        Some(ctx) => {
+            let options = kube::config::KubeConfigOptions { context: Some(ctx.to_string()), ..Default::default() };
+            kube::Config::from_kubeconfig(&options).await.map_err(|e| format!("kubeconfig context {ctx:?}: {e}"))?
+        }
+        None => {
+            kube::Config::infer().await.map_err(|e| format!("no kubeconfig and no in-cluster service account: {e}"))?
+        }
+    };
+    let url = config.cluster_url.to_string();
+    kube::Client::try_from(config).map_err(|e| format!("{url}: {e}"))
+}
+
+/// The API's answer to a failed request, for people: its Status message and code when it sent one.
+fn refusal(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+        other => other.to_string(),
+    }
+}
+
+/// Lists every object of `resource` that `params` select, page by page (a `continue` token that
+/// expired starts the list again once).
+async fn list_all(
+    api: &Api<DynamicObject>,
+    resource: &ApiResource,
+    params: ListParams,
+    snapshot: &mut Snapshot,
+) -> Result<(), String> {
+    let mut params = params.limit(PAGE);
+    let mut restarted = false;
+    loop {
+        snapshot.requests += 1;
+        let page = match api.list(&params).await {
+            Ok(p) => p,
+            Err(kube::Error::Api(status)) if status.code == 410 && !restarted && params.continue_token.is_some() => {
+                // 410 Gone: the continue token expired; list again from the start.
+                restarted = true;
+                params.continue_token = None;
+                continue;
+            }
+            Err(e) => return Err(refusal(&e)),
+        };
+        for item in page.items {
+            let mut value = serde_json::to_value(&item).map_err(|e| e.to_string())?;
+            if let Some(map) = value.as_object_mut() {
+                // List items carry no type of their own: the list's.
+                map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
+                map.insert("kind".into(), Value::String(resource.kind.clone()));
+            }
+            snapshot.objects.push(value);
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params.continue_token = Some(token),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Reads what `wanted` asks of the cluster behind `client`; `cluster` names it in errors.
+pub async fn read(client: &kube::Client, cluster: &str, wanted: &Wanted) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    let discovery = match Discovery::new(client.clone()).run().await {
+        Ok(d) => d,
+        Err(e) => {
+            snapshot.errors.push(format!("cluster {cluster}: API discovery failed: {}", refusal(&e)));
+            return snapshot;
+        }
+    };
+    let resources: Vec<(ApiResource, ApiCapabilities)> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
+        .collect();
+    for (resource, caps) in &resources {
+        let gk = (resource.group.clone(), resource.kind.clone());
+        let what = if resource.group.is_empty() {
+            format!("{} ({})", resource.plural, resource.api_version)
+        } else {
+            format!("{}.{} ({})", resource.plural, resource.group, resource.api_version)
+        };
+        let declared = wanted.kinds.contains(&gk) || wanted.audit_kinds.contains(&gk);
+        if declared && caps.scope == Scope::Namespaced {
+            for ns in &wanted.namespaces {
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
+                if let Err(e) = list_all(&api, resource, ListParams::default(), &mut snapshot).await {
+                    snapshot.errors.push(format!("cluster {cluster}: listing {what} in namespace {ns}: {e}"));
+                }
+            }
+        } else if declared {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+            if let Err(e) = list_all(&api, resource, ListParams::default(), &mut snapshot).await {
+                snapshot.errors.push(format!("cluster {cluster}: listing {what}: {e}"));
+            }
+        }
+        // Objects of the estate made outside Git: any kind, anywhere, by ownership label.
+        for label in &wanted.ownership_labels {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+            if let Err(e) = list_all(&api, resource, ListParams::default().labels(label), &mut snapshot).await {
+                snapshot.warnings.push(format!("cluster {cluster}: not searched for {what} labelled {label}: {e}"));
+            }
+        }
+    }
+    // The same object may come from several lists: keep one.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unique = Vec::with_capacity(snapshot.objects.len());
+    for object in std::mem::take(&mut snapshot.objects) {
+        let id = crate::state::Key::of(&object).map(|k| k.to_string()).unwrap_or_default();
+        if seen.insert(id, unique.len()).is_none() {
+            unique.push(object);
+        }
+    }
+    snapshot.objects = unique;
+    snapshot
+}
