@@ -117,6 +117,10 @@ pub struct ObjectDrift {
     /// The fields that differ (drifted objects).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FieldDiff>,
+    /// SHA-256 (hex) of the live object as compared (normalised, canonical JSON): what was
+    /// observed, for attestations. Absent for missing objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_sha256: Option<String>,
     /// The estate file and line that declares it (not for extra objects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -178,6 +182,7 @@ pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<O
                 _ => Some(default_ns.clone()),
             };
         }
+        let live_sha256 = live_by_key.get(&key).map(|l| digest(l));
         let (status, diffs) = match live_by_key.get(&key) {
             None => (Status::Missing, Vec::new()),
             Some(live_object) => {
@@ -191,7 +196,14 @@ pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<O
                 (if diffs.is_empty() { Status::InSync } else { Status::Drifted }, diffs)
             }
         };
-        out.push(ObjectDrift { key, status, diffs, file: Some(object.path.clone()), line: Some(object.line) });
+        out.push(ObjectDrift {
+            key,
+            status,
+            diffs,
+            live_sha256,
+            file: Some(object.path.clone()),
+            line: Some(object.line),
+        });
     }
     for (key, object) in &live_by_key {
         if matched.contains(key)
@@ -207,6 +219,7 @@ pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<O
                 key: key.clone(),
                 status: Status::Extra,
                 diffs: Vec::new(),
+                live_sha256: Some(digest(object)),
                 file: None,
                 line: None,
             });
@@ -214,6 +227,15 @@ pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<O
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
+}
+
+/// SHA-256 (hex) of a live object's canonical JSON once normalised (server bookkeeping left out,
+/// so that a resync that changes only `resourceVersion` does not change it).
+pub fn digest(live: &Value) -> String {
+    use sha2::Digest as _;
+    let normal = crate::diff::normalise(live);
+    let bytes = serde_json_canonicalizer::to_vec(&normal).unwrap_or_default();
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How many objects stand where.

@@ -121,6 +121,9 @@ pub enum Record {
     /// A change in a dataset's data-quality metric across runs.
     #[serde(rename = "assay.dev/record/quality-finding/v1")]
     QualityFinding(QualityFindingRecord),
+    /// A signed statement of what a cluster matched of the estate at a time.
+    #[serde(rename = "assay.dev/record/sync-attestation/v1")]
+    SyncAttestation(SyncAttestationRecord),
 }
 
 /// The prefix of every record type.
@@ -139,6 +142,7 @@ impl Record {
             Record::ResidencyFinding(_) => "assay.dev/record/residency-finding/v1",
             Record::Provenance(_) => "assay.dev/record/provenance/v2",
             Record::QualityFinding(_) => "assay.dev/record/quality-finding/v1",
+            Record::SyncAttestation(_) => "assay.dev/record/sync-attestation/v1",
         }
     }
 
@@ -521,6 +525,38 @@ impl Record {
     /// The record of a data-quality finding made at `time`.
     pub fn quality_finding(finding: &assay_lineage::quality::Finding, time: Time) -> Record {
         Record::QualityFinding(QualityFindingRecord { time, key: finding.key(), finding: finding.clone() })
+    }
+}
+
+/// `assay.dev/record/sync-attestation/v1`: a sync attestation was signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncAttestationRecord {
+    /// When the live state was observed.
+    pub time: Time,
+    /// The cluster.
+    pub cluster: String,
+    /// The estate revision it was compared with.
+    pub estate: EstateAt,
+    /// How many objects stood where (`in_sync`, `drifted`, `missing`, `extra`).
+    pub counts: BTreeMap<String, usize>,
+    /// The statement's subject digest: SHA-256 of what was live.
+    pub observed_sha256: String,
+    /// SHA-256 (hex) of the DSSE envelope's canonical JSON.
+    pub envelope_sha256: String,
+}
+
+impl Record {
+    /// The record of a signed sync attestation (`statement` in `envelope`).
+    pub fn sync_attestation(statement: &Value, envelope: &Value, time: Time, estate: EstateAt) -> Record {
+        let predicate = &statement["predicate"];
+        Record::SyncAttestation(SyncAttestationRecord {
+            time,
+            cluster: predicate["cluster"].as_str().unwrap_or("").to_string(),
+            estate,
+            counts: serde_json::from_value(predicate["counts"].clone()).unwrap_or_default(),
+            observed_sha256: statement["subject"][0]["digest"]["sha256"].as_str().unwrap_or("").to_string(),
+            envelope_sha256: assay_lineage::graph::digest(envelope),
+        })
     }
 }
 

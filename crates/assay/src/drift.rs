@@ -54,6 +54,19 @@ pub(crate) struct DriftArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Sign a sync attestation per cluster (an in-toto statement in a DSSE envelope, signed
+    /// with the ledger key) and append its record to the ledger.
+    #[arg(long, requires_all = ["ledger", "ledger_key"])]
+    attest: bool,
+    /// Also write the signed envelopes here, one JSON line per cluster.
+    #[arg(long, requires = "attest")]
+    attestation: Option<PathBuf>,
+    /// The ledger the attestations are recorded in.
+    #[arg(long, env = "ASSAY_LEDGER")]
+    ledger: Option<PathBuf>,
+    /// The private key that signs the ledger's checkpoints and the attestations.
+    #[arg(long, env = "ASSAY_LEDGER_KEY")]
+    ledger_key: Option<PathBuf>,
 }
 
 /// The clusters the estate names, with the live files given for each.
@@ -78,6 +91,35 @@ fn files_by_cluster(estate: &Estate, live: &[String]) -> Result<BTreeMap<String,
         out.entry(cluster).or_default().push(file);
     }
     Ok(out)
+}
+
+/// Signs a sync attestation per cluster with the ledger key, appends each record to the ledger,
+/// and writes the envelopes to `--attestation`.
+fn attest(report: &Report, args: &DriftArgs, time: assay_record::Time) -> Result<()> {
+    let key = args.ledger_key.as_deref().context("--attest needs --ledger-key")?;
+    let signer = crate::log::read_signer(key)?;
+    let mut log = crate::log::open_ledger(args.ledger.as_deref(), Some(key))?.context("--attest needs --ledger")?;
+    let estate = assay_record::EstateAt { name: report.estate.clone(), revision: report.revision.clone() };
+    let mut lines = String::new();
+    for cluster in &report.clusters {
+        let statement =
+            assay_live::attest::statement(cluster, report.estate.as_deref(), &report.revision, &report.time);
+        let envelope = assay_lineage::provenance::envelope(&statement, signer.name(), |m| signer.sign_bytes(m));
+        let record = assay_record::Record::sync_attestation(&statement, &envelope, time, estate.clone()).to_entry()?;
+        let index = log.append(&[record]).with_context(|| format!("appending to {}", log.dir().display()))?;
+        eprintln!(
+            "ledger: sync attestation of cluster {} recorded as entry {index} of {} (receipt: assay log prove {} {index})",
+            cluster.cluster,
+            log.origin(),
+            log.dir().display()
+        );
+        lines.push_str(&serde_json::to_string(&envelope)?);
+        lines.push('\n');
+    }
+    if let Some(path) = &args.attestation {
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Where a cluster's live state comes from.
@@ -283,6 +325,7 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
         default_namespace: None,
         ignore,
     };
+    let observed = assay_record::Time::now();
     let mut clusters = Vec::new();
     for (cluster, source) in sources(&estate, &args)? {
         let desired = desired_for(&estate, &cluster);
@@ -318,9 +361,12 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
         schema: report::SCHEMA,
         estate: estate.settings.name.clone(),
         revision: estate.revision(),
-        time: assay_record::Time::now().to_string(),
+        time: observed.to_string(),
         clusters,
     };
+    if args.attest {
+        attest(&report, &args, observed)?;
+    }
     let text = match args.format {
         DriftFormat::Table => report::table(&report),
         DriftFormat::Json => serde_json::to_string_pretty(&report)? + "\n",

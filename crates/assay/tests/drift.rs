@@ -313,3 +313,85 @@ fn drift_reads_each_cluster_through_its_api_server() {
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
+
+#[test]
+fn a_sync_attestation_is_signed_logged_and_verifies_offline() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let estate = estate(dir);
+    let live = dir.join("eu-prod.json");
+    std::fs::write(&live, serde_json::to_string(&eu_prod_live(&estate)).expect("json")).expect("write");
+    for args in [
+        &["log", "keygen", "audit.example/platform", "--private", "k", "--public", "k.pub"][..],
+        &["log", "init", "ledger", "--key", "k"],
+    ] {
+        let out = assay(dir, args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let live_arg = format!("eu-prod={}", live.display());
+    let estate_arg = estate.to_str().expect("path");
+    let out = assay(
+        dir,
+        &[
+            "drift",
+            estate_arg,
+            "--live",
+            &live_arg,
+            "--attest",
+            "--ledger",
+            "ledger",
+            "--ledger-key",
+            "k",
+            "--attestation",
+            "eu.intoto.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "drift is still reported: {}", stderr(&out));
+    assert!(stderr(&out).contains("sync attestation of cluster eu-prod recorded as entry 0"), "{}", stderr(&out));
+
+    // The envelope verifies with the ledger's public key, in securesystemslib.
+    let envelope_text = std::fs::read_to_string(dir.join("eu.intoto.jsonl")).expect("envelope");
+    let envelope: Value = serde_json::from_str(envelope_text.trim()).expect("JSON");
+    std::fs::write(dir.join("eu.intoto.json"), envelope_text.trim()).expect("write");
+    let (ok, said) = common::verify_dsse(&dir.join("eu.intoto.json"), &dir.join("k.pub"));
+    assert!(ok, "securesystemslib refused: {said}");
+    let said: Value = serde_json::from_str(said.trim()).expect("json");
+    assert_eq!(said["subject"], "cluster:eu-prod");
+    assert_eq!(said["predicateType"], "https://assay.dev/attestation/sync/v1");
+    use base64::Engine as _;
+    let statement: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().expect("payload"))
+            .expect("base64"),
+    )
+    .expect("statement");
+    let predicate = &statement["predicate"];
+    assert_eq!(predicate["estate"]["name"], "acme-ai-platform");
+    assert_eq!(predicate["counts"]["drifted"], 1);
+    let drifted = predicate["notInSync"]
+        .as_array()
+        .expect("notInSync")
+        .iter()
+        .find(|o| o["status"] == "drifted")
+        .expect("drifted");
+    assert_eq!(drifted["object"], "apps/Deployment ml-serving/llm-inference");
+    assert_eq!(drifted["liveDigest"]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(drifted["fields"], json!(["spec.template.spec.containers[name=server].image"]));
+
+    // The record is in the log; its receipt verifies offline, without the log.
+    let shown = stdout(&assay(dir, &["log", "show", "ledger", "--json"]));
+    let record: Value = serde_json::from_str(shown.lines().next().expect("an entry")).expect("json");
+    assert_eq!(record["json"]["type"], "assay.dev/record/sync-attestation/v1");
+    assert_eq!(record["json"]["observed_sha256"], statement["subject"][0]["digest"]["sha256"]);
+    let entry = serde_json_canonicalizer::to_vec(&record["json"]).expect("canonical");
+    std::fs::write(dir.join("entry.json"), entry).expect("write");
+    assert_eq!(assay(dir, &["log", "prove", "ledger", "0", "-o", "sync.tlog-proof"]).status.code(), Some(0));
+    std::fs::rename(dir.join("ledger"), dir.join("archived")).expect("move");
+    let ok = assay(dir, &["log", "verify-receipt", "sync.tlog-proof", "--entry", "entry.json", "--key", "k.pub"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).starts_with("ok: entry.json is entry 0 of audit.example/platform"), "{}", stdout(&ok));
+
+    // --attest without a ledger is refused before anything is read.
+    let out = assay(dir, &["drift", estate_arg, "--live", &live_arg, "--attest"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -6,34 +6,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
-
-fn python() -> PathBuf {
-    common::python_with("securesystemslib.dsse", "securesystemslib[crypto]==1.6.0")
-}
-
-const VERIFY: &str = r#"
-import base64, json, sys
-from securesystemslib.dsse import Envelope
-from securesystemslib.signer import SSlibKey
-envelope = json.load(open(sys.argv[1]))
-name, _hash, key = open(sys.argv[2]).read().strip().split("+", 2)
-raw = base64.b64decode(key)
-assert raw[0] == 1, "not an Ed25519 verifier key"
-public = SSlibKey(name, "ed25519", "ed25519", {"public": raw[1:].hex()})
-try:
-    Envelope.from_dict(envelope).verify([public], 1)
-except Exception as e:
-    print("REFUSED", type(e).__name__, e)
-    sys.exit(1)
-statement = json.loads(base64.b64decode(envelope["payload"]))
-print(json.dumps({"type": statement["_type"], "predicateType": statement["predicateType"],
-                  "subject": statement["subject"][0]["name"]}))
-"#;
 
 fn run_event(run: u32, state: &str, job: &str, inputs: Vec<Value>, outputs: Vec<Value>) -> Value {
     json!({
@@ -56,11 +30,6 @@ fn versioned(ns: &str, name: &str, version: &str) -> Value {
         "_producer": "https://github.com/acme/pipelines/tree/v3",
         "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json",
         "datasetVersion": version}}})
-}
-
-fn verify(python: &Path, envelope: &Path, key: &Path) -> (bool, String) {
-    let out = Command::new(python).args(["-c", VERIFY]).arg(envelope).arg(key).output().expect("python");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
@@ -133,8 +102,7 @@ fn provenance_is_a_dsse_envelope_that_securesystemslib_verifies() {
         "0192f0c4-8a57-7d3c-b1a5-000000000001"
     );
 
-    let python = python();
-    let (ok, said) = verify(&python, &work.path().join("model.intoto.json"), &work.path().join("p.pub"));
+    let (ok, said) = common::verify_dsse(&work.path().join("model.intoto.json"), &work.path().join("p.pub"));
     assert!(ok, "securesystemslib refused assay's envelope: {said}");
     let said: Value = serde_json::from_str(said.trim()).expect("json");
     assert_eq!(said["subject"], "dataset:s3://acme-models-us:churn-model");
@@ -146,9 +114,9 @@ fn provenance_is_a_dsse_envelope_that_securesystemslib_verifies() {
     statement2["subject"][0]["annotations"]["version"] = json!("3.2.1");
     tampered["payload"] = json!(base64_encode(&serde_json::to_vec(&statement2).expect("json")));
     std::fs::write(work.path().join("tampered.json"), tampered.to_string()).expect("write");
-    let (ok, said) = verify(&python, &work.path().join("tampered.json"), &work.path().join("p.pub"));
+    let (ok, said) = common::verify_dsse(&work.path().join("tampered.json"), &work.path().join("p.pub"));
     assert!(!ok && said.contains("REFUSED"), "{said}");
-    let (ok, _) = verify(&python, &work.path().join("model.intoto.json"), &work.path().join("l.pub"));
+    let (ok, _) = common::verify_dsse(&work.path().join("model.intoto.json"), &work.path().join("l.pub"));
     assert!(!ok, "another key must not verify");
 
     // The attestation is in the ledger.

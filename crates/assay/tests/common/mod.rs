@@ -197,3 +197,32 @@ pub fn validate_sarif(sarif: &Path) {
     assert!(problems.is_empty(), "SARIF validation: {problems:#?}\n{}", String::from_utf8_lossy(&status.stdout));
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
 }
+
+const VERIFY_DSSE: &str = r#"
+import base64, json, sys
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+envelope = json.load(open(sys.argv[1]))
+name, _hash, key = open(sys.argv[2]).read().strip().split("+", 2)
+raw = base64.b64decode(key)
+assert raw[0] == 1, "not an Ed25519 verifier key"
+public = SSlibKey(name, "ed25519", "ed25519", {"public": raw[1:].hex()})
+try:
+    Envelope.from_dict(envelope).verify([public], 1)
+except Exception as e:
+    print("REFUSED", type(e).__name__, e)
+    sys.exit(1)
+statement = json.loads(base64.b64decode(envelope["payload"]))
+print(json.dumps({"type": statement["_type"], "predicateType": statement["predicateType"],
+                  "subject": statement["subject"][0]["name"]}))
+"#;
+
+/// Verifies a DSSE envelope (a JSON file) with Python's securesystemslib and an Ed25519
+/// verifier key in signed-note form (as `assay log keygen` writes it): whether it verifies, and
+/// what the script said (the statement's type, predicate type and first subject).
+#[allow(dead_code)]
+pub fn verify_dsse(envelope: &Path, key: &Path) -> (bool, String) {
+    let python = python_with("securesystemslib.dsse", "securesystemslib[crypto]==1.6.0");
+    let out = Command::new(python).args(["-c", VERIFY_DSSE]).arg(envelope).arg(key).output().expect("python");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
