@@ -158,7 +158,122 @@ fn check_10k() {
     );
 }
 
+/// What the API server would answer for a Deployment applied from `manifest`: server-set
+/// metadata, defaulted fields, status; every hundredth one with a hand-edited image.
+fn as_live(manifest: &serde_json::Value, i: usize) -> serde_json::Value {
+    let mut live = manifest.clone();
+    live["metadata"]["uid"] = serde_json::json!(format!("00000000-0000-4000-8000-{i:012}"));
+    live["metadata"]["resourceVersion"] = serde_json::json!(format!("{}", 100_000 + i));
+    live["metadata"]["creationTimestamp"] = serde_json::json!("2026-11-30T09:00:00Z");
+    live["metadata"]["managedFields"] = serde_json::json!([{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
+    live["spec"]["progressDeadlineSeconds"] = serde_json::json!(600);
+    live["spec"]["strategy"] =
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    if let Some(containers) = live["spec"]["template"]["spec"]["containers"].as_array_mut() {
+        for c in containers {
+            c["imagePullPolicy"] = serde_json::json!("IfNotPresent");
+            c["terminationMessagePath"] = serde_json::json!("/dev/termination-log");
+        }
+    }
+    if i.is_multiple_of(100) {
+        live["spec"]["template"]["spec"]["containers"][0]["image"] = serde_json::json!("registry.example.com/hotfix:1");
+    }
+    live["status"] = serde_json::json!({"replicas": 2, "readyReplicas": 2, "observedGeneration": 1});
+    live
+}
+
+/// `assay drift` on 10,000 live Deployments, and with `--audit` against the example estate's
+/// policies plus 20 Gatekeeper constraints.
+fn drift_10k() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return println!("drift 10k: cannot make a temp dir: {e}"),
+    };
+    let root = dir.path().join("estate");
+    if let Err(e) = generate_estate(&root) {
+        return println!("drift 10k: cannot generate the estate: {e}");
+    }
+    // 20 constraints: ten more, and the example estate's policies and constraints.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/estate");
+    let copied = (|| -> std::io::Result<()> {
+        for i in 5..10 {
+            std::fs::write(
+                root.join(format!("constraints/labels-{i}.yaml")),
+                format!(
+                    "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchLabels\nmetadata: {{name: labels-{i}}}\nspec:\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]}}\n  parameters: {{labels: [team, label-{i}]}}\n"
+                ),
+            )?;
+            std::fs::write(
+                root.join(format!("constraints/images-{i}.yaml")),
+                format!(
+                    "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchImages\nmetadata: {{name: images-{i}}}\nspec:\n  enforcementAction: warn\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}], namespaces: [ns-{i}*]}}\n  parameters: {{registry: registry-{i}.example.com/}}\n"
+                ),
+            )?;
+        }
+        std::fs::create_dir_all(root.join("policies/k8s"))?;
+        for entry in std::fs::read_dir(example.join("policies/k8s"))? {
+            let path = entry?.path();
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, root.join("policies/k8s").join(name))?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        return println!("drift 10k: cannot write the estate: {e}");
+    }
+    let mut items = Vec::new();
+    for i in 0..10_000 {
+        let path = root.join(format!("manifests/team-{}/app-{i}.yaml", i / 100));
+        for object in objects_in(&path) {
+            items.push(as_live(&object, i));
+        }
+    }
+    let live = dir.path().join("live.json");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    if std::fs::write(&live, serde_json::to_vec(&list).unwrap_or_default()).is_err() {
+        return println!("drift 10k: cannot write the live state");
+    }
+    let live_arg = format!("{}", live.display());
+    for (what, audit) in [("compare", false), ("compare + audit", true)] {
+        let mut times = Vec::new();
+        let mut counts = String::new();
+        for _ in 0..5 {
+            let mut args = vec![
+                "drift".to_string(),
+                root.display().to_string(),
+                "--live".into(),
+                live_arg.clone(),
+                "--format".into(),
+                "json".into(),
+            ];
+            if audit {
+                args.push("--audit".into());
+            }
+            let started = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(&args).output();
+            times.push(started.elapsed());
+            if let Ok(out) = out {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                let audit = v["clusters"][0]["audit"].as_array().map(Vec::len);
+                counts = format!("{} audit findings {audit:?}", v["clusters"][0]["counts"]);
+            }
+        }
+        times.sort();
+        println!(
+            "assay drift, 10,000 live Deployments, {what}{}, 5 runs: min {:.2} s, median {:.2} s, max {:.2} s; {counts}",
+            if audit { " (example policies + 20 constraints)" } else { "" },
+            times[0].as_secs_f64(),
+            times[2].as_secs_f64(),
+            times[4].as_secs_f64()
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "drift") {
+        return drift_10k();
+    }
     let library =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/gatekeeper-library/library/general");
     if library.is_dir() {
@@ -167,4 +282,5 @@ fn main() {
         println!("gatekeeper library: {} not found; skipped", library.display());
     }
     check_10k();
+    drift_10k();
 }
