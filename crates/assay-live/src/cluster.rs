@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use assay_estate::{Estate, Object};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
 use serde_json::Value;
@@ -21,6 +22,50 @@ pub struct Wanted {
     pub audit_kinds: BTreeSet<(String, String)>,
     /// Ownership label keys: every other listable kind is listed with `labelSelector=KEY`.
     pub ownership_labels: Vec<String>,
+}
+
+/// The estate's objects bound for `cluster`: those whose path its `paths` match (all, when the
+/// estate names no clusters).
+pub fn desired_for(estate: &Estate, cluster: &str) -> Vec<Object> {
+    let named = !estate.settings.clusters.is_empty();
+    estate
+        .manifests
+        .iter()
+        .filter(|o| !named || estate.settings.cluster_of(&o.path).is_some_and(|c| c.name == cluster))
+        .cloned()
+        .collect()
+}
+
+/// What to read of a cluster: the kinds and namespaces of its estate objects, the estate's
+/// ownership labels, and with an audit the kinds the constraints match.
+pub fn wanted(estate: &Estate, desired: &[Object], audit: bool) -> Wanted {
+    let mut w = Wanted { ownership_labels: estate.settings.drift.ownership_labels.clone(), ..Default::default() };
+    for o in desired {
+        if let Some(key) = crate::state::Key::of(&o.value) {
+            w.kinds.insert((key.group.clone(), key.kind.clone()));
+            if let Some(ns) = key.namespace {
+                w.namespaces.insert(ns);
+            }
+        }
+        if o.kind() == "Namespace" {
+            w.namespaces.insert(o.name().to_string());
+        }
+    }
+    if audit {
+        for c in estate.constraints.iter().filter(|c| c.kind() != "ConstraintTemplate") {
+            for m in c.value.pointer("/spec/match/kinds").and_then(Value::as_array).into_iter().flatten() {
+                let groups = m.get("apiGroups").and_then(Value::as_array).cloned().unwrap_or_default();
+                for kind in m.get("kinds").and_then(Value::as_array).into_iter().flatten().filter_map(|k| k.as_str()) {
+                    for g in groups.iter().filter_map(|g| g.as_str()).filter(|g| *g != "*") {
+                        if kind != "*" {
+                            w.audit_kinds.insert((g.to_string(), kind.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    w
 }
 
 /// What was read.
@@ -158,4 +203,108 @@ pub async fn read(client: &kube::Client, cluster: &str, wanted: &Wanted) -> Snap
     }
     snapshot.objects = unique;
     snapshot
+}
+
+/// Live objects as they change, by key (`state::Key` as text), shared between watchers and their
+/// reader.
+pub type Store = std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>;
+
+/// What to watch for `wanted`: each kind the estate declares or audits, in each of its
+/// namespaces (everywhere for cluster-scoped kinds). Objects found only by ownership label are
+/// caught at each resync (see [`read`]).
+pub async fn watch_targets(
+    client: &kube::Client,
+    wanted: &Wanted,
+) -> Result<Vec<(ApiResource, Option<String>)>, String> {
+    let discovery = Discovery::new(client.clone()).run().await.map_err(|e| refusal(&e))?;
+    let mut out = Vec::new();
+    for (resource, caps) in discovery.groups().flat_map(|g| g.recommended_resources()) {
+        let gk = (resource.group.clone(), resource.kind.clone());
+        if !(caps.supports_operation(verbs::WATCH) && (wanted.kinds.contains(&gk) || wanted.audit_kinds.contains(&gk)))
+        {
+            continue;
+        }
+        if caps.scope == Scope::Namespaced {
+            out.extend(wanted.namespaces.iter().map(|ns| (resource.clone(), Some(ns.clone()))));
+        } else {
+            out.push((resource, None));
+        }
+    }
+    Ok(out)
+}
+
+fn typed(object: &DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
+    let mut value = serde_json::to_value(object).ok()?;
+    let map = value.as_object_mut()?;
+    map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
+    map.insert("kind".into(), Value::String(resource.kind.clone()));
+    let key = crate::state::Key::of(&value)?.to_string();
+    Some((key, value))
+}
+
+/// Watches one kind in one namespace (or everywhere) with kube's watcher, which lists, then
+/// watches from the list's version with bookmarks, and lists again when the API answers `410
+/// Gone`: every change lands in `store` and wakes `changed`; `relists` counts the complete lists.
+/// Runs until dropped.
+pub async fn watch(
+    client: kube::Client,
+    resource: ApiResource,
+    namespace: Option<String>,
+    store: Store,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+    relists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use futures_util::StreamExt as _;
+    use kube::runtime::WatchStreamExt as _;
+    use kube::runtime::watcher::{self, Event};
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
+    let in_scope = |key: &str, value: &Value| {
+        value.get("kind").and_then(Value::as_str) == Some(resource.kind.as_str())
+            && value.get("apiVersion").and_then(Value::as_str) == Some(resource.api_version.as_str())
+            && namespace.as_deref().is_none_or(|ns| key.contains(&format!(" {ns}/")))
+    };
+    let mut fresh: BTreeMap<String, Value> = BTreeMap::new();
+    let stream = watcher::watcher(api, watcher::Config::default().page_size(PAGE)).default_backoff();
+    futures_util::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                // kube retries with backoff (and relists after 410 Gone); say why.
+                tracing::warn!(kind = %resource.kind, namespace = ?namespace, error = %e, "watch");
+                continue;
+            }
+        };
+        let mut store_now = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match event {
+            Event::Init => fresh.clear(),
+            Event::InitApply(object) => {
+                if let Some((key, value)) = typed(&object, &resource) {
+                    fresh.insert(key, value);
+                }
+                continue;
+            }
+            Event::InitDone => {
+                // A complete list: what this watch covers is exactly what it listed.
+                store_now.retain(|key, value| !in_scope(key, value));
+                store_now.extend(std::mem::take(&mut fresh));
+                relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Event::Apply(object) => {
+                if let Some((key, value)) = typed(&object, &resource) {
+                    store_now.insert(key, value);
+                }
+            }
+            Event::Delete(object) => {
+                if let Some((key, _)) = typed(&object, &resource) {
+                    store_now.remove(&key);
+                }
+            }
+        }
+        drop(store_now);
+        changed.notify_one();
+    }
 }

@@ -124,6 +124,9 @@ pub enum Record {
     /// A signed statement of what a cluster matched of the estate at a time.
     #[serde(rename = "assay.dev/record/sync-attestation/v1")]
     SyncAttestation(SyncAttestationRecord),
+    /// A live object started or stopped drifting, or violating a policy.
+    #[serde(rename = "assay.dev/record/drift-observation/v1")]
+    DriftObservation(DriftObservationRecord),
 }
 
 /// The prefix of every record type.
@@ -143,6 +146,7 @@ impl Record {
             Record::Provenance(_) => "assay.dev/record/provenance/v2",
             Record::QualityFinding(_) => "assay.dev/record/quality-finding/v1",
             Record::SyncAttestation(_) => "assay.dev/record/sync-attestation/v1",
+            Record::DriftObservation(_) => "assay.dev/record/drift-observation/v1",
         }
     }
 
@@ -558,6 +562,27 @@ impl Record {
             envelope_sha256: assay_lineage::graph::digest(envelope),
         })
     }
+}
+
+/// `assay.dev/record/drift-observation/v1`: what changed in a watched cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftObservationRecord {
+    /// When it was observed.
+    pub time: Time,
+    /// The cluster.
+    pub cluster: String,
+    /// The estate revision compared with.
+    pub estate: EstateAt,
+    /// The object (`apps/Deployment ns/name`, or `Kind/ns/name` for an audit finding).
+    pub object: String,
+    /// `drifted`, `missing`, `extra`, `in_sync` (no longer drifting), or `violation` /
+    /// `resolved` for an audit finding.
+    pub status: String,
+    /// The fields that differ (drift) or the policy and its message (audit).
+    pub details: Vec<String>,
+    /// SHA-256 of the live object as observed, when it is live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_sha256: Option<String>,
 }
 
 /// The subject of a provenance statement: the dataset version.

@@ -24,12 +24,15 @@ pub(crate) struct Active {
     pub(crate) has_mask: bool,
     /// The residency rules that lineage flows are checked against.
     pub(crate) residency: assay_estate::residency::Residency,
+    /// The whole revision, for what compares it with live state (the drift watch).
+    pub(crate) estate: std::sync::Arc<assay_estate::Estate>,
 }
 
 impl Active {
     /// A candidate made the active revision, now.
     pub(crate) fn from_candidate(candidate: Candidate) -> Active {
         let estate = candidate.estate;
+        let whole = std::sync::Arc::new(estate.clone());
         let has_mask = assay_policy::mask::defines_mask(&estate.policies);
         let diagnostics =
             estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
@@ -44,6 +47,7 @@ impl Active {
             actions: estate.settings.actions,
             has_mask,
             residency: estate.residency,
+            estate: whole,
         }
     }
 

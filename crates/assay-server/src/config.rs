@@ -60,6 +60,21 @@ pub struct Config {
     pub outbox: crate::outbox::Limits,
     /// An outbox whose oldest message has waited this long makes the server not ready.
     pub outbox_stall: Duration,
+    /// Watch a cluster's live state for drift and audit it (`--watch-cluster`).
+    pub drift: Option<DriftWatch>,
+}
+
+/// What the drift watch reads and how often it does more than watch.
+#[derive(Debug, Clone)]
+pub struct DriftWatch {
+    /// The cluster of `assay.yaml` this server watches (`default` when it names none).
+    pub cluster: String,
+    /// The kubeconfig context that reaches it; the in-cluster service account when `None`.
+    pub context: Option<String>,
+    /// A full list (and search by ownership label) this often, besides the watches.
+    pub resync: Duration,
+    /// A signed sync attestation this often (and on every estate revision); needs a ledger.
+    pub attest_every: Option<Duration>,
 }
 
 /// What to answer when a policy fails to evaluate.

@@ -9,6 +9,7 @@
 //! - `POST /v1/events`: CloudEvents checked by the event policies.
 //! - `POST|GET /api/v1/lineage`: OpenLineage intake and Marquez-style lineage queries; new
 //!   residency findings become alerts.
+//! - `GET /v1/drift`: with `--watch-cluster`, the watched cluster's drift and audit results.
 //!
 //! Every decision is appended to the ledger through a bounded queue, off the request's path;
 //! a full queue slows requests down instead of dropping a decision.
@@ -19,6 +20,7 @@ mod alerts;
 mod auth;
 mod config;
 mod decisions;
+mod drift;
 mod errors;
 mod follow;
 mod health;
@@ -31,6 +33,7 @@ mod state;
 mod tls;
 // Routes, each with its handlers.
 mod admission;
+mod drift_http;
 mod estate_http;
 mod events;
 mod ledger_http;
@@ -47,8 +50,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use auth::{AuthConfig, Group, Scope};
-pub use config::Config;
 pub use config::FailureMode;
+pub use config::{Config, DriftWatch};
 pub use decisions::DecisionInputs;
 pub use follow::{EstateSource, is_url};
 pub use outbox::Limits as OutboxLimits;
@@ -84,7 +87,8 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
             Group::Reads,
             Router::new()
                 .route("/ledger/{*path}", get(ledger_http::serve))
-                .route("/api/v1/lineage", get(lineage_http::get)),
+                .route("/api/v1/lineage", get(lineage_http::get))
+                .route("/v1/drift", get(drift_http::get)),
         ))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics_http::track))
         .fallback(errors::not_found)
@@ -163,6 +167,10 @@ async fn run(
     let app = router(Arc::clone(&state), config);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
     let secrets = tokio::spawn(Arc::clone(&state.auth).watch());
+    let watch = state.drift().map(|d| {
+        let signer = config.ledger.as_ref().map(|(_, s)| s.clone());
+        tokio::spawn(drift::run(state.drift_parts(), d, signer))
+    });
     let local = listener.socket.local_addr().context("the listening address")?;
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
@@ -196,6 +204,9 @@ async fn run(
         poller.abort();
     }
     secrets.abort();
+    if let Some(watch) = watch {
+        watch.abort();
+    }
     // Requests are drained: every decision they made is queued. Flush them.
     let flushed = tokio::task::spawn_blocking(move || state.close()).await.context("flushing the ledger")?;
     flushed?;

@@ -34,6 +34,8 @@ pub(crate) struct Metrics {
     outbox_failed: Gauge,
     memo_hits: Gauge,
     memo_misses: Gauge,
+    drift: Family<Labels, Gauge>,
+    audit: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -86,8 +88,18 @@ impl Metrics {
             "constraint_memo_misses",
             "Constraint answers evaluated (not in the memo) since the active revision was activated",
         );
+        let drift = Family::<Labels, Gauge>::default();
+        registry.register("drift_objects", "Objects of the watched cluster by drift status", drift.clone());
+        let audit = Family::<Labels, Gauge>::default();
+        registry.register(
+            "drift_audit_findings",
+            "Policy findings on the watched cluster's live objects",
+            audit.clone(),
+        );
         Metrics {
             registry,
+            drift,
+            audit,
             requests,
             latency,
             decisions,
@@ -104,6 +116,18 @@ impl Metrics {
             outbox_failed,
             memo_hits,
             memo_misses,
+        }
+    }
+
+    /// Sets the drift gauges: objects by status, audit findings by action.
+    pub(crate) fn drift(&self, cluster: &str, counts: &[(&str, usize)], findings: &[(&str, usize)]) {
+        for (status, n) in counts {
+            let labels = vec![("cluster", cluster.to_string()), ("status", (*status).to_string())];
+            self.drift.get_or_create(&labels).set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        for (action, n) in findings {
+            let labels = vec![("cluster", cluster.to_string()), ("action", (*action).to_string())];
+            self.audit.get_or_create(&labels).set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
     }
 

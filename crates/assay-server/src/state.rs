@@ -34,6 +34,8 @@ pub(crate) struct State {
     pub(crate) outbox_stall: std::time::Duration,
     pub(crate) max_body: usize,
     pub(crate) auth: Arc<Auth>,
+    /// The drift watch of a cluster, when the server has one.
+    drift: Option<Arc<crate::drift::Drift>>,
 }
 
 impl FromRef<Arc<State>> for BodyLimit {
@@ -126,6 +128,7 @@ impl State {
             ledger_failure: config.ledger_failure,
             outbox_stall: config.outbox_stall,
             max_body: config.max_body,
+            drift: config.drift.clone().map(|d| Arc::new(crate::drift::Drift::new(d))),
         };
         if let Some(refusal) = refused_at_start {
             state.record(refusal_record(&refusal, state.active().name.as_ref(), None));
@@ -197,6 +200,21 @@ impl State {
             }
             _ => Ok(()),
         }
+    }
+
+    /// What the drift watch is given of the server.
+    pub(crate) fn drift_parts(&self) -> crate::drift::Parts {
+        crate::drift::Parts {
+            active: Arc::clone(&self.active),
+            outbox: self.outbox.clone(),
+            ledger: Arc::clone(&self.ledger),
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+
+    /// The drift watch, when the server watches a cluster.
+    pub(crate) fn drift(&self) -> Option<Arc<crate::drift::Drift>> {
+        self.drift.clone()
     }
 
     /// The alert outbox, when the server has a data directory.

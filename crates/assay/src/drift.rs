@@ -162,47 +162,6 @@ fn sources(estate: &Estate, args: &DriftArgs) -> Result<Vec<(String, Source)>> {
     Ok(clusters.into_iter().map(|(name, context)| (name, Source::Api(args.context.clone().or(context)))).collect())
 }
 
-/// What to read of a cluster: the kinds and namespaces of its estate objects, the estate's
-/// ownership labels, and with an audit the kinds the constraints match.
-fn wanted(estate: &Estate, desired: &[Object], audit: bool) -> assay_live::cluster::Wanted {
-    let mut w = assay_live::cluster::Wanted {
-        ownership_labels: estate.settings.drift.ownership_labels.clone(),
-        ..Default::default()
-    };
-    for o in desired {
-        if let Some(key) = Key::of(&o.value) {
-            w.kinds.insert((key.group.clone(), key.kind.clone()));
-            if let Some(ns) = key.namespace {
-                w.namespaces.insert(ns);
-            }
-        }
-        if o.kind() == "Namespace" {
-            w.namespaces.insert(o.name().to_string());
-        }
-    }
-    if audit {
-        for c in estate.constraints.iter().filter(|c| c.kind() != "ConstraintTemplate") {
-            for m in c.value.pointer("/spec/match/kinds").and_then(serde_json::Value::as_array).into_iter().flatten() {
-                let groups = m.get("apiGroups").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
-                for kind in m
-                    .get("kinds")
-                    .and_then(serde_json::Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|k| k.as_str())
-                {
-                    for g in groups.iter().filter_map(|g| g.as_str()).filter(|g| *g != "*") {
-                        if kind != "*" {
-                            w.audit_kinds.insert((g.to_string(), kind.to_string()));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    w
-}
-
 /// Reads a cluster through its API server.
 fn read_api(
     cluster: &str,
@@ -226,18 +185,6 @@ fn read_api(
             .collect();
         (objects, snapshot.errors, snapshot.warnings)
     })
-}
-
-/// The estate's objects bound for `cluster`: those whose path its `paths` match (all, when the
-/// estate names no clusters).
-fn desired_for(estate: &Estate, cluster: &str) -> Vec<Object> {
-    let named = !estate.settings.clusters.is_empty();
-    estate
-        .manifests
-        .iter()
-        .filter(|o| !named || estate.settings.cluster_of(&o.path).is_some_and(|c| c.name == cluster))
-        .cloned()
-        .collect()
 }
 
 /// Reads live files: the objects, and what could not be read, named with file and line.
@@ -328,14 +275,14 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
     let observed = assay_record::Time::now();
     let mut clusters = Vec::new();
     for (cluster, source) in sources(&estate, &args)? {
-        let desired = desired_for(&estate, &cluster);
+        let desired = assay_live::cluster::desired_for(&estate, &cluster);
         let (live, errors, warnings, described) = match source {
             Source::Files(files) => {
                 let (live, errors) = read_live(&files);
                 (live, errors, Vec::new(), format!("files {}", files.join(", ")))
             }
             Source::Api(context) => {
-                let wanted = wanted(&estate, &desired, args.audit);
+                let wanted = assay_live::cluster::wanted(&estate, &desired, args.audit);
                 let (live, errors, warnings) = read_api(&cluster, context.as_deref(), &wanted);
                 let described = match &context {
                     Some(c) => format!("API server of kubeconfig context {c}"),

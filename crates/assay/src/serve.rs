@@ -149,6 +149,21 @@ pub(crate) struct ServeArgs {
     /// this long (default 15m).
     #[arg(long, env = "ASSAY_OUTBOX_STALL")]
     outbox_stall: Option<String>,
+    /// Watch this cluster of `assay.yaml` (`default` when it names none) for drift, audit its
+    /// live objects, and answer `GET /v1/drift`.
+    #[arg(long, env = "ASSAY_WATCH_CLUSTER")]
+    watch_cluster: Option<String>,
+    /// The kubeconfig context that reaches the watched cluster (default: the cluster's
+    /// `context`, else the in-cluster service account).
+    #[arg(long, env = "ASSAY_KUBE_CONTEXT")]
+    kube_context: Option<String>,
+    /// List the watched cluster in full this often, besides watching it (default 10m).
+    #[arg(long, env = "ASSAY_DRIFT_RESYNC")]
+    drift_resync: Option<String>,
+    /// Sign a sync attestation this often, besides one per estate revision (default 1h; needs
+    /// the ledger).
+    #[arg(long, env = "ASSAY_ATTEST_EVERY")]
+    attest_every: Option<String>,
 }
 
 /// What of a decision's input its ledger record keeps.
@@ -211,6 +226,10 @@ struct FileConfig {
     outbox_max_pending: Option<u64>,
     outbox_max_age: Option<String>,
     outbox_stall: Option<String>,
+    watch_cluster: Option<String>,
+    kube_context: Option<String>,
+    drift_resync: Option<String>,
+    attest_every: Option<String>,
 }
 
 /// A duration setting that must be more than zero.
@@ -370,6 +389,19 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
             )?,
         },
         outbox_stall: duration("outbox-stall", args.outbox_stall.or(file.outbox_stall), Duration::from_secs(900))?,
+        drift: match args.watch_cluster.or(file.watch_cluster) {
+            None => None,
+            Some(cluster) => Some(assay_server::DriftWatch {
+                cluster,
+                context: args.kube_context.or(file.kube_context),
+                resync: duration("drift-resync", args.drift_resync.or(file.drift_resync), Duration::from_secs(600))?,
+                attest_every: Some(duration(
+                    "attest-every",
+                    args.attest_every.or(file.attest_every),
+                    Duration::from_secs(3600),
+                )?),
+            }),
+        },
         policy_timeout: match args.policy_timeout.or(file.policy_timeout) {
             Some(text) => parse_interval(&text).context("--policy-timeout")?,
             None => Some(Duration::from_secs(2)),

@@ -395,3 +395,160 @@ fn a_sync_attestation_is_signed_logged_and_verifies_offline() {
     let out = assay(dir, &["drift", estate_arg, "--live", &live_arg, "--attest"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
+    use common::apiserver::{Cluster, change, event, kubeconfig, serve};
+    use common::server::{Receiver, Server, eventually, keyed_ledger};
+    use std::time::Duration;
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let estate = estate(dir);
+    let port = free_port();
+    let receiver = Receiver::listen(port);
+    let settings = std::fs::read_to_string(estate.join("assay.yaml")).expect("read");
+    std::fs::write(
+        estate.join("assay.yaml"),
+        format!("{settings}\nactions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"),
+    )
+    .expect("write");
+    keyed_ledger(dir);
+    // The cluster as the API server holds it: the hand edit, the missing ConfigMap, the pod.
+    let (api_port, api) = serve(Cluster {
+        objects: eu_prod_live(&estate)["items"].as_array().expect("items").clone(),
+        token: "reader-token".into(),
+        ..Default::default()
+    });
+    let config = dir.join("kubeconfig");
+    std::fs::write(&config, kubeconfig(&[("eu-prod", api_port)], "reader-token")).expect("write");
+    let args = [
+        "--estate",
+        "estate",
+        "--data",
+        "data",
+        "--ledger",
+        "ledger",
+        "--ledger-key",
+        "k",
+        "--watch-cluster",
+        "eu-prod",
+        "--kube-context",
+        "eu-prod",
+        "--drift-resync",
+        "1h",
+    ];
+    let server = Server::launch_with_env(dir, &args, &[("KUBECONFIG", config.as_path())]);
+    let drift = |query: &str| -> Value {
+        let (status, body) = server.json("GET", &format!("/v1/drift{query}"), &Value::Null);
+        if status == 503 { Value::Null } else { body }
+    };
+    let first = eventually(Duration::from_secs(30), || {
+        let d = drift("");
+        (!d.is_null()).then_some(d)
+    })
+    .expect("a first comparison");
+    let c = &first["clusters"][0];
+    assert_eq!(
+        (c["counts"]["drifted"].as_u64(), c["counts"]["missing"].as_u64(), c["counts"]["extra"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{c:#}"
+    );
+    assert!(c["audit"].as_array().expect("audit").iter().any(|f| f["object"] == "Pod/ml-serving/debug-shell"), "{c:#}");
+    // Filters.
+    let drifted = drift("?status=drifted&kind=Deployment");
+    assert_eq!(drifted["clusters"][0]["objects"].as_array().map(Vec::len), Some(1), "{drifted:#}");
+    assert_eq!(drift("?namespace=elsewhere")["clusters"][0]["objects"].as_array().map(Vec::len), Some(0));
+    // One alert per object that is not in sync, and per violation; a signed attestation.
+    let drift_alerts = || -> Vec<Value> {
+        receiver
+            .got
+            .lock()
+            .expect("got")
+            .iter()
+            .filter(|(_, v)| v["data"]["kind"] == "drift")
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    eventually(Duration::from_secs(20), || (drift_alerts().len() >= 3).then_some(())).expect("alerts");
+    // Delivery takes its time: count once nothing more arrives.
+    std::thread::sleep(Duration::from_secs(3));
+    let initial = drift_alerts().len();
+    let subjects: std::collections::BTreeSet<String> =
+        drift_alerts().iter().filter_map(|a| a["subject"].as_str().map(str::to_string)).collect();
+    assert!(subjects.contains("apps/Deployment ml-serving/llm-inference"), "{subjects:?}");
+    assert!(subjects.contains("ConfigMap ml-serving/inference-settings"), "{subjects:?}");
+    assert!(subjects.contains("Pod ml-serving/debug-shell"), "{subjects:?}");
+    assert!(first["attestation"]["payloadType"] == "application/vnd.in-toto+json", "{:#}", first["attestation"]);
+
+    // A second hand edit, over the watch: the same Deployment's replicas. One more alert? No:
+    // it was drifting already; a record, not an alert. A bookmark changes nothing.
+    let mut edited = eu_prod_live(&estate)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "finetune-worker")
+        .expect("deployment")
+        .clone();
+    edited["spec"]["replicas"] = json!(9);
+    let watching =
+        |plural: &str| api.lock().expect("api").requests.get(&format!("watch {plural}")).copied().unwrap_or(0);
+    if eventually(Duration::from_secs(20), || (watching("deployments") > 0).then_some(())).is_none() {
+        let requests = api.lock().expect("api").requests.clone();
+        let (_, log) = server.stop();
+        panic!("no watch of deployments: {requests:?}\n{log}");
+    }
+    change(&api, "deployments", "MODIFIED", edited.clone());
+    event(
+        &api,
+        "deployments",
+        json!({"type": "BOOKMARK", "object": {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"resourceVersion": "48300"}}}),
+    );
+    let now = eventually(Duration::from_secs(20), || {
+        let d = drift("?status=drifted");
+        (d["clusters"][0]["objects"].as_array().map(Vec::len) == Some(2)).then_some(d)
+    })
+    .expect("the watched change is seen");
+    let finetune = now["clusters"][0]["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["name"] == "finetune-worker")
+        .expect("finetune")
+        .clone();
+    assert_eq!(finetune["diffs"][0]["path"], "spec.replicas");
+    let after = eventually(Duration::from_secs(10), || {
+        let a = drift_alerts();
+        (a.len() > initial).then_some(a)
+    })
+    .expect("an alert for the newly drifting Deployment");
+    assert_eq!(after.last().expect("alert")["subject"], "apps/Deployment ml-serving/finetune-worker");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(drift_alerts().len(), initial + 1, "a resync or a bookmark is not news");
+
+    // The watch expires (410 Gone): kube relists, and the comparison holds.
+    let relists = now["relists"].as_u64().unwrap_or(0);
+    event(
+        &api,
+        "pods",
+        json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": "too old resource version: 1 (48213)", "reason": "Expired", "code": 410}}),
+    );
+    let relisted = eventually(Duration::from_secs(30), || {
+        let d = drift("");
+        (d["relists"].as_u64().unwrap_or(0) > relists).then_some(d)
+    })
+    .expect("a relist after 410 Gone");
+    assert_eq!(relisted["clusters"][0]["counts"]["drifted"], 2);
+
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let shown = stdout(&assay(dir, &["log", "show", "ledger", "--json"]));
+    let kinds: Vec<String> = shown
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["json"]["type"].as_str().map(str::to_string))
+        .collect();
+    assert!(kinds.iter().any(|k| k == "assay.dev/record/sync-attestation/v1"), "{kinds:?}");
+    let observations = kinds.iter().filter(|k| *k == "assay.dev/record/drift-observation/v1").count();
+    assert!(observations >= 4, "{kinds:?}");
+}

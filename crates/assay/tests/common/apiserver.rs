@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,9 +44,37 @@ pub struct Cluster {
     pub expired_once: BTreeSet<String>,
     /// Requests served, by path.
     pub requests: BTreeMap<String, usize>,
+    /// Watch events, by plural, to every open watch of it.
+    pub events: Option<tokio::sync::broadcast::Sender<(String, Value)>>,
 }
 
-type Shared = Arc<Mutex<Cluster>>;
+/// Changes an object the way the API server would and tells every watch of its kind: `kind` is
+/// `ADDED`, `MODIFIED` or `DELETED`.
+pub fn change(shared: &Shared, plural: &str, kind: &str, object: Value) {
+    let mut cluster = shared.lock().expect("cluster");
+    let same = |o: &Value| {
+        o["kind"] == object["kind"]
+            && o["metadata"]["name"] == object["metadata"]["name"]
+            && o["metadata"]["namespace"] == object["metadata"]["namespace"]
+    };
+    cluster.objects.retain(|o| !same(o));
+    if kind != "DELETED" {
+        cluster.objects.push(object.clone());
+    }
+    if let Some(events) = &cluster.events {
+        let _ = events.send((plural.to_string(), json!({"type": kind, "object": object})));
+    }
+}
+
+/// Sends a raw watch event (a BOOKMARK, or an ERROR with a Status) to every watch of `plural`.
+pub fn event(shared: &Shared, plural: &str, event: Value) {
+    let cluster = shared.lock().expect("cluster");
+    if let Some(events) = &cluster.events {
+        let _ = events.send((plural.to_string(), event));
+    }
+}
+
+pub type Shared = Arc<Mutex<Cluster>>;
 
 fn status(code: u16, reason: &str, message: &str) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -86,6 +114,46 @@ fn groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
+/// The query's parameters, as the API server reads them (kube starts its queries with `?&`).
+fn query(raw: Option<String>) -> BTreeMap<String, String> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => match u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or(""), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                },
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    raw.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
 fn selects(selector: &str, object: &Value) -> bool {
     let labels = object.pointer("/metadata/labels").and_then(Value::as_object);
     selector.split(',').filter(|s| !s.is_empty()).all(|term| match term.split_once('=') {
@@ -103,6 +171,9 @@ fn list(
     plural: &str,
     q: &BTreeMap<String, String>,
 ) -> Response {
+    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        return watch(shared, headers, ns, plural);
+    }
     let mut cluster = shared.lock().expect("cluster");
     *cluster
         .requests
@@ -168,8 +239,47 @@ fn list(
         .into_response()
 }
 
+/// A watch: a chunked stream of JSON lines (`{"type", "object"}`) for as long as the client keeps
+/// it, of the events sent to `plural` in `ns`.
+fn watch(shared: &Shared, headers: &HeaderMap, ns: Option<&str>, plural: &str) -> Response {
+    let mut cluster = shared.lock().expect("cluster");
+    *cluster.requests.entry(format!("watch {plural}")).or_default() += 1;
+    if !authorised(&cluster, headers) {
+        return status(401, "Unauthorized", "Unauthorized");
+    }
+    let Some(events) = &cluster.events else { return status(405, "MethodNotAllowed", "no watches") };
+    let receiver = events.subscribe();
+    drop(cluster);
+    let (plural, ns) = (plural.to_string(), ns.map(str::to_string));
+    let stream = futures_util::stream::unfold(receiver, move |mut rx| {
+        let (plural, ns) = (plural.clone(), ns.clone());
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok((p, event)) => {
+                        let in_ns = ns
+                            .as_deref()
+                            .is_none_or(|n| event["object"]["metadata"]["namespace"].as_str().is_none_or(|o| o == n));
+                        if p == plural && in_ns {
+                            let line = format!("{event}\n");
+                            return Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(line)), rx));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| status(500, "InternalError", "response"))
+}
+
 /// Serves `cluster` on a free local port; returns the port.
-pub fn serve(cluster: Cluster) -> (u16, Shared) {
+pub fn serve(mut cluster: Cluster) -> (u16, Shared) {
+    cluster.events = Some(tokio::sync::broadcast::channel(1024).0);
     let shared: Shared = Arc::new(Mutex::new(cluster));
     let state = shared.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -201,8 +311,8 @@ pub fn serve(cluster: Cluster) -> (u16, Shared) {
                             |State(s): State<Shared>,
                              h: HeaderMap,
                              Path((v, p)): Path<(String, String)>,
-                             Query(q): Query<BTreeMap<String, String>>| async move {
-                                list(&s, &h, "", &v, None, &p, &q)
+                             RawQuery(q): RawQuery| async move {
+                                list(&s, &h, "", &v, None, &p, &query(q))
                             },
                         ),
                     )
@@ -212,8 +322,8 @@ pub fn serve(cluster: Cluster) -> (u16, Shared) {
                             |State(s): State<Shared>,
                              h: HeaderMap,
                              Path((v, n, p)): Path<(String, String, String)>,
-                             Query(q): Query<BTreeMap<String, String>>| async move {
-                                list(&s, &h, "", &v, Some(&n), &p, &q)
+                             RawQuery(q): RawQuery| async move {
+                                list(&s, &h, "", &v, Some(&n), &p, &query(q))
                             },
                         ),
                     )
@@ -223,8 +333,8 @@ pub fn serve(cluster: Cluster) -> (u16, Shared) {
                             |State(s): State<Shared>,
                              h: HeaderMap,
                              Path((g, v, p)): Path<(String, String, String)>,
-                             Query(q): Query<BTreeMap<String, String>>| async move {
-                                list(&s, &h, &g, &v, None, &p, &q)
+                             RawQuery(q): RawQuery| async move {
+                                list(&s, &h, &g, &v, None, &p, &query(q))
                             },
                         ),
                     )
@@ -234,8 +344,8 @@ pub fn serve(cluster: Cluster) -> (u16, Shared) {
                             |State(s): State<Shared>,
                              h: HeaderMap,
                              Path((g, v, n, p)): Path<(String, String, String, String)>,
-                             Query(q): Query<BTreeMap<String, String>>| async move {
-                                list(&s, &h, &g, &v, Some(&n), &p, &q)
+                             RawQuery(q): RawQuery| async move {
+                                list(&s, &h, &g, &v, Some(&n), &p, &query(q))
                             },
                         ),
                     )

@@ -37,10 +37,21 @@ impl Server {
         Server::try_launch(dir, args).unwrap_or_else(|log| panic!("the server did not start:\n{log}"))
     }
 
+    /// Like [`Server::launch`], with environment variables set for the server.
+    #[allow(dead_code)]
+    pub fn launch_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Server {
+        Server::try_launch_env(dir, args, env).unwrap_or_else(|log| panic!("the server did not start:\n{log}"))
+    }
+
     /// Like [`Server::launch`]; `Err` holds what the server wrote before it exited.
     pub fn try_launch(dir: &Path, args: &[&str]) -> Result<Server, String> {
+        Server::try_launch_env(dir, args, &[])
+    }
+
+    fn try_launch_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Result<Server, String> {
         let default_addr: &[&str] = if args.contains(&"--addr") { &[] } else { &["--addr", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .arg("serve")
             .args(default_addr)
             .args(args)

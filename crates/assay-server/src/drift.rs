@@ -1,0 +1,345 @@
+//! The drift watch: the server keeps its cluster's drift and audit results current. It lists
+//! the cluster (as `assay drift` does), then watches every kind the estate declares or audits
+//! with kube's watcher (bookmarks; a `410 Gone` relists), lists everything again at each resync,
+//! and after each change compares the live objects with the active estate and evaluates its
+//! policies on them. An object that starts to drift or to violate a policy is alerted once (not
+//! on every resync) and every change of standing is a ledger record; a sync attestation is
+//! signed on each estate revision and at an interval. `drift_http` answers the current result.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use assay_live::cluster::{self, Store};
+use assay_live::report::{AuditFinding, ClusterDrift};
+use assay_live::state::{self, Status};
+use serde_json::{Value, json};
+
+/// What the watch needs of the server: the active revision, the outbox, the ledger, the metrics.
+pub(crate) struct Parts {
+    pub(crate) active: Arc<crate::active::ActiveCell>,
+    pub(crate) outbox: Option<Arc<crate::outbox::Outbox>>,
+    pub(crate) ledger: Arc<crate::ledger::Ledger>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Parts {
+    fn active(&self) -> Arc<crate::active::Active> {
+        self.active.get()
+    }
+
+    fn outbox(&self) -> Option<Arc<crate::outbox::Outbox>> {
+        self.outbox.clone()
+    }
+}
+
+/// The latest result, as served.
+pub(crate) struct Observation {
+    pub(crate) report: ClusterDrift,
+    pub(crate) revision: String,
+    pub(crate) time: String,
+    pub(crate) relists: usize,
+    pub(crate) attestation: Option<Value>,
+}
+
+/// The watch's shared state.
+pub(crate) struct Drift {
+    pub(crate) config: crate::config::DriftWatch,
+    pub(crate) current: RwLock<Option<Arc<Observation>>>,
+    /// Per object or finding, the standing last recorded: what changed is what differs.
+    seen: Mutex<BTreeMap<String, String>>,
+    relists: Arc<AtomicUsize>,
+}
+
+impl Drift {
+    pub(crate) fn new(config: crate::config::DriftWatch) -> Drift {
+        Drift { config, current: RwLock::new(None), seen: Mutex::new(BTreeMap::new()), relists: Arc::default() }
+    }
+}
+
+/// Watches until the server stops.
+pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_ledger::note::NoteSigner>) {
+    let cluster_name = drift.config.cluster.clone();
+    let mut attested: Option<String> = None;
+    loop {
+        // The context: the flag's, else the cluster's in the active `assay.yaml`, else in-cluster.
+        let context = drift.config.context.clone().or_else(|| {
+            let active = state.active();
+            active.estate.settings.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| c.context.clone())
+        });
+        let client = match cluster::client(context.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                publish_error(&state, &drift, format!("cluster {cluster_name}: {e}"));
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                continue;
+            }
+        };
+        let active = state.active();
+        let estate = Arc::clone(&active.estate);
+        let desired = cluster::desired_for(&estate, &cluster_name);
+        let wanted = cluster::wanted(&estate, &desired, true);
+        let store: Store = Arc::default();
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let snapshot = cluster::read(&client, &cluster_name, &wanted).await;
+        let mut errors = snapshot.errors.clone();
+        let warnings = snapshot.warnings.clone();
+        fill(&store, snapshot.objects);
+        let mut watchers = Vec::new();
+        match cluster::watch_targets(&client, &wanted).await {
+            Ok(targets) => {
+                for (resource, namespace) in targets {
+                    watchers.push(tokio::spawn(cluster::watch(
+                        client.clone(),
+                        resource,
+                        namespace,
+                        Arc::clone(&store),
+                        Arc::clone(&changed),
+                        Arc::clone(&drift.relists),
+                    )));
+                }
+            }
+            Err(e) => errors.push(format!("cluster {cluster_name}: cannot watch: {e}")),
+        }
+        let mut resync = tokio::time::interval(drift.config.resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.tick().await;
+        let mut attest_timer = drift.config.attest_every.map(tokio::time::interval);
+        if let Some(t) = &mut attest_timer {
+            t.tick().await;
+        }
+        loop {
+            let attest_due = attested.as_deref() != Some(active.revision.as_str());
+            evaluate(&state, &drift, &active, &desired, &store, &errors, &warnings, signer.as_ref(), attest_due);
+            if attest_due && signer.is_some() {
+                attested = Some(active.revision.clone());
+            }
+            let mut attest_now = false;
+            tokio::select! {
+                () = changed.notified() => {
+                    // Let a burst of events land before comparing again.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                _ = resync.tick() => {
+                    let again = cluster::read(&client, &cluster_name, &wanted).await;
+                    errors = again.errors;
+                    fill(&store, again.objects);
+                }
+                () = async { match &mut attest_timer { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
+                    attest_now = true;
+                }
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            if attest_now {
+                attested = None;
+            }
+            if state.active().revision != active.revision {
+                break;
+            }
+        }
+        for w in watchers {
+            w.abort();
+        }
+    }
+}
+
+/// Replaces the store's objects with a full list.
+fn fill(store: &Store, objects: Vec<Value>) {
+    let mut s = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    s.clear();
+    for o in objects {
+        if let Some(key) = state::Key::of(&o) {
+            s.insert(key.to_string(), o);
+        }
+    }
+}
+
+fn publish_error(state: &Parts, drift: &Drift, error: String) {
+    tracing::warn!("{error}");
+    let active = state.active();
+    let report = ClusterDrift::new(&drift.config.cluster, "API server", Vec::new(), vec![error]);
+    let observation = Observation {
+        report,
+        revision: active.revision.clone(),
+        time: assay_record::Time::now().to_string(),
+        relists: drift.relists.load(Ordering::Relaxed),
+        attestation: None,
+    };
+    *drift.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(observation));
+}
+
+/// One comparison and audit; what changed since the last is alerted and recorded.
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    state: &Parts,
+    drift: &Drift,
+    active: &crate::active::Active,
+    desired: &[assay_estate::Object],
+    store: &Store,
+    errors: &[String],
+    warnings: &[String],
+    signer: Option<&assay_ledger::note::NoteSigner>,
+    attest: bool,
+) {
+    let cluster = drift.config.cluster.as_str();
+    let live_values: Vec<Value> =
+        store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+    let estate = &active.estate;
+    let options = state::Options {
+        ownership_labels: estate.settings.drift.ownership_labels.clone(),
+        estate_name: estate.settings.name.clone(),
+        default_namespace: None,
+        ignore: estate
+            .settings
+            .drift
+            .ignore_differences
+            .iter()
+            .filter_map(|r| assay_live::ignore::Ignore::compile(r.clone()).ok())
+            .collect(),
+    };
+    let objects = state::reconcile(desired, &live_values, &options);
+    let in_git: std::collections::BTreeSet<String> =
+        objects.iter().filter(|o| o.status != Status::Extra).map(|o| o.key.to_string()).collect();
+    // The audit: the active revision's compiled policies on every live object.
+    let live: Vec<assay_estate::Object> = live_values
+        .iter()
+        .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: v.clone() })
+        .collect();
+    let evaluations = active.policies.evaluate_objects(&live);
+    let mut audit = Vec::new();
+    for (object, evaluation) in live.iter().zip(&evaluations) {
+        let key = state::Key::of(&object.value).map(|k| k.to_string()).unwrap_or_default();
+        for f in &evaluation.findings {
+            audit.push(AuditFinding {
+                object: object.identity(),
+                policy: f.policy.id(),
+                action: f.action.as_str().to_string(),
+                message: f.message.clone(),
+                in_git: in_git.contains(&key),
+            });
+        }
+    }
+    let mut report = ClusterDrift::new(cluster, &source(drift), objects, errors.to_vec());
+    report.warnings = warnings.to_vec();
+    report.audit = Some(audit);
+    let time = assay_record::Time::now();
+    let estate_at = active.estate_at();
+    record_changes(state, drift, &report, time, &estate_at);
+    let counts: Vec<(&str, usize)> = report.counts.iter().map(|(k, v)| (*k, *v)).collect();
+    let mut by_action: BTreeMap<&str, usize> = [("deny", 0), ("warn", 0), ("dryrun", 0)].into();
+    for f in report.audit.iter().flatten() {
+        *by_action.entry(f.action.as_str()).or_default() += 1;
+    }
+    let findings: Vec<(&str, usize)> = by_action.into_iter().collect();
+    state.metrics.drift(cluster, &counts, &findings);
+    let mut attestation = drift.current.read().ok().and_then(|c| c.as_ref().and_then(|o| o.attestation.clone()));
+    if attest && let Some(signer) = signer {
+        let statement = assay_live::attest::statement(
+            &report,
+            estate.settings.name.as_deref(),
+            &active.revision,
+            &time.to_string(),
+        );
+        let envelope = assay_lineage::provenance::envelope(&statement, signer.name(), |m| signer.sign_bytes(m));
+        state.ledger.record(assay_record::Record::sync_attestation(&statement, &envelope, time, estate_at));
+        attestation = Some(envelope);
+    }
+    let observation = Observation {
+        report,
+        revision: active.revision.clone(),
+        time: time.to_string(),
+        relists: drift.relists.load(Ordering::Relaxed),
+        attestation,
+    };
+    *drift.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(observation));
+}
+
+fn source(drift: &Drift) -> String {
+    match &drift.config.context {
+        Some(c) => format!("API server of kubeconfig context {c} (watched)"),
+        None => "API server (in-cluster, watched)".to_string(),
+    }
+}
+
+/// Alerts what started to drift or violate, and records every change of standing.
+fn record_changes(
+    state: &Parts,
+    drift: &Drift,
+    report: &ClusterDrift,
+    time: assay_record::Time,
+    estate: &assay_record::EstateAt,
+) {
+    // id → (object, status, details, live digest, signature of the standing).
+    type Standing = (String, String, Vec<String>, Option<String>, String);
+    let mut now: BTreeMap<String, Standing> = BTreeMap::new();
+    for o in &report.objects {
+        let fields: Vec<String> = o.diffs.iter().map(|d| d.path.clone()).collect();
+        let signature =
+            format!("{}|{}|{}", o.status.name(), fields.join(","), o.live_sha256.clone().unwrap_or_default());
+        let standing = (o.key.to_string(), o.status.name().to_string(), fields, o.live_sha256.clone(), signature);
+        now.insert(format!("object {}", o.key), standing);
+    }
+    for f in report.audit.iter().flatten() {
+        let id = format!("finding {} {} {}", f.object, f.policy, f.message);
+        let details = vec![f.policy.clone(), f.message.clone()];
+        now.insert(id, (f.object.clone(), "violation".to_string(), details, None, "violation".to_string()));
+    }
+    let active = state.active();
+    let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut messages = Vec::new();
+    let mut records = Vec::new();
+    for (id, (object, status, details, digest, signature)) in &now {
+        let before = seen.get(id).cloned();
+        if before.as_ref() == Some(signature) {
+            continue;
+        }
+        seen.insert(id.clone(), signature.clone());
+        if status == "in_sync" && before.is_none() {
+            continue;
+        }
+        // An alert when something starts to drift or violate; a record for every change.
+        let was_in_sync = before.is_none_or(|b| b.starts_with("in_sync|"));
+        if status != "in_sync" && was_in_sync {
+            let about = json!({"kind": "drift", "cluster": report.cluster, "object": object, "status": status,
+                "details": details, "estate": estate});
+            let alert = crate::alerts::Finding { about, subject: Some(object), quarantine: None };
+            messages.extend(crate::alerts::messages(&active.actions, &alert));
+        }
+        records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
+            time,
+            cluster: report.cluster.clone(),
+            estate: estate.clone(),
+            object: object.clone(),
+            status: status.clone(),
+            details: details.clone(),
+            live_sha256: digest.clone(),
+        }));
+    }
+    // Findings that are gone, and objects no longer compared.
+    let gone: Vec<String> = seen.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+    for id in gone {
+        seen.remove(&id);
+        if let Some(finding) = id.strip_prefix("finding ") {
+            records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
+                time,
+                cluster: report.cluster.clone(),
+                estate: estate.clone(),
+                object: finding.split(' ').next().unwrap_or(finding).to_string(),
+                status: "resolved".into(),
+                details: vec![finding.to_string()],
+                live_sha256: None,
+            }));
+        }
+    }
+    drop(seen);
+    if !messages.is_empty()
+        && let Some(outbox) = state.outbox()
+        && let Err(e) = outbox.push(&messages)
+    {
+        tracing::error!(error = %format!("{e:#}"), "storing drift alerts");
+    }
+    for r in records {
+        state.ledger.record(r);
+    }
+}
