@@ -44,6 +44,8 @@ pub struct Cluster {
     pub expired_once: BTreeSet<String>,
     /// Requests served, by path.
     pub requests: BTreeMap<String, usize>,
+    /// Objects per page at most (2 when unset, so that clients must follow `continue`).
+    pub page: Option<usize>,
     /// Watch events, by plural, to every open watch of it.
     pub events: Option<tokio::sync::broadcast::Sender<(String, Value)>>,
 }
@@ -227,7 +229,8 @@ fn list(
         })
         .collect();
     // Small pages, whatever the client asks, so that clients must follow `continue`.
-    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX).min(2);
+    let limit =
+        q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX).min(cluster.page.unwrap_or(2));
     let start = token.strip_prefix("page-").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
     let page: Vec<Value> = matching.iter().skip(start).take(limit).cloned().collect();
     let mut metadata = json!({"resourceVersion": "48213"});
