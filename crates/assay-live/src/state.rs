@@ -145,11 +145,17 @@ pub struct Options {
 /// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
 /// in key order.
 pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<ObjectDrift> {
+    let refs: Vec<&Value> = live.iter().collect();
+    reconcile_refs(desired, &refs, options)
+}
+
+/// As [`reconcile`], over references to the live objects (no copy of them is made).
+pub fn reconcile_refs(desired: &[Object], live: &[&Value], options: &Options) -> Vec<ObjectDrift> {
     let default_ns = options.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let mut live_by_key: BTreeMap<Key, &Value> = BTreeMap::new();
     for object in live {
         if let Some(key) = Key::of(object) {
-            live_by_key.insert(key, object);
+            live_by_key.insert(key, *object);
         }
     }
     // The values of the ownership labels on the estate's objects: what marks an object as ours.

@@ -31,8 +31,8 @@ pub(crate) struct Active {
 impl Active {
     /// A candidate made the active revision, now.
     pub(crate) fn from_candidate(candidate: Candidate) -> Active {
-        let estate = candidate.estate;
-        let whole = std::sync::Arc::new(estate.clone());
+        // Shared, not copied: a large estate (thousands of manifests) is held once.
+        let estate = std::sync::Arc::new(candidate.estate);
         let has_mask = assay_policy::mask::defines_mask(&estate.policies);
         let diagnostics =
             estate.diagnostics.iter().chain(candidate.policies.diagnostics.iter()).map(|d| d.to_string()).collect();
@@ -40,14 +40,14 @@ impl Active {
             revision: estate.revision(),
             commit: candidate.commit,
             require_signed: estate.settings.require_signed,
-            name: estate.settings.name,
+            name: estate.settings.name.clone(),
             policies: candidate.policies,
             since: assay_record::Time::now().to_string(),
             diagnostics,
-            actions: estate.settings.actions,
+            actions: estate.settings.actions.clone(),
             has_mask,
-            residency: estate.residency,
-            estate: whole,
+            residency: estate.residency.clone(),
+            estate: std::sync::Arc::clone(&estate),
         }
     }
 

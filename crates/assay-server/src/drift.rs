@@ -47,14 +47,23 @@ pub(crate) struct Observation {
 pub(crate) struct Drift {
     pub(crate) config: crate::config::DriftWatch,
     pub(crate) current: RwLock<Option<Arc<Observation>>>,
-    /// Per object or finding, the standing last recorded: what changed is what differs.
-    seen: Mutex<BTreeMap<String, String>>,
+    /// Per object or finding (by hash), the standing last recorded (by hash): what changed is
+    /// what differs. Hashes keep it small with hundreds of thousands of findings.
+    seen: Mutex<BTreeMap<u64, u64>>,
+    /// Of each finding (by hash), its object and policy: what a resolution record names.
+    previous: Mutex<std::collections::HashMap<u64, (String, String)>>,
     relists: Arc<AtomicUsize>,
 }
 
 impl Drift {
     pub(crate) fn new(config: crate::config::DriftWatch) -> Drift {
-        Drift { config, current: RwLock::new(None), seen: Mutex::new(BTreeMap::new()), relists: Arc::default() }
+        Drift {
+            config,
+            current: RwLock::new(None),
+            seen: Mutex::new(BTreeMap::new()),
+            previous: Mutex::default(),
+            relists: Arc::default(),
+        }
     }
 }
 
@@ -183,8 +192,14 @@ fn evaluate(
     attest: bool,
 ) {
     let cluster = drift.config.cluster.as_str();
-    let live_values: Vec<Value> =
-        store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+    // One copy of the live objects, for the policies (which read them as estate objects).
+    let live: Vec<assay_estate::Object> = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: v.clone() })
+        .collect();
+    let live_values: Vec<&Value> = live.iter().map(|o| &o.value).collect();
     let estate = &active.estate;
     let options = state::Options {
         ownership_labels: estate.settings.drift.ownership_labels.clone(),
@@ -198,14 +213,10 @@ fn evaluate(
             .filter_map(|r| assay_live::ignore::Ignore::compile(r.clone()).ok())
             .collect(),
     };
-    let objects = state::reconcile(desired, &live_values, &options);
+    let objects = state::reconcile_refs(desired, &live_values, &options);
     let in_git: std::collections::BTreeSet<String> =
         objects.iter().filter(|o| o.status != Status::Extra).map(|o| o.key.to_string()).collect();
     // The audit: the active revision's compiled policies on every live object.
-    let live: Vec<assay_estate::Object> = live_values
-        .iter()
-        .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: v.clone() })
-        .collect();
     let evaluations = active.policies.evaluate_objects(&live);
     let mut audit = Vec::new();
     for (object, evaluation) in live.iter().zip(&evaluations) {
@@ -286,20 +297,28 @@ fn record_changes(
         now.insert(id, (f.object.clone(), "violation".to_string(), details, None, "violation".to_string()));
     }
     let active = state.active();
+    let hash = |text: &str| {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::hash::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    let in_sync_mark = hash("in_sync");
     let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut messages = Vec::new();
     let mut records = Vec::new();
     for (id, (object, status, details, digest, signature)) in &now {
-        let before = seen.get(id).cloned();
-        if before.as_ref() == Some(signature) {
+        let (id_hash, signature_hash) = (hash(id), if status == "in_sync" { in_sync_mark } else { hash(signature) });
+        let before = seen.get(&id_hash).copied();
+        if before == Some(signature_hash) {
             continue;
         }
-        seen.insert(id.clone(), signature.clone());
+        seen.insert(id_hash, signature_hash);
         if status == "in_sync" && before.is_none() {
             continue;
         }
         // An alert when something starts to drift or violate; a record for every change.
-        let was_in_sync = before.is_none_or(|b| b.starts_with("in_sync|"));
+        let was_in_sync = before.is_none_or(|b| b == in_sync_mark);
         if status != "in_sync" && was_in_sync {
             let about = json!({"kind": "drift", "cluster": report.cluster, "object": object, "status": status,
                 "details": details, "estate": estate});
@@ -317,21 +336,30 @@ fn record_changes(
         }));
     }
     // Findings that are gone, and objects no longer compared.
-    let gone: Vec<String> = seen.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
-    for id in gone {
-        seen.remove(&id);
-        if let Some(finding) = id.strip_prefix("finding ") {
+    let current: std::collections::HashSet<u64> = now.keys().map(|id| hash(id)).collect();
+    let gone: Vec<u64> = seen.keys().filter(|k| !current.contains(*k)).copied().collect();
+    let mut previous = drift.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for id_hash in gone {
+        seen.remove(&id_hash);
+        if let Some((object, policy)) = previous.remove(&id_hash) {
             records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
                 time,
                 cluster: report.cluster.clone(),
                 estate: estate.clone(),
-                object: finding.split(' ').next().unwrap_or(finding).to_string(),
+                object,
                 status: "resolved".into(),
-                details: vec![finding.to_string()],
+                details: vec![policy],
                 live_sha256: None,
             }));
         }
     }
+    for (id, (object, status, details, ..)) in &now {
+        if status == "violation" {
+            let policy = details.first().cloned().unwrap_or_default();
+            previous.entry(hash(id)).or_insert_with(|| (object.clone(), policy));
+        }
+    }
+    drop(previous);
     drop(seen);
     if !messages.is_empty()
         && let Some(outbox) = state.outbox()
