@@ -552,3 +552,44 @@ fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
     let observations = kinds.iter().filter(|k| *k == "assay.dev/record/drift-observation/v1").count();
     assert!(observations >= 4, "{kinds:?}");
 }
+
+#[test]
+fn ignore_differences_in_assay_yaml_leave_fields_out_and_broken_rules_are_named() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate(work.path());
+    let settings = std::fs::read_to_string(estate.join("assay.yaml")).expect("read");
+    std::fs::write(
+        estate.join("assay.yaml"),
+        format!(
+            "{settings}\ndrift:\n  ignoreDifferences:\n    - group: apps\n      kind: Deployment\n      name: llm-inference\n      jqPathExpressions: ['.spec.template.spec.containers[] | select(.name == \"server\") | .image']\n    - kind: Pod\n      jqPathExpressions: ['.spec[']\n"
+        ),
+    )
+    .expect("write");
+    let live = work.path().join("eu-prod.json");
+    std::fs::write(&live, serde_json::to_string(&eu_prod_live(&estate)).expect("json")).expect("write");
+    let out = assay(
+        work.path(),
+        &[
+            "drift",
+            estate.to_str().expect("path"),
+            "--live",
+            &format!("eu-prod={}", live.display()),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("assay.yaml: drift.ignoreDifferences[1].jqPathExpressions[0]: \".spec[\" does not parse as jq"),
+        "{}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let counts = &report["clusters"][0]["counts"];
+    assert_eq!(
+        (counts["drifted"].as_u64(), counts["missing"].as_u64(), counts["extra"].as_u64()),
+        (Some(0), Some(1), Some(1)),
+        "{counts}"
+    );
+}
