@@ -118,13 +118,29 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
         if let Some(t) = &mut attest_timer {
             t.tick().await;
         }
+        let mut due = true;
         loop {
-            let attest_due = attested.as_deref() != Some(active.revision.as_str());
-            evaluate(&state, &drift, &active, &desired, &store, &errors, &warnings, signer.as_ref(), attest_due);
-            if attest_due && signer.is_some() {
-                attested = Some(active.revision.clone());
+            if due {
+                let attest_due = attested.as_deref() != Some(active.revision.as_str());
+                // Comparing and auditing thousands of objects is CPU work: off the async workers.
+                tokio::task::block_in_place(|| {
+                    evaluate(
+                        &state,
+                        &drift,
+                        &active,
+                        &desired,
+                        &store,
+                        &errors,
+                        &warnings,
+                        signer.as_ref(),
+                        attest_due,
+                    );
+                });
+                if attest_due && signer.is_some() {
+                    attested = Some(active.revision.clone());
+                }
             }
-            let mut attest_now = false;
+            due = true;
             tokio::select! {
                 () = changed.notified() => {
                     // Let a burst of events land before comparing again.
@@ -136,12 +152,10 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
                     fill(&store, again.objects);
                 }
                 () = async { match &mut attest_timer { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                    attest_now = true;
+                    attested = None;
                 }
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-            if attest_now {
-                attested = None;
+                // Nothing happened: only look whether a new revision was activated.
+                () = tokio::time::sleep(Duration::from_secs(2)) => due = false,
             }
             if state.active().revision != active.revision {
                 break;
