@@ -206,8 +206,8 @@ pub async fn read(client: &kube::Client, cluster: &str, wanted: &Wanted) -> Snap
 }
 
 /// Live objects as they change, by key (`state::Key` as text), shared between watchers and their
-/// reader.
-pub type Store = std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>;
+/// reader; a reader takes a snapshot by cloning the `Arc`s, never holding the lock while it works.
+pub type Store = std::sync::Arc<std::sync::Mutex<BTreeMap<String, std::sync::Arc<Value>>>>;
 
 /// What to watch for `wanted`: each kind the estate declares or audits, in each of its
 /// namespaces (everywhere for cluster-scoped kinds). Objects found only by ownership label are
@@ -261,12 +261,12 @@ pub async fn watch(
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
-    let in_scope = |key: &str, value: &Value| {
+    let in_scope = |key: &str, value: &std::sync::Arc<Value>| {
         value.get("kind").and_then(Value::as_str) == Some(resource.kind.as_str())
             && value.get("apiVersion").and_then(Value::as_str) == Some(resource.api_version.as_str())
             && namespace.as_deref().is_none_or(|ns| key.contains(&format!(" {ns}/")))
     };
-    let mut fresh: BTreeMap<String, Value> = BTreeMap::new();
+    let mut fresh: BTreeMap<String, std::sync::Arc<Value>> = BTreeMap::new();
     let stream = watcher::watcher(api, watcher::Config::default().page_size(PAGE)).default_backoff();
     futures_util::pin_mut!(stream);
     while let Some(event) = stream.next().await {
@@ -283,7 +283,7 @@ pub async fn watch(
             Event::Init => fresh.clear(),
             Event::InitApply(object) => {
                 if let Some((key, value)) = typed(&object, &resource) {
-                    fresh.insert(key, value);
+                    fresh.insert(key, std::sync::Arc::new(value));
                 }
                 continue;
             }
@@ -295,7 +295,7 @@ pub async fn watch(
             }
             Event::Apply(object) => {
                 if let Some((key, value)) = typed(&object, &resource) {
-                    store_now.insert(key, value);
+                    store_now.insert(key, std::sync::Arc::new(value));
                 }
             }
             Event::Delete(object) => {

@@ -173,7 +173,7 @@ fn fill(store: &Store, objects: Vec<Value>) {
     s.clear();
     for o in objects {
         if let Some(key) = state::Key::of(&o) {
-            s.insert(key.to_string(), o);
+            s.insert(key.to_string(), Arc::new(o));
         }
     }
 }
@@ -206,14 +206,6 @@ fn evaluate(
     attest: bool,
 ) {
     let cluster = drift.config.cluster.as_str();
-    // One copy of the live objects, for the policies (which read them as estate objects).
-    let live: Vec<assay_estate::Object> = store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .values()
-        .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: v.clone() })
-        .collect();
-    let live_values: Vec<&Value> = live.iter().map(|o| &o.value).collect();
     let estate = &active.estate;
     let options = state::Options {
         ownership_labels: estate.settings.drift.ownership_labels.clone(),
@@ -227,24 +219,36 @@ fn evaluate(
             .filter_map(|r| assay_live::ignore::Ignore::compile(r.clone()).ok())
             .collect(),
     };
+    // The comparison reads the live objects where they are; the audit takes them a thousand at a
+    // time (the policies read estate objects), so no second copy of the whole cluster is held.
+    let snapshot: Vec<Arc<Value>> =
+        store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+    let live_values: Vec<&Value> = snapshot.iter().map(|v| v.as_ref()).collect();
     let objects = state::reconcile_refs(desired, &live_values, &options);
     let in_git: std::collections::BTreeSet<String> =
         objects.iter().filter(|o| o.status != Status::Extra).map(|o| o.key.to_string()).collect();
-    // The audit: the active revision's compiled policies on every live object.
-    let evaluations = active.policies.evaluate_objects(&live);
     let mut audit = Vec::new();
-    for (object, evaluation) in live.iter().zip(&evaluations) {
-        let key = state::Key::of(&object.value).map(|k| k.to_string()).unwrap_or_default();
-        for f in &evaluation.findings {
-            audit.push(AuditFinding {
-                object: object.identity(),
-                policy: f.policy.id(),
-                action: f.action.as_str().to_string(),
-                message: f.message.clone(),
-                in_git: in_git.contains(&key),
-            });
+    for chunk in live_values.chunks(1000) {
+        let live: Vec<assay_estate::Object> = chunk
+            .iter()
+            .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: (*v).clone() })
+            .collect();
+        let evaluations = active.policies.evaluate_objects(&live);
+        for (object, evaluation) in live.iter().zip(&evaluations) {
+            let key = state::Key::of(&object.value).map(|k| k.to_string()).unwrap_or_default();
+            for f in &evaluation.findings {
+                audit.push(AuditFinding {
+                    object: object.identity(),
+                    policy: f.policy.id(),
+                    action: f.action.as_str().to_string(),
+                    message: f.message.clone(),
+                    in_git: in_git.contains(&key),
+                });
+            }
         }
     }
+    drop(live_values);
+    drop(snapshot);
     let mut report = ClusterDrift::new(cluster, &source(drift), objects, errors.to_vec());
     report.warnings = warnings.to_vec();
     report.audit = Some(audit);
