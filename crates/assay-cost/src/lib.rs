@@ -9,7 +9,8 @@
 //!   [`budgets`] reads each budget's spend and turns it and the forecast into a budget's status.
 //! - [`check`] is the cost side of `assay check`: pricing head and base, budget projections and
 //!   findings, and the `input.cost` document given to Rego.
-//! - [`pricing`] estimates the monthly cost of the workloads an estate declares.
+//! - [`pricing`] estimates the monthly cost of the workloads an estate declares; [`rightsize`]
+//!   recommends requests from observed usage.
 //! - [`generate`] writes realistic FOCUS data with labelled anomalies.
 //! - [`anomaly`] scores a series against its own seasonal past, online.
 //! - [`series`] reads daily cost per service, region, account and cost center from the store;
@@ -26,6 +27,7 @@ pub mod forecast;
 pub mod generate;
 pub mod ingest;
 pub mod pricing;
+pub mod rightsize;
 pub mod series;
 pub mod spec;
 pub mod store;

@@ -1,0 +1,161 @@
+//! Rightsizing (sans-IO): what a container should request, from what it used over a window, as
+//! Kubecost and the Vertical Pod Autoscaler recommend it: a quantile of usage (CPU p95, memory
+//! the maximum, by default) divided by a target utilisation (0.7), never below a floor (10m
+//! CPU, 20 MiB), with a confidence from how much of the window had samples. Idle GPUs: GPUs whose
+//! utilisation stays under a threshold (5%) for most of the window (90% of its samples).
+
+use serde::Serialize;
+
+/// How recommendations are made.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Policy {
+    /// The quantile of CPU usage a request should cover (0.95).
+    pub cpu_quantile: f64,
+    /// The quantile of memory usage a request should cover (1.0: the maximum; memory cannot be
+    /// throttled, only killed).
+    pub memory_quantile: f64,
+    /// The share of the request usage should fill (0.7).
+    pub target_utilisation: f64,
+    /// The smallest CPU request recommended, in cores (0.010).
+    pub cpu_floor: f64,
+    /// The smallest memory request recommended, in bytes (20 MiB).
+    pub memory_floor: f64,
+    /// A GPU under this utilisation (percent) is idle (5).
+    pub idle_gpu_utilisation: f64,
+    /// The share of a window's samples a GPU must be idle in to be reported (0.9).
+    pub idle_share: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            cpu_quantile: 0.95,
+            memory_quantile: 1.0,
+            target_utilisation: 0.7,
+            cpu_floor: 0.010,
+            memory_floor: 20.0 * 1024.0 * 1024.0,
+            idle_gpu_utilisation: 5.0,
+            idle_share: 0.9,
+        }
+    }
+}
+
+/// The `q` quantile of `samples` (linear interpolation between closest ranks, as Prometheus'
+/// `quantile_over_time` computes it); `None` when there are none. Values that are not finite are
+/// left out.
+pub fn quantile(samples: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (rank - lo as f64))
+}
+
+/// A recommendation for one resource of one container spec.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// What it requests now (cores or bytes), when it requests anything.
+    pub current: Option<f64>,
+    /// The usage quantile the recommendation covers.
+    pub observed: f64,
+    /// What it should request.
+    pub recommended: f64,
+}
+
+/// The request `usage` calls for under `policy` for a resource with this quantile and floor.
+pub fn recommend(
+    current: Option<f64>,
+    usage: &[f64],
+    quantile_of: f64,
+    floor: f64,
+    policy: &Policy,
+) -> Option<Recommendation> {
+    let observed = quantile(usage, quantile_of)?;
+    let recommended = (observed / policy.target_utilisation.clamp(0.05, 1.0)).max(floor);
+    Some(Recommendation { current, observed, recommended })
+}
+
+/// How much of a window a series covers: the samples it has over the samples the window holds
+/// at its step (0 to 1).
+pub fn coverage(samples: usize, window_seconds: f64, step_seconds: f64) -> f64 {
+    if window_seconds <= 0.0 || step_seconds <= 0.0 {
+        return 0.0;
+    }
+    let expected = (window_seconds / step_seconds).floor().max(1.0);
+    (samples as f64 / expected).min(1.0)
+}
+
+/// Confidence in a recommendation from its coverage: `high` from 80% of the window, `medium`
+/// from 40%, else `low`.
+pub fn confidence(coverage: f64) -> &'static str {
+    if coverage >= 0.8 {
+        "high"
+    } else if coverage >= 0.4 {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+/// Whether a GPU with these utilisation samples (percent) is idle under `policy`, and the share of
+/// samples it was idle in.
+pub fn idle_gpu(utilisation: &[f64], policy: &Policy) -> (bool, f64) {
+    let samples: Vec<f64> = utilisation.iter().copied().filter(|x| x.is_finite()).collect();
+    if samples.is_empty() {
+        return (false, 0.0);
+    }
+    let idle = samples.iter().filter(|u| **u < policy.idle_gpu_utilisation).count() as f64 / samples.len() as f64;
+    (idle >= policy.idle_share, idle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_ranks() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&v, 0.5), Some(3.0));
+        assert_eq!(quantile(&v, 1.0), Some(5.0));
+        assert_eq!(quantile(&v, 0.9), Some(4.6));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[f64::NAN, 2.0], 0.0), Some(2.0));
+    }
+
+    #[test]
+    fn a_fifth_used_cpu_is_cut_and_memory_near_its_peak_is_not() {
+        let policy = Policy::default();
+        // Requests 1 core, uses 0.15-0.2: p95 ≈ 0.2 → 0.2857 cores.
+        let cpu: Vec<f64> = (0..1000).map(|i| 0.15 + 0.05 * ((i % 100) as f64 / 100.0)).collect();
+        let r = recommend(Some(1.0), &cpu, policy.cpu_quantile, policy.cpu_floor, &policy).expect("recommendation");
+        assert!(
+            (r.recommended - r.observed / 0.7).abs() < 1e-12 && r.recommended < 0.3 && r.recommended > 0.27,
+            "{r:?}"
+        );
+        // Requests 1 GiB and peaks at 0.95 GiB: the recommendation is above the request.
+        let gib = 1024.0 * 1024.0 * 1024.0;
+        let memory: Vec<f64> = (0..1000).map(|i| if i == 500 { 0.95 * gib } else { 0.5 * gib }).collect();
+        let m = recommend(Some(gib), &memory, policy.memory_quantile, policy.memory_floor, &policy).expect("memory");
+        assert!(m.recommended > gib, "{m:?}");
+        // Floors.
+        let tiny = recommend(Some(0.5), &[0.0001; 10], policy.cpu_quantile, policy.cpu_floor, &policy).expect("tiny");
+        assert_eq!(tiny.recommended, 0.010);
+    }
+
+    #[test]
+    fn coverage_confidence_and_idle_gpus() {
+        let (day, step) = (86_400.0, 300.0);
+        assert_eq!(coverage(4032, 14.0 * day, step), 1.0);
+        assert_eq!(confidence(coverage(576, 14.0 * day, step)), "low", "two days of fourteen");
+        assert_eq!(confidence(coverage(2500, 14.0 * day, step)), "medium");
+        let policy = Policy::default();
+        let idle: Vec<f64> = (0..100).map(|i| if i < 95 { 1.0 } else { 60.0 }).collect();
+        assert_eq!(idle_gpu(&idle, &policy), (true, 0.95));
+        let busy: Vec<f64> = (0..100).map(|i| 40.0 + (i % 20) as f64).collect();
+        assert!(!idle_gpu(&busy, &policy).0);
+        assert_eq!(idle_gpu(&[], &policy), (false, 0.0));
+    }
+}
