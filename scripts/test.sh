@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Tests build real Git repositories and sign commits with real SSH keys.
+# Tests build real Git repositories and sign commits with real SSH keys, and query a real
+# Prometheus.
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+# A real Prometheus (with promtool, to backfill usage) answers the usage queries of rightsizing.
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]}" >&2
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"

@@ -27,6 +27,7 @@ pub mod forecast;
 pub mod generate;
 pub mod ingest;
 pub mod pricing;
+pub mod prometheus;
 pub mod rightsize;
 pub mod series;
 pub mod spec;
