@@ -159,3 +159,39 @@ mod tests {
         assert_eq!(idle_gpu(&[], &policy), (false, 0.0));
     }
 }
+
+/// The workload a pod belongs to, by the names its controllers give pods: a Deployment's pods
+/// are `NAME-<replicaset hash>-<suffix>`, a StatefulSet's `NAME-<ordinal>`, a Job's
+/// `NAME-<suffix>`, a CronJob's `NAME-<schedule time>-<suffix>`, a DaemonSet's `NAME-<suffix>`.
+/// Of `workloads` (names in the pod's namespace), the longest that the pod name starts with,
+/// followed by `-` and one or two generated segments.
+pub fn owner<'a>(pod: &str, workloads: &[&'a str]) -> Option<&'a str> {
+    workloads
+        .iter()
+        .filter(|w| {
+            pod.strip_prefix(**w).and_then(|rest| rest.strip_prefix('-')).is_some_and(|rest| {
+                let segments: Vec<&str> = rest.split('-').collect();
+                (1..=2).contains(&segments.len())
+                    && segments.iter().all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+            })
+        })
+        .max_by_key(|w| w.len())
+        .copied()
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::owner;
+
+    #[test]
+    fn pods_belong_to_the_workload_their_names_come_from() {
+        let workloads = ["llm-inference", "llm", "train", "db", "nightly-report"];
+        assert_eq!(owner("llm-inference-7d9f8c6b5-x2k9p", &workloads), Some("llm-inference"));
+        assert_eq!(owner("llm-5c8d7-abcde", &workloads), Some("llm"));
+        assert_eq!(owner("db-0", &workloads), Some("db"));
+        assert_eq!(owner("train-q8z7w", &workloads), Some("train"));
+        assert_eq!(owner("nightly-report-29384756-abcde", &workloads), Some("nightly-report"));
+        assert_eq!(owner("llm-inference-canary-7d9f8c6b5-x2k9p", &workloads), None, "another workload's pods");
+        assert_eq!(owner("other-1", &workloads), None);
+    }
+}
