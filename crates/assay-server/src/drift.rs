@@ -52,18 +52,30 @@ pub(crate) struct Drift {
     seen: Mutex<BTreeMap<u64, u64>>,
     /// Of each finding (by hash), its object and policy: what a resolution record names.
     previous: Mutex<std::collections::HashMap<u64, (String, String)>>,
+    /// Where standings are kept across restarts (the data directory), when the server has one.
+    memory: Option<Memory>,
     relists: Arc<AtomicUsize>,
 }
 
 impl Drift {
-    pub(crate) fn new(config: crate::config::DriftWatch) -> Drift {
-        Drift {
+    /// The watch's state; with a data directory, the standings recorded before a restart.
+    pub(crate) fn new(config: crate::config::DriftWatch, data: Option<&std::path::Path>) -> anyhow::Result<Drift> {
+        use anyhow::Context as _;
+        let memory = data
+            .map(|d| Memory::open(d).with_context(|| format!("opening {}", d.join("drift.sqlite").display())))
+            .transpose()?;
+        let (seen, previous) = match &memory {
+            Some(m) => m.load().context("reading the drift standings")?,
+            None => Default::default(),
+        };
+        Ok(Drift {
             config,
             current: RwLock::new(None),
-            seen: Mutex::new(BTreeMap::new()),
-            previous: Mutex::default(),
+            seen: Mutex::new(seen),
+            previous: Mutex::new(previous),
+            memory,
             relists: Arc::default(),
-        }
+        })
     }
 }
 
@@ -164,6 +176,81 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
         for w in watchers {
             w.abort();
         }
+    }
+}
+
+/// The first 8 bytes of the SHA-256 of `text`: the same in every version, so standings kept in
+/// the data directory still match after an upgrade.
+fn stable_hash(text: &str) -> u64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Standings kept in the data directory (`drift.sqlite`), so that a restart does not alert
+/// again what was alerted before.
+struct Memory(Mutex<rusqlite::Connection>);
+
+impl Memory {
+    fn open(dir: &std::path::Path) -> rusqlite::Result<Memory> {
+        let db = rusqlite::Connection::open(dir.join("drift.sqlite"))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS standings (
+                 id INTEGER PRIMARY KEY, signature INTEGER NOT NULL, object TEXT, policy TEXT);",
+        )?;
+        Ok(Memory(Mutex::new(db)))
+    }
+
+    /// Every standing: id → signature, and of findings their object and policy.
+    fn load(&self) -> rusqlite::Result<(BTreeMap<u64, u64>, std::collections::HashMap<u64, (String, String)>)> {
+        let db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = db.prepare("SELECT id, signature, object, policy FROM standings")?;
+        let mut seen = BTreeMap::new();
+        let mut previous = std::collections::HashMap::new();
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, signature, object, policy) = row?;
+            seen.insert(id as u64, signature as u64);
+            if let (Some(o), Some(p)) = (object, policy) {
+                previous.insert(id as u64, (o, p));
+            }
+        }
+        Ok((seen, previous))
+    }
+
+    /// Applies changes in one transaction: a standing set (with a finding's object and policy),
+    /// or removed.
+    fn save(&self, changes: &[(u64, Option<(u64, Option<(String, String)>)>)]) -> rusqlite::Result<()> {
+        let mut db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = db.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO standings (id, signature, object, policy) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET signature = excluded.signature,
+                 object = coalesce(excluded.object, object), policy = coalesce(excluded.policy, policy)",
+            )?;
+            let mut del = tx.prepare_cached("DELETE FROM standings WHERE id = ?1")?;
+            for (id, change) in changes {
+                match change {
+                    Some((signature, finding)) => {
+                        let (o, p) = finding.clone().unzip();
+                        put.execute(rusqlite::params![*id as i64, *signature as i64, o, p])?;
+                    }
+                    None => {
+                        del.execute(rusqlite::params![*id as i64])?;
+                    }
+                }
+            }
+        }
+        tx.commit()
     }
 }
 
@@ -315,16 +402,12 @@ fn record_changes(
         now.insert(id, (f.object.clone(), "violation".to_string(), details, None, "violation".to_string()));
     }
     let active = state.active();
-    let hash = |text: &str| {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut h = std::hash::DefaultHasher::new();
-        text.hash(&mut h);
-        h.finish()
-    };
+    let hash = stable_hash;
     let in_sync_mark = hash("in_sync");
     let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut messages = Vec::new();
     let mut records = Vec::new();
+    let mut changes: Vec<(u64, Option<(u64, Option<(String, String)>)>)> = Vec::new();
     for (id, (object, status, details, digest, signature)) in &now {
         let (id_hash, signature_hash) = (hash(id), if status == "in_sync" { in_sync_mark } else { hash(signature) });
         let before = seen.get(&id_hash).copied();
@@ -332,6 +415,8 @@ fn record_changes(
             continue;
         }
         seen.insert(id_hash, signature_hash);
+        let finding = (status == "violation").then(|| (object.clone(), details.first().cloned().unwrap_or_default()));
+        changes.push((id_hash, Some((signature_hash, finding))));
         if status == "in_sync" && before.is_none() {
             continue;
         }
@@ -359,6 +444,7 @@ fn record_changes(
     let mut previous = drift.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for id_hash in gone {
         seen.remove(&id_hash);
+        changes.push((id_hash, None));
         if let Some((object, policy)) = previous.remove(&id_hash) {
             records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
                 time,
@@ -379,6 +465,11 @@ fn record_changes(
     }
     drop(previous);
     drop(seen);
+    if let Some(memory) = &drift.memory
+        && let Err(e) = memory.save(&changes)
+    {
+        tracing::error!(error = %e, "keeping the drift standings; a restart may alert them again");
+    }
     if !messages.is_empty()
         && let Some(outbox) = state.outbox()
         && let Err(e) = outbox.push(&messages)

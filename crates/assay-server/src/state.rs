@@ -128,7 +128,10 @@ impl State {
             ledger_failure: config.ledger_failure,
             outbox_stall: config.outbox_stall,
             max_body: config.max_body,
-            drift: config.drift.clone().map(|d| Arc::new(crate::drift::Drift::new(d))),
+            drift: match &config.drift {
+                Some(d) => Some(Arc::new(crate::drift::Drift::new(d.clone(), config.data.as_deref())?)),
+                None => None,
+            },
         };
         if let Some(refusal) = refused_at_start {
             state.record(refusal_record(&refusal, state.active().name.as_ref(), None));

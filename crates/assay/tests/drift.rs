@@ -542,6 +542,20 @@ fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
 
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
+
+    // A restart remembers what was alerted (the data directory keeps the standings).
+    let alerted = drift_alerts().len();
+    let server = Server::launch_with_env(dir, &args, &[("KUBECONFIG", config.as_path())]);
+    eventually(Duration::from_secs(30), || {
+        let (status, _) = server.json("GET", "/v1/drift", &Value::Null);
+        (status == 200).then_some(())
+    })
+    .expect("served again");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(drift_alerts().len(), alerted, "nothing new after a restart");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+
     let shown = stdout(&assay(dir, &["log", "show", "ledger", "--json"]));
     let kinds: Vec<String> = shown
         .lines()
