@@ -51,7 +51,7 @@ pub(crate) struct Drift {
     /// what differs. Hashes keep it small with hundreds of thousands of findings.
     seen: Mutex<BTreeMap<u64, u64>>,
     /// Of each finding (by hash), its object and policy: what a resolution record names.
-    previous: Mutex<std::collections::HashMap<u64, (String, String)>>,
+    previous: Mutex<Findings>,
     /// Where standings are kept across restarts (the data directory), when the server has one.
     memory: Option<Memory>,
     relists: Arc<AtomicUsize>,
@@ -187,6 +187,11 @@ fn stable_hash(text: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
+/// Of each finding (by id), the object and policy it was about.
+type Findings = std::collections::HashMap<u64, (String, String)>;
+/// A standing set (its signature, and of a finding its object and policy), or removed.
+type Change = (u64, Option<(u64, Option<(String, String)>)>);
+
 /// Standings kept in the data directory (`drift.sqlite`), so that a restart does not alert
 /// again what was alerted before.
 struct Memory(Mutex<rusqlite::Connection>);
@@ -203,7 +208,7 @@ impl Memory {
     }
 
     /// Every standing: id → signature, and of findings their object and policy.
-    fn load(&self) -> rusqlite::Result<(BTreeMap<u64, u64>, std::collections::HashMap<u64, (String, String)>)> {
+    fn load(&self) -> rusqlite::Result<(BTreeMap<u64, u64>, Findings)> {
         let db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut stmt = db.prepare("SELECT id, signature, object, policy FROM standings")?;
         let mut seen = BTreeMap::new();
@@ -228,7 +233,7 @@ impl Memory {
 
     /// Applies changes in one transaction: a standing set (with a finding's object and policy),
     /// or removed.
-    fn save(&self, changes: &[(u64, Option<(u64, Option<(String, String)>)>)]) -> rusqlite::Result<()> {
+    fn save(&self, changes: &[Change]) -> rusqlite::Result<()> {
         let mut db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = db.transaction()?;
         {
@@ -407,7 +412,7 @@ fn record_changes(
     let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut messages = Vec::new();
     let mut records = Vec::new();
-    let mut changes: Vec<(u64, Option<(u64, Option<(String, String)>)>)> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
     for (id, (object, status, details, digest, signature)) in &now {
         let (id_hash, signature_hash) = (hash(id), if status == "in_sync" { in_sync_mark } else { hash(signature) });
         let before = seen.get(&id_hash).copied();
