@@ -383,7 +383,9 @@ fn source(drift: &Drift) -> String {
     }
 }
 
-/// Alerts what started to drift or violate, and records every change of standing.
+/// Alerts what started to drift or violate, and records every change of standing. Works through
+/// the results without copying them: standings are compared by hash, and records and alerts go out
+/// as they are made (a first audit of a large cluster has hundreds of thousands of findings).
 fn record_changes(
     state: &Parts,
     drift: &Drift,
@@ -391,67 +393,101 @@ fn record_changes(
     time: assay_record::Time,
     estate: &assay_record::EstateAt,
 ) {
-    // id → (object, status, details, live digest, signature of the standing).
-    type Standing = (String, String, Vec<String>, Option<String>, String);
-    let mut now: BTreeMap<String, Standing> = BTreeMap::new();
-    for o in &report.objects {
-        let fields: Vec<String> = o.diffs.iter().map(|d| d.path.clone()).collect();
-        let signature =
-            format!("{}|{}|{}", o.status.name(), fields.join(","), o.live_sha256.clone().unwrap_or_default());
-        let standing = (o.key.to_string(), o.status.name().to_string(), fields, o.live_sha256.clone(), signature);
-        now.insert(format!("object {}", o.key), standing);
-    }
-    for f in report.audit.iter().flatten() {
-        let id = format!("finding {} {} {}", f.object, f.policy, f.message);
-        let details = vec![f.policy.clone(), f.message.clone()];
-        now.insert(id, (f.object.clone(), "violation".to_string(), details, None, "violation".to_string()));
-    }
+    let in_sync_mark = stable_hash("in_sync");
     let active = state.active();
-    let hash = stable_hash;
-    let in_sync_mark = hash("in_sync");
     let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut messages = Vec::new();
-    let mut records = Vec::new();
+    let mut previous = drift.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut current: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut changes: Vec<Change> = Vec::new();
-    for (id, (object, status, details, digest, signature)) in &now {
-        let (id_hash, signature_hash) = (hash(id), if status == "in_sync" { in_sync_mark } else { hash(signature) });
-        let before = seen.get(&id_hash).copied();
-        if before == Some(signature_hash) {
-            continue;
+    let mut messages = Vec::new();
+    let flush = |messages: &mut Vec<crate::outbox::Message>| {
+        if !messages.is_empty()
+            && let Some(outbox) = state.outbox()
+            && let Err(e) = outbox.push(messages)
+        {
+            tracing::error!(error = %format!("{e:#}"), "storing drift alerts");
         }
-        seen.insert(id_hash, signature_hash);
-        let finding = (status == "violation").then(|| (object.clone(), details.first().cloned().unwrap_or_default()));
-        changes.push((id_hash, Some((signature_hash, finding))));
+        messages.clear();
+    };
+    // One standing: its id, status, signature, object, details and live digest.
+    let mut judge = |id: u64,
+                     status: &str,
+                     signature: u64,
+                     object: &str,
+                     details: &dyn Fn() -> Vec<String>,
+                     digest: Option<&String>,
+                     messages: &mut Vec<crate::outbox::Message>| {
+        current.insert(id);
+        let before = seen.get(&id).copied();
+        if before == Some(signature) {
+            return;
+        }
+        seen.insert(id, signature);
+        let finding =
+            (status == "violation").then(|| (object.to_string(), details().first().cloned().unwrap_or_default()));
+        if let Some(f) = &finding {
+            previous.entry(id).or_insert_with(|| f.clone());
+        }
+        changes.push((id, Some((signature, finding))));
         if status == "in_sync" && before.is_none() {
-            continue;
+            return;
         }
-        // An alert when something starts to drift or violate; a record for every change.
-        let was_in_sync = before.is_none_or(|b| b == in_sync_mark);
-        if status != "in_sync" && was_in_sync {
+        let details = details();
+        if status != "in_sync" && before.is_none_or(|b| b == in_sync_mark) {
             let about = json!({"kind": "drift", "cluster": report.cluster, "object": object, "status": status,
                 "details": details, "estate": estate});
             let alert = crate::alerts::Finding { about, subject: Some(object), quarantine: None };
             messages.extend(crate::alerts::messages(&active.actions, &alert));
         }
-        records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
+        state.ledger.record(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
             time,
             cluster: report.cluster.clone(),
             estate: estate.clone(),
-            object: object.clone(),
-            status: status.clone(),
-            details: details.clone(),
-            live_sha256: digest.clone(),
+            object: object.to_string(),
+            status: status.to_string(),
+            details,
+            live_sha256: digest.cloned(),
         }));
+    };
+    for o in &report.objects {
+        let key = o.key.to_string();
+        let fields = || o.diffs.iter().map(|d| d.path.clone()).collect::<Vec<String>>();
+        let status = o.status.name();
+        let signature = if o.status == Status::InSync {
+            in_sync_mark
+        } else {
+            stable_hash(&format!("{status}|{}|{}", fields().join(","), o.live_sha256.as_deref().unwrap_or("")))
+        };
+        judge(
+            stable_hash(&format!("object {key}")),
+            status,
+            signature,
+            &key,
+            &fields,
+            o.live_sha256.as_ref(),
+            &mut messages,
+        );
+        if messages.len() >= 1000 {
+            flush(&mut messages);
+        }
     }
-    // Findings that are gone, and objects no longer compared.
-    let current: std::collections::HashSet<u64> = now.keys().map(|id| hash(id)).collect();
+    let violation = stable_hash("violation");
+    for f in report.audit.iter().flatten() {
+        let id = stable_hash(&format!("finding {} {} {}", f.object, f.policy, f.message));
+        let details = || vec![f.policy.clone(), f.message.clone()];
+        judge(id, "violation", violation, &f.object, &details, None, &mut messages);
+        if messages.len() >= 1000 {
+            flush(&mut messages);
+        }
+    }
+    flush(&mut messages);
+    // What is gone: findings resolved, objects no longer compared.
     let gone: Vec<u64> = seen.keys().filter(|k| !current.contains(*k)).copied().collect();
-    let mut previous = drift.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for id_hash in gone {
-        seen.remove(&id_hash);
-        changes.push((id_hash, None));
-        if let Some((object, policy)) = previous.remove(&id_hash) {
-            records.push(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
+    for id in gone {
+        seen.remove(&id);
+        changes.push((id, None));
+        if let Some((object, policy)) = previous.remove(&id) {
+            state.ledger.record(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
                 time,
                 cluster: report.cluster.clone(),
                 estate: estate.clone(),
@@ -462,26 +498,11 @@ fn record_changes(
             }));
         }
     }
-    for (id, (object, status, details, ..)) in &now {
-        if status == "violation" {
-            let policy = details.first().cloned().unwrap_or_default();
-            previous.entry(hash(id)).or_insert_with(|| (object.clone(), policy));
-        }
-    }
     drop(previous);
     drop(seen);
     if let Some(memory) = &drift.memory
         && let Err(e) = memory.save(&changes)
     {
         tracing::error!(error = %e, "keeping the drift standings; a restart may alert them again");
-    }
-    if !messages.is_empty()
-        && let Some(outbox) = state.outbox()
-        && let Err(e) = outbox.push(&messages)
-    {
-        tracing::error!(error = %format!("{e:#}"), "storing drift alerts");
-    }
-    for r in records {
-        state.ledger.record(r);
     }
 }
