@@ -224,14 +224,21 @@ pub async fn watch_targets(
         {
             continue;
         }
-        if caps.scope == Scope::Namespaced {
+        if caps.scope == Scope::Namespaced && wanted.namespaces.len() <= NAMESPACE_WATCHES {
             out.extend(wanted.namespaces.iter().map(|ns| (resource.clone(), Some(ns.clone()))));
         } else {
+            // Cluster-scoped, or namespaced in many namespaces: one watch across the cluster
+            // (what it sees outside the estate's namespaces is dropped as it arrives), rather
+            // than a list and a connection per namespace.
             out.push((resource, None));
         }
     }
     Ok(out)
 }
+
+/// Up to this many namespaces, a kind is watched namespace by namespace (what a reader confined
+/// to those namespaces may do); beyond, across the cluster.
+pub const NAMESPACE_WATCHES: usize = 3;
 
 fn typed(object: &DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
     let mut value = serde_json::to_value(object).ok()?;
@@ -250,6 +257,7 @@ pub async fn watch(
     client: kube::Client,
     resource: ApiResource,
     namespace: Option<String>,
+    keep: std::sync::Arc<BTreeSet<String>>,
     store: Store,
     changed: std::sync::Arc<tokio::sync::Notify>,
     relists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -260,6 +268,13 @@ pub async fn watch(
     let api: Api<DynamicObject> = match &namespace {
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
+    };
+    // A watch across the cluster keeps only objects in the namespaces asked for (and
+    // cluster-scoped ones).
+    let wanted_here = |value: &Value| {
+        namespace.is_some()
+            || keep.is_empty()
+            || value.pointer("/metadata/namespace").and_then(Value::as_str).is_none_or(|ns| keep.contains(ns))
     };
     let in_scope = |key: &str, value: &std::sync::Arc<Value>| {
         value.get("kind").and_then(Value::as_str) == Some(resource.kind.as_str())
@@ -282,7 +297,7 @@ pub async fn watch(
         match event {
             Event::Init => fresh.clear(),
             Event::InitApply(object) => {
-                if let Some((key, value)) = typed(&object, &resource) {
+                if let Some((key, value)) = typed(&object, &resource).filter(|(_, v)| wanted_here(v)) {
                     fresh.insert(key, std::sync::Arc::new(value));
                 }
                 continue;
@@ -294,7 +309,7 @@ pub async fn watch(
                 relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Event::Apply(object) => {
-                if let Some((key, value)) = typed(&object, &resource) {
+                if let Some((key, value)) = typed(&object, &resource).filter(|(_, v)| wanted_here(v)) {
                     store_now.insert(key, std::sync::Arc::new(value));
                 }
             }

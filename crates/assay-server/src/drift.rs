@@ -110,11 +110,13 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
         let mut watchers = Vec::new();
         match cluster::watch_targets(&client, &wanted).await {
             Ok(targets) => {
+                let keep = Arc::new(wanted.namespaces.clone());
                 for (resource, namespace) in targets {
                     watchers.push(tokio::spawn(cluster::watch(
                         client.clone(),
                         resource,
                         namespace,
+                        Arc::clone(&keep),
                         Arc::clone(&store),
                         Arc::clone(&changed),
                         Arc::clone(&drift.relists),

@@ -353,7 +353,7 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
         Some((took, body)) => {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             println!(
-                "assay serve --watch-cluster, 10,000 live Deployments (50 namespaces, 50 watches): first comparison + audit served after {:.1} s; RSS {:.0} MiB, peak {:.0} MiB; counts {}",
+                "assay serve --watch-cluster, 10,000 live Deployments in 50 namespaces: first comparison + audit served after {:.1} s; RSS {:.0} MiB, peak {:.0} MiB; counts {}",
                 took.as_secs_f64(),
                 kib("VmRSS:") / 1024.0,
                 kib("VmHWM:") / 1024.0,
