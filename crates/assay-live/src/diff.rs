@@ -238,6 +238,11 @@ fn key_label(key: &str, value: &Value) -> String {
     }
 }
 
+/// What Git declares at `path` that is not live.
+fn missing(path: &str, desired: &Value) -> FieldDiff {
+    FieldDiff { path: path.to_string(), desired: Some(desired.clone()), live: None, change: Change::Missing }
+}
+
 /// Every field of `d` must be in `l` with the same value.
 fn subset(kind: &str, d: &Value, l: &Value, path: &mut String, parent_key: Option<&str>, out: &mut Vec<FieldDiff>) {
     match (d, l) {
@@ -249,12 +254,7 @@ fn subset(kind: &str, d: &Value, l: &Value, path: &mut String, parent_key: Optio
                     Some(lv) if !dv.is_object() && !dv.is_array() && same_scalar(dv, lv, parent_key) => {}
                     Some(lv) => subset(kind, dv, lv, path, Some(k), out),
                     None if is_empty(dv) => {}
-                    None => out.push(FieldDiff {
-                        path: path.clone(),
-                        desired: Some(dv.clone()),
-                        live: None,
-                        change: Change::Missing,
-                    }),
+                    None => out.push(missing(path, dv)),
                 }
                 path.truncate(at);
             }
@@ -266,12 +266,7 @@ fn subset(kind: &str, d: &Value, l: &Value, path: &mut String, parent_key: Optio
                     let at = push(path, &key_label(key, id));
                     match la.iter().find(|x| x.get(key) == Some(id)) {
                         Some(live_item) => subset(kind, item, live_item, path, parent_key, out),
-                        None => out.push(FieldDiff {
-                            path: path.clone(),
-                            desired: Some(item.clone()),
-                            live: None,
-                            change: Change::Missing,
-                        }),
+                        None => out.push(missing(path, item)),
                     }
                     path.truncate(at);
                 }
@@ -282,12 +277,7 @@ fn subset(kind: &str, d: &Value, l: &Value, path: &mut String, parent_key: Optio
                     match la.get(i) {
                         Some(live_item) => subset(kind, item, live_item, path, parent_key, out),
                         None if is_empty(item) => {}
-                        None => out.push(FieldDiff {
-                            path: path.clone(),
-                            desired: Some(item.clone()),
-                            live: None,
-                            change: Change::Missing,
-                        }),
+                        None => out.push(missing(path, item)),
                     }
                     path.truncate(at);
                 }

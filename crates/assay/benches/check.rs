@@ -87,19 +87,10 @@ fn gatekeeper_library(root: &Path) {
 const LABEL_TEMPLATE: &str = "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: benchlabels}\nspec:\n  crd: {spec: {names: {kind: BenchLabels}}}\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package benchlabels\n        violation[{\"msg\": msg}] {\n          required := input.parameters.labels[_]\n          not input.review.object.metadata.labels[required]\n          msg := sprintf(\"missing label %v\", [required])\n        }\n";
 const IMAGE_TEMPLATE: &str = "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: benchimages}\nspec:\n  crd: {spec: {names: {kind: BenchImages}}}\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package benchimages\n        violation[{\"msg\": msg}] {\n          c := input.review.object.spec.template.spec.containers[_]\n          not startswith(c.image, input.parameters.registry)\n          msg := sprintf(\"image %v not from %v\", [c.image, input.parameters.registry])\n        }\n";
 
-/// An estate of 10,000 Deployments (one file each), 10 Rego policies and 10 constraints.
-fn generate_estate(root: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(root.join("policies"))?;
-    std::fs::create_dir_all(root.join("constraints"))?;
-    for i in 0..10 {
-        let policy = format!(
-            "package bench.p{i}\n\ndeny contains msg if {{\n\tinput.request.kind.kind == \"Deployment\"\n\tsome c in input.request.object.spec.template.spec.containers\n\tnot c.resources.limits.cpu\n\tendswith(c.name, \"-{i}\")\n\tmsg := sprintf(\"container %s has no cpu limit\", [c.name])\n}}\n"
-        );
-        std::fs::write(root.join(format!("policies/p{i}.rego")), policy)?;
-    }
-    std::fs::write(root.join("constraints/labels-template.yaml"), LABEL_TEMPLATE)?;
-    std::fs::write(root.join("constraints/images-template.yaml"), IMAGE_TEMPLATE)?;
-    for i in 0..5 {
+/// Two constraints per `i`: required labels (deny) and an image registry (warn, in namespaces
+/// `ns-{i}*`).
+fn write_constraints(root: &Path, range: std::ops::Range<usize>) -> std::io::Result<()> {
+    for i in range {
         std::fs::write(
             root.join(format!("constraints/labels-{i}.yaml")),
             format!(
@@ -113,6 +104,22 @@ fn generate_estate(root: &Path) -> std::io::Result<()> {
             ),
         )?;
     }
+    Ok(())
+}
+
+/// An estate of 10,000 Deployments (one file each), 10 Rego policies and 10 constraints.
+fn generate_estate(root: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root.join("policies"))?;
+    std::fs::create_dir_all(root.join("constraints"))?;
+    for i in 0..10 {
+        let policy = format!(
+            "package bench.p{i}\n\ndeny contains msg if {{\n\tinput.request.kind.kind == \"Deployment\"\n\tsome c in input.request.object.spec.template.spec.containers\n\tnot c.resources.limits.cpu\n\tendswith(c.name, \"-{i}\")\n\tmsg := sprintf(\"container %s has no cpu limit\", [c.name])\n}}\n"
+        );
+        std::fs::write(root.join(format!("policies/p{i}.rego")), policy)?;
+    }
+    std::fs::write(root.join("constraints/labels-template.yaml"), LABEL_TEMPLATE)?;
+    std::fs::write(root.join("constraints/images-template.yaml"), IMAGE_TEMPLATE)?;
+    write_constraints(root, 0..5)?;
     for i in 0..10_000 {
         let dir = root.join(format!("manifests/team-{}", i / 100));
         std::fs::create_dir_all(&dir)?;
@@ -200,20 +207,7 @@ fn drift_10k() {
     // 20 constraints: ten more, and the example estate's policies and constraints.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/estate");
     let copied = (|| -> std::io::Result<()> {
-        for i in 5..10 {
-            std::fs::write(
-                root.join(format!("constraints/labels-{i}.yaml")),
-                format!(
-                    "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchLabels\nmetadata: {{name: labels-{i}}}\nspec:\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]}}\n  parameters: {{labels: [team, label-{i}]}}\n"
-                ),
-            )?;
-            std::fs::write(
-                root.join(format!("constraints/images-{i}.yaml")),
-                format!(
-                    "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: BenchImages\nmetadata: {{name: images-{i}}}\nspec:\n  enforcementAction: warn\n  match: {{kinds: [{{apiGroups: [apps], kinds: [Deployment]}}], namespaces: [ns-{i}*]}}\n  parameters: {{registry: registry-{i}.example.com/}}\n"
-                ),
-            )?;
-        }
+        write_constraints(&root, 5..10)?;
         std::fs::create_dir_all(root.join("policies/k8s"))?;
         for entry in std::fs::read_dir(example.join("policies/k8s"))? {
             let path = entry?.path();
