@@ -132,15 +132,8 @@ async fn list_all(
             }
             Err(e) => return Err(refusal(&e)),
         };
-        for item in page.items {
-            let mut value = serde_json::to_value(&item).map_err(|e| e.to_string())?;
-            if let Some(map) = value.as_object_mut() {
-                // List items carry no type of their own: the list's.
-                map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
-                map.insert("kind".into(), Value::String(resource.kind.clone()));
-            }
-            snapshot.objects.push(value);
-        }
+        // List items carry no type of their own: the list's.
+        snapshot.objects.extend(page.items.iter().filter_map(|item| typed(item, resource)).map(|(_, value)| value));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params.continue_token = Some(token),
             None => return Ok(()),
@@ -240,6 +233,8 @@ pub async fn watch_targets(
 /// to those namespaces may do); beyond, across the cluster.
 pub const NAMESPACE_WATCHES: usize = 3;
 
+/// An object as JSON with its resource's `apiVersion` and `kind` (list items and watch objects
+/// may carry none), and its key; `None` for one with no name.
 fn typed(object: &DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
     let mut value = serde_json::to_value(object).ok()?;
     let map = value.as_object_mut()?;

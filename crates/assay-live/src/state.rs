@@ -142,6 +142,30 @@ pub struct Options {
     pub ignore: Vec<Ignore>,
 }
 
+impl Options {
+    /// The options `assay.yaml`'s `name` and `drift` settings give, with each broken
+    /// `ignoreDifferences` rule named (`assay.yaml: drift.ignoreDifferences[0].…`) and left out.
+    pub fn for_settings(settings: &assay_estate::Settings) -> (Options, Vec<String>) {
+        let mut ignore = Vec::new();
+        let mut problems = Vec::new();
+        for (i, rule) in settings.drift.ignore_differences.iter().enumerate() {
+            match Ignore::compile(rule.clone()) {
+                Ok(r) => ignore.push(r),
+                Err(errors) => {
+                    problems.extend(errors.into_iter().map(|e| format!("assay.yaml: drift.ignoreDifferences[{i}].{e}")))
+                }
+            }
+        }
+        let options = Options {
+            ownership_labels: settings.drift.ownership_labels.clone(),
+            estate_name: settings.name.clone(),
+            default_namespace: None,
+            ignore,
+        };
+        (options, problems)
+    }
+}
+
 /// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
 /// in key order.
 pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<ObjectDrift> {

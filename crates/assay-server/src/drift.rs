@@ -100,6 +100,11 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
         let active = state.active();
         let estate = Arc::clone(&active.estate);
         let desired = cluster::desired_for(&estate, &cluster_name);
+        // Compiled once per revision (jq expressions included), not at every comparison.
+        let (options, problems) = state::Options::for_settings(&estate.settings);
+        for p in &problems {
+            tracing::warn!("{p}; the rule is left out");
+        }
         let wanted = cluster::wanted(&estate, &desired, true);
         let store: Store = Arc::default();
         let changed = Arc::new(tokio::sync::Notify::new());
@@ -143,6 +148,7 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
                         &drift,
                         &active,
                         &desired,
+                        &options,
                         &store,
                         &errors,
                         &warnings,
@@ -293,6 +299,7 @@ fn evaluate(
     drift: &Drift,
     active: &crate::active::Active,
     desired: &[assay_estate::Object],
+    options: &state::Options,
     store: &Store,
     errors: &[String],
     warnings: &[String],
@@ -301,24 +308,12 @@ fn evaluate(
 ) {
     let cluster = drift.config.cluster.as_str();
     let estate = &active.estate;
-    let options = state::Options {
-        ownership_labels: estate.settings.drift.ownership_labels.clone(),
-        estate_name: estate.settings.name.clone(),
-        default_namespace: None,
-        ignore: estate
-            .settings
-            .drift
-            .ignore_differences
-            .iter()
-            .filter_map(|r| assay_live::ignore::Ignore::compile(r.clone()).ok())
-            .collect(),
-    };
     // The comparison reads the live objects where they are; the audit takes them a thousand at a
     // time (the policies read estate objects), so no second copy of the whole cluster is held.
     let snapshot: Vec<Arc<Value>> =
         store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
     let live_values: Vec<&Value> = snapshot.iter().map(|v| v.as_ref()).collect();
-    let objects = state::reconcile_refs(desired, &live_values, &options);
+    let objects = state::reconcile_refs(desired, &live_values, options);
     let in_git: std::collections::BTreeSet<String> =
         objects.iter().filter(|o| o.status != Status::Extra).map(|o| o.key.to_string()).collect();
     let mut audit = Vec::new();

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use assay_estate::{Estate, Object, Severity};
-use assay_live::ignore::Ignore;
 use assay_live::report::{self, AuditFinding, ClusterDrift, Report};
 use assay_live::state::{self, Key};
 use clap::ValueEnum;
@@ -217,21 +216,6 @@ fn read_live(files: &[String]) -> (Vec<Object>, Vec<String>) {
     (objects, errors)
 }
 
-/// The compiled `ignoreDifferences` of `assay.yaml`; broken rules are named and left out.
-fn ignore_rules(estate: &Estate) -> (Vec<Ignore>, Vec<String>) {
-    let mut rules = Vec::new();
-    let mut problems = Vec::new();
-    for (i, rule) in estate.settings.drift.ignore_differences.iter().enumerate() {
-        match Ignore::compile(rule.clone()) {
-            Ok(r) => rules.push(r),
-            Err(errors) => {
-                problems.extend(errors.into_iter().map(|e| format!("assay.yaml: drift.ignoreDifferences[{i}].{e}")))
-            }
-        }
-    }
-    (rules, problems)
-}
-
 /// The estate's policies on live objects; each finding says whether its object is in Git.
 fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<AuditFinding>, Vec<String>) {
     let policies = assay_policy::PolicySet::from_estate(estate);
@@ -262,16 +246,10 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
     for d in estate.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         eprintln!("{d}");
     }
-    let (ignore, problems) = ignore_rules(&estate);
+    let (options, problems) = state::Options::for_settings(&estate.settings);
     for p in &problems {
         eprintln!("{p}; the rule is left out");
     }
-    let options = state::Options {
-        ownership_labels: estate.settings.drift.ownership_labels.clone(),
-        estate_name: estate.settings.name.clone(),
-        default_namespace: None,
-        ignore,
-    };
     let observed = assay_record::Time::now();
     let mut clusters = Vec::new();
     for (cluster, source) in sources(&estate, &args)? {
