@@ -261,6 +261,18 @@ pub struct Estate {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// `sha256:` over each file's path and content digest, in path order.
+fn files_revision<'a>(files: impl Iterator<Item = (&'a str, &'a [u8; 32])>) -> String {
+    let mut h = Sha256::new();
+    for (path, digest) in files {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(digest);
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{digest}")
+}
+
 impl Estate {
     /// The estate's revision: its commit, or for a plain directory `sha256:` over every file's
     /// path and content digest, so that two reads of the same files name the same revision.
@@ -268,14 +280,19 @@ impl Estate {
         if let Some(commit) = self.origin.commit() {
             return commit.to_string();
         }
-        let mut h = Sha256::new();
-        for (path, digest) in &self.files {
-            h.update(path.as_bytes());
-            h.update([0]);
-            h.update(digest);
-        }
-        let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{digest}")
+        files_revision(self.files.iter().map(|(path, digest)| (path.as_str(), digest)))
+    }
+
+    /// The revision [`Estate::revision`] gives a plain directory of these files, without parsing
+    /// them: a server polling a directory reads it at every poll, and parses it only when this
+    /// changed.
+    pub fn directory_revision(files: &[RawFile]) -> String {
+        let digests: BTreeMap<&str, [u8; 32]> = files
+            .iter()
+            .filter(|f| FileRole::of(&f.path).is_some())
+            .map(|f| (f.path.as_str(), Sha256::digest(&f.bytes).into()))
+            .collect();
+        files_revision(digests.iter().map(|(path, digest)| (*path, digest)))
     }
 
     /// Parses raw files into an estate. Never fails: problems become diagnostics.

@@ -134,4 +134,27 @@ mod tests {
         assert!(diags.iter().any(|d| d.starts_with("manifests/link.yaml: warning: skipped symlink")));
         Ok(())
     }
+
+    #[test]
+    fn a_directory_revision_is_known_without_parsing_and_changes_with_any_estate_file() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("manifests"))?;
+        std::fs::write(root.join("manifests/a.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")?;
+        std::fs::write(root.join("README.md"), "not part of the estate")?;
+        let revision = |root: &Path| -> std::io::Result<(String, String)> {
+            let (files, _) = read_dir(root).map_err(std::io::Error::other)?;
+            let parsed = load_dir(root).map_err(std::io::Error::other)?;
+            Ok((crate::Estate::directory_revision(&files), parsed.revision()))
+        };
+        let (quick, parsed) = revision(root)?;
+        assert_eq!(quick, parsed);
+        std::fs::write(root.join("README.md"), "edited, still not part of the estate")?;
+        assert_eq!(revision(root)?.0, quick);
+        std::fs::write(root.join("manifests/a.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")?;
+        let (changed, parsed) = revision(root)?;
+        assert_ne!(changed, quick);
+        assert_eq!(changed, parsed);
+        Ok(())
+    }
 }

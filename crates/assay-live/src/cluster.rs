@@ -11,6 +11,8 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
 use serde_json::Value;
 
+use crate::state::{Key, Packed};
+
 /// What to read.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
@@ -26,19 +28,18 @@ pub struct Wanted {
 
 /// The estate's objects bound for `cluster`: those whose path its `paths` match (all, when the
 /// estate names no clusters).
-pub fn desired_for(estate: &Estate, cluster: &str) -> Vec<Object> {
+pub fn desired_for<'e>(estate: &'e Estate, cluster: &str) -> Vec<&'e Object> {
     let named = !estate.settings.clusters.is_empty();
     estate
         .manifests
         .iter()
         .filter(|o| !named || estate.settings.cluster_of(&o.path).is_some_and(|c| c.name == cluster))
-        .cloned()
         .collect()
 }
 
 /// What to read of a cluster: the kinds and namespaces of its estate objects, the estate's
 /// ownership labels, and with an audit the kinds the constraints match.
-pub fn wanted(estate: &Estate, desired: &[Object], audit: bool) -> Wanted {
+pub fn wanted(estate: &Estate, desired: &[&Object], audit: bool) -> Wanted {
     let mut w = Wanted { ownership_labels: estate.settings.drift.ownership_labels.clone(), ..Default::default() };
     for o in desired {
         if let Some(key) = crate::state::Key::of(&o.value) {
@@ -71,8 +72,8 @@ pub fn wanted(estate: &Estate, desired: &[Object], audit: bool) -> Wanted {
 /// What was read.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// The live objects, each with its `apiVersion` and `kind`.
-    pub objects: Vec<Value>,
+    /// The live objects, each with its `apiVersion` and `kind`, packed, with their keys.
+    pub objects: Vec<(Key, Packed)>,
     /// What could not be read, named (the cluster, the kind, the namespace, the API's answer).
     pub errors: Vec<String>,
     /// Searches by ownership label for objects made outside Git that the API refused (RBAC
@@ -133,7 +134,7 @@ async fn list_all(
             Err(e) => return Err(refusal(&e)),
         };
         // List items carry no type of their own: the list's.
-        snapshot.objects.extend(page.items.iter().filter_map(|item| typed(item, resource)).map(|(_, value)| value));
+        snapshot.objects.extend(page.items.into_iter().filter_map(|item| typed(item, resource)));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params.continue_token = Some(token),
             None => return Ok(()),
@@ -186,21 +187,14 @@ pub async fn read(client: &kube::Client, cluster: &str, wanted: &Wanted) -> Snap
         }
     }
     // The same object may come from several lists: keep one.
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut unique = Vec::with_capacity(snapshot.objects.len());
-    for object in std::mem::take(&mut snapshot.objects) {
-        let id = crate::state::Key::of(&object).map(|k| k.to_string()).unwrap_or_default();
-        if seen.insert(id, unique.len()).is_none() {
-            unique.push(object);
-        }
-    }
-    snapshot.objects = unique;
+    let mut seen: BTreeSet<Key> = BTreeSet::new();
+    snapshot.objects.retain(|(key, _)| seen.insert(key.clone()));
     snapshot
 }
 
-/// Live objects as they change, by key (`state::Key` as text), shared between watchers and their
-/// reader; a reader takes a snapshot by cloning the `Arc`s, never holding the lock while it works.
-pub type Store = std::sync::Arc<std::sync::Mutex<BTreeMap<String, std::sync::Arc<Value>>>>;
+/// Live objects as they change, by key, packed, shared between watchers and their reader; a
+/// reader takes a snapshot by cloning the `Arc`s, never holding the lock while it works.
+pub type Store = std::sync::Arc<std::sync::Mutex<BTreeMap<Key, std::sync::Arc<Packed>>>>;
 
 /// What to watch for `wanted`: each kind the estate declares or audits, in each of its
 /// namespaces (everywhere for cluster-scoped kinds). Objects found only by ownership label are
@@ -233,15 +227,18 @@ pub async fn watch_targets(
 /// to those namespaces may do); beyond, across the cluster.
 pub const NAMESPACE_WATCHES: usize = 3;
 
-/// An object as JSON with its resource's `apiVersion` and `kind` (list items and watch objects
-/// may carry none), and its key; `None` for one with no name.
-fn typed(object: &DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
-    let mut value = serde_json::to_value(object).ok()?;
-    let map = value.as_object_mut()?;
-    map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
-    map.insert("kind".into(), Value::String(resource.kind.clone()));
-    let key = crate::state::Key::of(&value)?.to_string();
-    Some((key, value))
+/// An object's key, and the object packed as JSON with its resource's `apiVersion` and `kind`
+/// (list items and watch objects may carry none); `None` for one with no name.
+fn typed(mut object: DynamicObject, resource: &ApiResource) -> Option<(Key, Packed)> {
+    let name = object.metadata.name.clone().filter(|n| !n.is_empty())?;
+    object.types = Some(kube::api::TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() });
+    let key = Key {
+        group: resource.group.clone(),
+        kind: resource.kind.clone(),
+        namespace: object.metadata.namespace.clone().filter(|n| !n.is_empty()),
+        name,
+    };
+    Some((key, Packed::of(&object)?))
 }
 
 /// Watches one kind in one namespace (or everywhere) with kube's watcher, which lists, then
@@ -266,17 +263,14 @@ pub async fn watch(
     };
     // A watch across the cluster keeps only objects in the namespaces asked for (and
     // cluster-scoped ones).
-    let wanted_here = |value: &Value| {
-        namespace.is_some()
-            || keep.is_empty()
-            || value.pointer("/metadata/namespace").and_then(Value::as_str).is_none_or(|ns| keep.contains(ns))
+    let wanted_here =
+        |key: &Key| namespace.is_some() || keep.is_empty() || key.namespace.as_ref().is_none_or(|ns| keep.contains(ns));
+    let in_scope = |key: &Key| {
+        key.kind == resource.kind
+            && key.group == resource.group
+            && namespace.as_ref().is_none_or(|ns| key.namespace.as_ref() == Some(ns))
     };
-    let in_scope = |key: &str, value: &std::sync::Arc<Value>| {
-        value.get("kind").and_then(Value::as_str) == Some(resource.kind.as_str())
-            && value.get("apiVersion").and_then(Value::as_str) == Some(resource.api_version.as_str())
-            && namespace.as_deref().is_none_or(|ns| key.contains(&format!(" {ns}/")))
-    };
-    let mut fresh: BTreeMap<String, std::sync::Arc<Value>> = BTreeMap::new();
+    let mut fresh: BTreeMap<Key, std::sync::Arc<Packed>> = BTreeMap::new();
     let stream = watcher::watcher(api, watcher::Config::default().page_size(PAGE)).default_backoff();
     futures_util::pin_mut!(stream);
     while let Some(event) = stream.next().await {
@@ -292,24 +286,24 @@ pub async fn watch(
         match event {
             Event::Init => fresh.clear(),
             Event::InitApply(object) => {
-                if let Some((key, value)) = typed(&object, &resource).filter(|(_, v)| wanted_here(v)) {
+                if let Some((key, value)) = typed(object, &resource).filter(|(k, _)| wanted_here(k)) {
                     fresh.insert(key, std::sync::Arc::new(value));
                 }
                 continue;
             }
             Event::InitDone => {
                 // A complete list: what this watch covers is exactly what it listed.
-                store_now.retain(|key, value| !in_scope(key, value));
+                store_now.retain(|key, _| !in_scope(key));
                 store_now.extend(std::mem::take(&mut fresh));
                 relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Event::Apply(object) => {
-                if let Some((key, value)) = typed(&object, &resource).filter(|(_, v)| wanted_here(v)) {
+                if let Some((key, value)) = typed(object, &resource).filter(|(k, _)| wanted_here(k)) {
                     store_now.insert(key, std::sync::Arc::new(value));
                 }
             }
             Event::Delete(object) => {
-                if let Some((key, _)) = typed(&object, &resource) {
+                if let Some((key, _)) = typed(object, &resource) {
                     store_now.remove(&key);
                 }
             }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -13,17 +14,18 @@ use crate::state::{ObjectDrift, Status, counts};
 /// The schema of the JSON rendering.
 pub const SCHEMA: &str = "assay.dev/drift/v1";
 
-/// A policy finding on a live object (the audit).
+/// A policy finding on a live object (the audit). Its texts are shared (see [`Interner`]): a
+/// large cluster's audit repeats the same objects, policies and messages many thousands of times.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditFinding {
     /// The object, `Kind[.group]/[namespace/]name`.
-    pub object: String,
+    pub object: Arc<str>,
     /// The rule or constraint (`data.k8s.labels.deny`, `K8sRequiredLabels/must-have-owner`).
-    pub policy: String,
+    pub policy: Arc<str>,
     /// deny, warn or dryrun.
-    pub action: String,
+    pub action: Arc<str>,
     /// The policy's message.
-    pub message: String,
+    pub message: Arc<str>,
     /// Whether the object is in Git (false: made by hand or by a controller).
     pub in_git: bool,
 }
@@ -88,7 +90,7 @@ impl Report {
 
     /// Audit findings that deny or warn, over all clusters.
     pub fn violations(&self) -> usize {
-        self.clusters.iter().flat_map(|c| c.audit.iter().flatten()).filter(|f| f.action != "dryrun").count()
+        self.clusters.iter().flat_map(|c| c.audit.iter().flatten()).filter(|f| &*f.action != "dryrun").count()
     }
 
     /// What could not be read, over all clusters.
@@ -283,7 +285,7 @@ pub fn sarif(report: &Report, path_prefix: &str) -> Value {
             results.push(json!({
                 "ruleId": "drift/audit",
                 "ruleIndex": index("drift/audit"),
-                "level": if f.action == "deny" { "error" } else { "warning" },
+                "level": if &*f.action == "deny" { "error" } else { "warning" },
                 "message": {"text": format!("{} in cluster {}: {}: {}", f.object, c.cluster, f.policy, f.message)},
                 "locations": [{"logicalLocations": [{"fullyQualifiedName": format!("{}/{}", c.cluster, f.object), "kind": "resource"}]}],
                 "properties": {"cluster": c.cluster, "policy": f.policy, "action": f.action, "inGit": f.in_git},
@@ -310,4 +312,20 @@ pub fn sarif(report: &Report, path_prefix: &str) -> Value {
         })
         .collect();
     assay_estate::sarif::log(rules, results, report.errors() == 0)
+}
+
+/// Hands out one shared copy of each text (see [`AuditFinding`]).
+#[derive(Debug, Default)]
+pub struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    /// The shared copy of `text`.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(t) = self.0.get(text) {
+            return Arc::clone(t);
+        }
+        let t: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&t));
+        t
+    }
 }

@@ -166,20 +166,88 @@ impl Options {
     }
 }
 
-/// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
-/// in key order.
-pub fn reconcile(desired: &[Object], live: &[Value], options: &Options) -> Vec<ObjectDrift> {
-    let refs: Vec<&Value> = live.iter().collect();
-    reconcile_refs(desired, &refs, options)
+/// A live object held compactly between comparisons: its JSON text, about a sixth of the
+/// memory of the parsed value (a server watching ten thousand objects holds them all); parsed
+/// again when it is compared or audited.
+#[derive(Debug, Clone)]
+pub struct Packed(Box<[u8]>);
+
+impl Packed {
+    /// `value` as JSON text.
+    pub fn pack(value: &Value) -> Packed {
+        Packed(serde_json::to_vec(value).unwrap_or_default().into_boxed_slice())
+    }
+
+    /// Anything serializable as a JSON object (kube's `DynamicObject`), without a parsed copy.
+    pub fn of<T: Serialize>(object: &T) -> Option<Packed> {
+        serde_json::to_vec(object).ok().map(|v| Packed(v.into_boxed_slice()))
+    }
+
+    /// The object again.
+    pub fn value(&self) -> Value {
+        // Only text this type wrote is held, so it parses.
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-/// As [`reconcile`], over references to the live objects (no copy of them is made).
-pub fn reconcile_refs(desired: &[Object], live: &[&Value], options: &Options) -> Vec<ObjectDrift> {
+/// What the comparison reads of a live object: its key and its value. Implemented by parsed
+/// values and by packed ones with their key.
+pub trait Live {
+    /// The object's key; `None` without a kind or a name.
+    fn key(&self) -> Option<Key>;
+    /// The object.
+    fn value(&self) -> std::borrow::Cow<'_, Value>;
+}
+
+impl Live for Value {
+    fn key(&self) -> Option<Key> {
+        Key::of(self)
+    }
+
+    fn value(&self) -> std::borrow::Cow<'_, Value> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl Live for &Value {
+    fn key(&self) -> Option<Key> {
+        Key::of(self)
+    }
+
+    fn value(&self) -> std::borrow::Cow<'_, Value> {
+        std::borrow::Cow::Borrowed(*self)
+    }
+}
+
+impl<P: std::ops::Deref<Target = Packed>> Live for (Key, P) {
+    fn key(&self) -> Option<Key> {
+        Some(self.0.clone())
+    }
+
+    fn value(&self) -> std::borrow::Cow<'_, Value> {
+        std::borrow::Cow::Owned(self.1.value())
+    }
+}
+
+/// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
+/// in key order. Each live object is read once for its key and, when compared or possibly extra,
+/// once for its value: packed objects are parsed one at a time, never all at once.
+pub fn reconcile<L: Live>(desired: &[&Object], live: &[L], options: &Options) -> Vec<ObjectDrift> {
     let default_ns = options.default_namespace.clone().unwrap_or_else(|| "default".to_string());
-    let mut live_by_key: BTreeMap<Key, &Value> = BTreeMap::new();
+    let mut live_by_key: BTreeMap<Key, &L> = BTreeMap::new();
     for object in live {
-        if let Some(key) = Key::of(object) {
-            live_by_key.insert(key, *object);
+        if let Some(key) = object.key() {
+            live_by_key.insert(key, object);
         }
     }
     // The values of the ownership labels on the estate's objects: what marks an object as ours.
@@ -212,8 +280,9 @@ pub fn reconcile_refs(desired: &[Object], live: &[&Value], options: &Options) ->
                 _ => Some(default_ns.clone()),
             };
         }
-        let live_sha256 = live_by_key.get(&key).map(|l| digest(l));
-        let (status, diffs) = match live_by_key.get(&key) {
+        let live_value = live_by_key.get(&key).map(|l| l.value());
+        let live_sha256 = live_value.as_deref().map(digest);
+        let (status, diffs) = match live_value.as_deref() {
             None => (Status::Missing, Vec::new()),
             Some(live_object) => {
                 matched.insert(key.clone());
@@ -236,9 +305,11 @@ pub fn reconcile_refs(desired: &[Object], live: &[&Value], options: &Options) ->
         });
     }
     for (key, object) in &live_by_key {
-        if matched.contains(key)
-            || object.pointer("/metadata/ownerReferences").is_some_and(|o| !crate::diff::is_empty(o))
-        {
+        if matched.contains(key) {
+            continue;
+        }
+        let object = object.value();
+        if object.pointer("/metadata/ownerReferences").is_some_and(|o| !crate::diff::is_empty(o)) {
             continue;
         }
         let ours = object.pointer("/metadata/labels").and_then(Value::as_object).is_some_and(|labels| {
@@ -249,7 +320,7 @@ pub fn reconcile_refs(desired: &[Object], live: &[&Value], options: &Options) ->
                 key: key.clone(),
                 status: Status::Extra,
                 diffs: Vec::new(),
-                live_sha256: Some(digest(object)),
+                live_sha256: Some(digest(&object)),
                 file: None,
                 line: None,
             });
@@ -291,7 +362,7 @@ mod tests {
     #[test]
     fn in_sync_drifted_missing_and_extra() {
         let labels = json!({"app.kubernetes.io/instance": "shop"});
-        let desired = vec![
+        let desired = [
             object(
                 json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "labels": labels},
                 "spec": {"replicas": 2}}),
@@ -313,7 +384,7 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "namespace": "shop", "labels": {"app.kubernetes.io/instance": "blog"}}}),
         ];
         let options = Options { ownership_labels: vec!["app.kubernetes.io/instance".into()], ..Options::default() };
-        let results = reconcile(&desired, &live, &options);
+        let results = reconcile(&desired.iter().collect::<Vec<_>>(), &live, &options);
         let summary: Vec<(String, Status)> = results.iter().map(|r| (r.key.to_string(), r.status)).collect();
         assert_eq!(
             summary,
@@ -335,7 +406,7 @@ mod tests {
             ..Default::default()
         };
         let options = Options { ignore: vec![Ignore::compile(rule).expect("rule")], ..options };
-        let results = reconcile(&desired, &live, &options);
+        let results = reconcile(&desired.iter().collect::<Vec<_>>(), &live, &options);
         assert_eq!(results[3].status, Status::InSync);
     }
 }

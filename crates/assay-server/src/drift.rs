@@ -196,9 +196,10 @@ fn stable_hash(text: &str) -> u64 {
 }
 
 /// Of each finding (by id), the object and policy it was about.
-type Findings = std::collections::HashMap<u64, (String, String)>;
+/// The texts are shared with the audit's findings (and among each other when read back).
+type Findings = std::collections::HashMap<u64, (Arc<str>, Arc<str>)>;
 /// A standing set (its signature, and of a finding its object and policy), or removed.
-type Change = (u64, Option<(u64, Option<(String, String)>)>);
+type Change = (u64, Option<(u64, Option<(Arc<str>, Arc<str>)>)>);
 
 /// Standings kept in the data directory (`drift.sqlite`), so that a restart does not alert
 /// again what was alerted before.
@@ -221,6 +222,7 @@ impl Memory {
         let mut stmt = db.prepare("SELECT id, signature, object, policy FROM standings")?;
         let mut seen = BTreeMap::new();
         let mut previous = std::collections::HashMap::new();
+        let mut texts = assay_live::report::Interner::default();
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -233,7 +235,7 @@ impl Memory {
             let (id, signature, object, policy) = row?;
             seen.insert(id as u64, signature as u64);
             if let (Some(o), Some(p)) = (object, policy) {
-                previous.insert(id as u64, (o, p));
+                previous.insert(id as u64, (texts.get(&o), texts.get(&p)));
             }
         }
         Ok((seen, previous))
@@ -255,7 +257,7 @@ impl Memory {
                 match change {
                     Some((signature, finding)) => {
                         let (o, p) = finding.clone().unzip();
-                        put.execute(rusqlite::params![*id as i64, *signature as i64, o, p])?;
+                        put.execute(rusqlite::params![*id as i64, *signature as i64, o.as_deref(), p.as_deref()])?;
                     }
                     None => {
                         del.execute(rusqlite::params![*id as i64])?;
@@ -268,14 +270,10 @@ impl Memory {
 }
 
 /// Replaces the store's objects with a full list.
-fn fill(store: &Store, objects: Vec<Value>) {
+fn fill(store: &Store, objects: Vec<(state::Key, state::Packed)>) {
     let mut s = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     s.clear();
-    for o in objects {
-        if let Some(key) = state::Key::of(&o) {
-            s.insert(key.to_string(), Arc::new(o));
-        }
-    }
+    s.extend(objects.into_iter().map(|(key, packed)| (key, Arc::new(packed))));
 }
 
 fn publish_error(state: &Parts, drift: &Drift, error: String) {
@@ -298,7 +296,7 @@ fn evaluate(
     state: &Parts,
     drift: &Drift,
     active: &crate::active::Active,
-    desired: &[assay_estate::Object],
+    desired: &[&assay_estate::Object],
     options: &state::Options,
     store: &Store,
     errors: &[String],
@@ -308,35 +306,42 @@ fn evaluate(
 ) {
     let cluster = drift.config.cluster.as_str();
     let estate = &active.estate;
-    // The comparison reads the live objects where they are; the audit takes them a thousand at a
-    // time (the policies read estate objects), so no second copy of the whole cluster is held.
-    let snapshot: Vec<Arc<Value>> =
-        store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
-    let live_values: Vec<&Value> = snapshot.iter().map(|v| v.as_ref()).collect();
-    let objects = state::reconcile_refs(desired, &live_values, options);
-    let in_git: std::collections::BTreeSet<String> =
-        objects.iter().filter(|o| o.status != Status::Extra).map(|o| o.key.to_string()).collect();
+    // The live objects are held packed: the comparison parses them one at a time, the audit a
+    // thousand at a time, so the whole cluster is never held parsed.
+    let snapshot: Vec<(state::Key, Arc<state::Packed>)> = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(k, v)| (k.clone(), Arc::clone(v)))
+        .collect();
+    let objects = state::reconcile(desired, &snapshot, options);
+    let in_git: std::collections::BTreeSet<&state::Key> =
+        objects.iter().filter(|o| o.status != Status::Extra).map(|o| &o.key).collect();
     let mut audit = Vec::new();
-    for chunk in live_values.chunks(1000) {
+    let mut texts = assay_live::report::Interner::default();
+    let place = format!("cluster {cluster}");
+    for chunk in snapshot.chunks(1000) {
         let live: Vec<assay_estate::Object> = chunk
             .iter()
-            .map(|v| assay_estate::Object { path: format!("cluster {cluster}"), line: 0, value: (*v).clone() })
+            .map(|(_, packed)| assay_estate::Object { path: place.clone(), line: 0, value: packed.value() })
             .collect();
         let evaluations = active.policies.evaluate_objects(&live);
-        for (object, evaluation) in live.iter().zip(&evaluations) {
-            let key = state::Key::of(&object.value).map(|k| k.to_string()).unwrap_or_default();
+        for ((key, _), (object, evaluation)) in chunk.iter().zip(live.iter().zip(&evaluations)) {
+            let identity: Arc<str> = object.identity().into();
             for f in &evaluation.findings {
                 audit.push(AuditFinding {
-                    object: object.identity(),
-                    policy: f.policy.id(),
-                    action: f.action.as_str().to_string(),
-                    message: f.message.clone(),
-                    in_git: in_git.contains(&key),
+                    object: Arc::clone(&identity),
+                    policy: texts.get(&f.policy.id()),
+                    action: texts.get(f.action.as_str()),
+                    message: texts.get(&f.message),
+                    in_git: in_git.contains(key),
                 });
             }
         }
     }
-    drop(live_values);
+    audit.shrink_to_fit();
+    drop(texts);
+    drop(in_git);
     drop(snapshot);
     let mut report = ClusterDrift::new(cluster, &source(drift), objects, errors.to_vec());
     report.warnings = warnings.to_vec();
@@ -347,7 +352,7 @@ fn evaluate(
     let counts: Vec<(&str, usize)> = report.counts.iter().map(|(k, v)| (*k, *v)).collect();
     let mut by_action: BTreeMap<&str, usize> = [("deny", 0), ("warn", 0), ("dryrun", 0)].into();
     for f in report.audit.iter().flatten() {
-        *by_action.entry(f.action.as_str()).or_default() += 1;
+        *by_action.entry(&*f.action).or_default() += 1;
     }
     let findings: Vec<(&str, usize)> = by_action.into_iter().collect();
     state.metrics.drift(cluster, &counts, &findings);
@@ -413,6 +418,7 @@ fn record_changes(
                      object: &str,
                      details: &dyn Fn() -> Vec<String>,
                      digest: Option<&String>,
+                     finding: Option<(&Arc<str>, &Arc<str>)>,
                      messages: &mut Vec<crate::outbox::Message>| {
         current.insert(id);
         let before = seen.get(&id).copied();
@@ -420,8 +426,7 @@ fn record_changes(
             return;
         }
         seen.insert(id, signature);
-        let finding =
-            (status == "violation").then(|| (object.to_string(), details().first().cloned().unwrap_or_default()));
+        let finding = finding.map(|(o, p)| (Arc::clone(o), Arc::clone(p)));
         if let Some(f) = &finding {
             previous.entry(id).or_insert_with(|| f.clone());
         }
@@ -462,6 +467,7 @@ fn record_changes(
             &key,
             &fields,
             o.live_sha256.as_ref(),
+            None,
             &mut messages,
         );
         if messages.len() >= 1000 {
@@ -471,8 +477,8 @@ fn record_changes(
     let violation = stable_hash("violation");
     for f in report.audit.iter().flatten() {
         let id = stable_hash(&format!("finding {} {} {}", f.object, f.policy, f.message));
-        let details = || vec![f.policy.clone(), f.message.clone()];
-        judge(id, "violation", violation, &f.object, &details, None, &mut messages);
+        let details = || vec![f.policy.to_string(), f.message.to_string()];
+        judge(id, "violation", violation, &f.object, &details, None, Some((&f.object, &f.policy)), &mut messages);
         if messages.len() >= 1000 {
             flush(&mut messages);
         }
@@ -488,9 +494,9 @@ fn record_changes(
                 time,
                 cluster: report.cluster.clone(),
                 estate: estate.clone(),
-                object,
+                object: object.to_string(),
                 status: "resolved".into(),
-                details: vec![policy],
+                details: vec![policy.to_string()],
                 live_sha256: None,
             }));
         }

@@ -213,11 +213,14 @@ impl Follower {
     fn look_inner(&mut self, active: Option<&Baseline>) -> Result<Look> {
         match self.source.clone() {
             EstateSource::Directory(dir) => {
-                let estate = source::load_dir(&dir).with_context(|| format!("reading the estate {}", dir.display()))?;
-                let revision = estate.revision();
-                if self.seen(active, &revision) {
+                // The files are read at every look, but parsed only when they changed.
+                let (files, diagnostics) =
+                    source::read_dir(&dir).with_context(|| format!("reading the estate {}", dir.display()))?;
+                if self.seen(active, &assay_estate::Estate::directory_revision(&files)) {
                     return Ok(Look::Unchanged);
                 }
+                let origin = assay_estate::Origin::Directory { path: dir.display().to_string() };
+                let estate = assay_estate::Estate::from_files(origin, files, diagnostics);
                 let mut reasons = Vec::new();
                 if estate.settings.require_signed {
                     reasons.push(

@@ -233,7 +233,9 @@ fn drift_10k() {
         return println!("drift 10k: cannot write the live state");
     }
     let live_arg = format!("{}", live.display());
-    for (what, audit) in [("compare", false), ("compare + audit", true)] {
+    // `drift-serve`: the server's part only.
+    let only_serve = std::env::args().any(|a| a == "drift-serve");
+    for (what, audit) in [("compare", false), ("compare + audit", true)].into_iter().filter(|_| !only_serve) {
         let mut times = Vec::new();
         let mut counts = String::new();
         for _ in 0..5 {
@@ -284,7 +286,17 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
         return println!("serve watching: cannot write the kubeconfig");
     }
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_assay"))
+    // ASSAY_BENCH_WRAP runs the server under a profiler (`heaptrack`, say); the memory read
+    // is then the profiler's.
+    let mut command = match std::env::var_os("ASSAY_BENCH_WRAP") {
+        Some(wrap) => {
+            let mut c = Command::new(wrap);
+            c.arg(env!("CARGO_BIN_EXE_assay"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_assay")),
+    };
+    let child = command
         .args([
             "serve",
             "--addr",
@@ -321,7 +333,8 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
     };
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut ready = None;
-    for _ in 0..600 {
+    let tries = if std::env::var_os("ASSAY_BENCH_WRAP").is_some() { 6_000 } else { 600 };
+    for _ in 0..tries {
         if let Ok(mut r) = agent.get(&format!("http://{addr}/v1/drift?status=drifted")).call()
             && r.status() == 200
         {
@@ -359,7 +372,7 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "drift") {
+    if std::env::args().any(|a| a == "drift" || a == "drift-serve") {
         return drift_10k();
     }
     let library =

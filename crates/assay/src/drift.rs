@@ -180,7 +180,7 @@ fn read_api(
         let objects = snapshot
             .objects
             .into_iter()
-            .map(|value| Object { path: format!("cluster {cluster}"), line: 0, value })
+            .map(|(_, packed)| Object { path: format!("cluster {cluster}"), line: 0, value: packed.value() })
             .collect();
         (objects, snapshot.errors, snapshot.warnings)
     })
@@ -227,14 +227,15 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
     );
     let keys: BTreeMap<String, bool> =
         live.iter().map(|o| (o.identity(), Key::of(&o.value).is_some_and(|k| in_git.contains(&k)))).collect();
+    let mut texts = assay_live::report::Interner::default();
     let findings = violations
         .into_iter()
         .map(|v| AuditFinding {
             in_git: keys.get(&v.object).copied().unwrap_or(false),
-            object: v.object,
-            policy: v.policy.id(),
-            action: v.action.as_str().to_string(),
-            message: v.message,
+            object: texts.get(&v.object),
+            policy: texts.get(&v.policy.id()),
+            action: texts.get(v.action.as_str()),
+            message: texts.get(&v.message),
         })
         .collect();
     (findings, diagnostics.iter().map(ToString::to_string).collect())
@@ -269,7 +270,7 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
                 (live, errors, warnings, described)
             }
         };
-        let values: Vec<serde_json::Value> = live.iter().map(|o| o.value.clone()).collect();
+        let values: Vec<&serde_json::Value> = live.iter().map(|o| &o.value).collect();
         let objects = state::reconcile(&desired, &values, &options);
         let in_git: BTreeSet<Key> =
             objects.iter().filter(|o| o.status != state::Status::Extra).map(|o| o.key.clone()).collect();
