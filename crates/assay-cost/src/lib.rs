@@ -32,7 +32,9 @@ pub mod rightsize;
 pub mod series;
 pub mod spec;
 pub mod store;
+pub mod usage;
 pub mod validate;
+pub mod waste;
 
 use std::path::Path;
 

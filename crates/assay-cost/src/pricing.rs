@@ -109,7 +109,9 @@ fn pod_request(pod_spec: &Value) -> PodRequest {
     sum
 }
 
-fn gpu_type(object: &Value, pod_spec: &Value) -> Option<String> {
+/// The GPU type a workload's pods select (its node selectors, else its `assay.dev/gpu-type`
+/// annotation).
+pub fn gpu_type_of(object: &Value, pod_spec: &Value) -> Option<String> {
     let selector = pod_spec.get("nodeSelector");
     ["nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name"]
         .iter()
@@ -278,7 +280,7 @@ fn price(object: &Object, settings: &Settings, catalog: &PriceCatalog) -> Option
     cost.compute = pod_hours * (request.cpu * prices.vcpu_hour + request.memory_gib * prices.memory_gib_hour);
     let mut basis = format!("{basis}; per pod {:.2} vCPU, {:.2} GiB", request.cpu, request.memory_gib);
     if request.gpus > 0.0 {
-        let kind = gpu_type(v, &pod_spec);
+        let kind = gpu_type_of(v, &pod_spec);
         let Some(price) = RegionPrices::keyed(&prices.gpu_hour, kind.as_deref()) else {
             cost.basis = format!("no gpuHour price for {} in {region}", kind.as_deref().unwrap_or("default"));
             return Some(cost);

@@ -195,3 +195,168 @@ mod owner_tests {
         assert_eq!(owner("other-1", &workloads), None);
     }
 }
+
+/// The policy `assay.yaml`'s `rightsizing:` sets; floors that do not read as quantities are
+/// named.
+pub fn policy_of(settings: &assay_estate::settings::Rightsizing) -> Result<Policy, String> {
+    let quantity = |field: &str, text: &str| {
+        crate::pricing::parse_quantity(text)
+            .ok_or_else(|| format!("assay.yaml: rightsizing.{field}: {text:?} is not a Kubernetes quantity"))
+    };
+    Ok(Policy {
+        cpu_quantile: settings.cpu_quantile,
+        memory_quantile: settings.memory_quantile,
+        target_utilisation: settings.target_utilisation,
+        cpu_floor: quantity("cpuFloor", &settings.cpu_floor)?,
+        memory_floor: quantity("memoryFloor", &settings.memory_floor)?,
+        idle_gpu_utilisation: settings.idle_gpu_utilisation,
+        idle_share: settings.idle_share,
+    })
+}
+
+/// A container spec of a workload in the manifests, with what it asks for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerSpec {
+    /// The container's name.
+    pub name: String,
+    /// Its CPU request in cores, and limit.
+    pub cpu_request: Option<f64>,
+    /// CPU limit in cores.
+    pub cpu_limit: Option<f64>,
+    /// Memory request in bytes.
+    pub memory_request: Option<f64>,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<f64>,
+}
+
+/// A workload of the manifests whose pods rightsizing can observe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    /// `Kind/namespace/name`, as findings name objects.
+    pub object: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace (`default` when the manifest names none).
+    pub namespace: String,
+    /// Name: its pods' names start with it.
+    pub name: String,
+    /// Manifest file and the line of its document.
+    pub path: String,
+    /// Line.
+    pub line: u32,
+    /// Keys from the document's root to its pod spec.
+    pub pod_spec: Vec<&'static str>,
+    /// Its containers.
+    pub containers: Vec<ContainerSpec>,
+    /// GPUs each pod requests.
+    pub gpus_per_pod: f64,
+    /// Index of its manifest in the list given to [`workloads`].
+    #[serde(skip)]
+    pub manifest: usize,
+}
+
+/// The workloads of `manifests`: Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+/// CronJobs.
+pub fn workloads(manifests: &[&assay_estate::Object]) -> Vec<Workload> {
+    use serde_json::Value;
+    let quantity = |v: Option<&Value>| match v? {
+        Value::String(s) => crate::pricing::parse_quantity(s),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (i, o) in manifests.iter().enumerate() {
+        let pod_spec: Vec<&'static str> = match o.kind() {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => vec!["spec", "template", "spec"],
+            "CronJob" => vec!["spec", "jobTemplate", "spec", "template", "spec"],
+            _ => continue,
+        };
+        let pointer = format!("/{}", pod_spec.join("/"));
+        let Some(spec) = o.value.pointer(&pointer) else { continue };
+        let mut containers = Vec::new();
+        let mut gpus = 0.0;
+        for c in spec.get("containers").and_then(Value::as_array).into_iter().flatten() {
+            let r = |p: &str| quantity(c.pointer(&format!("/resources/{p}")));
+            gpus += r("requests/nvidia.com~1gpu")
+                .or_else(|| r("limits/nvidia.com~1gpu"))
+                .or_else(|| r("requests/amd.com~1gpu"))
+                .or_else(|| r("limits/amd.com~1gpu"))
+                .unwrap_or(0.0);
+            containers.push(ContainerSpec {
+                name: c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                cpu_request: r("requests/cpu"),
+                cpu_limit: r("limits/cpu"),
+                memory_request: r("requests/memory"),
+                memory_limit: r("limits/memory"),
+            });
+        }
+        out.push(Workload {
+            object: o.identity(),
+            kind: o.kind().to_string(),
+            namespace: Some(o.namespace()).filter(|n| !n.is_empty()).unwrap_or("default").to_string(),
+            name: o.name().to_string(),
+            path: o.path.clone(),
+            line: o.line,
+            pod_spec,
+            containers,
+            gpus_per_pod: gpus,
+            manifest: i,
+        });
+    }
+    out
+}
+
+/// A CPU request as a manifest writes it: whole cores, else millicores (rounded up).
+pub fn cpu_quantity(cores: f64) -> String {
+    let milli = (cores * 1000.0 - 1e-6).ceil().max(1.0) as u64;
+    if milli.is_multiple_of(1000) { format!("{}", milli / 1000) } else { format!("{milli}m") }
+}
+
+/// A memory request as a manifest writes it: whole GiB, else MiB (rounded up).
+pub fn memory_quantity(bytes: f64) -> String {
+    let mib = (bytes / 1_048_576.0 - 1e-6).ceil().max(1.0) as u64;
+    if mib.is_multiple_of(1024) { format!("{}Gi", mib / 1024) } else { format!("{mib}Mi") }
+}
+
+/// GPU memory in GiB of common data-centre GPU types, matched in a type's name (the values of
+/// `nvidia.com/gpu.product` and the clouds' accelerator names), longest first.
+const GPU_MEMORY_GIB: &[(&str, f64)] = &[
+    ("a100-sxm4-80gb", 80.0),
+    ("a100-80gb", 80.0),
+    ("h200", 141.0),
+    ("h100", 80.0),
+    ("a100", 40.0),
+    ("l40s", 48.0),
+    ("a6000", 48.0),
+    ("l40", 48.0),
+    ("a10g", 24.0),
+    ("a10", 24.0),
+    ("v100", 16.0),
+    ("l4", 24.0),
+    ("t4", 16.0),
+];
+
+/// The memory of a GPU type, when its name is known.
+pub fn gpu_memory_gib(kind: &str) -> Option<f64> {
+    let kind = kind.to_ascii_lowercase();
+    GPU_MEMORY_GIB.iter().find(|(name, _)| kind.contains(name)).map(|(_, gib)| *gib)
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_written_as_people_write_them_and_never_below_the_value() {
+        assert_eq!(cpu_quantity(0.2857), "286m");
+        assert_eq!(cpu_quantity(2.0), "2");
+        assert_eq!(cpu_quantity(0.0001), "1m");
+        assert_eq!(memory_quantity(857.0 * 1_048_576.0), "857Mi");
+        assert_eq!(memory_quantity(857.2 * 1_048_576.0), "858Mi");
+        assert_eq!(memory_quantity(8.0 * 1_073_741_824.0), "8Gi");
+        assert_eq!(gpu_memory_gib("NVIDIA-A100-SXM4-80GB"), Some(80.0));
+        assert_eq!(gpu_memory_gib("nvidia-l4"), Some(24.0));
+        assert_eq!(gpu_memory_gib("NVIDIA-L40S"), Some(48.0));
+        assert_eq!(gpu_memory_gib("tpu-v5"), None);
+    }
+}

@@ -11,6 +11,7 @@
 pub mod budget;
 pub mod calendar;
 pub mod diff;
+pub mod edit;
 pub mod git;
 pub mod manifest;
 pub mod pricing;

@@ -136,7 +136,7 @@ pub struct Actions {
 }
 
 /// The contents of `assay.yaml`. Every field is optional.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Name of the estate, shown in verdicts and reports.
@@ -172,6 +172,109 @@ pub struct Settings {
     /// How the estate is compared with what is live (`assay drift`).
     #[serde(default)]
     pub drift: Drift,
+    /// How requests are recommended from observed use (`assay cost rightsize`), and the metric
+    /// and label names of the Prometheus that holds the use.
+    #[serde(default)]
+    pub rightsizing: Rightsizing,
+}
+
+/// `rightsizing:` in `assay.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Rightsizing {
+    /// The quantile of CPU use a request should cover (0.95).
+    pub cpu_quantile: f64,
+    /// The quantile of memory use a request should cover (1: the peak).
+    pub memory_quantile: f64,
+    /// The share of a request use should fill (0.7).
+    pub target_utilisation: f64,
+    /// The smallest CPU request recommended (`10m`).
+    pub cpu_floor: String,
+    /// The smallest memory request recommended (`20Mi`).
+    pub memory_floor: String,
+    /// A GPU under this utilisation, in percent, is idle (5).
+    pub idle_gpu_utilisation: f64,
+    /// The share of the window's samples a GPU must be idle in to be reported (0.9).
+    pub idle_share: f64,
+    /// A request within this share of the recommendation is left alone (0.1).
+    pub min_change: f64,
+    /// Metric names, for platforms that relabel.
+    pub metrics: UsageMetrics,
+    /// Label names of the container metrics (cAdvisor, kube-state-metrics).
+    pub labels: UsageLabels,
+    /// Label names of the GPU metrics (NVIDIA's DCGM exporter; `exported_pod` and so on when
+    /// Prometheus scrapes it without `honor_labels`).
+    pub gpu_labels: UsageLabels,
+}
+
+impl Default for Rightsizing {
+    fn default() -> Self {
+        Rightsizing {
+            cpu_quantile: 0.95,
+            memory_quantile: 1.0,
+            target_utilisation: 0.7,
+            cpu_floor: "10m".into(),
+            memory_floor: "20Mi".into(),
+            idle_gpu_utilisation: 5.0,
+            idle_share: 0.9,
+            min_change: 0.1,
+            metrics: UsageMetrics::default(),
+            labels: UsageLabels::default(),
+            gpu_labels: UsageLabels::default(),
+        }
+    }
+}
+
+/// Names of the metrics rightsizing and unit economics read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UsageMetrics {
+    /// CPU seconds used, a counter (`container_cpu_usage_seconds_total`).
+    pub cpu: String,
+    /// Memory in use (`container_memory_working_set_bytes`).
+    pub memory: String,
+    /// Requests as the scheduler sees them (`kube_pod_container_resource_requests`).
+    pub requests: String,
+    /// GPU utilisation in percent (`DCGM_FI_DEV_GPU_UTIL`).
+    pub gpu_utilisation: String,
+    /// GPU memory used in MiB (`DCGM_FI_DEV_FB_USED`).
+    pub gpu_memory: String,
+    /// Prompt tokens processed, a counter (vLLM's `vllm:prompt_tokens_total`).
+    pub prompt_tokens: String,
+    /// Tokens generated, a counter (`vllm:generation_tokens_total`).
+    pub generation_tokens: String,
+}
+
+impl Default for UsageMetrics {
+    fn default() -> Self {
+        UsageMetrics {
+            cpu: "container_cpu_usage_seconds_total".into(),
+            memory: "container_memory_working_set_bytes".into(),
+            requests: "kube_pod_container_resource_requests".into(),
+            gpu_utilisation: "DCGM_FI_DEV_GPU_UTIL".into(),
+            gpu_memory: "DCGM_FI_DEV_FB_USED".into(),
+            prompt_tokens: "vllm:prompt_tokens_total".into(),
+            generation_tokens: "vllm:generation_tokens_total".into(),
+        }
+    }
+}
+
+/// Names of the labels that place a sample.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UsageLabels {
+    /// `namespace`.
+    pub namespace: String,
+    /// `pod`.
+    pub pod: String,
+    /// `container`.
+    pub container: String,
+}
+
+impl Default for UsageLabels {
+    fn default() -> Self {
+        UsageLabels { namespace: "namespace".into(), pod: "pod".into(), container: "container".into() }
+    }
 }
 
 fn default_cost_center_label() -> String {
@@ -195,6 +298,7 @@ impl Default for Settings {
             cost_center_label: default_cost_center_label(),
             actions: Actions::default(),
             drift: Drift::default(),
+            rightsizing: Rightsizing::default(),
         }
     }
 }

@@ -127,6 +127,7 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
                 None => print_forecasts(&targets, days, format),
             }
         }
+        CostCommand::Rightsize(args) => crate::rightsize::run(args),
         CostCommand::Estimate { estate, format } => estimate_workloads(&estate, format),
         CostCommand::Budgets { estate, as_of, format } => budgets(&store, &estate, as_of.as_deref(), format),
         CostCommand::Report { by, period, metric, format } => {

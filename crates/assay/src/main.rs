@@ -12,6 +12,7 @@ mod drift;
 mod lineage;
 mod log;
 mod policy;
+mod rightsize;
 mod serve;
 
 use std::path::PathBuf;
@@ -270,6 +271,9 @@ enum CostCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// What the estate's workloads should request, from what they used (Prometheus), and the
+    /// GPUs that sat idle, priced; with --write, the manifests edited in place.
+    Rightsize(rightsize::RightsizeArgs),
     /// What each workload of the estate's manifests is estimated to cost a month, from pricing/.
     Estimate {
         /// The estate.

@@ -152,6 +152,7 @@ impl Key {
 pub const DEPLOYMENT_OK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n  labels: {team: a}\nspec:\n  replicas: 2\n";
 pub const TEAM_POLICY: &str = "package k8s.team\n\ndeny contains msg if {\n\tinput.request.kind.kind == \"Deployment\"\n\tnot input.request.object.metadata.labels.team\n\tmsg := \"Deployment has no team label\"\n}\n";
 pub mod apiserver;
+pub mod prometheus;
 pub mod server;
 
 fn sarif_multitool() -> PathBuf {
