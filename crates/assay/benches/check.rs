@@ -7,6 +7,9 @@
 #[allow(unreachable_pub)]
 #[path = "../tests/common/apiserver.rs"]
 mod apiserver;
+#[allow(unreachable_pub, dead_code)]
+#[path = "../tests/common/prometheus.rs"]
+mod prometheus;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -371,7 +374,103 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
     }
 }
 
+/// `assay cost rightsize` over 1,000 Deployments (20 namespaces) with 14 days of use at a
+/// 5-minute step in a real Prometheus (backfilled with promtool): the wall time of the command
+/// and the range queries it made.
+fn rightsize_1k() {
+    use std::io::Write as _;
+    let Ok(dir) = tempfile::tempdir() else { return println!("rightsize: no temp dir") };
+    let end: i64 = 1_763_164_800;
+    let om = dir.path().join("usage.om");
+    let written = (|| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&om)?);
+        writeln!(out, "# TYPE container_cpu_usage_seconds_total counter")?;
+        for i in 0..1000 {
+            let mut used = 0.0;
+            for k in 0..=4032i64 {
+                let t = end - 14 * 86_400 + 300 * k;
+                writeln!(
+                    out,
+                    "container_cpu_usage_seconds_total{{namespace=\"n{}\",pod=\"w{i}-5d8f7c9b4-k2x9p\",container=\"c\"}} {used} {t}",
+                    i % 20
+                )?;
+                used += 300.0 * (0.1 + 0.1 * ((k % 288) as f64 / 288.0));
+            }
+        }
+        writeln!(out, "# TYPE container_memory_working_set_bytes gauge")?;
+        for i in 0..1000 {
+            for k in 0..=4032i64 {
+                let t = end - 14 * 86_400 + 300 * k;
+                writeln!(
+                    out,
+                    "container_memory_working_set_bytes{{namespace=\"n{}\",pod=\"w{i}-5d8f7c9b4-k2x9p\",container=\"c\"}} {} {t}",
+                    i % 20,
+                    300 * 1_048_576 + (k % 288) * 65_536
+                )?;
+            }
+        }
+        writeln!(out, "# EOF")?;
+        let estate = dir.path().join("estate");
+        std::fs::create_dir_all(estate.join("manifests"))?;
+        std::fs::create_dir_all(estate.join("pricing"))?;
+        std::fs::write(
+            estate.join("assay.yaml"),
+            "clusters:\n  - {name: eu, region: eu-west-1, paths: [\"manifests/**\"]}\n",
+        )?;
+        std::fs::write(
+            estate.join("pricing/p.yaml"),
+            "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: p}\nspec:\n  regions:\n    eu-west-1: {vcpuHour: 0.048, memoryGiBHour: 0.0065}\n",
+        )?;
+        for i in 0..1000 {
+            std::fs::write(
+                estate.join(format!("manifests/w{i}.yaml")),
+                format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: w{i}, namespace: n{}}}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - {{name: c, resources: {{requests: {{cpu: \"1\", memory: 2Gi}}}}}}\n",
+                    i % 20
+                ),
+            )?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        return println!("rightsize: cannot write the data: {e}");
+    }
+    let loading = Instant::now();
+    let estate = dir.path().join("estate");
+    let p = prometheus::start_from(dir, &om);
+    println!("rightsize: 8.07 million samples backfilled and served in {:.0} s", loading.elapsed().as_secs_f64());
+    let mut times = Vec::new();
+    let mut summary = String::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(["cost", "rightsize", "--prometheus", &p.url, "--at", "2025-11-15T00:00:00Z", "--format", "json"])
+            .arg(&estate)
+            .output();
+        times.push(started.elapsed());
+        if let Ok(out) = out {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            summary = format!(
+                "{} queries, {} workloads with advice, {} problems",
+                v["queries"],
+                v["workloads"].as_array().map_or(0, Vec::len),
+                v["problems"].as_array().map_or(0, Vec::len)
+            );
+        }
+    }
+    times.sort();
+    println!(
+        "assay cost rightsize, 1,000 workloads x 14 days at 5 min, 5 runs: min {:.2} s, median {:.2} s, max {:.2} s; {summary}",
+        times[0].as_secs_f64(),
+        times[2].as_secs_f64(),
+        times[4].as_secs_f64()
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "rightsize") {
+        return rightsize_1k();
+    }
     if std::env::args().any(|a| a == "drift" || a == "drift-serve") {
         return drift_10k();
     }
@@ -383,5 +482,6 @@ fn main() {
         println!("gatekeeper library: {} not found; skipped", library.display());
     }
     check_10k();
+    rightsize_1k();
     drift_10k();
 }

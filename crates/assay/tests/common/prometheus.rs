@@ -24,10 +24,15 @@ pub fn start(openmetrics: &str) -> Prometheus {
     let dir = tempfile::tempdir().expect("tempdir");
     let om = dir.path().join("usage.om");
     std::fs::write(&om, openmetrics).expect("write");
+    start_from(dir, &om)
+}
+
+/// Starts Prometheus over the OpenMetrics file `om`, keeping its data in `dir`.
+pub fn start_from(dir: tempfile::TempDir, om: &std::path::Path) -> Prometheus {
     let data = dir.path().join("data");
     let made = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
+        .arg(om)
         .arg(&data)
         .output()
         .expect("promtool (scripts/test.sh installs Debian's prometheus package)");
