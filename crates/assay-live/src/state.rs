@@ -188,16 +188,6 @@ impl Packed {
         // Only text this type wrote is held, so it parses.
         serde_json::from_slice(&self.0).unwrap_or(Value::Null)
     }
-
-    /// Bytes held.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// What the comparison reads of a live object: its key and its value. Implemented by parsed
