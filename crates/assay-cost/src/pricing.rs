@@ -61,7 +61,8 @@ pub struct WorkloadCost {
 
 pub use assay_estate::manifest::parse_quantity;
 
-fn quantity(value: Option<&Value>) -> Option<f64> {
+/// A quantity as a manifest states it: a string (`500m`, `8Gi`) or a number.
+pub(crate) fn quantity(value: Option<&Value>) -> Option<f64> {
     match value? {
         Value::String(s) => parse_quantity(s),
         Value::Number(n) => n.as_f64(),

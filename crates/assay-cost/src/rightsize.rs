@@ -258,12 +258,8 @@ pub struct Workload {
 /// The workloads of `manifests`: Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
 /// CronJobs.
 pub fn workloads(manifests: &[&assay_estate::Object]) -> Vec<Workload> {
+    use crate::pricing::quantity;
     use serde_json::Value;
-    let quantity = |v: Option<&Value>| match v? {
-        Value::String(s) => crate::pricing::parse_quantity(s),
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    };
     let mut out = Vec::new();
     for (i, o) in manifests.iter().enumerate() {
         let pod_spec: Vec<&'static str> = match o.kind() {

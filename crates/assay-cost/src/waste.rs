@@ -225,9 +225,12 @@ pub fn plan(
                 w.object, w.path, w.line, w.name
             ));
         }
+        if containers.is_empty() && w.gpus_per_pod <= 0.0 {
+            continue;
+        }
         let now = price(manifest);
-        let after = price(&recommended);
         if !containers.is_empty() {
+            let after = price(&recommended);
             let (monthly_now, monthly_recommended) =
                 (now.as_ref().and_then(|c| c.monthly), after.as_ref().and_then(|c| c.monthly));
             advice.push(WorkloadAdvice {

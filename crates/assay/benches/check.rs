@@ -7,6 +7,7 @@
 #[allow(unreachable_pub)]
 #[path = "../tests/common/apiserver.rs"]
 mod apiserver;
+mod common;
 #[allow(unreachable_pub, dead_code)]
 #[path = "../tests/common/prometheus.rs"]
 mod prometheus;
@@ -348,15 +349,7 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
     }
     // Let the watches settle, then read the memory.
     std::thread::sleep(Duration::from_secs(3));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let kib = |key: &str| -> f64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let (rss, peak) = common::memory_mib(child.id()).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     match ready {
@@ -365,8 +358,8 @@ fn serve_watching(estate: &Path, items: Vec<serde_json::Value>) {
             println!(
                 "assay serve --watch-cluster, 10,000 live Deployments in 50 namespaces: first comparison + audit served after {:.1} s; RSS {:.0} MiB, peak {:.0} MiB; counts {}",
                 took.as_secs_f64(),
-                kib("VmRSS:") / 1024.0,
-                kib("VmHWM:") / 1024.0,
+                rss,
+                peak,
                 v["clusters"][0]["counts"]
             );
         }

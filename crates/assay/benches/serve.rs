@@ -25,6 +25,8 @@
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,16 +86,7 @@ impl Server {
 
     /// VmRSS and VmHWM from /proc, in MiB.
     fn memory(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        let kib = |key: &str| -> f64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+        common::memory_mib(self.child.id()).expect("proc status")
     }
 
     /// CPU seconds the server has used (user + system), from /proc.
