@@ -332,3 +332,76 @@ fn idle_gpu(
         cheaper_type,
     }
 }
+
+/// The requests of `head`'s workloads that are far above what observed use
+/// calls for (`rightsizing.warnAbove` times the recommendation), and that the change raised
+/// (higher than at `base`, or new): a warning each at the manifest's line, with the numbers.
+pub fn oversized(
+    head: &[Workload],
+    base: Option<&[Workload]>,
+    observed: &Observed,
+    settings: &Settings,
+    policy: &Policy,
+) -> Vec<assay_estate::Diagnostic> {
+    let factor = settings.rightsizing.warn_above.max(1.0);
+    let days = observed.window as f64 / 86_400.0;
+    let mut out = Vec::new();
+    for w in head {
+        let before =
+            base.and_then(|b| b.iter().find(|x| x.kind == w.kind && x.namespace == w.namespace && x.name == w.name));
+        for c in &w.containers {
+            let key = (w.namespace.clone(), w.name.clone(), c.name.clone());
+            let Some(usage) = observed.containers.get(&key) else { continue };
+            let was = before.and_then(|b| b.containers.iter().find(|x| x.name == c.name));
+            let checks = [
+                (
+                    "cpu",
+                    c.cpu_request,
+                    was.and_then(|x| x.cpu_request),
+                    &usage.cpu,
+                    policy.cpu_quantile,
+                    policy.cpu_floor,
+                ),
+                (
+                    "memory",
+                    c.memory_request,
+                    was.and_then(|x| x.memory_request),
+                    &usage.memory,
+                    policy.memory_quantile,
+                    policy.memory_floor,
+                ),
+            ];
+            for (resource, now, then, samples, q, floor) in checks {
+                let Some(now) = now else { continue };
+                if base.is_some() && then.is_some_and(|t| now <= t) {
+                    continue;
+                }
+                let Some(r) = rightsize::recommend(Some(now), samples, q, floor, policy) else { continue };
+                if now <= factor * r.recommended {
+                    continue;
+                }
+                let show = |v: f64| {
+                    if resource == "cpu" { rightsize::cpu_quantity(v) } else { rightsize::memory_quantity(v) }
+                };
+                out.push(
+                    assay_estate::Diagnostic::warning(
+                        w.path.clone(),
+                        format!(
+                            "{} container {}: requests {resource} {}{} but used {} at p{:.0} over the last {days:.0} days; {} would do ({:.1}x less)",
+                            w.object,
+                            c.name,
+                            show(now),
+                            then.map(|t| format!(" (was {})", show(t))).unwrap_or_default(),
+                            show(r.observed),
+                            q * 100.0,
+                            show(r.recommended),
+                            now / r.recommended
+                        ),
+                    )
+                    .at(w.line, None),
+                );
+            }
+        }
+    }
+    out
+}

@@ -198,6 +198,9 @@ pub struct Rightsizing {
     pub idle_share: f64,
     /// A request within this share of the recommendation is left alone (0.1).
     pub min_change: f64,
+    /// `assay check --prometheus` warns of a change that asks for more than this many times what
+    /// observed use calls for (2).
+    pub warn_above: f64,
     /// Metric names, for platforms that relabel.
     pub metrics: UsageMetrics,
     /// Label names of the container metrics (cAdvisor, kube-state-metrics).
@@ -218,6 +221,7 @@ impl Default for Rightsizing {
             idle_gpu_utilisation: 5.0,
             idle_share: 0.9,
             min_change: 0.1,
+            warn_above: 2.0,
             metrics: UsageMetrics::default(),
             labels: UsageLabels::default(),
             gpu_labels: UsageLabels::default(),

@@ -48,6 +48,12 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     } else {
         None
     };
+    if let Some(client) = args.usage.client()? {
+        let _span = tracing::info_span!("usage").entered();
+        let window = crate::rightsize::window_seconds(&args.usage_window)?;
+        let end = crate::rightsize::end_time(args.usage_end.as_deref(), "--usage-end")?;
+        diagnostics.extend(oversized(&client, &head, base.as_ref(), window, end.timestamp()));
+    }
     let policies = tracing::info_span!("compile").in_scope(|| PolicySet::from_estate(&head));
     diagnostics.extend(policies.diagnostics.iter().cloned());
     let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len()).in_scope(|| match &estimate {
@@ -99,6 +105,46 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.dir().display());
     }
     Ok(verdict.exit_code())
+}
+
+/// Warnings for the requests the change raises far above what Prometheus saw the workloads use
+/// (only the workloads whose requests went up, or are new, are looked up).
+fn oversized(
+    client: &assay_cost::prometheus::Client,
+    head: &Estate,
+    base: Option<&Estate>,
+    window: u64,
+    end: i64,
+) -> Vec<Diagnostic> {
+    use assay_cost::rightsize::{Workload, workloads};
+    let settings = &head.settings;
+    let policy = match assay_cost::rightsize::policy_of(&settings.rightsizing) {
+        Ok(p) => p,
+        Err(e) => return vec![Diagnostic::error("assay.yaml", e)],
+    };
+    let head_manifests: Vec<&assay_estate::Object> = head.manifests.iter().collect();
+    let base_workloads = base.map(|b| workloads(&b.manifests.iter().collect::<Vec<_>>()));
+    let raised = |w: &Workload| {
+        let Some(before) = base_workloads.as_ref() else { return true };
+        let Some(b) = before.iter().find(|b| b.kind == w.kind && b.namespace == w.namespace && b.name == w.name) else {
+            return true;
+        };
+        w.containers.iter().any(|c| {
+            let was = b.containers.iter().find(|x| x.name == c.name);
+            let up = |now: Option<f64>, then: Option<f64>| now.is_some_and(|n| then.is_none_or(|t| n > t));
+            up(c.cpu_request, was.and_then(|x| x.cpu_request))
+                || up(c.memory_request, was.and_then(|x| x.memory_request))
+        })
+    };
+    let candidates: Vec<Workload> = workloads(&head_manifests).into_iter().filter(|w| raised(w)).collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let observed = assay_cost::usage::collect(client, &candidates, &settings.rightsizing, end, window);
+    let mut out: Vec<Diagnostic> =
+        observed.problems.iter().map(|p| Diagnostic::warning("prometheus", p.clone())).collect();
+    out.extend(assay_cost::waste::oversized(&candidates, base_workloads.as_deref(), &observed, settings, &policy));
+    out
 }
 
 /// Days since 1970-01-01, by the system clock.

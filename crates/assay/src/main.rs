@@ -442,6 +442,15 @@ struct CheckArgs {
     /// The private key that signs the ledger's checkpoints.
     #[arg(long, env = "ASSAY_LEDGER_KEY")]
     ledger_key: Option<PathBuf>,
+    /// With --prometheus: warn of requests far above what the workloads used.
+    #[command(flatten)]
+    usage: rightsize::PrometheusArgs,
+    /// With --prometheus: how much use to compare requests with (14d, 36h).
+    #[arg(long, default_value = "14d")]
+    usage_window: String,
+    /// With --prometheus: the end of that window (RFC 3339); now by default.
+    #[arg(long)]
+    usage_end: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

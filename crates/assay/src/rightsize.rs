@@ -9,15 +9,12 @@ use anyhow::{Context, Result, bail};
 use assay_cost::prometheus::{Client, Endpoint};
 use assay_cost::waste::{self, Report};
 
-/// Arguments of `assay cost rightsize`.
+/// Where workloads' use is read: a Prometheus and how to authenticate to it.
 #[derive(Debug, clap::Args)]
-pub(crate) struct RightsizeArgs {
-    /// The estate.
-    #[arg(default_value = ".")]
-    estate: PathBuf,
+pub(crate) struct PrometheusArgs {
     /// The Prometheus that holds the usage (its base URL).
     #[arg(long, env = "ASSAY_PROMETHEUS")]
-    prometheus: String,
+    pub(crate) prometheus: Option<String>,
     /// A file holding a bearer token for Prometheus.
     #[arg(long)]
     prometheus_token_file: Option<PathBuf>,
@@ -30,6 +27,37 @@ pub(crate) struct RightsizeArgs {
     /// PEM certificates to trust for an HTTPS Prometheus.
     #[arg(long)]
     prometheus_ca: Option<PathBuf>,
+}
+
+impl PrometheusArgs {
+    /// A client of the Prometheus given; `None` without --prometheus.
+    pub(crate) fn client(&self) -> Result<Option<Client>> {
+        let Some(url) = &self.prometheus else { return Ok(None) };
+        let endpoint = Endpoint {
+            url: url.clone(),
+            bearer: self.prometheus_token_file.as_ref().map(|p| read_secret(p, "Prometheus token")).transpose()?,
+            basic: match (&self.prometheus_user, &self.prometheus_password_file) {
+                (Some(user), Some(file)) => Some((user.clone(), read_secret(file, "Prometheus password")?)),
+                _ => None,
+            },
+            ca_pem: self
+                .prometheus_ca
+                .as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?,
+        };
+        Client::new(endpoint).map(Some).map_err(|e| anyhow::anyhow!("--prometheus-ca: {e}"))
+    }
+}
+
+/// Arguments of `assay cost rightsize`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RightsizeArgs {
+    /// The estate.
+    #[arg(default_value = ".")]
+    estate: PathBuf,
+    #[command(flatten)]
+    prometheus: PrometheusArgs,
     /// How far back to look: 14d, 36h, 90m.
     #[arg(long, default_value = "14d")]
     window: String,
@@ -53,7 +81,7 @@ pub(crate) enum Format {
 }
 
 /// `14d`, `36h`, `90m`, `3600s` or `2w` in seconds.
-fn window_seconds(text: &str) -> Result<u64> {
+pub(crate) fn window_seconds(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let n: u64 = t[..split].parse().with_context(|| format!("--window {text:?}: expected a length such as 14d"))?;
@@ -71,6 +99,16 @@ fn window_seconds(text: &str) -> Result<u64> {
     Ok(n * unit)
 }
 
+/// The end of a usage window: `text` (RFC 3339), else now; `flag` names it in the error.
+pub(crate) fn end_time(text: Option<&str>, flag: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    match text {
+        Some(t) => Ok(chrono::DateTime::parse_from_rfc3339(t)
+            .with_context(|| format!("{flag} {t:?}: expected an RFC 3339 time"))?
+            .with_timezone(&chrono::Utc)),
+        None => Ok(chrono::Utc::now()),
+    }
+}
+
 fn read_secret(path: &PathBuf, what: &str) -> Result<String> {
     Ok(std::fs::read_to_string(path)
         .with_context(|| format!("reading the {what} {}", path.display()))?
@@ -86,26 +124,10 @@ pub(crate) fn run(args: RightsizeArgs) -> Result<u8> {
     }
     let policy = assay_cost::rightsize::policy_of(&estate.settings.rightsizing).map_err(anyhow::Error::msg)?;
     let window = window_seconds(&args.window)?;
-    let end = match &args.at {
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .with_context(|| format!("--at {t:?}: expected an RFC 3339 time"))?
-            .with_timezone(&chrono::Utc),
-        None => chrono::Utc::now(),
+    let end = end_time(args.at.as_deref(), "--at")?;
+    let Some(client) = args.prometheus.client()? else {
+        bail!("--prometheus URL (or ASSAY_PROMETHEUS) is required: the Prometheus that holds the usage");
     };
-    let endpoint = Endpoint {
-        url: args.prometheus.clone(),
-        bearer: args.prometheus_token_file.as_ref().map(|p| read_secret(p, "Prometheus token")).transpose()?,
-        basic: match (&args.prometheus_user, &args.prometheus_password_file) {
-            (Some(user), Some(file)) => Some((user.clone(), read_secret(file, "Prometheus password")?)),
-            _ => None,
-        },
-        ca_pem: args
-            .prometheus_ca
-            .as_ref()
-            .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-            .transpose()?,
-    };
-    let client = Client::new(endpoint).map_err(|e| anyhow::anyhow!("--prometheus-ca: {e}"))?;
     let manifests: Vec<&assay_estate::Object> = estate.manifests.iter().collect();
     let workloads = assay_cost::rightsize::workloads(&manifests);
     let observed =
@@ -120,7 +142,7 @@ pub(crate) fn run(args: RightsizeArgs) -> Result<u8> {
         .sum();
     let report = Report {
         schema: waste::SCHEMA,
-        prometheus: args.prometheus.clone(),
+        prometheus: args.prometheus.prometheus.clone().unwrap_or_default(),
         end: end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         window_seconds: window,
         step_seconds: observed.step,

@@ -220,3 +220,38 @@ fn failures_are_named_and_the_rest_is_still_computed() {
     assert_eq!(v["queries"], 1, "{v:#}");
     assert!(v["problems"][0].as_str().unwrap_or("").starts_with("Prometheus cannot be reached"), "{v:#}");
 }
+
+#[test]
+fn a_change_that_raises_requests_far_above_use_is_warned_with_the_numbers() {
+    let p = prometheus::start(&usage());
+    let repo = Repo::new();
+    estate(&repo);
+    repo.commit("the estate", None);
+    // The change: api asks for 4 cores instead of 1, and its memory is left as it was.
+    repo.write("manifests/api.yaml", &API.replace("cpu: \"1\"", "cpu: \"4\""));
+    repo.commit("more CPU for api", None);
+    let args = ["check", ".", "--base", "HEAD~1", "--rev", "HEAD", "--format", "json", "--prometheus", &p.url];
+    let out = assay(repo.path(), &[&args[..], &["--usage-end", AT]].concat());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let warnings: Vec<&Value> = v["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["message"].as_str().is_some_and(|m| m.contains("would do")))
+        .collect();
+    // Only the raised request: not api's memory (unchanged), not llm-idle's 4 cores (unchanged,
+    // though far above its use too).
+    assert_eq!(warnings.len(), 1, "{:#}", v["diagnostics"]);
+    let w = warnings[0];
+    assert_eq!(w["path"], "manifests/api.yaml");
+    assert_eq!(w["line"], 2, "the document starts after the file's comment");
+    let message = w["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("Deployment.apps/ml/api container server: requests cpu 4 (was 1) but used ")
+            && message.contains("at p95 over the last 14 days"),
+        "{message}"
+    );
+    assert_eq!(w["severity"], "warning");
+    // A warning: the check still passes.
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
