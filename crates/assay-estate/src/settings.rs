@@ -203,6 +203,8 @@ pub struct Rightsizing {
     pub warn_above: f64,
     /// Metric names, for platforms that relabel.
     pub metrics: UsageMetrics,
+    /// The label of the token counters that names the model (vLLM's `model_name`).
+    pub model_label: String,
     /// Label names of the container metrics (cAdvisor, kube-state-metrics).
     pub labels: UsageLabels,
     /// Label names of the GPU metrics (NVIDIA's DCGM exporter; `exported_pod` and so on when
@@ -223,6 +225,7 @@ impl Default for Rightsizing {
             min_change: 0.1,
             warn_above: 2.0,
             metrics: UsageMetrics::default(),
+            model_label: "model_name".into(),
             labels: UsageLabels::default(),
             gpu_labels: UsageLabels::default(),
         }

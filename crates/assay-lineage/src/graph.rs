@@ -52,6 +52,21 @@ impl Node {
     }
 }
 
+/// A run that wrote a model (see [`Graph::training_runs`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrainingRun {
+    /// The run's id.
+    pub run_id: String,
+    /// Its job, `job:NS:NAME`.
+    pub job: String,
+    /// When it started and ended (UTC, RFC 3339, as the events said).
+    pub started: Option<String>,
+    /// When it ended.
+    pub ended: Option<String>,
+    /// The models it wrote, `dataset:NS:NAME`.
+    pub models: Vec<String>,
+}
+
 /// A problem with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -318,6 +333,38 @@ impl Graph {
         let mut out = [0; 5];
         for (i, table) in ["jobs", "runs", "datasets", "versions", "events"].iter().enumerate() {
             out[i] = self.db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        }
+        Ok(out)
+    }
+
+    /// Training runs: runs that wrote a model, a dataset whose OpenLineage `datasetType` facet
+    /// says `MODEL`; by start time.
+    pub fn training_runs(&self) -> Result<Vec<TrainingRun>, GraphError> {
+        let mut stmt = self.db.prepare(
+            "SELECT r.run_id, j.namespace, j.name, r.started, r.ended, d.namespace, d.name
+             FROM runs r JOIN jobs j ON j.id = r.job
+             JOIN run_io io ON io.run = r.id AND io.output = 1
+             JOIN datasets d ON d.id = io.dataset
+             JOIN facets f ON f.owner = 'dataset:' || d.namespace || ':' || d.name AND f.key = 'datasetType'
+             WHERE upper(json_extract(f.value, '$.datasetType')) = 'MODEL'
+             ORDER BY coalesce(r.started, ''), r.run_id, d.namespace, d.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Node::Job(r.get(1)?, r.get(2)?),
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                Node::Dataset(r.get(5)?, r.get(6)?),
+            ))
+        })?;
+        let mut out: Vec<TrainingRun> = Vec::new();
+        for row in rows {
+            let (run_id, job, started, ended, model) = row?;
+            match out.last_mut() {
+                Some(last) if last.run_id == run_id => last.models.push(model.id()),
+                _ => out.push(TrainingRun { run_id, job: job.id(), started, ended, models: vec![model.id()] }),
+            }
         }
         Ok(out)
     }

@@ -128,6 +128,7 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
             }
         }
         CostCommand::Rightsize(args) => crate::rightsize::run(args),
+        CostCommand::Unit(args) => crate::unit::run(&store, &data, args),
         CostCommand::Estimate { estate, format } => estimate_workloads(&estate, format),
         CostCommand::Budgets { estate, as_of, format } => budgets(&store, &estate, as_of.as_deref(), format),
         CostCommand::Report { by, period, metric, format } => {

@@ -122,7 +122,7 @@ pub(crate) struct WalkArgs {
 }
 
 /// The graph that `ingest` made; an error saying so when there is none.
-fn open_existing(data: &Path) -> Result<Graph> {
+pub(crate) fn open_existing(data: &Path) -> Result<Graph> {
     let path = data.join("lineage.sqlite");
     if !path.is_file() {
         anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());

@@ -14,6 +14,7 @@ mod log;
 mod policy;
 mod rightsize;
 mod serve;
+mod unit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -274,6 +275,9 @@ enum CostCommand {
     /// What the estate's workloads should request, from what they used (Prometheus), and the
     /// GPUs that sat idle, priced; with --write, the manifests edited in place.
     Rightsize(rightsize::RightsizeArgs),
+    /// AI unit economics: cost per model and per million tokens (billing by tag, vLLM's token
+    /// counters), or per training run (the lineage graph's runs that wrote a model).
+    Unit(unit::UnitArgs),
     /// What each workload of the estate's manifests is estimated to cost a month, from pricing/.
     Estimate {
         /// The estate.
