@@ -82,6 +82,10 @@ pub struct ModelUnit {
     pub model: String,
     /// Allocated cost in the period.
     pub cost: f64,
+    /// Where the cost comes from: `billing` (rows by tag), or `estimate` (the manifests'
+    /// workloads labelled with the model, priced from the catalog, for a model with no billing
+    /// rows).
+    pub basis: &'static str,
     /// Prompt tokens processed.
     pub prompt_tokens: f64,
     /// Tokens generated.
@@ -90,22 +94,40 @@ pub struct ModelUnit {
     pub cost_per_million_tokens: Option<f64>,
 }
 
-/// Per model: cost in `from..to` from `charges`, tokens from `tokens` (model → (prompt,
-/// generation)); every model that has either.
-pub fn per_model(charges: &[Charge], tokens: &BTreeMap<String, (f64, f64)>, from: i64, to: i64) -> Vec<ModelUnit> {
-    let mut models: Vec<&str> =
-        charges.iter().map(|c| c.key.as_str()).chain(tokens.keys().map(String::as_str)).collect();
+/// Per model: cost in `from..to` from `charges`, else from `estimates` (model → monthly cost of
+/// its workloads in the manifests, prorated to the period's length); tokens from `tokens` (model
+/// → (prompt, generation)); every model that has any of them.
+pub fn per_model(
+    charges: &[Charge],
+    estimates: &BTreeMap<String, f64>,
+    tokens: &BTreeMap<String, (f64, f64)>,
+    from: i64,
+    to: i64,
+) -> Vec<ModelUnit> {
+    let mut models: Vec<&str> = charges
+        .iter()
+        .map(|c| c.key.as_str())
+        .chain(tokens.keys().map(String::as_str))
+        .chain(estimates.keys().map(String::as_str))
+        .collect();
     models.sort_unstable();
     models.dedup();
     models
         .into_iter()
         .map(|m| {
-            let cost = prorated(charges, m, from, to);
+            let billed = charges.iter().any(|c| c.key == m);
+            let (cost, basis) = match estimates.get(m) {
+                Some(monthly) if !billed => {
+                    (monthly * (to - from) as f64 / 3600.0 / crate::pricing::HOURS_PER_MONTH, "estimate")
+                }
+                _ => (prorated(charges, m, from, to), "billing"),
+            };
             let (prompt, generation) = tokens.get(m).copied().unwrap_or((0.0, 0.0));
             let total = prompt + generation;
             ModelUnit {
                 model: m.to_string(),
                 cost,
+                basis,
                 prompt_tokens: prompt,
                 generation_tokens: generation,
                 cost_per_million_tokens: (total > 0.0).then(|| cost / (total / 1e6)),
@@ -170,12 +192,15 @@ mod tests {
         assert_eq!(prorated(&rows, "llama", day / 2, 2 * day), 100.0);
         assert_eq!(prorated(&rows, "llama", 0, day + day / 4), 112.5);
         let tokens = BTreeMap::from([("llama".to_string(), (1.5e6, 0.5e6)), ("phi".to_string(), (1e6, 0.0))]);
-        let units = per_model(&rows, &tokens, 0, 2 * day);
+        // phi has no billing rows: its workloads' estimate, 730 a month, for two days (48 h).
+        let estimates = BTreeMap::from([("phi".to_string(), 730.0), ("llama".to_string(), 1e9)]);
+        let units = per_model(&rows, &estimates, &tokens, 0, 2 * day);
         assert_eq!(units.len(), 3);
+        assert_eq!(units[0].basis, "billing", "billing rows win over an estimate");
         assert_eq!(units[0].model, "llama");
         assert_eq!(units[0].cost_per_million_tokens, Some(75.0));
         assert_eq!(units[1].model, "mistral");
         assert_eq!(units[1].cost_per_million_tokens, None);
-        assert_eq!((units[2].cost, units[2].cost_per_million_tokens), (0.0, Some(0.0)));
+        assert_eq!((units[2].cost, units[2].basis, units[2].cost_per_million_tokens), (48.0, "estimate", Some(48.0)));
     }
 }

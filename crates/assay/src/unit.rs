@@ -34,7 +34,8 @@ pub(crate) struct UnitArgs {
     /// The billing tag that names a training job (its value is the lineage job's name).
     #[arg(long, default_value = "job")]
     job_tag: String,
-    /// The estate, for `rightsizing:` metric and label names.
+    /// The estate: `rightsizing:` metric and label names, and for a model with no billing rows,
+    /// the estimated cost of the workloads its manifests label with it (`--model-tag`).
     #[arg(long)]
     estate: Option<PathBuf>,
     #[command(flatten)]
@@ -60,12 +61,12 @@ pub(crate) fn run(store: &Store, data: &Path, args: UnitArgs) -> Result<u8> {
     if to <= from {
         bail!("--to {} is before --from {}", args.to, args.from);
     }
-    let settings = match &args.estate {
-        Some(dir) => {
-            assay_estate::source::load_dir(dir).with_context(|| format!("reading {}", dir.display()))?.settings
-        }
-        None => assay_estate::settings::Settings::default(),
-    };
+    let estate = args
+        .estate
+        .as_ref()
+        .map(|dir| assay_estate::source::load_dir(dir).with_context(|| format!("reading {}", dir.display())))
+        .transpose()?;
+    let settings = estate.as_ref().map(|e| e.settings.clone()).unwrap_or_default();
     let runtime = crate::cost::runtime()?;
     let text = match args.per {
         Per::Model => {
@@ -84,7 +85,16 @@ pub(crate) fn run(store: &Store, data: &Path, args: UnitArgs) -> Result<u8> {
                     Default::default()
                 }
             };
-            let units = unit::per_model(&charges, &tokens, from, to);
+            // Models with no billing rows: what the manifests' workloads labelled with them cost.
+            let mut estimates = std::collections::BTreeMap::new();
+            if let Some(estate) = &estate {
+                for w in assay_cost::pricing::price_workloads(&estate.manifests, &estate.settings, &estate.prices) {
+                    if let (Some(model), Some(monthly)) = (w.labels.get(&args.model_tag), w.monthly) {
+                        *estimates.entry(model.clone()).or_insert(0.0) += monthly;
+                    }
+                }
+            }
+            let units = unit::per_model(&charges, &estimates, &tokens, from, to);
             for p in &problems {
                 eprintln!("assay cost unit: {p}");
             }
@@ -149,15 +159,16 @@ fn models_table(units: &[ModelUnit]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<32} {:>14} {:>16} {:>16} {:>14}",
-        "model", "cost", "prompt tokens", "generated", "per 1M tokens"
+        "{:<32} {:>14} {:<9} {:>16} {:>16} {:>14}",
+        "model", "cost", "basis", "prompt tokens", "generated", "per 1M tokens"
     );
     for u in units {
         let _ = writeln!(
             out,
-            "{:<32} {:>14.2} {:>16.0} {:>16.0} {:>14}",
+            "{:<32} {:>14.2} {:<9} {:>16.0} {:>16.0} {:>14}",
             u.model,
             u.cost,
+            u.basis,
             u.prompt_tokens,
             u.generation_tokens,
             u.cost_per_million_tokens.map_or_else(|| "-".to_string(), |c| format!("{c:.4}"))

@@ -176,6 +176,37 @@ fn per_model_and_per_run_figures_equal_a_hand_computation() {
     assert!(cost > 0.0);
     assert!((runs[0]["cost"].as_f64().unwrap_or(0.0) - cost).abs() < 1e-6, "{:#} vs {cost}", runs[0]);
 
+    // A model with no billing rows is costed from the manifests: phi-3's Deployment, 2 replicas
+    // of 1 vCPU and 4 GiB at 0.05 and 0.01 an hour, for the 7 days of the period.
+    let estate = dir.path().join("estate");
+    std::fs::create_dir_all(estate.join("manifests")).expect("mkdir");
+    std::fs::create_dir_all(estate.join("pricing")).expect("mkdir");
+    std::fs::write(
+        estate.join("assay.yaml"),
+        "clusters:\n  - {name: eu, region: eu-west-1, paths: [\"manifests/**\"]}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        estate.join("pricing/p.yaml"),
+        "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: p}\nspec:\n  regions:\n    eu-west-1: {vcpuHour: 0.05, memoryGiBHour: 0.01}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        estate.join("manifests/phi.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: phi, namespace: ml, labels: {model: phi-3}}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers: [{name: s, resources: {requests: {cpu: \"1\", memory: 4Gi}}}]\n",
+    )
+    .expect("write");
+    let args = ["cost", "--data", d, "unit", "--per", "model", "--from", "2025-11-02", "--to", "2025-11-08"];
+    let out =
+        assay(dir.path(), &[&args[..], &["--estate", estate.to_str().unwrap_or(""), "--format", "json"]].concat());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let phi = v["models"].as_array().and_then(|a| a.iter().find(|m| m["model"] == "phi-3")).expect("phi-3");
+    assert_eq!(phi["basis"], "estimate");
+    let expected = 2.0 * (0.05 + 4.0 * 0.01) * 7.0 * 24.0;
+    assert!((phi["cost"].as_f64().unwrap_or(0.0) - expected).abs() < 1e-9, "{phi:#} vs {expected}");
+    let llama = v["models"].as_array().and_then(|a| a.iter().find(|m| m["model"] == "llama-3-8b")).expect("llama");
+    assert_eq!(llama["basis"], "billing");
+
     // Without Prometheus, the cost per model is still given, and the missing tokens are named.
     let out = assay(
         dir.path(),
