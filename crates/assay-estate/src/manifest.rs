@@ -276,9 +276,17 @@ fn yaml_to_json(value: yaml_serde::Value) -> Result<Value, String> {
             }
         }
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?),
+        // Collections are made at their exact size: an estate's parsed manifests are held for as
+        // long as its revision is active, and grown ones are a third larger.
+        Y::Sequence(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(yaml_to_json(item)?);
+            }
+            Value::Array(out)
+        }
         Y::Mapping(map) => {
-            let mut out = Map::new();
+            let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
                 let key = match k {
                     Y::String(s) => s,
@@ -344,6 +352,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         while let Some(StrictValue(v)) = seq.next_element()? {
             out.push(v);
         }
+        out.shrink_to_fit();
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -355,7 +364,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
             }
             out.insert(key, v);
         }
-        Ok(Value::Object(out))
+        // At its exact size (see `yaml_to_json`).
+        let mut exact = Map::with_capacity(out.len());
+        exact.extend(out);
+        Ok(Value::Object(exact))
     }
 }
 
