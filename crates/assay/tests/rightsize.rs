@@ -255,3 +255,68 @@ fn a_change_that_raises_requests_far_above_use_is_warned_with_the_numbers() {
     // A warning: the check still passes.
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// bcrypt (cost 10) of `open-sesame`, as Prometheus's web configuration wants it.
+const PASSWORD_HASH: &str = "$2b$10$./.10/M7bbPCpfde/5EP8evt/RVXP9rYkvqir3AyWa6j.oCHutuqi";
+
+#[test]
+fn a_prometheus_behind_tls_and_basic_authentication_is_read_with_the_credentials_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    std::fs::write(dir.path().join("tls.crt"), cert.cert.pem()).expect("write");
+    std::fs::write(dir.path().join("tls.key"), cert.signing_key.serialize_pem()).expect("write");
+    let web = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  assay: {PASSWORD_HASH}\n",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let om = dir.path().join("usage.om");
+    std::fs::write(&om, usage()).expect("write");
+    let ca = cert.cert.pem().into_bytes();
+    // Ready once an authenticated query over TLS answers.
+    let ready = |url: &str| {
+        assay_cost::prometheus::Client::new(assay_cost::prometheus::Endpoint {
+            url: url.to_string(),
+            basic: Some(("assay".into(), "open-sesame".into())),
+            ca_pem: Some(ca.clone()),
+            ..Default::default()
+        })
+        .is_ok_and(|c| c.query_range("vector(1)", END, END, 60).is_ok())
+    };
+    let p = prometheus::start_with(dir, &om, Some(&web), "https", &ready);
+    assert!(p.url.starts_with("https://localhost:"));
+
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("ca.pem"), &ca).expect("write");
+    std::fs::write(work.path().join("password"), "open-sesame\n").expect("write");
+    std::fs::write(work.path().join("wrong"), "guess\n").expect("write");
+    let repo = Repo::new();
+    estate(&repo);
+    let ca_file = work.path().join("ca.pem");
+    let run = |password: &str, ca: bool| {
+        let password = work.path().join(password);
+        let mut args = vec![
+            "--prometheus-user".to_string(),
+            "assay".to_string(),
+            "--prometheus-password-file".to_string(),
+            password.display().to_string(),
+        ];
+        if ca {
+            args.extend(["--prometheus-ca".to_string(), ca_file.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rightsize(&repo, &p.url, &args).0
+    };
+    // The right password and the CA: read as over plain HTTP.
+    let v = run("password", true);
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(1), "only the ghost: {:#}", v["problems"]);
+    assert!(workload(&v, "Deployment.apps/ml/api")["containers"][0]["cpu"].is_object(), "{v:#}");
+    // A wrong password: Prometheus's 401 is named with the query.
+    let v = run("wrong", true);
+    let problems = v["problems"].to_string();
+    assert!(problems.contains("HTTP 401"), "{problems}");
+    // Without the CA the certificate is not trusted: named once, nothing more asked.
+    let v = run("password", false);
+    assert_eq!(v["queries"], 1, "{v:#}");
+    assert!(v["problems"][0].as_str().unwrap_or("").starts_with("Prometheus cannot be reached"), "{v:#}");
+}

@@ -29,6 +29,20 @@ pub fn start(openmetrics: &str) -> Prometheus {
 
 /// Starts Prometheus over the OpenMetrics file `om`, keeping its data in `dir`.
 pub fn start_from(dir: tempfile::TempDir, om: &std::path::Path) -> Prometheus {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let ready = move |url: &str| agent.get(&format!("{url}/-/ready")).call().is_ok_and(|r| r.status() == 200);
+    start_with(dir, om, None, "http", &ready)
+}
+
+/// Starts Prometheus over `om` with a web configuration (`--web.config.file`: TLS, basic
+/// authentication), at `scheme://localhost:PORT`; `ready` says when it answers.
+pub fn start_with(
+    dir: tempfile::TempDir,
+    om: &std::path::Path,
+    web_config: Option<&str>,
+    scheme: &str,
+    ready: &dyn Fn(&str) -> bool,
+) -> Prometheus {
     let data = dir.path().join("data");
     let made = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -40,19 +54,26 @@ pub fn start_from(dir: tempfile::TempDir, om: &std::path::Path) -> Prometheus {
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("write");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let child = Command::new("prometheus")
+    let mut command = Command::new("prometheus");
+    command
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--storage.tsdb.retention.time=100y")
+        .arg("--storage.tsdb.retention.time=100y");
+    if let Some(web) = web_config {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, web).expect("write");
+        command.arg(format!("--web.config.file={}", path.display()));
+    }
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus (scripts/test.sh installs Debian's prometheus package)");
-    let p = Prometheus { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let host = if scheme == "http" { "127.0.0.1" } else { "localhost" };
+    let p = Prometheus { child, url: format!("{scheme}://{host}:{port}"), _dir: dir };
     for _ in 0..300 {
-        if agent.get(&format!("{}/-/ready", p.url)).call().is_ok_and(|r| r.status() == 200) {
+        if ready(&p.url) {
             return p;
         }
         std::thread::sleep(Duration::from_millis(100));
