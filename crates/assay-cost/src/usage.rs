@@ -19,9 +19,9 @@ pub struct ContainerUsage {
     pub cpu: Vec<f64>,
     /// Memory working set in bytes.
     pub memory: Vec<f64>,
-    /// The times any sample was taken at (seconds since the epoch): how much of the window is
-    /// covered.
-    pub times: BTreeSet<i64>,
+    /// The distinct times any sample was taken at (seconds since the epoch, in order): how much
+    /// of the window is covered.
+    pub times: Vec<i64>,
     /// Requests as the scheduler saw them, by resource (`cpu` in cores, `memory` in bytes).
     pub requested: BTreeMap<String, f64>,
     /// The pods seen.
@@ -35,8 +35,8 @@ pub struct GpuUsage {
     pub utilisation: Vec<f64>,
     /// Memory used in MiB.
     pub memory_mib: Vec<f64>,
-    /// Sample times.
-    pub times: BTreeSet<i64>,
+    /// Distinct sample times, in order.
+    pub times: Vec<i64>,
 }
 
 /// What was observed over a window.
@@ -94,7 +94,17 @@ pub fn queries(namespace: &str, settings: &Rightsizing, step: u64, gpu: bool) ->
     out
 }
 
-/// Reads what `workloads` used over the `window` seconds up to `end`.
+/// Queries in flight at once: Prometheus evaluates them and assay reads the answers on both
+/// sides' cores.
+const IN_FLIGHT: usize = 4;
+
+/// A query's answer (`None`: not asked).
+type Answer = Option<Result<Vec<Series>, Error>>;
+
+/// Reads what `workloads` used over the `window` seconds up to `end`. The first query is asked
+/// alone (a Prometheus that cannot be reached is named once and not asked again); the rest
+/// `IN_FLIGHT` at a time. Answers are attributed in query order, so the result does not depend
+/// on which answer came first.
 pub fn collect(client: &Client, workloads: &[Workload], settings: &Rightsizing, end: i64, window: u64) -> Observed {
     let step = step_for(window);
     let mut observed = Observed { end, window, step, ..Observed::default() };
@@ -103,24 +113,61 @@ pub fn collect(client: &Client, workloads: &[Workload], settings: &Rightsizing, 
         by_namespace.entry(w.namespace.as_str()).or_default().push(w);
     }
     let start = end - window as i64;
-    'namespaces: for (namespace, here) in &by_namespace {
+    // (namespace, its workloads' names, what, query)
+    let mut asks: Vec<(&str, Vec<&str>, &'static str, String)> = Vec::new();
+    for (namespace, here) in &by_namespace {
         let names: Vec<&str> = here.iter().map(|w| w.name.as_str()).collect();
         let gpu = here.iter().any(|w| w.gpus_per_pod > 0.0);
         for (what, query) in queries(namespace, settings, step, gpu) {
-            observed.queries += 1;
-            let series = match client.query_range(&query, start, end, step) {
-                Ok(s) => s,
-                Err(e @ Error::Unreachable { .. }) => {
-                    observed.problems.push(format!("Prometheus cannot be reached ({e}); nothing more was asked"));
-                    break 'namespaces;
-                }
-                Err(e) => {
-                    observed.problems.push(format!("namespace {namespace}: {what}: {e}"));
-                    continue;
-                }
-            };
-            attribute(&mut observed, namespace, &names, what, &series, settings);
+            asks.push((namespace, names.clone(), what, query));
         }
+    }
+    let ask = |query: &str| client.query_range(query, start, end, step);
+    let mut answers: Vec<Answer> = Vec::with_capacity(asks.len());
+    if let Some((_, _, _, first)) = asks.first() {
+        answers.push(Some(ask(first)));
+    }
+    let reachable = !matches!(answers.first(), Some(Some(Err(Error::Unreachable { .. }))));
+    if reachable && asks.len() > 1 {
+        let next = std::sync::atomic::AtomicUsize::new(1);
+        let slots: Vec<std::sync::Mutex<Answer>> = (1..asks.len()).map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..IN_FLIGHT.min(asks.len() - 1) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, _, _, query)) = asks.get(i) else { break };
+                        let answer = ask(query);
+                        *slots[i - 1].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(answer);
+                    }
+                });
+            }
+        });
+        answers.extend(slots.into_iter().map(|s| s.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)));
+    }
+    observed.queries = answers.len();
+    let mut unreachable = None;
+    for ((namespace, names, what, _), answer) in asks.iter().zip(answers) {
+        match answer {
+            Some(Ok(series)) => attribute(&mut observed, namespace, names, what, &series, settings),
+            Some(Err(e @ Error::Unreachable { .. })) => {
+                unreachable.get_or_insert(e);
+            }
+            Some(Err(e)) => observed.problems.push(format!("namespace {namespace}: {what}: {e}")),
+            None => {}
+        }
+    }
+    if let Some(e) = unreachable {
+        let more = if reachable { "" } else { "; nothing more was asked" };
+        observed.problems.insert(0, format!("Prometheus cannot be reached ({e}){more}"));
+    }
+    for usage in observed.containers.values_mut() {
+        usage.times.sort_unstable();
+        usage.times.dedup();
+    }
+    for usage in observed.gpus.values_mut() {
+        usage.times.sort_unstable();
+        usage.times.dedup();
     }
     observed
 }
@@ -143,7 +190,7 @@ fn attribute(
         if gpu {
             let usage = observed.gpus.entry((namespace.to_string(), owner.to_string())).or_default();
             for (t, v) in &s.samples {
-                usage.times.insert(*t as i64);
+                usage.times.push(*t as i64);
                 if what == "gpu" { usage.utilisation.push(*v) } else { usage.memory_mib.push(*v) }
             }
             continue;
@@ -155,7 +202,7 @@ fn attribute(
         match what {
             "cpu" | "memory" => {
                 for (t, v) in &s.samples {
-                    usage.times.insert(*t as i64);
+                    usage.times.push(*t as i64);
                     if what == "cpu" { usage.cpu.push(*v) } else { usage.memory.push(*v) }
                 }
             }
