@@ -20,6 +20,7 @@ pub mod sarif;
 pub mod settings;
 pub mod signers;
 pub mod source;
+pub mod terraform;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -137,6 +138,10 @@ pub enum FileRole {
     Manifest,
     /// `budgets/`, `residency/`, `pricing/`: assay's own objects.
     EstateObject,
+    /// `terraform/**.json`: Terraform or OpenTofu plans (`terraform show -json`).
+    TerraformPlan,
+    /// `terraform/**.tf`: Terraform or OpenTofu configuration.
+    TerraformSource,
 }
 
 impl FileRole {
@@ -156,6 +161,11 @@ impl FileRole {
             "constraints" if yaml_or_json => Some(Self::Constraint),
             "manifests" if yaml_or_json => Some(Self::Manifest),
             "budgets" | "residency" | "pricing" if yaml_or_json => Some(Self::EstateObject),
+            // Terraform's own working directory (providers, module copies) is not the estate's.
+            "terraform" if path.contains("/.terraform/") => None,
+            // `.tf.json` is configuration in JSON syntax, not a plan.
+            "terraform" if ext == "json" && !path.ends_with(".tf.json") => Some(Self::TerraformPlan),
+            "terraform" if ext == "tf" => Some(Self::TerraformSource),
             _ => None,
         }
     }
@@ -163,7 +173,10 @@ impl FileRole {
     /// Whether a directory may hold files assay reads, so that walkers can skip the rest.
     pub fn may_contain(dir: &str) -> bool {
         let top = dir.split('/').next().unwrap_or(dir);
-        matches!(top, ".assay" | "policies" | "constraints" | "manifests" | "budgets" | "residency" | "pricing")
+        matches!(
+            top,
+            ".assay" | "policies" | "constraints" | "manifests" | "budgets" | "residency" | "pricing" | "terraform"
+        )
     }
 }
 
@@ -256,6 +269,10 @@ pub struct Estate {
     pub residency: residency::Residency,
     /// `.assay/allowed_signers`, when present.
     pub allowed_signers: Option<AllowedSigners>,
+    /// Terraform and OpenTofu plans under `terraform/`, in path order.
+    pub terraform_plans: Vec<terraform::Plan>,
+    /// Where the `.tf` files under `terraform/` declare each resource.
+    pub terraform: terraform::Configuration,
     /// SHA-256 of every file assay read, by path: what [`diff::changes`] compares.
     pub files: BTreeMap<String, [u8; 32]>,
     /// Everything that went wrong, file by file.
@@ -310,6 +327,8 @@ impl Estate {
             prices: PriceCatalog::default(),
             residency: residency::Residency::default(),
             allowed_signers: None,
+            terraform_plans: Vec::new(),
+            terraform: terraform::Configuration::default(),
             files: BTreeMap::new(),
             diagnostics: Vec::new(),
         };
@@ -355,6 +374,12 @@ impl Estate {
                     diagnostics.extend(diags);
                 }
                 FileRole::Policy => estate.policies.push(PolicySource { path: file.path, text }),
+                FileRole::TerraformPlan => {
+                    let (plan, diags) = terraform::plan::parse(&file.path, &text);
+                    diagnostics.extend(diags);
+                    estate.terraform_plans.extend(plan);
+                }
+                FileRole::TerraformSource => diagnostics.extend(estate.terraform.add_file(&file.path, &text)),
                 FileRole::PolicyData => {
                     let (docs, diags) = manifest::parse_documents(&file.path, &text);
                     diagnostics.extend(diags);

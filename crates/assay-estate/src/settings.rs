@@ -176,6 +176,51 @@ pub struct Settings {
     /// and label names of the Prometheus that holds the use.
     #[serde(default)]
     pub rightsizing: Rightsizing,
+    /// How Terraform and OpenTofu under `terraform/` are checked.
+    #[serde(default)]
+    pub terraform: Terraform,
+}
+
+/// `terraform:` in `assay.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Terraform {
+    /// Packages whose `deny`, `violation` and `warn` rules judge a whole plan (`input` is the
+    /// plan document, as conftest gives it), each with the packages below it (conftest's
+    /// `--namespace`): `terraform` unless set.
+    pub namespaces: Vec<String>,
+    /// Packages whose rules judge one resource change at a time (`input` is one element of
+    /// `resource_changes`): `terraform.resources` unless set. They are not whole-plan packages.
+    pub resource_namespaces: Vec<String>,
+    /// The tag that names a resource's cost center.
+    pub cost_center_tag: String,
+}
+
+impl Default for Terraform {
+    fn default() -> Self {
+        Terraform {
+            namespaces: vec!["terraform".into()],
+            resource_namespaces: vec!["terraform.resources".into()],
+            cost_center_tag: "cost-center".into(),
+        }
+    }
+}
+
+/// Whether `package` is `root` or below it.
+pub fn package_under(package: &str, root: &str) -> bool {
+    package == root || package.strip_prefix(root).is_some_and(|rest| rest.starts_with('.'))
+}
+
+impl Terraform {
+    /// Whether a package's rules judge one resource change at a time.
+    pub fn is_resource_package(&self, package: &str) -> bool {
+        self.resource_namespaces.iter().any(|r| package_under(package, r))
+    }
+
+    /// Whether a package's rules judge a whole plan.
+    pub fn is_plan_package(&self, package: &str) -> bool {
+        !self.is_resource_package(package) && self.namespaces.iter().any(|r| package_under(package, r))
+    }
 }
 
 /// `rightsizing:` in `assay.yaml`.
@@ -306,6 +351,7 @@ impl Default for Settings {
             actions: Actions::default(),
             drift: Drift::default(),
             rightsizing: Rightsizing::default(),
+            terraform: Terraform::default(),
         }
     }
 }

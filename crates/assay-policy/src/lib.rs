@@ -18,6 +18,7 @@ pub mod rego;
 pub mod review;
 pub mod rewrite;
 pub mod suite;
+pub mod terraform;
 pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
@@ -168,6 +169,8 @@ pub struct PolicySources<'a> {
     pub inventory: &'a [Object],
     /// What `deny` and `violation` rules do.
     pub rule_action: EnforcementAction,
+    /// Which packages judge Terraform plans and resource changes instead of manifests.
+    pub terraform: assay_estate::settings::Terraform,
 }
 
 /// Compiled policies, immutable and shared by every thread and request.
@@ -182,6 +185,10 @@ pub struct PolicySet {
     /// does not take it, so the interpreter answers).
     programs: std::sync::Arc<std::sync::RwLock<HashMap<String, Option<std::sync::Arc<pool::Programs>>>>>,
     rules: Vec<Rule>,
+    /// Rules of the Terraform namespaces: `input` is a whole plan.
+    plan_rules: Vec<Rule>,
+    /// Rules of the per-resource Terraform namespaces: `input` is one resource change.
+    resource_rules: Vec<Rule>,
     templates: BTreeMap<String, Template>,
     constraints: Vec<Constraint>,
     namespaces: HashMap<String, Value>,
@@ -276,6 +283,7 @@ impl<'a> PolicySources<'a> {
             constraints: estate.constraints.clone(),
             inventory: &estate.manifests,
             rule_action: estate.settings.enforcement_action,
+            terraform: estate.settings.terraform.clone(),
         }
     }
 }
@@ -313,32 +321,38 @@ impl PolicySet {
             }
         }
 
+        let mut plan_rules = Vec::new();
+        let mut resource_rules = Vec::new();
         let (engine, rules, rule_paths) = if sources.modules.is_empty() {
             (None, Vec::new(), Default::default())
         } else {
             let compiled = rego::compile(&sources.modules, &data, &mut diagnostics);
             let package_files = package_files(&sources.modules);
-            let rules = compiled
-                .rules
-                .iter()
-                .filter_map(|path| {
-                    let (package, name) = path.rsplit_once('.')?;
-                    if !RULE_NAME.is_match(name) {
-                        return None;
-                    }
-                    let package = package.strip_prefix("data.").unwrap_or(package);
-                    if is_runtime_package(package) {
-                        return None;
-                    }
-                    let file = package_files.get(package)?.clone();
-                    let action = if name.starts_with("warn") { EnforcementAction::Warn } else { sources.rule_action };
-                    Some(Rule {
-                        reference: PolicyRef::Rule { rule: path.clone(), path: file },
-                        path: path.clone(),
-                        action,
-                    })
-                })
-                .collect();
+            let mut rules = Vec::new();
+            for path in &compiled.rules {
+                let Some((package, name)) = path.rsplit_once('.') else { continue };
+                if !RULE_NAME.is_match(name) {
+                    continue;
+                }
+                let package = package.strip_prefix("data.").unwrap_or(package);
+                if is_runtime_package(package) {
+                    continue;
+                }
+                let Some(file) = package_files.get(package) else { continue };
+                let action = if name.starts_with("warn") { EnforcementAction::Warn } else { sources.rule_action };
+                let rule = Rule {
+                    reference: PolicyRef::Rule { rule: path.clone(), path: file.clone() },
+                    path: path.clone(),
+                    action,
+                };
+                if sources.terraform.is_resource_package(package) {
+                    resource_rules.push(rule);
+                } else if sources.terraform.is_plan_package(package) {
+                    plan_rules.push(rule);
+                } else {
+                    rules.push(rule);
+                }
+            }
             (Some(pool::Pool::new(compiled.engine)), rules, compiled.rules)
         };
 
@@ -408,6 +422,8 @@ impl PolicySet {
             rule_paths,
             programs: Default::default(),
             rules,
+            plan_rules,
+            resource_rules,
             templates,
             constraints,
             namespaces,
@@ -434,7 +450,7 @@ impl PolicySet {
 
     /// Number of deny/warn rules and constraints that will be evaluated.
     pub fn len(&self) -> usize {
-        self.rules.len() + self.constraints.len()
+        self.rules.len() + self.constraints.len() + self.terraform_rules()
     }
 
     /// Whether there is nothing to evaluate.
@@ -462,41 +478,7 @@ impl PolicySet {
                     map.insert(key.as_str().into(), rego::to_rego(value));
                 }
             }
-            // Each rule on the RVM when it compiles there; the rest on one interpreter engine.
-            let mut results: Vec<Option<anyhow::Result<regorus::Value>>> = self
-                .rules
-                .iter()
-                .map(|rule| self.program_for(pool, &rule.path).and_then(|p| p.execute(input.clone()).ok()).map(Ok))
-                .collect();
-            if results.iter().any(Option::is_none) {
-                pool.with(|engine| {
-                    engine.set_input(input);
-                    for (rule, result) in self.rules.iter().zip(results.iter_mut()) {
-                        if result.is_none() {
-                            *result = Some(engine.eval_rule(rule.path.clone()));
-                        }
-                    }
-                });
-            }
-            for (rule, result) in self.rules.iter().zip(results) {
-                match result {
-                    Some(Ok(value)) => {
-                        for (message, details) in messages(&value) {
-                            let message = if message.is_empty() { format!("{} is true", rule.path) } else { message };
-                            evaluation.findings.push(Finding {
-                                policy: rule.reference.clone(),
-                                action: rule.action,
-                                message,
-                                details,
-                            });
-                        }
-                    }
-                    Some(Err(e)) => {
-                        evaluation.errors.push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message));
-                    }
-                    None => {}
-                }
-            }
+            self.run_rules(pool, &self.rules, input, &mut evaluation);
         }
         if !self.constraints.is_empty() {
             let object = review::reviewed_object(request);
@@ -532,6 +514,78 @@ impl PolicySet {
             }
         }
         evaluation
+    }
+
+    /// Evaluates `rules` for one input, into `evaluation`: each rule on the RVM when it compiles
+    /// there, the rest on one interpreter engine.
+    fn run_rules(&self, pool: &pool::Pool, rules: &[Rule], input: regorus::Value, evaluation: &mut Evaluation) {
+        let mut results: Vec<Option<anyhow::Result<regorus::Value>>> = rules
+            .iter()
+            .map(|rule| self.program_for(pool, &rule.path).and_then(|p| p.execute(input.clone()).ok()).map(Ok))
+            .collect();
+        if results.iter().any(Option::is_none) {
+            pool.with(|engine| {
+                engine.set_input(input);
+                for (rule, result) in rules.iter().zip(results.iter_mut()) {
+                    if result.is_none() {
+                        *result = Some(engine.eval_rule(rule.path.clone()));
+                    }
+                }
+            });
+        }
+        for (rule, result) in rules.iter().zip(results) {
+            match result {
+                Some(Ok(value)) => {
+                    for (message, details) in messages(&value) {
+                        let message = if message.is_empty() { format!("{} is true", rule.path) } else { message };
+                        evaluation.findings.push(Finding {
+                            policy: rule.reference.clone(),
+                            action: rule.action,
+                            message,
+                            details,
+                        });
+                    }
+                }
+                Some(Err(e)) => {
+                    evaluation.errors.push((rule.reference.clone(), rego::diagnostic_from_error("", &e).message));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Number of rules that judge Terraform: whole plans and single resource changes.
+    pub fn terraform_rules(&self) -> usize {
+        self.plan_rules.len() + self.resource_rules.len()
+    }
+
+    /// Evaluates the whole-plan Terraform rules with `input` the plan document, as conftest does.
+    pub fn evaluate_plan(&self, plan: &Value) -> Evaluation {
+        let mut evaluation = Evaluation::default();
+        if let Some(pool) = &self.engine
+            && !self.plan_rules.is_empty()
+        {
+            self.run_rules(pool, &self.plan_rules, rego::to_rego(plan), &mut evaluation);
+        }
+        evaluation
+    }
+
+    /// Evaluates the per-resource Terraform rules for each resource change (an element of a
+    /// plan's `resource_changes`), in parallel, in the changes' order.
+    pub fn evaluate_resource_changes(&self, changes: &[&Value]) -> Vec<Evaluation> {
+        let Some(pool) = &self.engine else {
+            return vec![Evaluation::default(); changes.len()];
+        };
+        changes
+            .par_iter()
+            .map(|change| {
+                let mut evaluation = Evaluation::default();
+                if !self.resource_rules.is_empty() {
+                    self.run_rules(pool, &self.resource_rules, rego::to_rego(change), &mut evaluation);
+                }
+                evaluation
+            })
+            .collect()
     }
 
     /// Evaluates every object as if it were being created, in parallel, in the objects' order.

@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let verdict = assay_verdict::verdict(VerdictInput {
         estate: EstateRef { name: Some("acme".into()), origin: Origin::Directory { path: "estate".into() } },
-        head: Evaluated { objects: &[], evaluations: &[] },
+        head: Evaluated { objects: &[], evaluations: &[], subjects: &[] },
         policies: 2,
         base: None,
         changes: Vec::new(),

@@ -47,11 +47,8 @@ pub(crate) struct Observation {
 pub(crate) struct Drift {
     pub(crate) config: crate::config::DriftWatch,
     pub(crate) current: RwLock<Option<Arc<Observation>>>,
-    /// Per object or finding (by hash), the standing last recorded (by hash): what changed is
-    /// what differs. Hashes keep it small with hundreds of thousands of findings.
-    seen: Mutex<BTreeMap<u64, u64>>,
-    /// Of each finding (by hash), its object and policy: what a resolution record names.
-    previous: Mutex<Findings>,
+    /// Per object or finding, the standing last recorded: what changed is what differs.
+    standings: Mutex<Standings>,
     /// Where standings are kept across restarts (the data directory), when the server has one.
     memory: Option<Memory>,
     relists: Arc<AtomicUsize>,
@@ -64,15 +61,14 @@ impl Drift {
         let memory = data
             .map(|d| Memory::open(d).with_context(|| format!("opening {}", d.join("drift.sqlite").display())))
             .transpose()?;
-        let (seen, previous) = match &memory {
+        let standings = match &memory {
             Some(m) => m.load().context("reading the drift standings")?,
-            None => Default::default(),
+            None => Standings::default(),
         };
         Ok(Drift {
             config,
             current: RwLock::new(None),
-            seen: Mutex::new(seen),
-            previous: Mutex::new(previous),
+            standings: Mutex::new(standings),
             memory,
             relists: Arc::default(),
         })
@@ -195,9 +191,45 @@ fn stable_hash(text: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
-/// Of each finding (by id), the object and policy it was about.
-/// The texts are shared with the audit's findings (and among each other when read back).
-type Findings = std::collections::HashMap<u64, (Arc<str>, Arc<str>)>;
+/// Per object or finding (by the hash of what it is about), the standing last recorded. Kept
+/// small for hundreds of thousands of findings: 24 bytes each, the texts a finding names held
+/// once in a table.
+#[derive(Default)]
+struct Standings {
+    by_id: BTreeMap<u64, Standing>,
+    /// The objects and policies findings name (what a resolution record says), by index.
+    texts: Vec<Arc<str>>,
+}
+
+/// A standing: its signature (a hash of status and details), and of a finding the indexes of its
+/// object and policy in [`Standings::texts`] (`NONE` for an object's own standing).
+#[derive(Clone, Copy)]
+struct Standing {
+    signature: u64,
+    object: u32,
+    policy: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Builds a table of texts, each held once.
+#[derive(Default)]
+struct TextTable {
+    texts: Vec<Arc<str>>,
+    index: std::collections::HashMap<Arc<str>, u32>,
+}
+
+impl TextTable {
+    fn index(&mut self, text: &Arc<str>) -> u32 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = u32::try_from(self.texts.len()).unwrap_or(NONE);
+        self.texts.push(Arc::clone(text));
+        self.index.insert(Arc::clone(text), i);
+        i
+    }
+}
 /// A standing set (its signature, and of a finding its object and policy), or removed.
 type Change = (u64, Option<(u64, Option<(Arc<str>, Arc<str>)>)>);
 
@@ -217,12 +249,11 @@ impl Memory {
     }
 
     /// Every standing: id → signature, and of findings their object and policy.
-    fn load(&self) -> rusqlite::Result<(BTreeMap<u64, u64>, Findings)> {
+    fn load(&self) -> rusqlite::Result<Standings> {
         let db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut stmt = db.prepare("SELECT id, signature, object, policy FROM standings")?;
-        let mut seen = BTreeMap::new();
-        let mut previous = std::collections::HashMap::new();
-        let mut texts = assay_live::report::Interner::default();
+        let mut by_id = BTreeMap::new();
+        let mut table = TextTable::default();
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -233,12 +264,13 @@ impl Memory {
         })?;
         for row in rows {
             let (id, signature, object, policy) = row?;
-            seen.insert(id as u64, signature as u64);
-            if let (Some(o), Some(p)) = (object, policy) {
-                previous.insert(id as u64, (texts.get(&o), texts.get(&p)));
-            }
+            let (object, policy) = match (object, policy) {
+                (Some(o), Some(p)) => (table.index(&o.into()), table.index(&p.into())),
+                _ => (NONE, NONE),
+            };
+            by_id.insert(id as u64, Standing { signature: signature as u64, object, policy });
         }
-        Ok((seen, previous))
+        Ok(Standings { by_id, texts: table.texts })
     }
 
     /// Applies changes in one transaction: a standing set (with a finding's object and policy),
@@ -397,8 +429,10 @@ fn record_changes(
 ) {
     let in_sync_mark = stable_hash("in_sync");
     let active = state.active();
-    let mut seen = drift.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut previous = drift.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut standings = drift.standings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The texts findings name, rebuilt at every pass so that what is gone is let go; the table of
+    // the last pass names what was resolved.
+    let mut table = TextTable::default();
     let mut current: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut changes: Vec<Change> = Vec::new();
     let mut messages = Vec::new();
@@ -421,15 +455,16 @@ fn record_changes(
                      finding: Option<(&Arc<str>, &Arc<str>)>,
                      messages: &mut Vec<crate::outbox::Message>| {
         current.insert(id);
-        let before = seen.get(&id).copied();
+        let (object_index, policy_index) = match finding {
+            Some((o, p)) => (table.index(o), table.index(p)),
+            None => (NONE, NONE),
+        };
+        let standing = Standing { signature, object: object_index, policy: policy_index };
+        let before = standings.by_id.insert(id, standing).map(|s| s.signature);
         if before == Some(signature) {
             return;
         }
-        seen.insert(id, signature);
         let finding = finding.map(|(o, p)| (Arc::clone(o), Arc::clone(p)));
-        if let Some(f) = &finding {
-            previous.entry(id).or_insert_with(|| f.clone());
-        }
         changes.push((id, Some((signature, finding))));
         if status == "in_sync" && before.is_none() {
             return;
@@ -485,11 +520,15 @@ fn record_changes(
     }
     flush(&mut messages);
     // What is gone: findings resolved, objects no longer compared.
-    let gone: Vec<u64> = seen.keys().filter(|k| !current.contains(*k)).copied().collect();
+    let gone: Vec<u64> = standings.by_id.keys().filter(|k| !current.contains(*k)).copied().collect();
+    drop(current);
+    let last = std::mem::replace(&mut standings.texts, table.texts);
+    drop(table.index);
     for id in gone {
-        seen.remove(&id);
+        let Some(standing) = standings.by_id.remove(&id) else { continue };
         changes.push((id, None));
-        if let Some((object, policy)) = previous.remove(&id) {
+        let name = |i: u32| last.get(i as usize).map(Arc::clone);
+        if let (Some(object), Some(policy)) = (name(standing.object), name(standing.policy)) {
             state.ledger.record(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {
                 time,
                 cluster: report.cluster.clone(),
@@ -501,8 +540,8 @@ fn record_changes(
             }));
         }
     }
-    drop(previous);
-    drop(seen);
+    drop(last);
+    drop(standings);
     if let Some(memory) = &drift.memory
         && let Err(e) = memory.save(&changes)
     {

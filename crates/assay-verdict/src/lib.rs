@@ -159,6 +159,17 @@ pub struct Verdict {
     pub checked: Vec<CheckedObject>,
 }
 
+/// What a policy judged that is not a manifest: a Terraform resource change, or a whole plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The file a finding points at (the `.tf` file that declares the resource, else the plan).
+    pub path: String,
+    /// Its 1-based line.
+    pub line: u32,
+    /// What it is: a resource address (`module.net.aws_instance.web[0]`), or the plan's path.
+    pub object: String,
+}
+
 /// One revision's objects and what the policies said about each, in the same order.
 #[derive(Debug, Clone, Copy)]
 pub struct Evaluated<'a> {
@@ -166,6 +177,8 @@ pub struct Evaluated<'a> {
     pub objects: &'a [Object],
     /// One evaluation per object.
     pub evaluations: &'a [Evaluation],
+    /// Other things judged (Terraform), each with what the policies said.
+    pub subjects: &'a [(Subject, Evaluation)],
 }
 
 fn fingerprint(path: &str, object: &str, policy: &PolicyRef, message: &str) -> String {
@@ -190,14 +203,20 @@ fn action_rank(a: EnforcementAction) -> u8 {
 pub fn violations(evaluated: Evaluated<'_>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut errors: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for (object, evaluation) in evaluated.objects.iter().zip(evaluated.evaluations) {
-        let identity = object.identity();
+    let manifests = evaluated
+        .objects
+        .iter()
+        .zip(evaluated.evaluations)
+        .map(|(o, e)| (Subject { path: o.path.clone(), line: o.line, object: o.identity() }, e));
+    let others = evaluated.subjects.iter().map(|(s, e)| (s.clone(), e));
+    for (subject, evaluation) in manifests.chain(others) {
+        let Subject { path, line, object: identity } = &subject;
         for f in &evaluation.findings {
             out.push(Violation {
-                path: object.path.clone(),
-                line: object.line,
+                path: path.clone(),
+                line: *line,
                 object: identity.clone(),
-                fingerprint: fingerprint(&object.path, &identity, &f.policy, &f.message),
+                fingerprint: fingerprint(path, identity, &f.policy, &f.message),
                 policy: f.policy.clone(),
                 action: f.action,
                 message: f.message.clone(),
@@ -253,7 +272,11 @@ pub fn verdict(input: VerdictInput<'_>) -> Verdict {
     let mut diagnostics = input.diagnostics;
     let mut current = violations(input.head, &mut diagnostics);
     let mut fixed = Vec::new();
-    let mut summary = Summary { objects: input.head.objects.len(), policies: input.policies, ..Summary::default() };
+    let mut summary = Summary {
+        objects: input.head.objects.len() + input.head.subjects.len(),
+        policies: input.policies,
+        ..Summary::default()
+    };
     let base_ref = if let Some((base_ref, base_eval)) = input.base {
         // Diagnostics of the base revision are not this change's problem.
         let before = violations(base_eval, &mut Vec::new());
@@ -299,6 +322,11 @@ pub fn verdict(input: VerdictInput<'_>) -> Verdict {
         .objects
         .iter()
         .map(|o| CheckedObject { path: o.path.clone(), line: o.line, object: o.identity() })
+        .chain(input.head.subjects.iter().map(|(s, _)| CheckedObject {
+            path: s.path.clone(),
+            line: s.line,
+            object: s.object.clone(),
+        }))
         .collect();
     Verdict {
         schema: SCHEMA,

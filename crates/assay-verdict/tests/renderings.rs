@@ -127,9 +127,9 @@ fn verdict() -> Verdict {
     };
     assay_verdict::verdict(VerdictInput {
         estate: estate("b"),
-        head: Evaluated { objects: &objects, evaluations: &head },
+        head: Evaluated { objects: &objects, evaluations: &head, subjects: &[] },
         policies: 5,
-        base: Some((estate("a"), Evaluated { objects: &objects, evaluations: &base })),
+        base: Some((estate("a"), Evaluated { objects: &objects, evaluations: &base, subjects: &[] })),
         changes: vec![
             FileChange { path: "manifests/serve.yaml".into(), kind: FileChangeKind::Modified },
             FileChange { path: "manifests/train.yaml".into(), kind: FileChangeKind::Added },

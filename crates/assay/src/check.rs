@@ -60,17 +60,32 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).map(|c| c.to_input())),
         None => policies.evaluate_objects(&head.manifests),
     });
+    // Plans given on the command line are judged with the head's plans.
+    let mut given = Vec::new();
+    for path in &args.terraform_plan {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let (plan, diags) = assay_estate::terraform::plan::parse(&path.display().to_string(), &text);
+        diagnostics.extend(diags);
+        given.extend(plan);
+    }
+    let head_plans: Vec<&assay_estate::terraform::Plan> = head.terraform_plans.iter().chain(&given).collect();
+    let (head_terraform, drift) = tracing::info_span!("terraform", plans = head_plans.len())
+        .in_scope(|| assay_policy::terraform::judge(&policies, &head.terraform, &head_plans));
+    diagnostics.extend(drift);
+    let head_subjects = subjects(head_terraform);
     let base_eval = base.as_ref().map(|b| {
         let set = PolicySet::from_estate(b);
-        (set.evaluate_objects(&b.manifests), b)
+        let plans: Vec<&assay_estate::terraform::Plan> = b.terraform_plans.iter().collect();
+        let (judged, _) = assay_policy::terraform::judge(&set, &b.terraform, &plans);
+        (set.evaluate_objects(&b.manifests), subjects(judged), b)
     });
     let verdict = assay_verdict::verdict(VerdictInput {
         estate: estate_ref(&head),
-        head: Evaluated { objects: &head.manifests, evaluations: &evaluations },
+        head: Evaluated { objects: &head.manifests, evaluations: &evaluations, subjects: &head_subjects },
         policies: policies.len(),
-        base: base_eval
-            .as_ref()
-            .map(|(evals, b)| (estate_ref(b), Evaluated { objects: &b.manifests, evaluations: evals })),
+        base: base_eval.as_ref().map(|(evals, subjects, b)| {
+            (estate_ref(b), Evaluated { objects: &b.manifests, evaluations: evals, subjects })
+        }),
         changes: base.as_ref().map(|b| diff::changes(b, &head)).unwrap_or_default(),
         commits,
         diagnostics,
@@ -105,6 +120,14 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.dir().display());
     }
     Ok(verdict.exit_code())
+}
+
+/// Terraform's judged resources as the verdict's subjects.
+fn subjects(judged: Vec<assay_policy::terraform::Judged>) -> Vec<(assay_verdict::Subject, assay_policy::Evaluation)> {
+    judged
+        .into_iter()
+        .map(|j| (assay_verdict::Subject { path: j.path, line: j.line, object: j.object }, j.evaluation))
+        .collect()
 }
 
 /// Warnings for the requests the change raises far above what Prometheus saw the workloads use

@@ -222,7 +222,7 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
     let evaluations = policies.evaluate_objects(live);
     let mut diagnostics = Vec::new();
     let violations = assay_verdict::violations(
-        assay_verdict::Evaluated { objects: live, evaluations: &evaluations },
+        assay_verdict::Evaluated { objects: live, evaluations: &evaluations, subjects: &[] },
         &mut diagnostics,
     );
     let keys: BTreeMap<String, bool> =

@@ -455,6 +455,10 @@ struct CheckArgs {
     /// With --prometheus: the end of that window (RFC 3339); now by default.
     #[arg(long)]
     usage_end: Option<String>,
+    /// A Terraform or OpenTofu plan (`terraform show -json PLANFILE`) to check with the
+    /// estate's `terraform` policies, besides the plans under `terraform/`; may be repeated.
+    #[arg(long, value_name = "FILE")]
+    terraform_plan: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
