@@ -138,7 +138,11 @@ impl Template {
             },
             None => None,
         };
-        let program = crate::pool::Programs::compile(&compiled.engine, &entry, inventory_data(inventory.clone()));
+        let program = if modules.iter().any(|m| crate::pool::uses_else(&m.text)) {
+            None
+        } else {
+            crate::pool::Programs::compile(&compiled.engine, &entry, inventory_data(inventory.clone()))
+        };
         let reads = match compiled.engine.get_ast_as_json().map(|ast| crate::memo::reads(&ast)) {
             Ok(Ok(crate::memo::Reads::Paths(paths))) => Some(std::sync::Arc::new(paths)),
             _ => None,

@@ -181,6 +181,9 @@ pub struct PolicySet {
     data: regorus::Value,
     /// Every rule's path (`data.authz.residency.allow`).
     rule_paths: std::collections::BTreeSet<String>,
+    /// Packages whose rules stay on the interpreter: they use `else`, or read a package that
+    /// does ([`pool::uses_else`]).
+    interpreted: std::collections::HashSet<String>,
     /// `data.<path>` rules compiled for the RVM on first use, by path (`None`: the RVM compiler
     /// does not take it, so the interpreter answers).
     programs: std::sync::Arc<std::sync::RwLock<HashMap<String, Option<std::sync::Arc<pool::Programs>>>>>,
@@ -421,6 +424,7 @@ impl PolicySet {
             data,
             rule_paths,
             programs: Default::default(),
+            interpreted: pool::interpreted_packages(&sources.modules),
             rules,
             plan_rules,
             resource_rules,
@@ -651,7 +655,9 @@ impl PolicySet {
         if let Some(known) = self.programs.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(entry) {
             return known.clone();
         }
-        let program = if self.rule_paths.contains(entry) {
+        let package = entry.rsplit_once('.').map_or(entry, |(p, _)| p);
+        let package = package.strip_prefix("data.").unwrap_or(package);
+        let program = if self.rule_paths.contains(entry) && !self.interpreted.contains(package) {
             pool::Programs::compile(pool.compiled(), entry, self.data.clone()).map(std::sync::Arc::new)
         } else {
             None
@@ -697,6 +703,56 @@ reasons contains msg if {
     msg := sprintf("%v may not be stored in %v", [input.data.classification, input.region])
 }
 "#;
+
+    /// A function's `else` branch after a body that iterates over nothing: what conftest
+    /// policies write to give a default (regorus's virtual machine answers it wrongly).
+    #[test]
+    fn else_branches_answer_as_opa_does() {
+        let text = r#"
+package terraform.keys
+import rego.v1
+
+key(address) := k if {
+    some r in input.items
+    r.address == address
+    k := r.key
+} else := "fallback"
+
+deny contains msg if {
+    some a in ["x", "y"]
+    msg := sprintf("%s -> %s", [a, key(a)])
+}
+"#;
+        assert!(pool::uses_else(text));
+        assert!(!pool::uses_else("# or else\nallow if elsewhere"));
+        let sources = PolicySources {
+            modules: vec![Module {
+                path: "keys.rego".into(),
+                text: text.into(),
+                version: assay_estate::settings::RegoVersion::V1,
+            }],
+            ..PolicySources::default()
+        };
+        let set = PolicySet::compile(&sources);
+        assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+        let evaluation = set.evaluate_plan(&json!({"items": [{"address": "x", "key": "kx"}]}));
+        let mut messages: Vec<&str> = evaluation.findings.iter().map(|f| f.message.as_str()).collect();
+        messages.sort_unstable();
+        assert_eq!(messages, ["x -> kx", "y -> fallback"]);
+        // Only what uses `else`, or reads what does, leaves the virtual machine.
+        let module = |path: &str, text: &str| Module {
+            path: path.into(),
+            text: text.into(),
+            version: assay_estate::settings::RegoVersion::V1,
+        };
+        let modules = [
+            module("keys.rego", text),
+            module("a.rego", "package k8s.a\nimport rego.v1\ndeny contains \"x\" if input.x\n"),
+            module("b.rego", "package k8s.b\nimport rego.v1\ndeny contains m if m := data.terraform.keys.key(\"x\")\n"),
+        ];
+        let interpreted = pool::interpreted_packages(&modules);
+        assert_eq!(interpreted, ["terraform.keys".to_string(), "k8s.b".to_string()].into_iter().collect());
+    }
 
     #[test]
     fn data_api_rules_on_the_virtual_machine_answer_as_the_interpreter() {

@@ -98,6 +98,55 @@ impl Clone for Programs {
     }
 }
 
+/// Whether Rego source uses `else` (outside comments). regorus 0.14.1's virtual machine does not
+/// take a function's `else` branch when its first body finds nothing to iterate over (it answers
+/// undefined where OPA and regorus's interpreter answer the `else` value), so modules that use
+/// `else` stay on the interpreter: slower, never wrong.
+pub(crate) fn uses_else(text: &str) -> bool {
+    text.lines().any(|line| {
+        let code = line.split('#').next().unwrap_or("");
+        code.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|word| word == "else")
+    })
+}
+
+/// The packages whose rules must stay on the interpreter: those of modules that use `else`, and
+/// those of modules that refer (`data.<package>...`) to one of them, transitively.
+pub(crate) fn interpreted_packages(modules: &[crate::rego::Module]) -> std::collections::HashSet<String> {
+    let read: Vec<(String, Vec<String>, bool)> = modules
+        .iter()
+        .filter_map(|m| {
+            let package = crate::rego::package_of(&m.text)?;
+            let mut refs = Vec::new();
+            let mut rest = m.text.as_str();
+            while let Some(at) = rest.find("data.") {
+                let after = &rest[at + 5..];
+                let end = after.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(after.len());
+                refs.push(after[..end].trim_end_matches('.').to_string());
+                rest = &after[end..];
+            }
+            Some((package, refs, uses_else(&m.text)))
+        })
+        .collect();
+    let mut out: std::collections::HashSet<String> =
+        read.iter().filter(|(_, _, e)| *e).map(|(p, _, _)| p.clone()).collect();
+    let related = |a: &str, b: &str| {
+        a == b
+            || a.strip_prefix(b).is_some_and(|r| r.starts_with('.'))
+            || b.strip_prefix(a).is_some_and(|r| r.starts_with('.'))
+    };
+    loop {
+        let before = out.len();
+        for (package, refs, _) in &read {
+            if !out.contains(package) && refs.iter().any(|r| out.iter().any(|t| related(r, t))) {
+                out.insert(package.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
 impl Programs {
     /// Compiles `entry` of a compiled engine; `None` when the RVM compiler does not take it.
     pub(crate) fn compile(engine: &regorus::Engine, entry: &str, data: regorus::Value) -> Option<Programs> {

@@ -82,7 +82,8 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     let verdict = assay_verdict::verdict(VerdictInput {
         estate: estate_ref(&head),
         head: Evaluated { objects: &head.manifests, evaluations: &evaluations, subjects: &head_subjects },
-        policies: policies.len(),
+        // Terraform's rules count when there is Terraform to judge.
+        policies: policies.len() - if head_plans.is_empty() { policies.terraform_rules() } else { 0 },
         base: base_eval.as_ref().map(|(evals, subjects, b)| {
             (estate_ref(b), Evaluated { objects: &b.manifests, evaluations: evals, subjects })
         }),
