@@ -140,7 +140,7 @@ pub enum FileRole {
     EstateObject,
     /// `terraform/**.json`: Terraform or OpenTofu plans (`terraform show -json`).
     TerraformPlan,
-    /// `terraform/**.tf`: Terraform or OpenTofu configuration.
+    /// `terraform/**.tf` and `.tfvars`: Terraform or OpenTofu configuration and variables.
     TerraformSource,
 }
 
@@ -165,7 +165,7 @@ impl FileRole {
             "terraform" if path.contains("/.terraform/") => None,
             // `.tf.json` is configuration in JSON syntax, not a plan.
             "terraform" if ext == "json" && !path.ends_with(".tf.json") => Some(Self::TerraformPlan),
-            "terraform" if ext == "tf" => Some(Self::TerraformSource),
+            "terraform" if ext == "tf" || ext == "tfvars" => Some(Self::TerraformSource),
             _ => None,
         }
     }
@@ -269,7 +269,8 @@ pub struct Estate {
     pub residency: residency::Residency,
     /// `.assay/allowed_signers`, when present.
     pub allowed_signers: Option<AllowedSigners>,
-    /// Terraform and OpenTofu plans under `terraform/`, in path order.
+    /// Terraform and OpenTofu plans under `terraform/`, in path order, then those worked out from
+    /// the `.tf` files of root modules that have no plan ([`terraform::eval`]).
     pub terraform_plans: Vec<terraform::Plan>,
     /// Where the `.tf` files under `terraform/` declare each resource.
     pub terraform: terraform::Configuration,
@@ -411,6 +412,16 @@ impl Estate {
                 }
             }
         }
+        // A root module without a plan is judged from its `.tf` files alone.
+        let planned: std::collections::BTreeSet<&str> =
+            estate.terraform_plans.iter().filter_map(|p| estate.terraform.root_for(&p.path)).collect();
+        let mut worked_out = Vec::new();
+        for root in estate.terraform.roots().into_iter().filter(|r| !planned.contains(r)) {
+            let (plan, diags) = terraform::eval::synthesize(&estate.terraform, root);
+            diagnostics.extend(diags);
+            worked_out.extend(plan);
+        }
+        estate.terraform_plans.extend(worked_out);
         // Typed objects, once the settings (the default currency) are known.
         for object in estate.objects.iter().filter(|o| o.path.starts_with("budgets/")) {
             if object.kind() != "Budget" || object.api_version() != budget::API_VERSION {

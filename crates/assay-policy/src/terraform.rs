@@ -26,8 +26,9 @@ pub struct Judged {
 /// Where a resource change is declared: its `.tf` block when the configuration is known,
 /// else its place in the plan.
 pub fn locate(config: &Configuration, plan: &Plan, change: &ResourceChange) -> (String, u32) {
-    config
-        .root_for(&plan.path)
+    plan.root
+        .as_deref()
+        .or_else(|| config.root_for(&plan.path))
         .and_then(|root| config.locate(root, &change.config_address()))
         .map(|d| (d.path.clone(), d.line))
         .unwrap_or_else(|| (plan.path.clone(), change.line))
@@ -83,10 +84,16 @@ pub fn judge(policies: &PolicySet, config: &Configuration, plans: &[&Plan]) -> (
             out.push(Judged { path, line, object: change.address.clone(), evaluation });
         }
         if !whole.findings.is_empty() || !whole.errors.is_empty() || plan.changes.is_empty() {
-            out.insert(
-                first,
-                Judged { path: plan.path.clone(), line: 1, object: format!("plan {}", plan.path), evaluation: whole },
-            );
+            // A plan worked out from `.tf` files is named by its directory and shown at its
+            // first file.
+            let (path, object) = match &plan.root {
+                Some(root) => (
+                    config.files.get(root).and_then(|f| f.first()).map_or(root.clone(), |f| f.path.clone()),
+                    format!("configuration {root}"),
+                ),
+                None => (plan.path.clone(), format!("plan {}", plan.path)),
+            };
+            out.insert(first, Judged { path, line: 1, object, evaluation: whole });
         }
         for drifted in &plan.drift {
             let (path, line) = locate(config, plan, drifted);

@@ -123,7 +123,7 @@ fn example_estate_markdown_and_junit() {
 fn policy_test_and_verify_on_the_example() {
     let out = assay(&repo_root(), &["policy", "test", "examples/estate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).ends_with("42 passed, 0 failed\n"), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("44 passed, 0 failed\n"), "{}", stdout(&out));
     let out = assay(&repo_root(), &["policy", "verify", "examples/estate/tests"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("PASS\n7 passed, 0 failed\n"), "{}", stdout(&out));

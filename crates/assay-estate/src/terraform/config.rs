@@ -21,6 +21,24 @@ pub struct Declared {
     pub line: u32,
 }
 
+/// A parsed `.tf` or `.tfvars` file.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Relative to the estate root.
+    pub path: String,
+    /// Its text (spans of the body index it).
+    pub text: String,
+    /// Its blocks and attributes, with their places.
+    pub body: Body,
+}
+
+impl SourceFile {
+    /// The 1-based line of a byte offset.
+    pub fn line(&self, at: usize) -> u32 {
+        line_of(&self.text, at)
+    }
+}
+
 /// The `.tf` files of an estate, by directory (a directory is a module).
 #[derive(Debug, Clone, Default)]
 pub struct Configuration {
@@ -28,14 +46,19 @@ pub struct Configuration {
     pub modules: BTreeMap<String, BTreeMap<String, Declared>>,
     /// Per directory, its module calls with a local source: name → directory called.
     pub calls: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per directory, its `.tf` files.
+    pub files: BTreeMap<String, Vec<SourceFile>>,
+    /// Per directory, the variable files Terraform loads by itself there (`terraform.tfvars`,
+    /// `*.auto.tfvars`), in the order it loads them.
+    pub tfvars: BTreeMap<String, Vec<SourceFile>>,
 }
 
-fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
 /// `dir` joined with a relative module source (`./net`, `../shared/vpc`), normalised.
-fn join(dir: &str, source: &str) -> Option<String> {
+pub(crate) fn join(dir: &str, source: &str) -> Option<String> {
     let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for part in source.split('/') {
         match part {
@@ -65,17 +88,20 @@ impl Configuration {
     /// Reads one `.tf` file into the configuration; a file that does not parse is a diagnostic
     /// with its line and column, and the other files still count.
     pub fn add_file(&mut self, path: &str, text: &str) -> Vec<Diagnostic> {
-        let body: Body = match hcl_edit::parser::parse_body(text) {
+        let body = match parse(path, text) {
             Ok(b) => b,
-            Err(e) => {
-                let location = e.location();
-                let message = e.message().lines().next().unwrap_or("syntax error").trim().to_string();
-                return vec![
-                    Diagnostic::error(path, format!("HCL syntax error: {message}"))
-                        .at(location.line() as u32, Some(location.column() as u32)),
-                ];
-            }
+            Err(d) => return vec![d],
         };
+        if path.ends_with(".tfvars") {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if name == "terraform.tfvars" || name.ends_with(".auto.tfvars") {
+                let list = self.tfvars.entry(parent(path).to_string()).or_default();
+                list.push(SourceFile { path: path.to_string(), text: text.to_string(), body });
+                // terraform.tfvars first, then *.auto.tfvars in name order (later ones win).
+                list.sort_by_key(|f| (!f.path.ends_with("/terraform.tfvars"), f.path.clone()));
+            }
+            return Vec::new();
+        }
         let dir = parent(path).to_string();
         let mut diagnostics = Vec::new();
         for block in body.blocks() {
@@ -126,7 +152,15 @@ impl Configuration {
             }
             module.insert(address, declared);
         }
+        self.files.entry(dir).or_default().push(SourceFile { path: path.to_string(), text: text.to_string(), body });
         diagnostics
+    }
+
+    /// The directories that are root modules: they have `.tf` files and no module of the estate
+    /// calls them.
+    pub fn roots(&self) -> Vec<&str> {
+        let called: std::collections::BTreeSet<&String> = self.calls.values().flat_map(|c| c.values()).collect();
+        self.files.keys().filter(|d| !called.contains(d)).map(String::as_str).collect()
     }
 
     /// Where the block of a configuration address (`module.net.aws_instance.web`, without
@@ -164,7 +198,17 @@ impl Configuration {
     }
 }
 
-fn attribute<'a>(block: &'a Block, key: &str) -> Option<&'a Expression> {
+/// Parses HCL, or says where it is broken.
+pub(crate) fn parse(path: &str, text: &str) -> Result<Body, Diagnostic> {
+    hcl_edit::parser::parse_body(text).map_err(|e| {
+        let location = e.location();
+        let message = e.message().lines().next().unwrap_or("syntax error").trim().to_string();
+        Diagnostic::error(path, format!("HCL syntax error: {message}"))
+            .at(location.line() as u32, Some(location.column() as u32))
+    })
+}
+
+pub(crate) fn attribute<'a>(block: &'a Block, key: &str) -> Option<&'a Expression> {
     block.body.get_attribute(key).map(|a| &a.value)
 }
 

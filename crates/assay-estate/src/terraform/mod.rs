@@ -2,6 +2,7 @@
 //! configuration they were planned from (`.tf` files), sans-IO.
 
 pub mod config;
+pub mod eval;
 pub mod plan;
 
 pub use config::{Configuration, Declared};

@@ -214,6 +214,9 @@ pub struct Plan {
     pub drift: Vec<ResourceChange>,
     /// Whether planning failed (`errored`): the changes are then incomplete.
     pub errored: bool,
+    /// For a plan worked out from `.tf` files ([`super::eval::synthesize`]), the root module's
+    /// directory; `None` for a plan Terraform wrote.
+    pub root: Option<String>,
 }
 
 /// Whether a JSON document looks like a plan (rather than a state file or a `.tf.json`).
@@ -289,6 +292,7 @@ pub fn parse(path: &str, text: &str) -> (Option<Plan>, Vec<Diagnostic>) {
         drift,
         errored,
         document,
+        root: None,
     };
     (Some(plan), diagnostics)
 }

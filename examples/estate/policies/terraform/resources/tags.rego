@@ -27,14 +27,27 @@ tag_keys contains k if {
 
 taggable if object.get(after, "tags", null) != null
 
+# Worked out from `.tf` files alone, an untagged resource has no `tags` attribute at all: the
+# types known to take tags are listed (data.terraform.taggable_types).
+taggable if input.type in {t | some t in data.terraform.taggable_types}
+
 taggable if "tags" in object.keys(after)
 
 taggable if "labels" in object.keys(after)
+
+# Tags known only after apply (built from another resource's attributes, or from a variable
+# without a value) are not judged. (`tags_all` is unknown in most plans: the provider adds its
+# default tags at apply.)
+unknown_tags if {
+	some attribute in ["tags", "labels"]
+	object.get(object.get(input.change, "after_unknown", {}), attribute, false) == true
+}
 
 deny contains msg if {
 	input.mode == "managed"
 	creates_or_updates
 	taggable
+	not unknown_tags
 	not cost_center in tag_keys
 	msg := sprintf("%s has no %s tag: its spend cannot be allocated", [input.address, cost_center])
 }
