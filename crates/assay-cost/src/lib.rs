@@ -32,6 +32,7 @@ pub mod rightsize;
 pub mod series;
 pub mod spec;
 pub mod store;
+pub mod terraform;
 pub mod unit;
 pub mod usage;
 pub mod validate;

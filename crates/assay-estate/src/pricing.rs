@@ -31,6 +31,10 @@ pub struct RegionPrices {
     /// Per GB leaving this region, by destination region (or `internet`), with `default`.
     #[serde(default, rename = "egressGB")]
     pub egress_gb: BTreeMap<String, f64>,
+    /// Cloud products Terraform creates, by price key (`aws.ec2.m5.large` per hour,
+    /// `aws.ebs.gp3` per GB-month...; docs/terraform-pricing.md lists the keys and units).
+    #[serde(default)]
+    pub products: BTreeMap<String, f64>,
 }
 
 impl RegionPrices {

@@ -171,7 +171,7 @@ fn module(
         match b.ident.as_str() {
             "provider" if prefix.is_empty() => {
                 let name = label(b, 0);
-                let (known, _) = body(&b.body, &ctx);
+                let (known, _) = body(&b.body, &ctx, false);
                 let key = match known.get("alias").and_then(Value::as_str) {
                     Some(alias) => format!("{name}.{alias}"),
                     None => name.clone(),
@@ -188,7 +188,7 @@ fn module(
                     "provider_config_key": provider_key,
                 }));
                 for (index, instance) in instances(f, b, &ctx, prefix, &mut out.diagnostics) {
-                    let (after, unknown) = body(&b.body, &instance);
+                    let (after, unknown) = body(&b.body, &instance, true);
                     let key = match &index {
                         Some(Value::Number(n)) => format!("[{n}]"),
                         Some(k) => format!("[{}]", serde_json::to_string(k).unwrap_or_default()),
@@ -343,12 +343,13 @@ fn instances<'c>(
 
 /// A block body as a plan writes a resource: known attributes in `after`, unknown ones `true`
 /// in `after_unknown`; nested blocks as lists of objects.
-fn body(body: &Body, ctx: &Context<'_>) -> (Map<String, Value>, Map<String, Value>) {
+/// `top`: the resource's own body, whose meta-arguments (`count`, `provider`...) are Terraform's.
+fn body(body: &Body, ctx: &Context<'_>, top: bool) -> (Map<String, Value>, Map<String, Value>) {
     let mut known = Map::new();
     let mut unknown = Map::new();
     for attr in body.attributes() {
         let key = attr.key.as_str();
-        if META.contains(&key) {
+        if top && META.contains(&key) {
             continue;
         }
         match evaluate(&attr.value, ctx) {
@@ -371,7 +372,7 @@ fn body(body: &Body, ctx: &Context<'_>) -> (Map<String, Value>, Map<String, Valu
             }
             continue;
         }
-        let (k, u) = self::body(&block.body, ctx);
+        let (k, u) = self::body(&block.body, ctx, false);
         let list = known.entry(ident.to_string()).or_insert_with(|| Value::Array(Vec::new()));
         if let Some(items) = list.as_array_mut() {
             items.push(Value::Object(k));
