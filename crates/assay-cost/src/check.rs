@@ -47,6 +47,10 @@ pub struct CostReport {
     /// Budgets the projection exceeds.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budget_findings: Vec<BudgetFinding>,
+    /// Each Terraform resource's breakdown (its components), with the base's monthly cost
+    /// when there is a base (a resource the change removes has a monthly cost of 0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terraform: Vec<crate::terraform::ResourceCost>,
 }
 
 /// One cost center's estimated monthly cost.
@@ -226,6 +230,7 @@ pub struct CheckCost {
 
 /// Whether the estate asks for cost at all: it has prices or budgets.
 pub fn wanted(estate: &Estate) -> bool {
+    // (Terraform resources are priced from the same catalog.)
     !estate.prices.regions.is_empty() || !estate.budgets.is_empty()
 }
 
@@ -238,12 +243,50 @@ pub fn total(workloads: &[WorkloadCost]) -> f64 {
 /// `billing` where they could be had, from the manifests alone otherwise, for the period holding
 /// `today` (days since 1970-01-01).
 pub fn estimate(head: &Estate, base: Option<&Estate>, billing: Option<&Billing>, today: i64) -> CheckCost {
+    estimate_with(head, base, &[], billing, today)
+}
+
+/// As [`estimate`], with Terraform plans given besides the head's own (`--terraform-plan`).
+/// Terraform resources count like workloads: in the totals, per cost center (their cost-center
+/// tag) and toward the budgets whose scope they are in.
+pub fn estimate_with(
+    head: &Estate,
+    base: Option<&Estate>,
+    given: &[&assay_estate::terraform::Plan],
+    billing: Option<&Billing>,
+    today: i64,
+) -> CheckCost {
     let currency = head.settings.currency.clone();
-    let head_costs = pricing::price_workloads(&head.manifests, &head.settings, &head.prices);
-    let base_costs = base.map(|b| pricing::price_workloads(&b.manifests, &b.settings, &b.prices));
+    let mut head_costs = pricing::price_workloads(&head.manifests, &head.settings, &head.prices);
+    let head_plans: Vec<&assay_estate::terraform::Plan> =
+        head.terraform_plans.iter().chain(given.iter().copied()).collect();
+    let (terraform_head, mut terraform, terraform_diagnostics) = crate::terraform::workloads(head, &head_plans);
+    head_costs.extend(terraform_head);
+    let base_costs = base.map(|b| {
+        let mut costs = pricing::price_workloads(&b.manifests, &b.settings, &b.prices);
+        let plans: Vec<&assay_estate::terraform::Plan> = b.terraform_plans.iter().collect();
+        let (base_terraform, base_resources, _) = crate::terraform::workloads(b, &plans);
+        for r in &mut terraform {
+            r.base_monthly = Some(base_resources.iter().find(|x| x.address == r.address).map_or(0.0, |x| x.monthly));
+        }
+        let gone: Vec<crate::terraform::ResourceCost> = base_resources
+            .iter()
+            .filter(|x| !terraform.iter().any(|r| r.address == x.address))
+            .map(|x| {
+                let mut removed = x.clone();
+                removed.base_monthly = Some(x.monthly);
+                removed.monthly = 0.0;
+                removed.components.clear();
+                removed
+            })
+            .collect();
+        terraform.extend(gone);
+        costs.extend(base_terraform);
+        costs
+    });
     let by_cost_center = cost_centers(&head_costs, base_costs.as_deref());
 
-    let mut diagnostics = Vec::new();
+    let mut diagnostics = terraform_diagnostics;
     let mut billing_as_of = None;
     let mut projections = Vec::new();
     for (i, budget) in head.budgets.iter().enumerate() {
@@ -353,6 +396,7 @@ pub fn estimate(head: &Estate, base: Option<&Estate>, billing: Option<&Billing>,
         billing_as_of,
         budgets: projections,
         budget_findings,
+        terraform,
     };
     CheckCost { report, inputs, diagnostics }
 }

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use assay_estate::PriceCatalog;
 use assay_estate::terraform::{Action, Plan, ResourceChange};
+use assay_estate::{Diagnostic, Estate, PriceCatalog};
+
+use crate::pricing::WorkloadCost;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,6 +68,9 @@ pub struct ResourceCost {
     pub components: Vec<Component>,
     /// The sum of the components that could be priced.
     pub monthly: f64,
+    /// The same at the base of a change (0 for a resource it creates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_monthly: Option<f64>,
     /// Why it is not (fully) priced: an unpriced type, missing prices, an unknown region.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unpriced: Vec<String>,
@@ -123,6 +128,7 @@ pub fn price(change: &ResourceChange, region: Option<&str>, usage: &Usage, catal
         region: region.map(str::to_string),
         components: Vec::new(),
         monthly: 0.0,
+        base_monthly: None,
         unpriced: Vec::new(),
     };
     let Some(after) = change.after.as_ref().filter(|_| change.action.exists_after() && change.mode == "managed") else {
@@ -596,4 +602,71 @@ fn azure_disk_tier(account: &str, gb: Option<f64>) -> (String, String) {
     // Standard HDD starts at S4.
     let number = if prefix == "S" { number.max(4) } else { number };
     (format!("{prefix}{number}"), redundancy.to_string())
+}
+
+/// The usage of every usage file of the estate (`terraform/**/infracost-usage.yml`,
+/// `*.usage.yml`); a file that does not parse is a diagnostic and the others still count.
+pub fn estate_usage(estate: &Estate) -> (Usage, Vec<Diagnostic>) {
+    let mut usage = Usage::new();
+    let mut diagnostics = Vec::new();
+    for (path, text) in &estate.terraform.usage_files {
+        match parse_usage(text) {
+            Ok(u) => usage.extend(u),
+            Err(e) => diagnostics.push(Diagnostic::error(path, e)),
+        }
+    }
+    (usage, diagnostics)
+}
+
+/// The Terraform resources of `plans` (the estate's, and any given besides) as workloads, so
+/// that they count in the totals, per cost center (their cost-center tag) and toward budgets
+/// like the manifests' workloads; with each resource's breakdown.
+pub fn workloads(estate: &Estate, plans: &[&Plan]) -> (Vec<WorkloadCost>, Vec<ResourceCost>, Vec<Diagnostic>) {
+    let (usage, diagnostics) = estate_usage(estate);
+    let tag = &estate.settings.terraform.cost_center_tag;
+    let mut workloads = Vec::new();
+    let mut resources = Vec::new();
+    for plan in plans {
+        for change in plan.changes.iter().filter(|c| c.mode == "managed" && c.action.exists_after()) {
+            let region = region_of(plan, change);
+            let cost = price(change, region.as_deref(), &usage, &estate.prices);
+            let (path, line) = estate.terraform.place(plan, change);
+            let after = change.after.as_ref();
+            let labels: BTreeMap<String, String> = ["tags", "labels"]
+                .iter()
+                .filter_map(|k| after.and_then(|a| a.get(*k)).and_then(Value::as_object))
+                .flatten()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect();
+            let storage: f64 = cost.components.iter().filter(|c| c.unit == "GB").filter_map(|c| c.monthly).sum();
+            let gpu: f64 =
+                cost.components.iter().filter(|c| c.name.starts_with("NVIDIA")).filter_map(|c| c.monthly).sum();
+            let priced = cost.components.iter().any(|c| c.monthly.is_some());
+            let usage_left: Vec<&str> =
+                cost.components.iter().filter(|c| c.quantity.is_none()).map(|c| c.name.as_str()).collect();
+            let mut basis = format!("Terraform {} ({})", change.action.as_str(), cost.kind);
+            if !usage_left.is_empty() {
+                basis.push_str(&format!("; depends on usage: {}", usage_left.join(", ")));
+            }
+            if !cost.unpriced.is_empty() {
+                basis.push_str(&format!("; {}", cost.unpriced.join("; ")));
+            }
+            workloads.push(WorkloadCost {
+                path,
+                line,
+                object: change.address.clone(),
+                cost_center: labels.get(tag).cloned(),
+                cluster: None,
+                region: cost.region.clone(),
+                monthly: priced.then_some(cost.monthly),
+                compute: cost.monthly - storage - gpu,
+                gpu,
+                storage,
+                basis,
+                labels,
+            });
+            resources.push(cost);
+        }
+    }
+    (workloads, resources, diagnostics)
 }

@@ -166,6 +166,9 @@ impl FileRole {
             // `.tf.json` is configuration in JSON syntax, not a plan.
             "terraform" if ext == "json" && !path.ends_with(".tf.json") => Some(Self::TerraformPlan),
             "terraform" if ext == "tf" || ext == "tfvars" => Some(Self::TerraformSource),
+            "terraform" if path.ends_with("infracost-usage.yml") || path.ends_with(".usage.yml") => {
+                Some(Self::TerraformSource)
+            }
             _ => None,
         }
     }
@@ -379,6 +382,9 @@ impl Estate {
                     let (plan, diags) = terraform::plan::parse(&file.path, &text);
                     diagnostics.extend(diags);
                     estate.terraform_plans.extend(plan);
+                }
+                FileRole::TerraformSource if file.path.ends_with(".yml") => {
+                    estate.terraform.usage_files.push((file.path.clone(), text));
                 }
                 FileRole::TerraformSource => diagnostics.extend(estate.terraform.add_file(&file.path, &text)),
                 FileRole::PolicyData => {

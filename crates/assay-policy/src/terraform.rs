@@ -26,12 +26,7 @@ pub struct Judged {
 /// Where a resource change is declared: its `.tf` block when the configuration is known,
 /// else its place in the plan.
 pub fn locate(config: &Configuration, plan: &Plan, change: &ResourceChange) -> (String, u32) {
-    plan.root
-        .as_deref()
-        .or_else(|| config.root_for(&plan.path))
-        .and_then(|root| config.locate(root, &change.config_address()))
-        .map(|d| (d.path.clone(), d.line))
-        .unwrap_or_else(|| (plan.path.clone(), change.line))
+    config.place(plan, change)
 }
 
 /// The address a whole-plan finding is about: the longest address of the plan that its message

@@ -120,6 +120,7 @@ fn verdict() -> Verdict {
             message: budget.message("USD"),
         }],
         budgets: vec![budget],
+        terraform: Vec::new(),
     };
     let estate = |commit: &str| EstateRef {
         name: Some("acme-ai-platform".into()),

@@ -37,12 +37,21 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Vec::new()
     };
 
+    // Plans given on the command line are judged with the head's plans.
+    let mut given = Vec::new();
+    for path in &args.terraform_plan {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let (plan, diags) = assay_estate::terraform::plan::parse(&path.display().to_string(), &text);
+        diagnostics.extend(diags);
+        given.extend(plan);
+    }
+    let given_plans: Vec<&assay_estate::terraform::Plan> = given.iter().collect();
     let estimate = if assay_cost::check::wanted(&head) {
         let _span = tracing::info_span!("cost").entered();
         let as_of = args.as_of.as_deref().map(crate::cost::parse_day).transpose()?;
         let billing = billing(args.data.as_deref(), &head, as_of, &mut diagnostics)?;
         let today = as_of.unwrap_or_else(today);
-        let estimate = assay_cost::check::estimate(&head, base.as_ref(), billing.as_ref(), today);
+        let estimate = assay_cost::check::estimate_with(&head, base.as_ref(), &given_plans, billing.as_ref(), today);
         diagnostics.extend(estimate.diagnostics.iter().cloned());
         Some(estimate)
     } else {
@@ -60,14 +69,6 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).map(|c| c.to_input())),
         None => policies.evaluate_objects(&head.manifests),
     });
-    // Plans given on the command line are judged with the head's plans.
-    let mut given = Vec::new();
-    for path in &args.terraform_plan {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let (plan, diags) = assay_estate::terraform::plan::parse(&path.display().to_string(), &text);
-        diagnostics.extend(diags);
-        given.extend(plan);
-    }
     let head_plans: Vec<&assay_estate::terraform::Plan> = head.terraform_plans.iter().chain(&given).collect();
     let (head_terraform, drift) = tracing::info_span!("terraform", plans = head_plans.len())
         .in_scope(|| assay_policy::terraform::judge(&policies, &head.terraform, &head_plans));

@@ -402,6 +402,15 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
     repo.write("terraform/ml/main.tf", MAIN_TF);
     repo.write("terraform/ml/terraform.tfvars", "region = \"eu-west-1\"\ntrainers = 2\n");
     repo.write("terraform/modules/storage/main.tf", STORAGE_TF);
+    // List prices (per hour, per GB-month) and a budget for the ML cost center.
+    repo.write(
+        "pricing/aws.yaml",
+        "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: aws}\nspec:\n  currency: USD\n  regions:\n    eu-west-1:\n      products: {aws.ec2.g5.xlarge: 1.123, aws.ebs.gp2: 0.11}\n    us-east-1:\n      products: {aws.ec2.g5.xlarge: 1.006, aws.ec2.p5.48xlarge: 98.32, aws.ebs.gp2: 0.10}\n",
+    );
+    repo.write(
+        "budgets/ml.yaml",
+        "apiVersion: assay.dev/v1alpha1\nkind: Budget\nmetadata: {name: ml}\nspec:\n  scope:\n    tags: {cost-center: CC-1042}\n  amount: 20000\n  currency: USD\n  period: monthly\n  enforcementAction: deny\n",
+    );
     let base = repo.commit("training in eu-west-1", None);
     let main = format!("{MAIN_TF}{HEAD_ADDITIONS}");
     repo.write("terraform/ml/main.tf", &main);
@@ -455,4 +464,37 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
     assert_eq!(owner["path"], "terraform/ml/variables.tf");
     assert_eq!(owner["line"].as_u64(), Some(line_of(VARIABLES_TF, "variable \"owner\"")));
     assert_eq!(owner["severity"], "warning");
+
+    // The change's cost: the trainers move to us-east-1 and a p5.48xlarge is added (730 hours a
+    // month, each with an 8 GB gp2 root volume); buckets are not priced by this version.
+    let head_monthly = 2.0 * (730.0 * 1.006 + 8.0 * 0.10) + (730.0 * 98.32 + 8.0 * 0.10);
+    let base_monthly = 2.0 * (730.0 * 1.123 + 8.0 * 0.11);
+    let cost = &v["cost"];
+    let close = |a: &Value, b: f64| (a.as_f64().unwrap_or(f64::NAN) - b).abs() < 1e-6;
+    assert!(close(&cost["monthly"], head_monthly), "{cost:#}");
+    assert!(close(&cost["delta"], head_monthly - base_monthly), "{cost:#}");
+    let big = cost["terraform"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["address"] == "aws_instance.big_trainer")
+        .unwrap_or_else(|| panic!("no big_trainer in {cost:#}"));
+    assert_eq!(big["base_monthly"], 0.0);
+    assert_eq!(big["components"][0]["name"], "Instance usage (Linux/UNIX, on-demand, p5.48xlarge)");
+    assert!(
+        cost["unpriced"].as_array().into_iter().flatten().any(|u| u["object"] == "aws_s3_bucket.scratch"),
+        "{cost:#}"
+    );
+    // The ML budget (cost center CC-1042, every resource tagged so) is exceeded by the change.
+    let finding = &cost["budget_findings"][0];
+    assert_eq!(finding["budget"], "ml", "{cost:#}");
+    assert_eq!(finding["action"], "deny");
+    assert_eq!(finding["status"], "new");
+    // And every rendering says so.
+    let table = common::stdout(&assay(repo.path(), &["check", ".", "--rev", "HEAD", "--base", &base]));
+    assert!(table.contains("budget ml"), "{table}");
+    assert!(table.contains("aws_s3_bucket.scratch"), "{table}");
+    let markdown =
+        common::stdout(&assay(repo.path(), &["check", ".", "--rev", "HEAD", "--base", &base, "--format", "markdown"]));
+    assert!(markdown.contains("budget ml"), "{markdown}");
 }

@@ -51,6 +51,9 @@ pub struct Configuration {
     /// Per directory, the variable files Terraform loads by itself there (`terraform.tfvars`,
     /// `*.auto.tfvars`), in the order it loads them.
     pub tfvars: BTreeMap<String, Vec<SourceFile>>,
+    /// Infracost usage files (`infracost-usage.yml`, `*.usage.yml`): (path, text), read by the
+    /// cost side.
+    pub usage_files: Vec<(String, String)>,
 }
 
 pub(crate) fn parent(path: &str) -> &str {
@@ -174,6 +177,17 @@ impl Configuration {
             rest = tail;
         }
         self.modules.get(&dir)?.get(rest)
+    }
+
+    /// Where a resource change of a plan is declared: its `.tf` block when the configuration is
+    /// known, else its place in the plan.
+    pub fn place(&self, plan: &super::Plan, change: &super::ResourceChange) -> (String, u32) {
+        plan.root
+            .as_deref()
+            .or_else(|| self.root_for(&plan.path))
+            .and_then(|root| self.locate(root, &change.config_address()))
+            .map(|d| (d.path.clone(), d.line))
+            .unwrap_or_else(|| (plan.path.clone(), change.line))
     }
 
     /// The root module for a plan at `plan_path`: its own directory, else the nearest one above
