@@ -20,10 +20,10 @@ fn example_estate_table_lists_expected_violations_and_exits_1() {
         "Deployment runs a single replica",
         "AssayDisallowedTags/no-latest-images",
         "data.k8s.cost.warn  Deployment.apps/ml-serving/llm-inference: estimated 2952.12 USD a month",
-        "Estimated monthly cost: 4,057.63 USD, 3 workloads priced",
+        "Estimated monthly cost: 4,930.06 USD, 5 workloads priced",
         "  CC-1042         2,952.12",
         "budgets/inference-eu.yaml:3  warn    budget inference-eu (2500.00 USD for ",
-        "FAIL: 4 denied, 3 warnings, 1 budget exceeded — 7 objects checked against 6 policies",
+        "FAIL: 4 denied, 3 warnings, 1 budget exceeded — 10 objects checked against 10 policies",
     ];
     for e in expected {
         assert!(text.contains(e), "missing {e:?} in:\n{text}");
@@ -44,7 +44,7 @@ fn example_estate_json_is_the_documented_verdict() {
     assert_eq!(v["summary"]["budget_findings"], 1);
     let cost = &v["cost"];
     assert_eq!(cost["currency"], "USD");
-    assert_eq!(cost["workloads"], 3);
+    assert_eq!(cost["workloads"], 5);
     // 3 replicas × 730 h × (2 vCPU × 0.048 + 8 GiB × 0.0065 + 1 GPU × 1.20) in eu-west-1.
     let inference = 3.0 * 730.0 * (2.0 * 0.048 + 8.0 * 0.0065 + 1.20);
     assert_eq!(cost["by_cost_center"][0]["cost_center"], "CC-1042");
@@ -52,7 +52,18 @@ fn example_estate_json_is_the_documented_verdict() {
     let finding = &cost["budget_findings"][0];
     assert_eq!((finding["budget"].as_str(), finding["action"].as_str()), (Some("inference-eu"), Some("warn")));
     assert!(finding["projected"].as_f64() > finding["amount"].as_f64(), "{finding:#}");
-    assert_eq!(v["summary"]["objects"], 7);
+    assert_eq!(v["summary"]["objects"], 10);
+    // The Terraform of terraform/ml-platform, worked out from its .tf files and priced from the
+    // catalog's eu-west-1 products: one g5.xlarge all month with a 200 GB gp3 root volume.
+    let trainer = cost["terraform"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["address"] == "aws_instance.trainer[0]")
+        .unwrap_or_else(|| panic!("no trainer in {cost:#}"));
+    assert!((trainer["monthly"].as_f64().unwrap_or(0.0) - (730.0 * 1.123 + 200.0 * 0.088)).abs() < 1e-6, "{trainer:#}");
+    assert_eq!(trainer["region"], "eu-west-1");
+    assert!(cost["unpriced"].as_array().into_iter().flatten().any(|u| u["object"] == "aws_s3_bucket.features"));
     assert_eq!(v["summary"]["passed"], false);
     let first = &v["violations"][0];
     assert_eq!(first["path"], "manifests/eu-prod/training.yaml");
@@ -101,12 +112,12 @@ fn example_estate_markdown_and_junit() {
     assert!(md.starts_with("### ❌ assay check"), "{md}");
     assert!(md.contains("| deny | `manifests/us-prod/namespace.yaml` | 1 | `Namespace/research` | `AssayRequiredLabels/namespaces-must-have-owner` |"), "{md}");
     assert!(md.contains("<details><summary>Warnings (3)</summary>"), "{md}");
-    assert!(md.contains("#### Cost\n\nEstimated monthly cost **4,057.63 USD**."), "{md}");
+    assert!(md.contains("#### Cost\n\nEstimated monthly cost **4,930.06 USD**."), "{md}");
     assert!(md.contains("| CC-1042 | 2,952.12 |"), "{md}");
 
     let out = assay(&repo_root(), &["check", "examples/estate", "--format", "junit"]);
     let xml = stdout(&out);
-    assert!(xml.contains("<testsuites name=\"assay check\" tests=\"7\" failures=\"3\" errors=\"0\">"), "{xml}");
+    assert!(xml.contains("<testsuites name=\"assay check\" tests=\"10\" failures=\"3\" errors=\"0\">"), "{xml}");
     // Well-formed XML, as a JUnit consumer parses it.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("junit.xml");
