@@ -19,8 +19,16 @@ use serde_json::Value;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Resource types assay prices.
-pub const PRICED_TYPES: [&str; 5] =
-    ["aws_instance", "aws_ebs_volume", "aws_nat_gateway", "google_compute_instance", "azurerm_linux_virtual_machine"];
+pub const PRICED_TYPES: [&str; 8] = [
+    "aws_instance",
+    "aws_ebs_volume",
+    "aws_nat_gateway",
+    "aws_eks_node_group",
+    "aws_lb",
+    "aws_alb",
+    "google_compute_instance",
+    "azurerm_linux_virtual_machine",
+];
 
 /// One priced part of a resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,6 +155,8 @@ pub fn price(change: &ResourceChange, region: Option<&str>, usage: &Usage, catal
             parts.fixed("", "NAT gateway", "hours", HOURS_PER_MONTH, "aws.nat_gateway".into());
             parts.usage("", "Data processed", "GB", "monthly_data_processed_gb", 1.0, "aws.nat_gateway.data".into());
         }
+        "aws_eks_node_group" => eks_node_group(&mut parts),
+        "aws_lb" | "aws_alb" => load_balancer(&mut parts, &change.kind),
         "google_compute_instance" => google_instance(&mut parts),
         "azurerm_linux_virtual_machine" => azure_linux_vm(&mut parts),
         other => {
@@ -339,6 +349,70 @@ fn aws_instance(parts: &mut Parts<'_>) {
         let size = device.get("volume_size").and_then(number).unwrap_or(8.0);
         ebs(parts, &format!("ebs_block_device[{i}]"), device, size, "gp2");
     }
+}
+
+/// A managed node group: its instances (the usage file's `instances`, else the desired size of
+/// `scaling_config`) of its first instance type (`t3.medium` by default), each with a gp2 disk of
+/// `disk_size` GB (20 by default). A node group that takes its machines from a launch template
+/// is priced from that template, which is not known without a plan: its instance usage is left
+/// to usage.
+fn eks_node_group(parts: &mut Parts<'_>) {
+    let after = parts.after;
+    if !blocks(after, "launch_template").is_empty() {
+        parts.push(
+            "",
+            "Instance usage (from the launch template)".into(),
+            "hours",
+            None,
+            "aws.ec2.launch_template".into(),
+            true,
+        );
+        return;
+    }
+    let desired = blocks(after, "scaling_config").first().and_then(|c| c.get("desired_size")).and_then(number);
+    let count = parts.usage.get("instances").and_then(number).or(desired).unwrap_or(1.0);
+    let kind = after
+        .get("instance_types")
+        .and_then(Value::as_array)
+        .and_then(|t| t.first())
+        .and_then(Value::as_str)
+        .unwrap_or("t3.medium")
+        .to_string();
+    let hours = HOURS_PER_MONTH * count;
+    parts.fixed(
+        "",
+        &format!("Instance usage (Linux/UNIX, on-demand, {kind})"),
+        "hours",
+        hours,
+        format!("aws.ec2.{kind}"),
+    );
+    let disk = parts.number("disk_size").unwrap_or(20.0);
+    parts.fixed("", "Storage (general purpose SSD, gp2)", "GB", disk * count, "aws.ebs.gp2".into());
+}
+
+/// An application or network load balancer: its hours, and its capacity units from usage (the
+/// largest of its dimensions: processed GB per hour, new connections per second, active
+/// connections per minute, rule evaluations per second, each against one unit's allowance).
+fn load_balancer(parts: &mut Parts<'_>, kind: &str) {
+    let network = kind == "aws_lb" && parts.text("load_balancer_type") == Some("network");
+    let (name, key) = if network {
+        ("Network load balancer", "aws.lb.network")
+    } else if kind == "aws_lb" && parts.text("load_balancer_type") == Some("gateway") {
+        ("Gateway load balancer", "aws.lb.gateway")
+    } else {
+        ("Application load balancer", "aws.lb.application")
+    };
+    parts.fixed("", name, "hours", HOURS_PER_MONTH, key.into());
+    let used = |k: &str| parts.usage.get(k).and_then(number);
+    let seconds = HOURS_PER_MONTH * 3600.0;
+    let dimensions = [
+        used("processed_bytes_gb").map(|gb| gb / HOURS_PER_MONTH),
+        used("new_connections").map(|n| n / seconds / if network { 800.0 } else { 25.0 }),
+        used("active_connections").map(|n| n / (HOURS_PER_MONTH * 60.0) / if network { 100_000.0 } else { 3000.0 }),
+        used("rule_evaluations").map(|n| n / seconds / 1000.0),
+    ];
+    let lcu = dimensions.iter().flatten().copied().reduce(f64::max);
+    parts.push("", "Load balancer capacity units".into(), "LCU", lcu, format!("{key}.lcu"), true);
 }
 
 /// An EBS volume (or a block device of an instance): storage, and what its type bills besides.
