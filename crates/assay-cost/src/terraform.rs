@@ -265,6 +265,17 @@ fn blocks<'a>(after: &'a Value, key: &str) -> Vec<&'a Value> {
     }
 }
 
+/// EC2 on-demand hours of an instance type (Linux).
+fn ec2_on_demand(parts: &mut Parts<'_>, kind: &str, hours: f64) {
+    parts.fixed(
+        "",
+        &format!("Instance usage (Linux/UNIX, on-demand, {kind})"),
+        "hours",
+        hours,
+        format!("aws.ec2.{kind}"),
+    );
+}
+
 fn aws_instance(parts: &mut Parts<'_>) {
     let after = parts.after;
     let kind = parts.text("instance_type").unwrap_or("").to_string();
@@ -296,13 +307,7 @@ fn aws_instance(parts: &mut Parts<'_>) {
             format!("aws.ec2.dedicated.{kind}"),
         );
     } else {
-        parts.fixed(
-            "",
-            &format!("Instance usage (Linux/UNIX, on-demand, {kind})"),
-            "hours",
-            hours,
-            format!("aws.ec2.{kind}"),
-        );
+        ec2_on_demand(parts, &kind, hours);
     }
     if after.get("ebs_optimized") == Some(&Value::Bool(true)) {
         parts.fixed("", "EBS-optimized usage", "hours", hours, format!("aws.ec2.ebs_optimized.{kind}"));
@@ -378,14 +383,7 @@ fn eks_node_group(parts: &mut Parts<'_>) {
         .and_then(Value::as_str)
         .unwrap_or("t3.medium")
         .to_string();
-    let hours = HOURS_PER_MONTH * count;
-    parts.fixed(
-        "",
-        &format!("Instance usage (Linux/UNIX, on-demand, {kind})"),
-        "hours",
-        hours,
-        format!("aws.ec2.{kind}"),
-    );
+    ec2_on_demand(parts, &kind, HOURS_PER_MONTH * count);
     let disk = parts.number("disk_size").unwrap_or(20.0);
     parts.fixed("", "Storage (general purpose SSD, gp2)", "GB", disk * count, "aws.ebs.gp2".into());
 }

@@ -140,6 +140,23 @@ fn generate_estate(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Five runs of `assay check --format json` on `dir`: their wall times, sorted, and the last
+/// verdict.
+fn time_check(dir: &Path) -> (Vec<Duration>, serde_json::Value) {
+    let mut times = Vec::new();
+    let mut verdict = serde_json::Value::Null;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(["check", "--format", "json"]).arg(dir).output();
+        times.push(started.elapsed());
+        if let Ok(out) = out {
+            verdict = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        }
+    }
+    times.sort();
+    (times, verdict)
+}
+
 fn check_10k() {
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
@@ -152,19 +169,8 @@ fn check_10k() {
     if let Err(e) = generate_estate(dir.path()) {
         return println!("check 10k: cannot generate the estate: {e}");
     }
-    let mut times = Vec::new();
-    let mut summary = String::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_assay")).args(["check", "--format", "json"]).arg(dir.path()).output();
-        times.push(started.elapsed());
-        if let Ok(out) = out {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            summary = v["summary"].to_string();
-        }
-    }
-    times.sort();
+    let (times, v) = time_check(dir.path());
+    let summary = v["summary"].to_string();
     println!(
         "assay check, 10,000 manifests x (10 policies + 10 constraints), 5 runs: min {:.2} s, median {:.2} s, max {:.2} s; summary {summary}",
         times[0].as_secs_f64(),
@@ -525,19 +531,8 @@ fn terraform_5k() {
     if let Err(e) = generate_terraform(dir.path()) {
         return println!("terraform 5k: cannot generate the estate: {e}");
     }
-    let mut times = Vec::new();
-    let mut summary = String::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_assay")).args(["check", "--format", "json"]).arg(dir.path()).output();
-        times.push(started.elapsed());
-        if let Ok(out) = out {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            summary = format!("{}, monthly {}", v["summary"], v["cost"]["monthly"]);
-        }
-    }
-    times.sort();
+    let (times, v) = time_check(dir.path());
+    let summary = format!("{}, monthly {}", v["summary"], v["cost"]["monthly"]);
     println!(
         "assay check, a plan of 5,000 resource changes x 20 policies, priced, 5 runs: min {:.2} s, median {:.2} s, max {:.2} s; {summary}",
         times[0].as_secs_f64(),
