@@ -4,7 +4,7 @@
 //! finding is placed on the resource it is about, at the `.tf` line that declares it when the
 //! configuration is in the estate.
 
-use assay_estate::terraform::{Configuration, Plan, ResourceChange};
+use assay_estate::terraform::{Configuration, Plan};
 use assay_estate::{Diagnostic, Severity};
 use serde_json::Value;
 
@@ -21,12 +21,6 @@ pub struct Judged {
     pub object: String,
     /// What the policies said.
     pub evaluation: Evaluation,
-}
-
-/// Where a resource change is declared: its `.tf` block when the configuration is known,
-/// else its place in the plan.
-pub fn locate(config: &Configuration, plan: &Plan, change: &ResourceChange) -> (String, u32) {
-    config.place(plan, change)
 }
 
 /// The address a whole-plan finding is about: the longest address of the plan that its message
@@ -75,7 +69,7 @@ pub fn judge(policies: &PolicySet, config: &Configuration, plans: &[&Plan]) -> (
         }
         let first = out.len();
         for (change, evaluation) in plan.changes.iter().zip(evaluations) {
-            let (path, line) = locate(config, plan, change);
+            let (path, line) = config.place(plan, change);
             out.push(Judged { path, line, object: change.address.clone(), evaluation });
         }
         if !whole.findings.is_empty() || !whole.errors.is_empty() || plan.changes.is_empty() {
@@ -91,7 +85,7 @@ pub fn judge(policies: &PolicySet, config: &Configuration, plans: &[&Plan]) -> (
             out.insert(first, Judged { path, line: 1, object, evaluation: whole });
         }
         for drifted in &plan.drift {
-            let (path, line) = locate(config, plan, drifted);
+            let (path, line) = config.place(plan, drifted);
             let fields = changed_fields(drifted.before.as_ref(), drifted.after.as_ref());
             let what = if fields.is_empty() { String::new() } else { format!(": {}", fields.join(", ")) };
             let moved = drifted.previous_address.as_ref().map(|p| format!(" (moved from {p})")).unwrap_or_default();

@@ -46,7 +46,7 @@ pub fn synthesize(config: &Configuration, root: &str) -> (Option<Plan>, Vec<Diag
                     .at(line, None),
                 );
             }
-            inputs.insert(attr.key.as_str().to_string(), Input { value, from_caller: false });
+            inputs.insert(attr.key.as_str().to_string(), Input { value });
         }
     }
     let configuration = module(config, root, "", &inputs, &mut out, 0);
@@ -57,9 +57,7 @@ pub fn synthesize(config: &Configuration, root: &str) -> (Option<Plan>, Vec<Diag
         "resource_changes": out.changes,
         "configuration": configuration,
     });
-    let path = format!("{root}/");
-    let text = serde_json::to_string(&document).unwrap_or_default();
-    let (plan, problems) = plan::parse(&path, &text);
+    let (plan, problems) = plan::read(&format!("{root}/"), document);
     out.diagnostics.extend(problems);
     let plan = plan.map(|mut p| {
         p.root = Some(root.to_string());
@@ -74,8 +72,6 @@ pub fn synthesize(config: &Configuration, root: &str) -> (Option<Plan>, Vec<Diag
 /// A value given to a module's variable: known, or unknown (`None`).
 struct Input {
     value: Option<Value>,
-    /// Given by a `module` block (rather than a variable file).
-    from_caller: bool,
 }
 
 #[derive(Default)]
@@ -130,9 +126,10 @@ fn module(
             },
         }
     }
-    for (name, input) in inputs.iter().filter(|(_, i)| !i.from_caller || prefix.is_empty()) {
+    // Values from the root's variable files (a module block's arguments are checked by Terraform).
+    for (name, input) in inputs.iter().filter(|_| prefix.is_empty()) {
         let declared = blocks().any(|(_, b)| b.ident.as_str() == "variable" && label(b, 0) == *name);
-        if !declared && prefix.is_empty() && input.value.is_some() {
+        if !declared && input.value.is_some() {
             // A value for a variable the configuration does not declare: Terraform warns too.
             out.diagnostics.push(Diagnostic::warning(dir, format!("a value is set for undeclared variable {name}")));
         }
@@ -180,7 +177,8 @@ fn module(
                     known.into_iter().map(|(k, v)| (k, json!({"constant_value": v}))).collect();
                 provider_config.insert(key, json!({"name": name, "expressions": expressions}));
             }
-            "resource" => {
+            // A resource block without its two labels is reported where the file is read.
+            "resource" if b.labels.len() == 2 => {
                 let (kind, name) = (label(b, 0), label(b, 1));
                 let provider_key = provider_key(b, &kind);
                 resources.push(json!({
@@ -251,7 +249,7 @@ fn module(
                     if matches!(key, "source" | "version" | "count" | "for_each" | "providers" | "depends_on") {
                         continue;
                     }
-                    given.insert(key.to_string(), Input { value: evaluate(&attr.value, &ctx), from_caller: true });
+                    given.insert(key.to_string(), Input { value: evaluate(&attr.value, &ctx) });
                 }
                 let inner = module(config, &target, &format!("{prefix}module.{name}."), &given, out, depth + 1);
                 module_calls.insert(name, json!({"source": source, "module": inner}));
@@ -289,7 +287,8 @@ fn instances<'c>(
     prefix: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(Option<Value>, Context<'c>)> {
-    let address = format!("{prefix}{}.{}", block.labels[0].as_str(), block.labels.get(1).map_or("", |l| l.as_str()));
+    let label = |i: usize| block.labels.get(i).map_or("", |l| l.as_str());
+    let address = format!("{prefix}{}.{}", label(0), label(1));
     let line = block.span().map(|s| file.line(s.start)).unwrap_or(1);
     let unknown = |what: &str, diagnostics: &mut Vec<Diagnostic>| {
         diagnostics.push(
@@ -559,4 +558,24 @@ fn number(v: &Value) -> Result<f64, String> {
 
 fn numbers(a: &[Value]) -> Result<Vec<f64>, String> {
     a.iter().map(number).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_block_without_labels_is_reported_and_the_rest_worked_out() {
+        let mut config = Configuration::default();
+        let diagnostics =
+            config.add_file("t/main.tf", "resource {\n}\n\nresource \"aws_s3_bucket\" \"b\" {\n  bucket = \"x\"\n}\n");
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(diagnostics[0].message.contains("needs two labels"), "{diagnostics:?}");
+        let (plan, _) = synthesize(&config, "t");
+        let plan = plan.expect("a plan");
+        let addresses: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(addresses, ["aws_s3_bucket.b"]);
+        assert_eq!(plan.changes[0].line, 4);
+        assert_eq!(plan.changes[0].after.as_ref().and_then(|a| a.get("bucket")), Some(&json!("x")));
+    }
 }

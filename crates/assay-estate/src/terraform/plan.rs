@@ -230,20 +230,28 @@ pub fn looks_like_plan(value: &Value) -> bool {
 /// Reads a plan. `None` (with an error diagnostic) when the file is not a plan this version
 /// reads; a plan with unreadable resource changes keeps the rest, each problem reported.
 pub fn parse(path: &str, text: &str) -> (Option<Plan>, Vec<Diagnostic>) {
-    let mut diagnostics = Vec::new();
     // Wrapper scripts (terraform run through a helper) sometimes print a line before the JSON.
     let start = text.find('{').unwrap_or(0);
     let document: Value = match serde_json::from_str(&text[start..]) {
         Ok(v) => v,
         Err(e) => {
             let line = text[..start].matches('\n').count() as u32 + e.line() as u32;
-            diagnostics.push(
-                Diagnostic::error(path, format!("not a Terraform plan: invalid JSON: {e}"))
-                    .at(line, Some(e.column() as u32)),
-            );
-            return (None, diagnostics);
+            let d = Diagnostic::error(path, format!("not a Terraform plan: invalid JSON: {e}"));
+            return (None, vec![d.at(line, Some(e.column() as u32))]);
         }
     };
+    let (mut plan, diagnostics) = read(path, document);
+    if let Some(plan) = &mut plan {
+        place(text, "\"resource_changes\"", &mut plan.changes);
+        place(text, "\"resource_drift\"", &mut plan.drift);
+    }
+    (plan, diagnostics)
+}
+
+/// Reads a plan document already parsed (each change on line 1: there is no text to place it
+/// in).
+pub fn read(path: &str, document: Value) -> (Option<Plan>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
     let Some(version) = document.get("format_version").and_then(Value::as_str).map(str::to_string) else {
         diagnostics.push(Diagnostic::error(
             path,
@@ -259,7 +267,7 @@ pub fn parse(path: &str, text: &str) -> (Option<Plan>, Vec<Diagnostic>) {
         ));
         return (None, diagnostics);
     }
-    let read = |key: &str, diagnostics: &mut Vec<Diagnostic>| -> Vec<ResourceChange> {
+    let list = |key: &str, diagnostics: &mut Vec<Diagnostic>| -> Vec<ResourceChange> {
         match document.get(key) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
@@ -273,10 +281,8 @@ pub fn parse(path: &str, text: &str) -> (Option<Plan>, Vec<Diagnostic>) {
             }
         }
     };
-    let mut changes = read("resource_changes", &mut diagnostics);
-    let mut drift = read("resource_drift", &mut diagnostics);
-    place(text, "\"resource_changes\"", &mut changes);
-    place(text, "\"resource_drift\"", &mut drift);
+    let changes = list("resource_changes", &mut diagnostics);
+    let drift = list("resource_drift", &mut diagnostics);
     let errored = document.get("errored").and_then(Value::as_bool).unwrap_or(false);
     if errored {
         diagnostics.push(Diagnostic::error(
