@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use hcl::eval::{Context, Evaluate as _, FuncArgs, FuncDef, ParamType};
 use hcl_edit::Span as _;
 use hcl_edit::structure::{Block, Body};
+use hcl_edit::visit::Visit;
 use serde_json::{Map, Value, json};
 
 use super::config::{Configuration, SourceFile, attribute, join};
@@ -160,6 +161,15 @@ fn module(
         }
     }
     ctx.declare_var("local", hcl_value(Value::Object(locals)));
+    // What the locals left unknown refer to, so that a resource using one refers to it too.
+    let local_refs: BTreeMap<String, Vec<String>> = pending
+        .iter()
+        .map(|(name, expr)| {
+            let mut found = References::default();
+            found.visit_expr(expr);
+            (format!("local.{name}"), found.0)
+        })
+        .collect();
 
     let mut provider_config = Map::new();
     let mut resources = Vec::new();
@@ -183,7 +193,7 @@ fn module(
                 let provider_key = provider_key(b, &kind);
                 resources.push(json!({
                     "address": format!("{kind}.{name}"), "mode": "managed", "type": kind, "name": name,
-                    "provider_config_key": provider_key,
+                    "provider_config_key": provider_key, "expressions": expressions(&b.body, &local_refs),
                 }));
                 for (index, instance) in instances(f, b, &ctx, prefix, &mut out.diagnostics) {
                     let (after, unknown) = body(&b.body, &instance, true);
@@ -384,6 +394,72 @@ fn body(body: &Body, ctx: &Context<'_>, top: bool) -> (Map<String, Value>, Map<S
     (known, unknown)
 }
 
+/// The references of a block's attributes, as a plan's `configuration` writes them
+/// (`{"cluster": {"references": ["google_container_cluster.main.id", "google_container_cluster.main"]}}`),
+/// nested blocks as lists: what lets a resource be priced from one it refers to.
+fn expressions(body: &Body, locals: &BTreeMap<String, Vec<String>>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for attr in body.attributes() {
+        let mut found = References::default();
+        found.visit_expr(&attr.value);
+        let mut references = Vec::new();
+        for r in found.0 {
+            if let Some(through) = locals.get(&r) {
+                references.extend(through.iter().cloned());
+            }
+            references.push(r);
+        }
+        if !references.is_empty() {
+            out.insert(attr.key.as_str().to_string(), json!({"references": references}));
+        }
+    }
+    for block in
+        body.blocks().filter(|b| !matches!(b.ident.as_str(), "lifecycle" | "provisioner" | "connection" | "dynamic"))
+    {
+        let inner = expressions(&block.body, locals);
+        if !inner.is_empty() {
+            out.entry(block.ident.as_str().to_string()).or_insert_with(|| json!([inner]));
+        }
+    }
+    out
+}
+
+/// The objects an expression refers to, as Terraform lists them: `aws_lb.web.arn` then
+/// `aws_lb.web`; `var.x`, `local.y`, `module.m.out`, `data.t.n.attr` likewise.
+#[derive(Default)]
+struct References(Vec<String>);
+
+impl Visit for References {
+    fn visit_traversal(&mut self, node: &hcl_edit::expr::Traversal) {
+        use hcl_edit::expr::{Expression, TraversalOperator};
+        if let Expression::Variable(root) = &node.expr {
+            let names: Vec<&str> = node
+                .operators
+                .iter()
+                .map_while(|op| match op.value() {
+                    TraversalOperator::GetAttr(ident) => Some(ident.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let root = root.as_str();
+            // How many names make the object: `var.x` 1, `aws_lb.web` 1, `data.t.n` 2.
+            let object = match root {
+                "each" | "count" | "self" | "path" | "terraform" => 0,
+                "data" => 2,
+                _ => 1,
+            };
+            if object > 0 && names.len() >= object {
+                let base = std::iter::once(root).chain(names[..object].iter().copied()).collect::<Vec<_>>().join(".");
+                if let Some(attr) = names.get(object) {
+                    self.0.push(format!("{base}.{attr}"));
+                }
+                self.0.push(base);
+            }
+        }
+        hcl_edit::visit::visit_traversal(self, node);
+    }
+}
+
 /// The value of an expression, or `None` when it cannot be known without a plan.
 fn evaluate(expr: &hcl_edit::expr::Expression, ctx: &Context<'_>) -> Option<Value> {
     let expr = hcl::Expression::from(expr.clone());
@@ -577,5 +653,52 @@ mod tests {
         assert_eq!(addresses, ["aws_s3_bucket.b"]);
         assert_eq!(plan.changes[0].line, 4);
         assert_eq!(plan.changes[0].after.as_ref().and_then(|a| a.get("bucket")), Some(&json!("x")));
+    }
+
+    #[test]
+    fn references_are_kept_so_a_resource_finds_the_one_it_uses() {
+        let mut config = Configuration::default();
+        let tf = r#"
+locals {
+  template = aws_launch_template.nodes.name
+}
+resource "aws_launch_template" "nodes" {
+  instance_type = "g5.xlarge"
+}
+resource "aws_eks_node_group" "gpu" {
+  cluster_name = "ml"
+  launch_template {
+    name = local.template
+  }
+}
+resource "aws_instance" "web" {
+  launch_template {
+    id = aws_launch_template.nodes.id
+  }
+  subnet_id = var.subnet
+}
+"#;
+        assert!(config.add_file("t/main.tf", tf).is_empty());
+        let (plan, _) = synthesize(&config, "t");
+        let plan = plan.expect("a plan");
+        let change = |a: &str| plan.changes.iter().find(|c| c.address == a).expect("change");
+        let web = change("aws_instance.web");
+        assert_eq!(
+            plan.references(web, &["launch_template", "id"]),
+            ["aws_launch_template.nodes.id", "aws_launch_template.nodes"]
+        );
+        assert_eq!(
+            plan.referenced(web, &["launch_template", "id"]).map(|c| c.address.as_str()),
+            Some("aws_launch_template.nodes")
+        );
+        assert_eq!(plan.references(web, &["subnet_id"]), ["var.subnet"]);
+        assert!(plan.referenced(web, &["subnet_id"]).is_none());
+        // Through a local that cannot be known without a plan.
+        let gpu = change("aws_eks_node_group.gpu");
+        assert_eq!(
+            plan.referenced(gpu, &["launch_template", "name"]).map(|c| c.address.as_str()),
+            Some("aws_launch_template.nodes")
+        );
+        assert!(plan.references(gpu, &["cluster_name"]).is_empty());
     }
 }

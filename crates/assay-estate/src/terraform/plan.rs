@@ -219,6 +219,71 @@ pub struct Plan {
     pub root: Option<String>,
 }
 
+impl Plan {
+    /// What an attribute of a change's configuration refers to (`configuration` →
+    /// `expressions` → `references`, as Terraform writes it): `path` walks nested blocks
+    /// (`["launch_template", "id"]`; a block written as a list is read at its first element).
+    pub fn references(&self, change: &ResourceChange, path: &[&str]) -> Vec<String> {
+        let mut module = match self.document.pointer("/configuration/root_module") {
+            Some(m) => m,
+            None => return Vec::new(),
+        };
+        let prefix = strip_keys(&if change.module_address.is_empty() {
+            String::new()
+        } else {
+            format!("{}.", change.module_address)
+        });
+        for call in prefix.split('.').collect::<Vec<_>>().chunks(2).filter(|c| c.len() == 2 && c[0] == "module") {
+            match module.pointer(&format!("/module_calls/{}/module", call[1])) {
+                Some(m) => module = m,
+                None => return Vec::new(),
+            }
+        }
+        let data = if change.mode == "data" { "data." } else { "" };
+        let address = format!("{data}{}.{}", change.kind, change.name);
+        let resource = module
+            .get("resources")
+            .and_then(Value::as_array)
+            .and_then(|rs| rs.iter().find(|r| r.get("address").and_then(Value::as_str) == Some(address.as_str())));
+        let mut at = match resource.and_then(|r| r.get("expressions")) {
+            Some(e) => e,
+            None => return Vec::new(),
+        };
+        for key in path {
+            at = match at.get(*key) {
+                Some(Value::Array(items)) if items.first().is_some_and(Value::is_object) => &items[0],
+                Some(v) => v,
+                None => return Vec::new(),
+            };
+        }
+        at.get("references")
+            .and_then(Value::as_array)
+            .map(|rs| rs.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The resource (in the same module) an attribute of a change refers to: its first
+    /// instance, when the plan holds it.
+    pub fn referenced(&self, change: &ResourceChange, path: &[&str]) -> Option<&ResourceChange> {
+        let module = strip_keys(&if change.module_address.is_empty() {
+            String::new()
+        } else {
+            format!("{}.", change.module_address)
+        });
+        self.references(change, path).iter().find_map(|reference| {
+            // `aws_launch_template.web.id`, `aws_launch_template.web[0].id` → aws_launch_template.web
+            let mut parts = reference.split('.');
+            let (kind, name) = (parts.next()?, parts.next()?);
+            if matches!(kind, "var" | "local" | "module" | "data" | "each" | "count" | "path" | "self" | "terraform") {
+                return None;
+            }
+            let name = name.split('[').next().unwrap_or(name);
+            let target = format!("{module}{kind}.{name}");
+            self.changes.iter().find(|c| c.mode == "managed" && c.config_address() == target)
+        })
+    }
+}
+
 /// Whether a JSON document looks like a plan (rather than a state file or a `.tf.json`).
 pub fn looks_like_plan(value: &Value) -> bool {
     value.get("format_version").is_some()

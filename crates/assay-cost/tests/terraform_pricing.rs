@@ -1,0 +1,159 @@
+//! Pricing of Terraform resources read from `.tf` files: what a resource takes from the
+//! resources it refers to, usage tiers, and what is not priced.
+
+use assay_cost::terraform::{self, ResourceCost};
+use assay_estate::PriceCatalog;
+use assay_estate::pricing::RegionPrices;
+use assay_estate::terraform::{Configuration, eval};
+
+fn priced(tf: &str, usage: &str, prices: &[(&str, &str, f64)]) -> Vec<ResourceCost> {
+    let mut config = Configuration::default();
+    assert!(config.add_file("t/main.tf", tf).is_empty());
+    let (plan, _) = eval::synthesize(&config, "t");
+    let plan = plan.expect("a plan");
+    let usage = terraform::parse_usage(usage).expect("usage");
+    let mut catalog = PriceCatalog::default();
+    for (region, key, price) in prices {
+        let r: &mut RegionPrices = catalog.regions.entry((*region).to_string()).or_default();
+        r.products.insert((*key).to_string(), *price);
+    }
+    terraform::price_plans(&[&plan], &usage, &catalog).into_iter().map(|(c, _)| c).collect()
+}
+
+fn find<'a>(costs: &'a [ResourceCost], address: &str) -> &'a ResourceCost {
+    costs.iter().find(|c| c.address == address).expect("resource priced")
+}
+
+#[test]
+fn a_node_pool_is_priced_in_its_clusters_region_with_its_launch_template() {
+    let tf = r#"
+resource "azurerm_kubernetes_cluster" "ml" {
+  location = "West Europe"
+  default_node_pool {
+    name       = "system"
+    vm_size    = "Standard_D2s_v3"
+    node_count = 2
+  }
+}
+resource "azurerm_kubernetes_cluster_node_pool" "gpu" {
+  kubernetes_cluster_id = azurerm_kubernetes_cluster.ml.id
+  vm_size               = "Standard_NC6s_v3"
+  node_count            = 3
+  os_disk_type          = "Ephemeral"
+}
+resource "aws_launch_template" "trainers" {
+  instance_type = "g5.xlarge"
+  block_device_mappings {
+    device_name = "/dev/xvda"
+    ebs {
+      volume_size = 200
+      volume_type = "gp3"
+    }
+  }
+}
+resource "aws_eks_node_group" "trainers" {
+  cluster_name = "ml"
+  scaling_config {
+    desired_size = 4
+  }
+  launch_template {
+    id = aws_launch_template.trainers.id
+  }
+}
+provider "aws" {
+  region = "eu-west-1"
+}
+"#;
+    let prices = [
+        ("westeurope", "azure.vm.linux.standard_nc6s_v3", 3.06),
+        ("westeurope", "azure.vm.linux.standard_d2s_v3", 0.1),
+        ("westeurope", "azure.disk.P10.LRS", 19.71),
+        ("eu-west-1", "aws.ec2.g5.xlarge", 1.123),
+        ("eu-west-1", "aws.ebs.gp3", 0.088),
+    ];
+    let costs = priced(tf, "version: 0.1\n", &prices);
+
+    // The pool has no location of its own: its cluster's, through kubernetes_cluster_id.
+    let pool = find(&costs, "azurerm_kubernetes_cluster_node_pool.gpu");
+    assert_eq!(pool.region.as_deref(), Some("westeurope"));
+    assert!(pool.unpriced.is_empty(), "{:?}", pool.unpriced);
+    assert!((pool.monthly - 3.0 * 730.0 * 3.06).abs() < 1e-6, "{}", pool.monthly);
+    // An ephemeral OS disk costs nothing; the default pool's premium-capable size gets a P10.
+    assert_eq!(pool.components.len(), 1);
+    let cluster = find(&costs, "azurerm_kubernetes_cluster.ml");
+    let disk = cluster.components.iter().find(|c| c.group == "default_node_pool/os_disk").expect("os disk");
+    assert_eq!((disk.name.as_str(), disk.quantity), ("Storage (P10, LRS)", Some(2.0)));
+
+    // The node group's machines and disks come from the template it refers to, per node.
+    let group = find(&costs, "aws_eks_node_group.trainers");
+    let hours = group.components.iter().find(|c| c.name.contains("g5.xlarge")).expect("instance usage");
+    assert_eq!((hours.group.as_str(), hours.quantity), ("aws_launch_template.trainers", Some(4.0 * 730.0)));
+    let storage = group.components.iter().find(|c| c.unit == "GB").expect("storage");
+    assert_eq!(storage.quantity, Some(800.0));
+    assert!((group.monthly - (4.0 * 730.0 * 1.123 + 800.0 * 0.088)).abs() < 1e-6);
+    // A launch template on its own is not priced, and says so.
+    let template = find(&costs, "aws_launch_template.trainers");
+    assert!(template.unpriced[0].contains("not priced"), "{:?}", template.unpriced);
+}
+
+#[test]
+fn usage_tiers_and_what_depends_on_usage() {
+    let tf = r#"
+provider "aws" {
+  region = "us-east-1"
+}
+resource "aws_lambda_function" "embed" {
+  memory_size   = 2048
+  architectures = ["arm64"]
+}
+resource "aws_lambda_function" "idle" {
+}
+resource "aws_db_instance" "features" {
+  engine            = "postgres"
+  instance_class    = "db.r6g.2xlarge"
+  storage_type      = "io1"
+  allocated_storage = 50
+  multi_az          = true
+}
+"#;
+    let usage = "version: 0.1\nresource_usage:\n  aws_lambda_function.embed:\n    monthly_requests: 10000000000\n    request_duration_ms: 1000\n";
+    let costs = priced(tf, usage, &[]);
+    let embed = find(&costs, "aws_lambda_function.embed");
+    let tiers: Vec<(&str, Option<f64>)> = embed
+        .components
+        .iter()
+        .filter(|c| c.name.starts_with("Duration"))
+        .map(|c| (c.name.as_str(), c.quantity))
+        .collect();
+    // 10B requests × 1 s × 2 GB = 20B GB-seconds: 7.5B, 11.25B, then 1.25B.
+    assert_eq!(
+        tiers,
+        [
+            ("Duration (first 7.5B)", Some(7.5e9)),
+            ("Duration (next 11.25B)", Some(11.25e9)),
+            ("Duration (over 18.75B)", Some(1.25e9))
+        ]
+    );
+    let idle = find(&costs, "aws_lambda_function.idle");
+    assert!(idle.components.iter().all(|c| c.quantity.is_none() && c.usage_based));
+    // Nothing in the catalog: every component is listed as unpriced, never a silent zero.
+    assert_eq!(idle.monthly, 0.0);
+    assert!(idle.unpriced.iter().any(|u| u.contains("aws.lambda.requests")), "{:?}", idle.unpriced);
+
+    let db = find(&costs, "aws_db_instance.features");
+    let lines: Vec<(&str, Option<f64>, &str)> =
+        db.components.iter().map(|c| (c.name.as_str(), c.quantity, c.price_key.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "Database instance (on-demand, Multi-AZ, db.r6g.2xlarge)",
+                Some(730.0),
+                "aws.rds.postgres.multi-az.db.r6g.2xlarge"
+            ),
+            // io1: at least 100 GB and 1,000 IOPS.
+            ("Storage (provisioned IOPS SSD, io1)", Some(100.0), "aws.rds.storage.io1.multi-az"),
+            ("Provisioned IOPS", Some(1000.0), "aws.rds.iops.io1.multi-az"),
+        ]
+    );
+}
