@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use assay_estate::terraform::ResourceChange;
+
 use super::{HOURS_PER_MONTH, Parts, blocks, number};
 
 /// EC2 machines of one kind, as an instance, a node group or a launch template declares them.
@@ -55,9 +57,10 @@ fn ec2(parts: &mut Parts<'_>, m: &Machines<'_>) {
             format!("aws.ec2.reserved.{os_key}{class}.{term}.{payment}.{kind}"),
         );
     } else if m.dedicated {
+        // Bought on demand, on dedicated hardware: Infracost's name, the dedicated rate.
         parts.fixed(
             group,
-            &format!("Instance usage ({os}, dedicated, {kind})"),
+            &format!("Instance usage ({os}, on-demand, {kind})"),
             "hours",
             hours,
             format!("aws.ec2.dedicated.{os_key}{kind}"),
@@ -99,7 +102,7 @@ fn ec2(parts: &mut Parts<'_>, m: &Machines<'_>) {
 }
 
 /// The launch template a resource's `launch_template` block refers to (by `id` or `name`).
-fn launch_template<'p>(parts: &Parts<'p>) -> Option<&'p assay_estate::terraform::ResourceChange> {
+fn launch_template<'p>(parts: &Parts<'p>) -> Option<&'p ResourceChange> {
     ["id", "name"].iter().find_map(|k| parts.plan.referenced(parts.change, &["launch_template", k]))
 }
 
@@ -134,7 +137,14 @@ pub(super) fn instance(parts: &mut Parts<'_>) {
         count: 1.0,
         hours: parts.usage.get("monthly_hrs").and_then(number).unwrap_or(HOURS_PER_MONTH),
         windows: false,
-        dedicated: after.get("tenancy").and_then(Value::as_str) == Some("dedicated"),
+        dedicated: match after.get("tenancy").and_then(Value::as_str) {
+            Some(tenancy) => tenancy == "dedicated",
+            None => {
+                template
+                    .and_then(|t| blocks(t, "placement").first().and_then(|p| p.get("tenancy")).and_then(Value::as_str))
+                    == Some("dedicated")
+            }
+        },
         ebs_optimized: from("ebs_optimized") == Some(&Value::Bool(true)),
         monitoring,
         credits,
@@ -177,6 +187,69 @@ pub(super) fn instance(parts: &mut Parts<'_>) {
     }
 }
 
+/// Lists components of `count` machines: the quantities of those pushed by `push` are
+/// multiplied by `count` (a disk of each machine).
+fn per_machine(parts: &mut Parts<'_>, count: f64, push: impl FnOnce(&mut Parts<'_>)) {
+    let start = parts.components.len();
+    push(parts);
+    for c in &mut parts.components[start..] {
+        c.quantity = c.quantity.map(|q| q * count);
+    }
+}
+
+/// `count` machines launched from a launch template (listed under its address): its instance
+/// type unless `kind` overrides it, its options, and its block devices for each machine.
+fn from_template(parts: &mut Parts<'_>, template: &ResourceChange, kind: Option<&str>, count: f64, windows: bool) {
+    let t = template.after.as_ref().unwrap_or(&Value::Null);
+    let group = template.address.clone();
+    let kind = kind.or_else(|| t.get("instance_type").and_then(Value::as_str)).unwrap_or("t3.medium");
+    let placement = blocks(t, "placement");
+    let machines = Machines {
+        group: group.clone(),
+        kind: kind.to_string(),
+        count,
+        hours: HOURS_PER_MONTH,
+        windows,
+        dedicated: placement.first().and_then(|p| p.get("tenancy")).and_then(Value::as_str) == Some("dedicated"),
+        ebs_optimized: t.get("ebs_optimized") == Some(&Value::Bool(true)),
+        monitoring: blocks(t, "monitoring").first().and_then(|m| m.get("enabled")) == Some(&Value::Bool(true)),
+        credits: blocks(t, "credit_specification").first().copied(),
+    };
+    ec2(parts, &machines);
+    for (i, mapping) in blocks(t, "block_device_mappings").into_iter().enumerate() {
+        let device = mapped_device(mapping);
+        let size = device.get("volume_size").and_then(number).unwrap_or(8.0);
+        per_machine(parts, count, |p| ebs(p, &format!("{group}/block_device_mapping[{i}]"), &device, size, "gp2"));
+    }
+}
+
+/// `count` machines launched from a launch configuration (listed under its address): its
+/// instance type and options (detailed monitoring on unless disabled), its root device (8 GB
+/// gp2 by default) and EBS devices for each machine.
+fn from_configuration(parts: &mut Parts<'_>, config: &ResourceChange, count: f64) {
+    let c = config.after.as_ref().unwrap_or(&Value::Null);
+    let group = config.address.clone();
+    let machines = Machines {
+        group: group.clone(),
+        kind: c.get("instance_type").and_then(Value::as_str).unwrap_or("").to_string(),
+        count,
+        hours: HOURS_PER_MONTH,
+        windows: false,
+        dedicated: c.get("placement_tenancy").and_then(Value::as_str) == Some("dedicated"),
+        ebs_optimized: c.get("ebs_optimized") == Some(&Value::Bool(true)),
+        monitoring: c.get("enable_monitoring") != Some(&Value::Bool(false)),
+        credits: blocks(c, "credit_specification").first().copied(),
+    };
+    ec2(parts, &machines);
+    let root = blocks(c, "root_block_device").first().copied().unwrap_or(&Value::Null);
+    let size = root.get("volume_size").and_then(number).unwrap_or(8.0);
+    per_machine(parts, count, |p| ebs(p, &format!("{group}/root_block_device"), root, size, "gp2"));
+    for (i, device) in blocks(c, "ebs_block_device").into_iter().enumerate() {
+        let size = device.get("volume_size").and_then(number).unwrap_or(8.0);
+        per_machine(parts, count, |p| ebs(p, &format!("{group}/ebs_block_device[{i}]"), device, size, "gp2"));
+    }
+}
+
 /// A managed node group: its instances (the usage file's `instances`, else the desired size of
 /// `scaling_config`) of its first instance type (else its launch template's, else
 /// `t3.medium`). Without a launch template each has a gp2 disk of `disk_size` GB (20 by
@@ -188,71 +261,83 @@ pub(super) fn eks_node_group(parts: &mut Parts<'_>) {
     let own_type =
         after.get("instance_types").and_then(Value::as_array).and_then(|t| t.first()).and_then(Value::as_str);
     let windows = parts.text("ami_type").is_some_and(|t| t.starts_with("WINDOWS"));
-    let spot = parts.text("capacity_type") == Some("SPOT");
     if !blocks(after, "launch_template").is_empty() {
-        let Some(template) = launch_template(parts) else {
-            parts.push(
+        match launch_template(parts) {
+            Some(template) => from_template(parts, template, own_type, count, windows),
+            None => parts.push(
                 "",
                 "Instance usage (launch template not in the plan)".into(),
                 "hours",
                 None,
                 "aws.ec2.launch_template".into(),
                 true,
-            );
-            return;
-        };
-        let t = template.after.as_ref().unwrap_or(&Value::Null);
-        let group = template.address.clone();
-        let kind = own_type.or_else(|| t.get("instance_type").and_then(Value::as_str)).unwrap_or("t3.medium");
+            ),
+        }
+        return;
+    }
+    let kind = own_type.unwrap_or("t3.medium").to_string();
+    if parts.text("capacity_type") == Some("SPOT") {
+        let name = format!("Instance usage (Linux/UNIX, spot, {kind})");
+        parts.fixed("", &name, "hours", HOURS_PER_MONTH * count, format!("aws.ec2.spot.{kind}"));
+    } else {
         let machines = Machines {
-            group: group.clone(),
-            kind: kind.to_string(),
+            group: String::new(),
+            kind,
             count,
             hours: HOURS_PER_MONTH,
             windows,
             dedicated: false,
-            ebs_optimized: t.get("ebs_optimized") == Some(&Value::Bool(true)),
-            monitoring: blocks(t, "monitoring").first().and_then(|m| m.get("enabled")) == Some(&Value::Bool(true)),
-            credits: blocks(t, "credit_specification").first().copied(),
+            ebs_optimized: false,
+            monitoring: false,
+            credits: None,
         };
-        ec2(parts, &machines);
-        for (i, mapping) in blocks(t, "block_device_mappings").into_iter().enumerate() {
-            let device = mapped_device(mapping);
-            let size = device.get("volume_size").and_then(number).unwrap_or(8.0);
-            let start = parts.components.len();
-            ebs(parts, &format!("{group}/block_device_mapping[{i}]"), &device, size, "gp2");
-            // Every node has the device.
-            for c in &mut parts.components[start..] {
-                c.quantity = c.quantity.map(|q| q * count);
-            }
-        }
-        return;
-    }
-    let machines = Machines {
-        group: String::new(),
-        kind: own_type.unwrap_or("t3.medium").to_string(),
-        count,
-        hours: HOURS_PER_MONTH,
-        windows,
-        dedicated: false,
-        ebs_optimized: false,
-        monitoring: false,
-        credits: None,
-    };
-    if spot {
-        let kind = machines.kind.clone();
-        parts.fixed(
-            "",
-            &format!("Instance usage (Linux/UNIX, spot, {kind})"),
-            "hours",
-            HOURS_PER_MONTH * count,
-            format!("aws.ec2.spot.{kind}"),
-        );
-    } else {
         ec2(parts, &machines);
     }
     let disk = parts.number("disk_size").unwrap_or(20.0);
     parts.fixed("", "Storage (general purpose SSD, gp2)", "GB", disk * count, "aws.ebs.gp2".into());
+}
+
+/// An Auto Scaling group: its instances (the usage file's `instances`, else
+/// `desired_capacity`, else `min_size` and at least one) launched from its launch
+/// configuration or launch template; with a mixed-instances policy, its first override's
+/// instance type, `weighted_capacity` units each.
+pub(super) fn autoscaling_group(parts: &mut Parts<'_>) {
+    let desired = parts.number("desired_capacity");
+    let minimum = parts.number("min_size").unwrap_or(1.0).max(1.0);
+    let mut count = parts.usage.get("instances").and_then(number).or(desired).unwrap_or(minimum);
+    if let Some(config) = parts.plan.referenced(parts.change, &["launch_configuration"]) {
+        from_configuration(parts, config, count);
+        return;
+    }
+    if let Some(template) = launch_template(parts) {
+        from_template(parts, template, None, count, false);
+        return;
+    }
+    let policy = blocks(parts.after, "mixed_instances_policy");
+    let spec = ["launch_template", "launch_template_specification"];
+    let template = ["launch_template_id", "launch_template_name"].iter().find_map(|k| {
+        let path = ["mixed_instances_policy", spec[0], spec[1], k];
+        parts.plan.referenced(parts.change, &path)
+    });
+    if let (Some(policy), Some(template)) = (policy.first(), template) {
+        let launch = blocks(policy, "launch_template");
+        let first = launch.first().and_then(|l| blocks(l, "override").first().copied());
+        let kind = first.and_then(|o| o.get("instance_type")).and_then(Value::as_str);
+        let weight = first.and_then(|o| o.get("weighted_capacity")).and_then(number).unwrap_or(1.0);
+        if parts.usage.get("instances").is_none() {
+            count = (count / weight.max(1.0)).ceil();
+        }
+        from_template(parts, template, kind, count, false);
+        return;
+    }
+    parts.push(
+        "",
+        "Instance usage (launch configuration not in the plan)".into(),
+        "hours",
+        None,
+        "aws.ec2.launch_template".into(),
+        true,
+    );
 }
 
 /// An application or network load balancer: its hours, and its capacity units from usage (the

@@ -23,8 +23,9 @@ use serde_json::Value;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Resource types assay prices.
-pub const PRICED_TYPES: [&str; 15] = [
+pub const PRICED_TYPES: [&str; 16] = [
     "aws_instance",
+    "aws_autoscaling_group",
     "aws_ebs_volume",
     "aws_nat_gateway",
     "aws_eks_node_group",
@@ -190,6 +191,7 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
         }
         "aws_eks_node_group" => aws::eks_node_group(&mut parts),
         "aws_lb" | "aws_alb" => aws::load_balancer(&mut parts, &change.kind),
+        "aws_autoscaling_group" => aws::autoscaling_group(&mut parts),
         "aws_db_instance" => aws::db_instance(&mut parts),
         "aws_s3_bucket" => aws::s3_bucket(&mut parts),
         "aws_lambda_function" => aws::lambda_function(&mut parts),

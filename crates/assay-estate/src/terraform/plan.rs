@@ -279,7 +279,12 @@ impl Plan {
             }
             let name = name.split('[').next().unwrap_or(name);
             let target = format!("{module}{kind}.{name}");
-            self.changes.iter().find(|c| c.mode == "managed" && c.config_address() == target)
+            let mut candidates = self.changes.iter().filter(|c| c.mode == "managed" && c.config_address() == target);
+            // `aws_launch_configuration.x.*.id[count.index]`: the instance of the same index.
+            let first = candidates.next()?;
+            let same =
+                std::iter::once(first).chain(candidates).find(|c| change.index.is_some() && c.index == change.index);
+            Some(same.unwrap_or(first))
         })
     }
 }
