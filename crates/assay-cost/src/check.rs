@@ -267,7 +267,15 @@ pub fn estimate_with(
         let plans: Vec<&assay_estate::terraform::Plan> = b.terraform_plans.iter().collect();
         let (base_terraform, base_resources, _) = crate::terraform::workloads(b, &plans);
         for r in &mut terraform {
-            r.base_monthly = Some(base_resources.iter().find(|x| x.address == r.address).map_or(0.0, |x| x.monthly));
+            let before = base_resources.iter().find(|x| x.address == r.address);
+            r.base_monthly = Some(before.map_or(0.0, |x| x.monthly));
+            // Against the base, a resource the base already had is not created by the change
+            // (a plan worked out from `.tf` files creates every resource).
+            if before.is_some() && r.action == "create" {
+                r.action = "update".into();
+            } else if before.is_none() {
+                r.action = "create".into();
+            }
         }
         let gone: Vec<crate::terraform::ResourceCost> = base_resources
             .iter()
@@ -276,6 +284,7 @@ pub fn estimate_with(
                 let mut removed = x.clone();
                 removed.base_monthly = Some(x.monthly);
                 removed.monthly = 0.0;
+                removed.action = "delete".into();
                 removed.components.clear();
                 removed
             })

@@ -4,3 +4,4 @@
 
 pub use assay_cost::budgets::Projection;
 pub use assay_cost::check::{BudgetFinding, CostCenterCost, CostReport, FindingChange, Unpriced};
+pub use assay_cost::terraform::ResourceCost;

@@ -205,6 +205,17 @@ fn cost_table(out: &mut String, cost: &CostReport) {
         out.push('\n');
     }
     out.push('\n');
+    if let Some(diff) = terraform_diff(cost) {
+        let _ = writeln!(out, "Terraform\n");
+        for line in diff.lines() {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        out.push('\n');
+    }
     if !cost.unpriced.is_empty() {
         let _ = writeln!(out, "Not priced\n");
         for u in &cost.unpriced {
@@ -223,6 +234,68 @@ fn cost_table(out: &mut String, cost: &CostReport) {
         }
         out.push('\n');
     }
+}
+
+/// The Terraform resources of a cost report as Infracost's diff shows them: each resource the
+/// change adds (`+`), removes (`-`) or changes (`~`), with its monthly cost change, then its
+/// components; then how many were left as they were. Without a base, every resource is `+`.
+fn terraform_diff(cost: &CostReport) -> Option<String> {
+    if cost.terraform.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    let mut unchanged = 0;
+    let mut rows: Vec<&crate::cost::ResourceCost> = cost.terraform.iter().collect();
+    let delta = |r: &crate::cost::ResourceCost| r.monthly - r.base_monthly.unwrap_or(0.0);
+    rows.sort_by(|a, b| delta(b).abs().total_cmp(&delta(a).abs()).then_with(|| a.address.cmp(&b.address)));
+    for r in rows {
+        let d = delta(r);
+        let sign = match r.action.as_str() {
+            "create" => "+",
+            "delete" => "-",
+            _ if r.base_monthly == Some(0.0) && r.monthly > 0.0 => "+",
+            _ => "~",
+        };
+        if sign == "~" && d.abs() < 0.005 {
+            unchanged += 1;
+            continue;
+        }
+        // Without a base there is no change to show, only what each resource costs.
+        let amount = if r.base_monthly.is_some() { signed(d) } else { money(r.monthly) };
+        let _ = write!(out, "{sign} {}\n  {amount} {}", r.address, cost.currency);
+        if let Some(base) = r.base_monthly.filter(|b| sign == "~" && *b > 0.0) {
+            let _ = write!(out, " ({} → {})", money(base), money(r.monthly));
+        }
+        out.push('\n');
+        for c in &r.components {
+            let name = if c.group.is_empty() { c.name.clone() } else { format!("{}: {}", c.group, c.name) };
+            let amount = match (c.monthly, c.quantity, c.unit_price) {
+                (Some(m), _, _) => money(m),
+                (None, None, Some(p)) => format!("depends on usage: {p} per {}", c.unit),
+                (None, None, None) => "depends on usage (no price)".into(),
+                (None, Some(_), _) => "no price".into(),
+            };
+            let _ = writeln!(out, "    {sign} {name}\n      {amount}");
+        }
+        for why in &r.unpriced {
+            let _ = writeln!(out, "    ! {why}");
+        }
+        out.push('\n');
+    }
+    if unchanged > 0 {
+        let _ = writeln!(
+            out,
+            "{unchanged} Terraform {} with no cost change",
+            if unchanged == 1 { "resource" } else { "resources" }
+        );
+    }
+    let total: f64 = cost.terraform.iter().map(delta).sum();
+    if cost.base_monthly.is_some() {
+        let _ = writeln!(out, "Monthly cost change for Terraform: {} {}", signed(total), cost.currency);
+    } else {
+        let _ = writeln!(out, "Monthly cost of Terraform: {} {}", money(total), cost.currency);
+    }
+    Some(out)
 }
 
 fn cost_markdown(out: &mut String, cost: &CostReport) {
@@ -245,6 +318,14 @@ fn cost_markdown(out: &mut String, cost: &CostReport) {
         out.push('\n');
     }
     out.push('\n');
+    if let Some(diff) = terraform_diff(cost) {
+        let count = cost.terraform.len();
+        let _ = write!(
+            out,
+            "<details><summary>Terraform: {}</summary>\n\n```diff\n{diff}```\n\n</details>\n\n",
+            plural(count, "resource", "resources")
+        );
+    }
     for f in &cost.budget_findings {
         let icon = match f.action {
             EnforcementAction::Deny => "❌",

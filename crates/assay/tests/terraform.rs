@@ -452,8 +452,14 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
     .collect();
     assert_eq!(found, expected, "{:#}", v["violations"]);
     // Two trainers from count, tagged through merge() of a local: nothing to say about them.
-    let checked = common::stdout(&assay(repo.path(), &["check", ".", "--rev", "HEAD"]));
-    assert!(!checked.contains("aws_instance.trainer["), "{checked}");
+    let checked = verdict(&assay(repo.path(), &["check", ".", "--rev", "HEAD", "--format", "json"]));
+    let about_trainers = checked["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| x["object"].as_str().is_some_and(|o| o.starts_with("aws_instance.trainer[")))
+        .count();
+    assert_eq!(about_trainers, 0, "{:#}", checked["violations"]);
     // The variable without a value is named at its line; what uses it is unknown, not guessed.
     let owner = v["diagnostics"]
         .as_array()
@@ -466,7 +472,7 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
     assert_eq!(owner["severity"], "warning");
 
     // The change's cost: the trainers move to us-east-1 and a p5.48xlarge is added (730 hours a
-    // month, each with an 8 GB gp2 root volume); buckets are not priced by this version.
+    // month, each with an 8 GB gp2 root volume); what buckets cost depends on usage no usage file gives.
     let head_monthly = 2.0 * (730.0 * 1.006 + 8.0 * 0.10) + (730.0 * 98.32 + 8.0 * 0.10);
     let base_monthly = 2.0 * (730.0 * 1.123 + 8.0 * 0.11);
     let cost = &v["cost"];
@@ -497,4 +503,17 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
     let markdown =
         common::stdout(&assay(repo.path(), &["check", ".", "--rev", "HEAD", "--base", &base, "--format", "markdown"]));
     assert!(markdown.contains("budget ml"), "{markdown}");
+    // Each changed resource with its monthly change, as Infracost's diff shows it, largest first.
+    let added = "+ aws_instance.big_trainer\n  +71,774.40 USD\n    + Instance usage (Linux/UNIX, on-demand, p5.48xlarge)\n      71,773.60";
+    for (name, text) in [("table", &table), ("markdown", &markdown)] {
+        let (a, m) = (text.find("+ aws_instance.big_trainer"), text.find("~ aws_instance.trainer[0]"));
+        assert!(a.is_some() && m.is_some() && a < m, "{name}: {text}");
+        // The trainers moved to a cheaper region: their change, and what they cost before and after.
+        assert!(text.contains("-85.49 USD (820.67 → 735.18)"), "{name}: {text}");
+        assert!(text.contains("+ aws_s3_bucket.scratch"), "{name}: {text}");
+        assert!(text.contains("depends on usage"), "{name}: {text}");
+    }
+    assert!(markdown.contains("```diff\n") && markdown.contains(added), "{markdown}");
+    assert!((head_monthly - base_monthly - 71_603.42).abs() < 0.005);
+    assert!(markdown.contains("Monthly cost change for Terraform: +71,603.42 USD"), "{markdown}");
 }

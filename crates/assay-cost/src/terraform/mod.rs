@@ -81,6 +81,8 @@ pub struct ResourceCost {
     /// Its type.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the change does to it (`create`, `update`, `replace`, `delete`, `no-op`...).
+    pub action: String,
     /// The region it is priced in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -167,6 +169,7 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
     let mut cost = ResourceCost {
         address: change.address.clone(),
         kind: change.kind.clone(),
+        action: change.action.as_str().to_string(),
         region: region.clone(),
         components: Vec::new(),
         monthly: 0.0,
@@ -212,6 +215,7 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
         return cost;
     };
     let prices = catalog.regions.get(&region);
+    let mut missing: Vec<String> = Vec::new();
     for mut c in parts.components {
         c.unit_price = prices.and_then(|p| p.products.get(&c.price_key)).copied();
         match (c.quantity, c.unit_price) {
@@ -219,10 +223,17 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
                 c.monthly = Some(q * c.factor * p);
                 cost.monthly += q * c.factor * p;
             }
-            (_, None) => cost.unpriced.push(format!("no price for {} in {region} ({})", c.price_key, c.name)),
+            (_, None) => {
+                if !missing.contains(&c.price_key) {
+                    missing.push(c.price_key.clone());
+                }
+            }
             (None, Some(_)) => {}
         }
         cost.components.push(c);
+    }
+    if !missing.is_empty() {
+        cost.unpriced.push(format!("no price in {region} for {}", missing.join(", ")));
     }
     cost
 }
