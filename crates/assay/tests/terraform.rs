@@ -514,6 +514,36 @@ fn a_pull_request_without_a_plan_is_judged_from_its_tf_files() {
         assert!(text.contains("depends on usage"), "{name}: {text}");
     }
     assert!(markdown.contains("```diff\n") && markdown.contains(added), "{markdown}");
+    // SARIF: both denials at their .tf lines, and the budget at its file.
+    let sarif = assay(repo.path(), &["check", ".", "--rev", "HEAD", "--base", &base, "--format", "sarif"]);
+    let sarif: Value = serde_json::from_slice(&sarif.stdout).expect("SARIF");
+    let results: Vec<(String, String, u64)> = sarif["runs"][0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let l = &r["locations"][0]["physicalLocation"];
+            (
+                r["ruleId"].as_str().unwrap_or("").to_string(),
+                l["artifactLocation"]["uri"].as_str().unwrap_or("").to_string(),
+                l["region"]["startLine"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    for (rule, line) in [
+        ("data.terraform.resources.gpus.deny", line_of(&main, "resource \"aws_instance\" \"big_trainer\"")),
+        ("data.terraform.resources.tags.deny", line_of(&main, "resource \"aws_s3_bucket\" \"scratch\"")),
+    ] {
+        assert!(results.contains(&(rule.to_string(), main_tf.clone(), line)), "{rule} at {line}: {results:?}");
+    }
+    assert!(results.iter().any(|(_, uri, _)| uri.starts_with("budgets/")), "{results:?}");
+    // JUnit: a failing case per denial and for the budget.
+    let junit =
+        common::stdout(&assay(repo.path(), &["check", ".", "--rev", "HEAD", "--base", &base, "--format", "junit"]));
+    for needle in ["aws_instance.big_trainer", "aws_s3_bucket.scratch", "budget ml"] {
+        assert!(junit.contains(needle), "{needle}: {junit}");
+    }
+    assert!(junit.contains("<failure"), "{junit}");
     assert!((head_monthly - base_monthly - 71_603.42).abs() < 0.005);
     assert!(markdown.contains("Monthly cost change for Terraform: +71,603.42 USD"), "{markdown}");
 }
