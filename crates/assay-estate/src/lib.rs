@@ -423,11 +423,21 @@ impl Estate {
             estate.terraform_plans.iter().filter_map(|p| estate.terraform.root_for(&p.path)).collect();
         let mut worked_out = Vec::new();
         for root in estate.terraform.roots().into_iter().filter(|r| !planned.contains(r)) {
-            let (plan, diags) = terraform::eval::synthesize(&estate.terraform, root);
+            let var_files = estate.settings.terraform.var_files.get(root).map(Vec::as_slice).unwrap_or(&[]);
+            let (plan, diags) = terraform::eval::synthesize_with(&estate.terraform, root, var_files);
             diagnostics.extend(diags);
             worked_out.extend(plan);
         }
         estate.terraform_plans.extend(worked_out);
+        let roots = estate.terraform.roots();
+        for root in estate.settings.terraform.var_files.keys().filter(|r| !roots.contains(&r.as_str())) {
+            diagnostics.push(Diagnostic::warning(
+                "assay.yaml",
+                format!(
+                    "terraform.varFiles: {root} is not a root module of the estate; its variable files are not used"
+                ),
+            ));
+        }
         // Typed objects, once the settings (the default currency) are known.
         for object in estate.objects.iter().filter(|o| o.path.starts_with("budgets/")) {
             if object.kind() != "Budget" || object.api_version() != budget::API_VERSION {

@@ -194,6 +194,10 @@ pub struct Terraform {
     pub resource_namespaces: Vec<String>,
     /// The tag that names a resource's cost center.
     pub cost_center_tag: String,
+    /// Variable files given to root modules worked out without a plan, as `-var-file` gives
+    /// them: root directory (`terraform/ml`) → files relative to it (`env/prod.tfvars`), loaded
+    /// after `terraform.tfvars` and `*.auto.tfvars`, in order (later files win).
+    pub var_files: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Terraform {
@@ -202,6 +206,7 @@ impl Default for Terraform {
             namespaces: vec!["terraform".into()],
             resource_namespaces: vec!["terraform.resources".into()],
             cost_center_tag: "cost-center".into(),
+            var_files: std::collections::BTreeMap::new(),
         }
     }
 }

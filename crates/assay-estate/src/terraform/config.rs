@@ -51,6 +51,9 @@ pub struct Configuration {
     /// Per directory, the variable files Terraform loads by itself there (`terraform.tfvars`,
     /// `*.auto.tfvars`), in the order it loads them.
     pub tfvars: BTreeMap<String, Vec<SourceFile>>,
+    /// Every other variable file (`env/prod.tfvars`), by path: loaded only when named (as
+    /// `-var-file` names them; `terraform.varFiles` in the settings).
+    pub var_files: BTreeMap<String, SourceFile>,
     /// Infracost usage files (`infracost-usage.yml`, `*.usage.yml`): (path, text), read by the
     /// cost side.
     pub usage_files: Vec<(String, String)>,
@@ -102,6 +105,9 @@ impl Configuration {
                 list.push(SourceFile { path: path.to_string(), text: text.to_string(), body });
                 // terraform.tfvars first, then *.auto.tfvars in name order (later ones win).
                 list.sort_by_key(|f| (!f.path.ends_with("/terraform.tfvars"), f.path.clone()));
+            } else {
+                self.var_files
+                    .insert(path.to_string(), SourceFile { path: path.to_string(), text: text.to_string(), body });
             }
             return Vec::new();
         }

@@ -27,13 +27,35 @@ const META: [&str; 5] = ["count", "for_each", "provider", "depends_on", "lifecyc
 /// The plan of the root module in `root`: every resource it and its local modules declare, as a
 /// `create`. `None` when the directory has no `.tf` files.
 pub fn synthesize(config: &Configuration, root: &str) -> (Option<Plan>, Vec<Diagnostic>) {
+    synthesize_with(config, root, &[])
+}
+
+/// As [`synthesize`], with variable files given as `-var-file` gives them (paths relative to
+/// `root`), loaded after the ones Terraform loads by itself; a file not in the configuration
+/// is an error, and the others still count.
+pub fn synthesize_with(config: &Configuration, root: &str, var_files: &[String]) -> (Option<Plan>, Vec<Diagnostic>) {
     let mut out = Out::default();
     if !config.files.contains_key(root) {
         return (None, out.diagnostics);
     }
     let mut inputs: BTreeMap<String, Input> = BTreeMap::new();
-    // Terraform loads terraform.tfvars, then *.auto.tfvars; later files win.
-    for file in config.tfvars.get(root).into_iter().flatten() {
+    let mut files: Vec<&SourceFile> = config.tfvars.get(root).into_iter().flatten().collect();
+    for name in var_files {
+        let path = join(root, name).unwrap_or_else(|| name.clone());
+        match config
+            .var_files
+            .get(&path)
+            .or_else(|| config.tfvars.get(root).and_then(|l| l.iter().find(|f| f.path == path)))
+        {
+            Some(file) => files.push(file),
+            None => out.diagnostics.push(Diagnostic::error(
+                "assay.yaml",
+                format!("terraform.varFiles: {path} (for {root}) is not a variable file of the estate"),
+            )),
+        }
+    }
+    // Terraform loads terraform.tfvars, then *.auto.tfvars, then -var-file files; later ones win.
+    for file in files {
         let ctx = base_context();
         for attr in file.body.attributes() {
             let value = evaluate(&attr.value, &ctx);
@@ -700,5 +722,32 @@ resource "aws_instance" "web" {
             Some("aws_launch_template.nodes")
         );
         assert!(plan.references(gpu, &["cluster_name"]).is_empty());
+    }
+
+    #[test]
+    fn var_files_are_loaded_after_the_automatic_ones_and_a_missing_one_is_named() {
+        let mut config = Configuration::default();
+        let tf = "variable \"size\" {\n  default = \"t3.small\"\n}\nvariable \"region\" {}\nresource \"aws_instance\" \"a\" {\n  instance_type = var.size\n  availability_zone = var.region\n}\n";
+        assert!(config.add_file("t/main.tf", tf).is_empty());
+        assert!(config.add_file("t/terraform.tfvars", "size = \"m5.large\"\nregion = \"eu-west-1a\"\n").is_empty());
+        assert!(config.add_file("t/env/prod.tfvars", "size = \"p5.48xlarge\"\n").is_empty());
+        let after = |plan: Option<Plan>| plan.expect("a plan").changes[0].after.clone().expect("after");
+        // Not named: the file is not loaded.
+        let (plan, diags) = synthesize(&config, "t");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(after(plan)["instance_type"], "m5.large");
+        // Named, as -var-file: it wins over terraform.tfvars; what it does not set stays.
+        let (plan, diags) = synthesize_with(&config, "t", &["env/prod.tfvars".into()]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let a = after(plan);
+        assert_eq!(
+            (a["instance_type"].as_str(), a["availability_zone"].as_str()),
+            (Some("p5.48xlarge"), Some("eu-west-1a"))
+        );
+        // A file that is not there is an error, and the rest is still worked out.
+        let (plan, diags) = synthesize_with(&config, "t", &["env/staging.tfvars".into()]);
+        assert_eq!(after(plan)["instance_type"], "m5.large");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("t/env/staging.tfvars"), "{diags:?}");
     }
 }
