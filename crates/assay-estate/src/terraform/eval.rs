@@ -217,13 +217,10 @@ fn module(
                     "address": format!("{kind}.{name}"), "mode": "managed", "type": kind, "name": name,
                     "provider_config_key": provider_key, "expressions": expressions(&b.body, &local_refs),
                 }));
-                for (index, instance) in instances(f, b, &ctx, prefix, &mut out.diagnostics) {
+                let address = format!("{prefix}{kind}.{name}");
+                for (index, instance) in instances(f, b, &address, &ctx, &mut out.diagnostics) {
                     let (after, unknown) = body(&b.body, &instance, true);
-                    let key = match &index {
-                        Some(Value::Number(n)) => format!("[{n}]"),
-                        Some(k) => format!("[{}]", serde_json::to_string(k).unwrap_or_default()),
-                        None => String::new(),
-                    };
+                    let key = index_key(index.as_ref());
                     let mut change = json!({
                         "address": format!("{prefix}{kind}.{name}{key}"),
                         "mode": "managed", "type": kind, "name": name,
@@ -266,24 +263,21 @@ fn module(
                     );
                     continue;
                 }
-                if b.body.get_attribute("count").is_some() || b.body.get_attribute("for_each").is_some() {
-                    out.diagnostics.push(
-                        Diagnostic::warning(
-                            &f.path,
-                            format!("module {name} has count or for_each: its resources are counted once"),
-                        )
-                        .at(line(f, b), None),
-                    );
-                }
-                let mut given = BTreeMap::new();
-                for attr in b.body.attributes() {
-                    let key = attr.key.as_str();
-                    if matches!(key, "source" | "version" | "count" | "for_each" | "providers" | "depends_on") {
-                        continue;
+                // One instance of the module per index or key of its count or for_each.
+                let mut inner = Value::Null;
+                let address = format!("{prefix}module.{name}");
+                for (index, instance) in instances(f, b, &address, &ctx, &mut out.diagnostics) {
+                    let mut given = BTreeMap::new();
+                    for attr in b.body.attributes() {
+                        let key = attr.key.as_str();
+                        if matches!(key, "source" | "version" | "count" | "for_each" | "providers" | "depends_on") {
+                            continue;
+                        }
+                        given.insert(key.to_string(), Input { value: evaluate(&attr.value, &instance) });
                     }
-                    given.insert(key.to_string(), Input { value: evaluate(&attr.value, &ctx) });
+                    let key = index_key(index.as_ref());
+                    inner = module(config, &target, &format!("{address}{key}."), &given, out, depth + 1);
                 }
-                let inner = module(config, &target, &format!("{prefix}module.{name}."), &given, out, depth + 1);
                 module_calls.insert(name, json!({"source": source, "module": inner}));
             }
             _ => {}
@@ -310,17 +304,24 @@ fn provider_name(kind: &str) -> String {
     format!("registry.terraform.io/hashicorp/{}", kind.split('_').next().unwrap_or(kind))
 }
 
-/// The instances of a resource block: one without `count` or `for_each`; one per index or key
-/// when they are known; one, with a warning, when they are not.
+/// An instance key as an address writes it: `[0]`, `["raw"]`, nothing without one.
+fn index_key(index: Option<&Value>) -> String {
+    match index {
+        Some(Value::Number(n)) => format!("[{n}]"),
+        Some(k) => format!("[{}]", serde_json::to_string(k).unwrap_or_default()),
+        None => String::new(),
+    }
+}
+
+/// The instances of a resource or module block (at `address`): one without `count` or
+/// `for_each`; one per index or key when they are known; one, with a warning, when they are not.
 fn instances<'c>(
     file: &SourceFile,
     block: &Block,
+    address: &str,
     ctx: &Context<'c>,
-    prefix: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(Option<Value>, Context<'c>)> {
-    let label = |i: usize| block.labels.get(i).map_or("", |l| l.as_str());
-    let address = format!("{prefix}{}.{}", label(0), label(1));
     let line = block.span().map(|s| file.line(s.start)).unwrap_or(1);
     let unknown = |what: &str, diagnostics: &mut Vec<Diagnostic>| {
         diagnostics.push(
@@ -749,5 +750,48 @@ resource "aws_instance" "web" {
         assert_eq!(after(plan)["instance_type"], "m5.large");
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(diags[0].message.contains("t/env/staging.tfvars"), "{diags:?}");
+    }
+
+    #[test]
+    fn a_module_with_count_or_for_each_has_one_instance_per_index_or_key() {
+        let mut config = Configuration::default();
+        let root = r#"
+module "zone" {
+  source   = "./zone"
+  for_each = toset(["eu", "us"])
+  name     = each.key
+}
+module "spare" {
+  source = "./zone"
+  count  = 2
+  name   = "spare-${count.index}"
+}
+"#;
+        let zone = "variable \"name\" {}\nresource \"aws_s3_bucket\" \"b\" {\n  bucket = var.name\n}\n";
+        assert!(config.add_file("t/main.tf", root).is_empty());
+        assert!(config.add_file("t/zone/main.tf", zone).is_empty());
+        let (plan, diags) = synthesize(&config, "t");
+        assert!(diags.is_empty(), "{diags:?}");
+        let plan = plan.expect("a plan");
+        let found: Vec<(&str, &str, Option<&str>)> = plan
+            .changes
+            .iter()
+            .map(|c| {
+                let bucket = c.after.as_ref().and_then(|a| a.get("bucket")).and_then(Value::as_str);
+                (c.address.as_str(), c.module_address.as_str(), bucket)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (r#"module.zone["eu"].aws_s3_bucket.b"#, r#"module.zone["eu"]"#, Some("eu")),
+                (r#"module.zone["us"].aws_s3_bucket.b"#, r#"module.zone["us"]"#, Some("us")),
+                ("module.spare[0].aws_s3_bucket.b", "module.spare[0]", Some("spare-0")),
+                ("module.spare[1].aws_s3_bucket.b", "module.spare[1]", Some("spare-1")),
+            ]
+        );
+        // Every instance is declared by the one block of the module's directory.
+        assert_eq!(plan.changes[3].config_address(), "module.spare.aws_s3_bucket.b");
+        assert_eq!(plan.changes[3].line, 2);
     }
 }
