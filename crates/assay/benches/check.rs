@@ -486,13 +486,29 @@ fn generate_terraform(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("pricing"))?;
     std::fs::write(
         dir.join("pricing/aws.yaml"),
-        "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: aws}\nspec:\n  currency: USD\n  regions:\n    eu-west-1:\n      products: {aws.ec2.m5.large: 0.107, aws.ec2.g5.xlarge: 1.123, aws.ec2.p5.48xlarge: 108.1, aws.ebs.gp2: 0.11, aws.ebs.gp3: 0.088, aws.nat_gateway: 0.048}\n",
+        "apiVersion: assay.dev/v1alpha1\nkind: PriceCatalog\nmetadata: {name: aws}\nspec:\n  currency: USD\n  regions:\n    eu-west-1:\n      products: {aws.ec2.m5.large: 0.107, aws.ec2.m5.xlarge: 0.214, aws.ec2.g5.xlarge: 1.123, aws.ec2.p5.48xlarge: 108.1, aws.ebs.gp2: 0.11, aws.ebs.gp3: 0.088, aws.nat_gateway: 0.048}\n",
     )?;
     let mut changes = Vec::new();
+    // Each of the 100 modules declares its resources as a plan's configuration does, with the
+    // references of their unknown attributes (instances launched from the module's template).
+    let mut modules: Vec<Vec<serde_json::Value>> = vec![Vec::new(); 100];
     for i in 0..5000 {
         let team = format!("team-{}", i % 20);
         let instance_type = ["m5.large", "g5.xlarge", "p5.48xlarge"][i % 3];
+        let mut unknown = serde_json::json!({"id": true});
+        let mut expressions = serde_json::json!({"tags": {"references": ["local.tags"]}});
         let (kind, after) = match i % 5 {
+            _ if i < 100 => ("aws_launch_template", serde_json::json!({"instance_type": "m5.xlarge"})),
+            0 if i % 10 == 0 => {
+                unknown = serde_json::json!({"id": true, "launch_template": [{"id": true}]});
+                let lt = ["aws_launch_template.r{}.id", "aws_launch_template.r{}"]
+                    .map(|r| r.replace("{}", &(i % 100).to_string()));
+                expressions["launch_template"] = serde_json::json!([{"id": {"references": lt}}]);
+                (
+                    "aws_instance",
+                    serde_json::json!({"launch_template": [{}], "tags": {"cost-center": "CC-1042", "team": team}}),
+                )
+            }
             0 | 1 => (
                 "aws_instance",
                 serde_json::json!({"instance_type": instance_type, "ami": "ami-1", "tags": {"cost-center": "CC-1042", "team": team}, "root_block_device": [{"volume_size": 50, "volume_type": "gp3"}]}),
@@ -510,13 +526,25 @@ fn generate_terraform(dir: &Path) -> std::io::Result<()> {
         changes.push(serde_json::json!({
             "address": format!("module.m{}.{kind}.r{i}", i % 100), "module_address": format!("module.m{}", i % 100),
             "mode": "managed", "type": kind, "name": format!("r{i}"), "provider_name": "registry.terraform.io/hashicorp/aws",
-            "change": {"actions": ["create"], "before": null, "after": after, "after_unknown": {"id": true}}
+            "change": {"actions": ["create"], "before": null, "after": after, "after_unknown": unknown}
+        }));
+        modules[i % 100].push(serde_json::json!({
+            "address": format!("{kind}.r{i}"), "mode": "managed", "type": kind, "name": format!("r{i}"),
+            "provider_config_key": "aws", "expressions": expressions,
         }));
     }
+    let module_calls: serde_json::Map<String, serde_json::Value> = modules
+        .into_iter()
+        .enumerate()
+        .map(|(m, resources)| {
+            (format!("m{m}"), serde_json::json!({"source": "./m", "module": {"resources": resources}}))
+        })
+        .collect();
     let plan = serde_json::json!({
         "format_version": "1.2", "terraform_version": "1.9.8", "planned_values": {"root_module": {}},
         "resource_changes": changes,
-        "configuration": {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"constant_value": "eu-west-1"}}}}, "root_module": {}}
+        "configuration": {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"constant_value": "eu-west-1"}}}},
+                          "root_module": {"module_calls": module_calls}}
     });
     std::fs::create_dir_all(dir.join("terraform/prod"))?;
     std::fs::write(dir.join("terraform/prod/plan.json"), serde_json::to_vec_pretty(&plan)?)

@@ -103,6 +103,10 @@ fn ec2(parts: &mut Parts<'_>, m: &Machines<'_>) {
 
 /// The launch template a resource's `launch_template` block refers to (by `id` or `name`).
 fn launch_template<'p>(parts: &Parts<'p>) -> Option<&'p ResourceChange> {
+    if blocks(parts.after, "launch_template").is_empty() && parts.change.after_unknown.get("launch_template").is_none()
+    {
+        return None;
+    }
     ["id", "name"].iter().find_map(|k| parts.plan.referenced(parts.change, &["launch_template", k]))
 }
 

@@ -123,8 +123,16 @@ const PARENT_LINKS: [&str; 4] = ["kubernetes_cluster_id", "cluster", "cluster_na
 /// without the zone letter, else the region of the cluster it belongs to, else its provider
 /// configuration's region.
 pub fn region_of(plan: &Plan, change: &ResourceChange) -> Option<String> {
+    // Only attributes the resource has can refer to its cluster.
+    let has =
+        |k: &str| change.after.as_ref().is_some_and(|a| a.get(k).is_some()) || change.after_unknown.get(k).is_some();
     own_region(change)
-        .or_else(|| PARENT_LINKS.iter().find_map(|link| plan.referenced(change, &[link]).and_then(own_region)))
+        .or_else(|| {
+            PARENT_LINKS
+                .iter()
+                .filter(|l| has(l))
+                .find_map(|link| plan.referenced(change, &[link]).and_then(own_region))
+        })
         .or_else(|| {
             let provider = change.kind.split('_').next().unwrap_or("");
             let config = plan.document.pointer("/configuration/provider_config")?;
