@@ -26,6 +26,8 @@ pub(crate) struct Active {
     pub(crate) residency: assay_estate::residency::Residency,
     /// The whole revision, for what compares it with live state (the drift watch).
     pub(crate) estate: std::sync::Arc<assay_estate::Estate>,
+    /// The revision's verdict, as `assay check` gives it: worked out when first asked for.
+    pub(crate) verdict: std::sync::OnceLock<std::sync::Arc<assay_verdict::Verdict>>,
 }
 
 impl Active {
@@ -48,6 +50,7 @@ impl Active {
             has_mask,
             residency: estate.residency.clone(),
             estate: std::sync::Arc::clone(&estate),
+            verdict: std::sync::OnceLock::new(),
         }
     }
 

@@ -40,7 +40,8 @@ pub enum Group {
     Lineage,
     /// `POST /v1/estate/refresh`.
     Refresh,
-    /// Reads of what was recorded: the ledger's checkpoint and tiles, lineage queries.
+    /// Reads of what was recorded: the ledger's checkpoint and tiles, lineage queries, drift,
+    /// the read API under `/api/v1/` and the web UI under `/ui/`.
     Reads,
     /// `GET /v1/status` and `GET /metrics`.
     Status,

@@ -10,6 +10,8 @@
 //! - `POST|GET /api/v1/lineage`: OpenLineage intake and Marquez-style lineage queries; new
 //!   residency findings become alerts.
 //! - `GET /v1/drift`: with `--watch-cluster`, the watched cluster's drift and audit results.
+//! - `GET /api/v1/posture`, `GET /api/v1/openapi.json`: the read API of the web UI.
+//! - `GET /ui/...`: the web UI, server-rendered from the same documents.
 //!
 //! Every decision is appended to the ledger through a bounded queue, off the request's path;
 //! a full queue slows requests down instead of dropping a decision.
@@ -29,10 +31,12 @@ mod limits;
 mod lineage;
 mod metrics;
 mod outbox;
+mod posture;
 mod state;
 mod tls;
 // Routes, each with its handlers.
 mod admission;
+mod api_http;
 mod drift_http;
 mod estate_http;
 mod events;
@@ -40,6 +44,7 @@ mod ledger_http;
 mod lineage_http;
 mod metrics_http;
 mod opa;
+mod ui_http;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +93,13 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
             Router::new()
                 .route("/ledger/{*path}", get(ledger_http::serve))
                 .route("/api/v1/lineage", get(lineage_http::get))
-                .route("/v1/drift", get(drift_http::get)),
+                .route("/v1/drift", get(drift_http::get))
+                .route("/api/v1/posture", get(api_http::posture))
+                .route("/api/v1/openapi.json", get(api_http::openapi))
+                .route("/ui", get(ui_http::index))
+                .route("/ui/", get(ui_http::index))
+                .route("/ui/posture", get(ui_http::posture))
+                .route("/ui/assets/assay.css", get(ui_http::css)),
         ))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics_http::track))
         .fallback(errors::not_found)

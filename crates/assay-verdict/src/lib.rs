@@ -6,6 +6,7 @@
 //! policies.
 
 pub mod cost;
+pub mod judge;
 pub mod render;
 
 use std::collections::{BTreeMap, HashSet};

@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use assay_estate::git::GitRepo;
-use assay_estate::{Diagnostic, Estate, diff, source};
-use assay_policy::PolicySet;
+use assay_estate::{Diagnostic, Estate, source};
+use assay_verdict::CommitCheck;
+use assay_verdict::judge::{self, Judge};
 use assay_verdict::render::{self, Format};
-use assay_verdict::{CommitCheck, EstateRef, Evaluated, VerdictInput};
 
 use crate::{CheckArgs, CheckFormat};
 
@@ -45,15 +45,10 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         diagnostics.extend(diags);
         given.extend(plan);
     }
-    let given_plans: Vec<&assay_estate::terraform::Plan> = given.iter().collect();
-    let estimate = if assay_cost::check::wanted(&head) {
-        let _span = tracing::info_span!("cost").entered();
-        let as_of = args.as_of.as_deref().map(crate::cost::parse_day).transpose()?;
-        let billing = billing(args.data.as_deref(), &head, as_of, &mut diagnostics)?;
-        let today = as_of.unwrap_or_else(today);
-        let estimate = assay_cost::check::estimate_with(&head, base.as_ref(), &given_plans, billing.as_ref(), today);
-        diagnostics.extend(estimate.diagnostics.iter().cloned());
-        Some(estimate)
+    // Budgets are projected with the billing data in --data, as of --as-of (else today).
+    let as_of = args.as_of.as_deref().map(crate::cost::parse_day).transpose()?;
+    let billing = if assay_cost::check::wanted(&head) {
+        billing(args.data.as_deref(), &head, as_of, &mut diagnostics)?
     } else {
         None
     };
@@ -63,36 +58,17 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         let end = crate::rightsize::end_time(args.usage_end.as_deref(), "--usage-end")?;
         diagnostics.extend(oversized(&client, &head, base.as_ref(), window, end.timestamp()));
     }
-    let policies = tracing::info_span!("compile").in_scope(|| PolicySet::from_estate(&head));
-    diagnostics.extend(policies.diagnostics.iter().cloned());
-    let evaluations = tracing::info_span!("evaluate", objects = head.manifests.len()).in_scope(|| match &estimate {
-        Some(e) => policies.evaluate_objects_with(&head.manifests, &|i| e.inputs.get(i).map(|c| c.to_input())),
-        None => policies.evaluate_objects(&head.manifests),
-    });
-    let head_plans: Vec<&assay_estate::terraform::Plan> = head.terraform_plans.iter().chain(&given).collect();
-    let (head_terraform, drift) = tracing::info_span!("terraform", plans = head_plans.len())
-        .in_scope(|| assay_policy::terraform::judge(&policies, &head.terraform, &head_plans));
-    diagnostics.extend(drift);
-    let head_subjects = subjects(head_terraform);
-    let base_eval = base.as_ref().map(|b| {
-        let set = PolicySet::from_estate(b);
-        let plans: Vec<&assay_estate::terraform::Plan> = b.terraform_plans.iter().collect();
-        let (judged, _) = assay_policy::terraform::judge(&set, &b.terraform, &plans);
-        (set.evaluate_objects(&b.manifests), subjects(judged), b)
-    });
-    let verdict = assay_verdict::verdict(VerdictInput {
-        estate: estate_ref(&head),
-        head: Evaluated { objects: &head.manifests, evaluations: &evaluations, subjects: &head_subjects },
-        // Terraform's rules count when there is Terraform to judge.
-        policies: policies.len() - if head_plans.is_empty() { policies.terraform_rules() } else { 0 },
-        base: base_eval.as_ref().map(|(evals, subjects, b)| {
-            (estate_ref(b), Evaluated { objects: &b.manifests, evaluations: evals, subjects })
-        }),
-        changes: base.as_ref().map(|b| diff::changes(b, &head)).unwrap_or_default(),
-        commits,
-        diagnostics,
-        cost: estimate.map(|e| e.report),
-    });
+    let verdict = judge::judge(
+        &head,
+        Judge {
+            base: base.as_ref(),
+            plans: &given,
+            billing: billing.as_ref(),
+            today: as_of.unwrap_or_else(today),
+            commits,
+            diagnostics,
+        },
+    );
     let format = match args.format {
         CheckFormat::Table => Format::Table,
         CheckFormat::Json => Format::Json,
@@ -122,14 +98,6 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
         eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.dir().display());
     }
     Ok(verdict.exit_code())
-}
-
-/// Terraform's judged resources as the verdict's subjects.
-fn subjects(judged: Vec<assay_policy::terraform::Judged>) -> Vec<(assay_verdict::Subject, assay_policy::Evaluation)> {
-    judged
-        .into_iter()
-        .map(|j| (assay_verdict::Subject { path: j.path, line: j.line, object: j.object }, j.evaluation))
-        .collect()
 }
 
 /// Warnings for the requests the change raises far above what Prometheus saw the workloads use
@@ -215,10 +183,6 @@ impl Repository<'_> {
         };
         Ok(self.opened.insert(repo))
     }
-}
-
-fn estate_ref(estate: &Estate) -> EstateRef {
-    EstateRef { name: estate.settings.name.clone(), origin: estate.origin.clone() }
 }
 
 /// Checks every commit in base..tip (or tip alone) against the trusted signers.

@@ -52,6 +52,10 @@ fn guarded_requests() -> Vec<(&'static str, String, &'static str, Vec<u8>)> {
         ("GET", "/ledger/checkpoint".into(), "text/plain", Vec::new()),
         ("GET", "/ledger/tile/0/000".into(), "text/plain", Vec::new()),
         ("GET", "/api/v1/lineage?nodeId=dataset:s3://lake-eu:planted".into(), "application/json", Vec::new()),
+        ("GET", "/api/v1/posture".into(), "application/json", Vec::new()),
+        ("GET", "/api/v1/openapi.json".into(), "application/json", Vec::new()),
+        ("GET", "/ui/".into(), "text/html", Vec::new()),
+        ("GET", "/ui/posture".into(), "text/html", Vec::new()),
     ]
 }
 

@@ -1,0 +1,273 @@
+//! The web UI under `/ui/`: server-rendered HTML from the same documents the `/api/v1/` routes
+//! answer, one stable URL per page with its filters in the query, every asset embedded.
+//!
+//! - `GET /ui/` → `/ui/posture`.
+//! - `GET /ui/posture?policy=&namespace=&file=&action=`: the active revision's verdict, its
+//!   hotspots and violations, cost per cost center, refused revisions, drift, diagnostics.
+//! - `GET /ui/assets/assay.css`.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State as Extract};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use crate::posture::{self, Filter, Hotspot};
+use crate::state::State;
+
+const CSS: &str = include_str!("ui/assay.css");
+
+/// `GET /ui/` and `GET /ui`.
+pub(crate) async fn index() -> Redirect {
+    Redirect::to("/ui/posture")
+}
+
+/// `GET /ui/assets/assay.css`.
+pub(crate) async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], CSS).into_response()
+}
+
+/// The pages, in the navigation's order: (path, title).
+const PAGES: [(&str, &str); 1] = [("/ui/posture", "Posture")];
+
+fn page(current: &str, title: &str, estate: &Value, body: Markup) -> Markup {
+    let name = estate["name"].as_str().unwrap_or("estate");
+    let revision = estate["revision"].as_str().unwrap_or("");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (name) " · assay" }
+                link rel="stylesheet" href="/ui/assets/assay.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    span.brand { "assay" }
+                    nav aria-label="Pages" {
+                        @for (path, label) in PAGES {
+                            a href=(path) aria-current=[(path == current).then_some("page")] { (label) }
+                        }
+                    }
+                    span.where { (name) " at " code { (short(revision)) } }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+/// A revision or commit as people quote it: its first 12 hex digits.
+fn short(revision: &str) -> &str {
+    let hex = revision.strip_prefix("sha256:").unwrap_or(revision);
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// A link to the posture page's violations with one filter set (the hotspots count every
+/// violation, so their links do not keep other filters).
+fn filtered(set: impl FnOnce(&mut Filter)) -> String {
+    let mut f = Filter::default();
+    set(&mut f);
+    match serde_urlencoded::to_string(&f) {
+        Ok(q) if !q.is_empty() => format!("/ui/posture?{q}#violations"),
+        _ => "/ui/posture#violations".into(),
+    }
+}
+
+fn hotspot_table(caption: &str, column: &str, rows: &[Hotspot], link: impl Fn(&str) -> String) -> Markup {
+    html! {
+        table {
+            caption { (caption) }
+            thead { tr { th scope="col" { (column) } th.num scope="col" { "Denied" } th.num scope="col" { "Warnings" } th.num scope="col" { "Dry run" } } }
+            tbody {
+                @for h in rows.iter().take(10) {
+                    tr {
+                        td { a href=(link(&h.key)) { code { (h.key) } } }
+                        td.num.deny[h.deny > 0] { (h.deny) }
+                        td.num.warn[h.warn > 0] { (h.warn) }
+                        td.num { (h.dryrun) }
+                    }
+                }
+            }
+        }
+        @if rows.len() > 10 { p.muted { (rows.len() - 10) " more in " code { "/api/v1/posture" } } }
+    }
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn money(v: &Value) -> String {
+    v.as_f64().map(assay_verdict::render::money).unwrap_or_default()
+}
+
+/// `GET /ui/posture`.
+pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Markup {
+    let doc = posture::document(&state, &filter).await;
+    let estate = &doc["estate"];
+    let summary = &doc["summary"];
+    let passed = summary["passed"].as_bool().unwrap_or(false);
+    let violations = doc["violations"].as_array().cloned().unwrap_or_default();
+    let hotspots: posture::Hotspots = serde_json::from_value(doc["hotspots"].clone()).unwrap_or(posture::Hotspots {
+        policies: Vec::new(),
+        namespaces: Vec::new(),
+        files: Vec::new(),
+    });
+    let tiles = [
+        ("Denied", count(&summary["denied"])),
+        ("Warnings", count(&summary["warnings"])),
+        ("Dry run", count(&summary["dryrun"])),
+        ("Budgets exceeded", count(&summary["budget_findings"])),
+        ("Errors", count(&summary["errors"])),
+        ("Objects checked", count(&summary["objects"])),
+        ("Policies", count(&summary["policies"])),
+    ];
+    let body = html! {
+        h1 { "Posture" }
+        p {
+            "Estate " strong { (estate["name"].as_str().unwrap_or("(unnamed)")) }
+            " at revision " code { (estate["revision"].as_str().unwrap_or("")) }
+            @if let Some(commit) = estate["commit"].as_str() { " (commit " code { (short(commit)) } ")" }
+            ", active since " (estate["active_since"].as_str().unwrap_or("")) ". "
+            @if estate["require_signed"].as_bool().unwrap_or(false) {
+                "Only signed commits from trusted signers are activated."
+            } @else {
+                "Commit signatures are not required (" code { "require_signed" } " is off)."
+            }
+        }
+        p {
+            span.status.pass[passed].fail[!passed] role="status" { @if passed { "PASS" } @else { "FAIL" } }
+            " as " code { "assay check" } " judges this revision."
+        }
+        dl.tiles aria-label="Summary" {
+            @for (label, n) in tiles { div { dt { (label) } dd { (n) } } }
+        }
+        h2 #hotspots { "Hotspots" }
+        @if hotspots.policies.is_empty() {
+            p.empty { "No policy finds anything to say about this revision." }
+        } @else {
+            div.grid {
+                div { (hotspot_table("By policy", "Policy", &hotspots.policies, |k| filtered(|f| f.policy = Some(k.to_string())))) }
+                div { (hotspot_table("By namespace", "Namespace", &hotspots.namespaces, |k| filtered(|f| f.namespace = Some(k.to_string())))) }
+                div { (hotspot_table("By file", "File", &hotspots.files, |k| filtered(|f| f.file = Some(k.to_string())))) }
+            }
+        }
+        h2 #violations { "Violations" }
+        form.filters method="get" action="/ui/posture" aria-label="Filter violations" {
+            label { "Policy" input type="text" name="policy" value=[filter.policy.as_deref()]; }
+            label { "Namespace" input type="text" name="namespace" value=[filter.namespace.as_deref()]; }
+            label { "File" input type="text" name="file" value=[filter.file.as_deref()]; }
+            label { "Action"
+                select name="action" {
+                    option value="" { "any" }
+                    @for a in ["deny", "warn", "dryrun"] {
+                        option value=(a) selected[filter.action.as_deref() == Some(a)] { (a) }
+                    }
+                }
+            }
+            button type="submit" { "Filter" }
+            @if !filter.is_empty() { a href="/ui/posture#violations" { "Clear filters" } }
+        }
+        @if violations.is_empty() {
+            p.empty { @if filter.is_empty() { "No violations." } @else { "No violation matches these filters." } }
+        } @else {
+            table #violation-list {
+                caption { (violations.len()) " violations" }
+                thead { tr { th scope="col" { "Action" } th scope="col" { "File" } th scope="col" { "Object" } th scope="col" { "Policy" } th scope="col" { "Message" } } }
+                tbody {
+                    @for v in &violations {
+                        @let action = v["action"].as_str().unwrap_or("");
+                        tr {
+                            td.deny[action == "deny"].warn[action == "warn"] { (action) }
+                            td { code { (v["path"].as_str().unwrap_or("")) ":" (v["line"]) } }
+                            td { code { (v["object"].as_str().unwrap_or("")) } }
+                            td { code { (policy_id(&v["policy"])) } }
+                            td { (v["message"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(cost) = doc["cost"].as_object() {
+            h2 #cost { "Cost of the manifests and Terraform" }
+            p { "Estimated " strong { (money(&cost["monthly"])) " " (cost["currency"].as_str().unwrap_or("")) } " a month." }
+            table {
+                caption { "By cost center" }
+                thead { tr { th scope="col" { "Cost center" } th.num scope="col" { "Monthly" } } }
+                tbody {
+                    @for c in cost["by_cost_center"].as_array().into_iter().flatten() {
+                        tr { td { (c["cost_center"].as_str().unwrap_or("(no cost-center label)")) } td.num { (money(&c["monthly"])) } }
+                    }
+                }
+            }
+            @for f in cost["budget_findings"].as_array().into_iter().flatten() {
+                p { strong { (f["action"].as_str().unwrap_or("")) } " " code { (f["path"].as_str().unwrap_or("")) ":" (f["line"]) } " " (f["message"].as_str().unwrap_or("")) }
+            }
+        }
+        @if let Some(drift) = doc["drift"].as_object() {
+            h2 #drift { "Drift" }
+            p {
+                "Cluster " code { (drift["cluster"].as_str().unwrap_or("")) } " against revision " code { (short(drift["revision"].as_str().unwrap_or(""))) }
+                ": " (count(&drift["counts"]["in_sync"])) " in sync, " (count(&drift["counts"]["drifted"])) " drifted, "
+                (count(&drift["counts"]["missing"])) " missing, " (count(&drift["counts"]["extra"])) " extra."
+            }
+        }
+        h2 #refused { "Refused revisions" }
+        @let refused = doc["refused"].as_array().cloned().unwrap_or_default();
+        @if refused.is_empty() {
+            p.empty { "No revision has been refused since the server started." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Time" } th scope="col" { "Revision" } th scope="col" { "Why" } } }
+                tbody {
+                    @for r in &refused {
+                        tr {
+                            td { (r["time"].as_str().unwrap_or("")) }
+                            td { code { (short(r["revision"].as_str().unwrap_or(""))) } }
+                            td { @for why in r["reasons"].as_array().into_iter().flatten() { (why.as_str().unwrap_or("")) br; } }
+                        }
+                    }
+                }
+            }
+        }
+        @let diagnostics: Vec<&Value> = doc["diagnostics"].as_array().into_iter().flatten().filter(|d| d["severity"] != "info").collect();
+        @if !diagnostics.is_empty() {
+            h2 #diagnostics { "Diagnostics" }
+            table {
+                thead { tr { th scope="col" { "Severity" } th scope="col" { "Where" } th scope="col" { "Message" } } }
+                tbody {
+                    @for d in diagnostics {
+                        tr {
+                            td { (d["severity"].as_str().unwrap_or("")) }
+                            td { code { (d["path"].as_str().unwrap_or("")) @if let Some(l) = d["line"].as_u64() { ":" (l) } } }
+                            td { (d["message"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted { "The same data as JSON: " a href=(api_link(&filter)) { code { (api_link(&filter)) } } "." }
+    };
+    page("/ui/posture", "Posture", estate, body)
+}
+
+fn api_link(filter: &Filter) -> String {
+    match serde_urlencoded::to_string(filter) {
+        Ok(q) if !q.is_empty() => format!("/api/v1/posture?{q}"),
+        _ => "/api/v1/posture".into(),
+    }
+}
+
+/// A policy reference as `assay check` names it: the rule, or `Kind/name` of a constraint.
+fn policy_id(policy: &Value) -> String {
+    match (policy["rule"].as_str(), policy["kind"].as_str(), policy["name"].as_str()) {
+        (Some(rule), _, _) => rule.to_string(),
+        (None, Some(kind), Some(name)) => format!("{kind}/{name}"),
+        _ => policy.to_string(),
+    }
+}

@@ -1,0 +1,137 @@
+//! The web UI's read API and pages, through the real binary: the posture of the active
+//! revision is what `assay check` says of it, its filters and hotspots add up, the OpenAPI
+//! document describes what the server answers, and the pages are served from the binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::server::Server;
+use common::{assay, repo_root};
+use serde_json::Value;
+
+fn check_example() -> Value {
+    let out = assay(&repo_root(), &["check", "examples/estate", "--format", "json"]);
+    serde_json::from_slice(&out.stdout).expect("verdict JSON")
+}
+
+#[test]
+fn the_posture_is_the_verdict_of_assay_check_with_its_hotspots_and_filters() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--poll", "0"]);
+    let verdict = check_example();
+
+    let (status, posture) = server.json("GET", "/api/v1/posture", &Value::Null);
+    assert_eq!(status, 200, "{posture}");
+    for key in ["denied", "warnings", "dryrun", "objects", "policies", "budget_findings", "passed"] {
+        assert_eq!(posture["summary"][key], verdict["summary"][key], "summary.{key}: {posture:#}");
+    }
+    assert_eq!(posture["violations"].as_array().map(Vec::len), verdict["violations"].as_array().map(Vec::len));
+    assert_eq!(posture["cost"]["monthly"], verdict["cost"]["monthly"]);
+
+    // Each hotspot table counts every violation once.
+    let total = posture["violations"].as_array().map_or(0, Vec::len);
+    for by in ["policies", "namespaces", "files"] {
+        let sum: u64 = posture["hotspots"][by]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                h["deny"].as_u64().unwrap_or(0) + h["warn"].as_u64().unwrap_or(0) + h["dryrun"].as_u64().unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(sum as usize, total, "hotspots by {by}: {:#}", posture["hotspots"]);
+    }
+    // The research namespace has two denials in the example (a label and a missing annotation)
+    // and the Namespace object itself is cluster-scoped.
+    let namespaces: BTreeMap<String, u64> = posture["hotspots"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| (h["key"].as_str().unwrap_or("").to_string(), h["deny"].as_u64().unwrap_or(0)))
+        .collect();
+    let expected_research = verdict["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["action"] == "deny" && v["object"].as_str().is_some_and(|o| o.contains("/research/")))
+        .count() as u64;
+    assert_eq!(namespaces.get("research"), Some(&expected_research), "{namespaces:?}");
+
+    // A filter keeps only what matches, and says which filter it applied.
+    let (_, filtered) = server.json("GET", "/api/v1/posture?policy=data.k8s.labels.deny&action=deny", &Value::Null);
+    let listed = filtered["violations"].as_array().cloned().unwrap_or_default();
+    let expected = verdict["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["policy"]["rule"] == "data.k8s.labels.deny" && v["action"] == "deny")
+        .count();
+    assert!(expected > 0);
+    assert_eq!(listed.len(), expected, "{filtered:#}");
+    assert!(listed.iter().all(|v| v["policy"]["rule"] == "data.k8s.labels.deny"));
+    assert_eq!(filtered["filter"]["policy"], "data.k8s.labels.deny");
+    assert_eq!(filtered["estate"]["revision"], posture["estate"]["revision"]);
+}
+
+#[test]
+fn the_pages_are_served_from_the_binary_with_their_filters_in_the_url() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--poll", "0"]);
+    let verdict = check_example();
+
+    let (status, _) = server.request("GET", "/ui/", None, b"");
+    assert!(matches!(status, 303 | 307 | 308), "{status}");
+    let (status, page) = server.request("GET", "/ui/posture", None, b"");
+    assert_eq!(status, 200);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains(r#"<html lang="en">"#));
+    assert!(page.contains(r#"href="/ui/assets/assay.css""#));
+    // No asset from elsewhere: the page works offline.
+    assert!(!page.contains("https://") && !page.contains("http://"), "{page}");
+    let denied = verdict["summary"]["denied"].as_u64().expect("denied");
+    assert!(page.contains(&format!("<dt>Denied</dt><dd>{denied}</dd>")), "{page}");
+    // Each hotspot links to the violations it counts, filtered in the URL.
+    assert!(page.contains("/ui/posture?policy=data.k8s.labels.deny#violations"), "{page}");
+    assert!(page.contains("/ui/posture?namespace=research#violations"), "{page}");
+
+    let (_, only) = server.request("GET", "/ui/posture?namespace=research&action=deny", None, b"");
+    let rows = only.matches("<tr><td class=\"deny\">deny</td>").count();
+    let expected = verdict["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["action"] == "deny" && v["object"].as_str().is_some_and(|o| o.contains("/research/")))
+        .count();
+    assert_eq!(rows, expected, "{only}");
+    // What a user typed is shown back escaped, never as markup.
+    let (_, hostile) = server.request("GET", "/ui/posture?file=%3Cscript%3Ealert(1)%3C%2Fscript%3E", None, b"");
+    assert!(!hostile.contains("<script>"), "{hostile}");
+    assert!(hostile.contains("&lt;script&gt;"), "{hostile}");
+
+    let (status, css) = server.request("GET", "/ui/assets/assay.css", None, b"");
+    assert_eq!(status, 200);
+    assert!(css.contains("--deny"));
+}
+
+#[test]
+fn the_openapi_document_describes_what_the_server_answers() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--poll", "0"]);
+    let (status, doc) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/api/v1/posture", "/api/v1/lineage", "/api/v1/openapi.json"] {
+        assert!(doc["paths"][path].is_object(), "{path} undocumented");
+    }
+    // The posture the server answers is valid against the document's own schema.
+    let mut schema = doc["components"]["schemas"]["Posture"].clone();
+    schema["$defs"] = doc["components"]["schemas"].clone();
+    let text = schema.to_string().replace("#/components/schemas/", "#/$defs/");
+    let schema: Value = serde_json::from_str(&text).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let (_, posture) = server.json("GET", "/api/v1/posture", &Value::Null);
+    let errors: Vec<String> =
+        validator.iter_errors(&posture).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
