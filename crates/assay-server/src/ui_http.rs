@@ -86,7 +86,7 @@ fn hotspot_table(caption: &str, column: &str, rows: &[Hotspot], link: impl Fn(&s
             tbody {
                 @for h in rows.iter().take(10) {
                     tr {
-                        td { a href=(link(&h.key)) { code { (h.key) } } }
+                        td { a href=(link(&h.key)) { @if h.key == "-" { "(no namespace)" } @else { code { (h.key) } } } }
                         td.num.deny[h.deny > 0] { (h.deny) }
                         td.num.warn[h.warn > 0] { (h.warn) }
                         td.num { (h.dryrun) }

@@ -1,0 +1,164 @@
+//! The web UI in a real browser: Debian's headless Chromium driven over WebDriver
+//! (chromedriver, installed by `scripts/test.sh`), against `assay serve` on the example estate.
+//! What a person checks: the numbers on the page are `assay check`'s, a hotspot leads to the
+//! violations it counts, the filters live in the URL, the keyboard reaches the content first.
+//! Each page's screenshot is kept in `target/ui-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::server::{Server, eventually, free_port};
+use common::{assay, repo_root};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn driver() -> Driver {
+    let program = std::env::var("ASSAY_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    assert!(
+        std::path::Path::new(&program).exists(),
+        "{program} not found: scripts/test.sh installs Debian's chromium and chromium-driver"
+    );
+    let port = free_port();
+    let child = Command::new(&program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let ready = eventually(Duration::from_secs(20), || ureq::get(&format!("{url}/status")).call().ok().map(|_| ()));
+    assert!(ready.is_some(), "chromedriver did not answer on {url}");
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let chromium = std::env::var("ASSAY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            // As root, without a sandbox; no background connections (the network is closed).
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", "--disable-quic", "--window-size=1366,900"]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a browser session")
+}
+
+fn screenshots() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let dir = target.join("ui-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
+}
+
+#[test]
+fn the_posture_page_shows_what_assay_check_says_and_leads_to_the_violations() {
+    let out = assay(&repo_root(), &["check", "examples/estate", "--format", "json"]);
+    let verdict: Value = serde_json::from_slice(&out.stdout).expect("verdict");
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--poll", "0"]);
+    let base = format!("http://{}", server.addr);
+    let driver = driver();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = browser(&driver).await;
+        // /ui/ leads to the posture page.
+        client.goto(&format!("{base}/ui/")).await.expect("goto");
+        assert_eq!(client.current_url().await.expect("url").path(), "/ui/posture");
+        assert!(client.title().await.expect("title").starts_with("Posture"));
+
+        // The tiles are assay check's summary.
+        let mut tiles = std::collections::BTreeMap::new();
+        for tile in client.find_all(Locator::Css("dl.tiles > div")).await.expect("tiles") {
+            let label = tile.find(Locator::Css("dt")).await.expect("dt").text().await.expect("text");
+            let value = tile.find(Locator::Css("dd")).await.expect("dd").text().await.expect("text");
+            tiles.insert(label, value);
+        }
+        for (label, key) in [
+            ("Denied", "denied"),
+            ("Warnings", "warnings"),
+            ("Objects checked", "objects"),
+            ("Policies", "policies"),
+            ("Budgets exceeded", "budget_findings"),
+        ] {
+            assert_eq!(
+                tiles.get(label).map(String::as_str),
+                Some(verdict["summary"][key].to_string().as_str()),
+                "{label}: {tiles:?}"
+            );
+        }
+        let status = text(&client, "[role=status]").await;
+        assert_eq!(status, if verdict["summary"]["passed"] == true { "PASS" } else { "FAIL" });
+        let violations = verdict["violations"].as_array().cloned().unwrap_or_default();
+        let listed = client.find_all(Locator::Css("#violation-list tbody tr")).await.expect("rows");
+        assert_eq!(listed.len(), violations.len());
+
+        // The page loads fast enough to use (printed; BENCHMARKS.md records the figure).
+        let timing = client
+            .execute(
+                "const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime;",
+                vec![],
+            )
+            .await
+            .expect("timing");
+        println!("posture page loaded in {timing} ms");
+        let shot = client.screenshot().await.expect("screenshot");
+        assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(screenshots().join("posture.png"), &shot).expect("write screenshot");
+
+        // The keyboard reaches the skip link first, and it leads to the content.
+        client
+            .find(Locator::Css("body"))
+            .await
+            .expect("body")
+            .send_keys(&fantoccini::key::Key::Tab.to_string())
+            .await
+            .expect("tab");
+        let focused = client.active_element().await.expect("focus");
+        assert_eq!(focused.text().await.expect("text"), "Skip to content");
+
+        // A hotspot leads to the violations it counts, with the filter in the URL.
+        let policy = "data.k8s.labels.deny";
+        let expected = violations.iter().filter(|v| v["policy"]["rule"] == policy).count();
+        let link = client.find(Locator::LinkText(policy)).await.expect("the hotspot's link");
+        link.click().await.expect("click");
+        let url = client.current_url().await.expect("url");
+        assert_eq!(url.query(), Some(format!("policy={policy}").as_str()), "{url}");
+        let rows = client.find_all(Locator::Css("#violation-list tbody tr")).await.expect("rows");
+        assert_eq!(rows.len(), expected);
+        for row in rows {
+            assert!(row.text().await.expect("text").contains(policy));
+        }
+        // The filter form shows the filter, and clearing it shows everything again.
+        let field = client.find(Locator::Css("input[name=policy]")).await.expect("policy field");
+        assert_eq!(field.prop("value").await.expect("value").as_deref(), Some(policy));
+        client.find(Locator::LinkText("Clear filters")).await.expect("clear").click().await.expect("click");
+        let rows = client.find_all(Locator::Css("#violation-list tbody tr")).await.expect("rows");
+        assert_eq!(rows.len(), violations.len());
+        client.close().await.expect("close");
+    });
+}
