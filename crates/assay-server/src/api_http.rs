@@ -1,12 +1,17 @@
-//! The read API behind the web UI, under `/api/v1/`: `GET /api/v1/posture` and the OpenAPI
-//! document that describes every `/api/v1/` route (`GET /api/v1/openapi.json`).
+//! The read API behind the web UI, under `/api/v1/`: `GET /api/v1/posture`, the ledger
+//! (`GET /api/v1/ledger`, `/api/v1/ledger/entries/{index}` with `/raw` and `/receipt`), and the
+//! OpenAPI document that describes every `/api/v1/` route (`GET /api/v1/openapi.json`).
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State as Extract};
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::header;
+use axum::response::{IntoResponse as _, Response};
 use serde_json::Value;
 
+use crate::errors::error;
+use crate::ledger_read;
 use crate::posture::{self, Filter};
 use crate::state::State;
 
@@ -19,7 +24,99 @@ pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): 
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// `GET /api/v1/openapi.json`.
-pub(crate) async fn openapi() -> axum::response::Response {
-    use axum::response::IntoResponse as _;
+pub(crate) async fn openapi() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `GET /api/v1/ledger?type=&before=&limit=`: the query.
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+pub(crate) struct LedgerQuery {
+    /// Only entries of this record type (`decision`, `verdict`, `activation`...).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<String>,
+    /// Only entries before this index (the `next_before` of the previous answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) before: Option<u64>,
+    /// How many (50 unless set, at most 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limit: Option<usize>,
+}
+
+/// Answers what the ledger cannot give.
+pub(crate) fn unavailable(why: ledger_read::Unavailable) -> Response {
+    use axum::http::StatusCode;
+    match why {
+        ledger_read::Unavailable::NoLedger => {
+            error(StatusCode::NOT_FOUND, "ledger_not_kept", "this server keeps no ledger (start it with --ledger)")
+        }
+        ledger_read::Unavailable::NoEntry(index, size) => error(
+            StatusCode::NOT_FOUND,
+            "no_such_entry",
+            format!("entry {index} is not in the ledger: it has {size} entries"),
+        ),
+        ledger_read::Unavailable::Broken(why) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "ledger_unreadable", format!("the ledger cannot be read: {why}"))
+        }
+    }
+}
+
+/// Runs a ledger read on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, ledger_read::Unavailable> + Send + 'static,
+) -> Result<T, ledger_read::Unavailable> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .unwrap_or_else(|e| Err(ledger_read::Unavailable::Broken(format!("the read failed: {e}"))))
+}
+
+/// `GET /api/v1/ledger`.
+pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<LedgerQuery>) -> Response {
+    let dir = state.ledger.dir.clone();
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    match blocking(move || ledger_read::recent(dir.as_deref(), q.kind.as_deref(), q.before, limit)).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(why) => unavailable(why),
+    }
+}
+
+/// `GET /api/v1/ledger/entries/{index}`.
+pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
+    let dir = state.ledger.dir.clone();
+    match blocking(move || ledger_read::entry(dir.as_deref(), index)).await {
+        Ok((_, doc)) => Json(doc).into_response(),
+        Err(why) => unavailable(why),
+    }
+}
+
+/// `GET /api/v1/ledger/entries/{index}/raw`: the entry's bytes, as `verify-receipt --entry`
+/// takes them.
+pub(crate) async fn ledger_raw(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
+    let dir = state.ledger.dir.clone();
+    match blocking(move || ledger_read::entry(dir.as_deref(), index)).await {
+        Ok((bytes, _)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{index}.json\"")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(why) => unavailable(why),
+    }
+}
+
+/// `GET /api/v1/ledger/entries/{index}/receipt`: a C2SP tlog-proof receipt.
+pub(crate) async fn ledger_receipt(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
+    let dir = state.ledger.dir.clone();
+    match blocking(move || ledger_read::receipt(dir.as_deref(), index)).await {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{index}.tlog-proof\"")),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(why) => unavailable(why),
+    }
 }

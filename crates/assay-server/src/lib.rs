@@ -27,6 +27,7 @@ mod errors;
 mod follow;
 mod health;
 mod ledger;
+mod ledger_read;
 mod limits;
 mod lineage;
 mod metrics;
@@ -96,6 +97,12 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
                 .route("/v1/drift", get(drift_http::get))
                 .route("/api/v1/posture", get(api_http::posture))
                 .route("/api/v1/openapi.json", get(api_http::openapi))
+                .route("/api/v1/ledger", get(api_http::ledger))
+                .route("/api/v1/ledger/entries/{index}", get(api_http::ledger_entry))
+                .route("/api/v1/ledger/entries/{index}/raw", get(api_http::ledger_raw))
+                .route("/api/v1/ledger/entries/{index}/receipt", get(api_http::ledger_receipt))
+                .route("/ui/ledger", get(ui_http::ledger))
+                .route("/ui/ledger/entries/{index}", get(ui_http::ledger_entry))
                 .route("/ui", get(ui_http::index))
                 .route("/ui/", get(ui_http::index))
                 .route("/ui/posture", get(ui_http::posture))

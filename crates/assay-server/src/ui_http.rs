@@ -4,16 +4,21 @@
 //! - `GET /ui/` → `/ui/posture`.
 //! - `GET /ui/posture?policy=&namespace=&file=&action=`: the active revision's verdict, its
 //!   hotspots and violations, cost per cost center, refused revisions, drift, diagnostics.
+//! - `GET /ui/ledger?type=&before=`: the signed checkpoint and recent entries by type;
+//!   `GET /ui/ledger/entries/{index}`: one entry, its inclusion proof, and its receipt and bytes
+//!   to download for `assay log verify-receipt`.
 //! - `GET /ui/assets/assay.css`.
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State as Extract};
+use axum::extract::{Path, Query, State as Extract};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
+use crate::api_http::{self, LedgerQuery};
+use crate::ledger_read::{self, Unavailable};
 use crate::posture::{self, Filter, Hotspot};
 use crate::state::State;
 
@@ -30,7 +35,7 @@ pub(crate) async fn css() -> Response {
 }
 
 /// The pages, in the navigation's order: (path, title).
-const PAGES: [(&str, &str); 1] = [("/ui/posture", "Posture")];
+const PAGES: [(&str, &str); 2] = [("/ui/posture", "Posture"), ("/ui/ledger", "Ledger")];
 
 fn page(current: &str, title: &str, estate: &Value, body: Markup) -> Markup {
     let name = estate["name"].as_str().unwrap_or("estate");
@@ -270,4 +275,145 @@ fn policy_id(policy: &Value) -> String {
         (None, Some(kind), Some(name)) => format!("{kind}/{name}"),
         _ => policy.to_string(),
     }
+}
+
+/// Record types, for the ledger page's filter.
+const RECORD_TYPES: [&str; 11] = [
+    "decision",
+    "verdict",
+    "activation",
+    "refusal",
+    "finding",
+    "lineage-event",
+    "residency-finding",
+    "quality-finding",
+    "provenance",
+    "sync-attestation",
+    "drift-observation",
+];
+
+fn estate_of(state: &State) -> Value {
+    let active = state.active();
+    serde_json::json!({"name": active.name, "revision": active.revision})
+}
+
+fn no_ledger(why: &Unavailable) -> Markup {
+    html! {
+        @match why {
+            Unavailable::NoLedger => p.empty {
+                "This server keeps no ledger. Create one with " code { "assay log keygen" } " and "
+                code { "assay log init" } ", then start the server with " code { "--ledger DIR --ledger-key KEY" } "."
+            },
+            Unavailable::NoEntry(index, size) => p.empty { "Entry " (index) " is not in the ledger: it has " (size) " entries." },
+            Unavailable::Broken(why) => p.empty { "The ledger cannot be read: " (why) },
+        }
+    }
+}
+
+fn checkpoint_box(c: &Value) -> Markup {
+    html! {
+        dl.tiles aria-label="Checkpoint" {
+            div { dt { "Log" } dd { code { (c["origin"].as_str().unwrap_or("")) } } }
+            div { dt { "Entries" } dd { (c["size"]) } }
+        }
+        p { "Root hash " code { (c["root_hash"].as_str().unwrap_or("")) } }
+        details {
+            summary { "The signed checkpoint" }
+            pre { (c["note"].as_str().unwrap_or("")) }
+        }
+    }
+}
+
+/// `GET /ui/ledger`.
+pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<LedgerQuery>) -> Markup {
+    let dir = state.ledger.dir.clone();
+    let query = q.clone();
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let read =
+        api_http::blocking(move || ledger_read::recent(dir.as_deref(), query.kind.as_deref(), query.before, limit))
+            .await;
+    let body = html! {
+        h1 { "Ledger" }
+        p {
+            "Every verdict, decision and event this server recorded, in a Merkle log with signed checkpoints "
+            "(C2SP tlog-tiles). Each entry has an inclusion proof and a receipt an auditor verifies offline."
+        }
+        @match &read {
+            Err(why) => (no_ledger(why)),
+            Ok(doc) => {
+                h2 { "Checkpoint" }
+                (checkpoint_box(&doc["checkpoint"]))
+                h2 #entries { "Recent entries" }
+                form.filters method="get" action="/ui/ledger" aria-label="Filter entries" {
+                    label { "Type"
+                        select name="type" {
+                            option value="" { "any" }
+                            @for t in RECORD_TYPES { option value=(t) selected[q.kind.as_deref() == Some(t)] { (t) } }
+                        }
+                    }
+                    button type="submit" { "Show" }
+                }
+                @let entries = doc["entries"].as_array().cloned().unwrap_or_default();
+                @if entries.is_empty() {
+                    p.empty { @if q.kind.is_some() { "No entry of this type among the latest." } @else { "The ledger is empty." } }
+                } @else {
+                    table #entry-list {
+                        thead { tr { th.num scope="col" { "Index" } th scope="col" { "Type" } th scope="col" { "Time" } th scope="col" { "Summary" } } }
+                        tbody {
+                            @for e in &entries {
+                                tr {
+                                    td.num { a href={ "/ui/ledger/entries/" (e["index"]) } { (e["index"]) } }
+                                    td { (e["type"].as_str().unwrap_or("")) }
+                                    td { (e["time"].as_str().unwrap_or("")) }
+                                    td { (e["summary"].as_str().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(before) = doc["next_before"].as_u64() {
+                        @let next = LedgerQuery { before: Some(before), ..q.clone() };
+                        p { a href={ "/ui/ledger?" (serde_urlencoded::to_string(&next).unwrap_or_default()) "#entries" } { "Older entries" } }
+                    }
+                }
+            }
+        }
+    };
+    page("/ui/ledger", "Ledger", &estate_of(&state), body)
+}
+
+/// `GET /ui/ledger/entries/{index}`.
+pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
+    let dir = state.ledger.dir.clone();
+    let read = api_http::blocking(move || ledger_read::entry(dir.as_deref(), index)).await;
+    let missing = matches!(read, Err(Unavailable::NoEntry(..) | Unavailable::NoLedger));
+    let body = html! {
+        h1 { "Ledger entry " (index) }
+        p { a href="/ui/ledger" { "All entries" } }
+        @match &read {
+            Err(why) => (no_ledger(why)),
+            Ok((_, doc)) => {
+                @let origin = doc["checkpoint"]["origin"].as_str().unwrap_or("");
+                p { strong { (doc["type"].as_str().unwrap_or("")) } " " (doc["summary"].as_str().unwrap_or("")) }
+                h2 { "Receipt" }
+                p {
+                    "A receipt proves, offline, that this entry is in the log whose checkpoint it carries: "
+                    a href={ "/api/v1/ledger/entries/" (index) "/receipt" } download={ "entry-" (index) ".tlog-proof" } { "download the receipt" }
+                    " and "
+                    a href={ "/api/v1/ledger/entries/" (index) "/raw" } download={ "entry-" (index) ".json" } { "the entry" }
+                    ", then check them with the verifier key of " code { (origin) } " (what " code { "assay log keygen --public" } " wrote):"
+                }
+                pre { "assay log verify-receipt entry-" (index) ".tlog-proof --entry entry-" (index) ".json --key LOG.pub" }
+                h2 { "Inclusion proof" }
+                p { "Leaf hash " code { (doc["leaf_hash"].as_str().unwrap_or("")) } }
+                ol {
+                    @for h in doc["inclusion_proof"].as_array().into_iter().flatten() { li { code { (h.as_str().unwrap_or("")) } } }
+                }
+                (checkpoint_box(&doc["checkpoint"]))
+                h2 { "Record" }
+                pre { (serde_json::to_string_pretty(&doc["record"]).unwrap_or_default()) }
+            }
+        }
+    };
+    let markup = page("/ui/ledger", &format!("Entry {index}"), &estate_of(&state), body);
+    if missing { (axum::http::StatusCode::NOT_FOUND, markup).into_response() } else { markup.into_response() }
 }

@@ -121,17 +121,104 @@ fn the_openapi_document_describes_what_the_server_answers() {
     let (status, doc) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/api/v1/posture", "/api/v1/lineage", "/api/v1/openapi.json"] {
+    for path in [
+        "/api/v1/posture",
+        "/api/v1/lineage",
+        "/api/v1/ledger",
+        "/api/v1/ledger/entries/{index}",
+        "/api/v1/ledger/entries/{index}/raw",
+        "/api/v1/ledger/entries/{index}/receipt",
+        "/api/v1/openapi.json",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} undocumented");
     }
     // The posture the server answers is valid against the document's own schema.
-    let mut schema = doc["components"]["schemas"]["Posture"].clone();
+    let (_, posture) = server.json("GET", "/api/v1/posture", &Value::Null);
+    let errors = schema_errors(&server, "Posture", &posture);
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// Where `value` breaks the schema `name` of the server's OpenAPI document.
+fn schema_errors(server: &Server, name: &str, value: &Value) -> Vec<String> {
+    let (_, doc) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
+    let mut schema = doc["components"]["schemas"][name].clone();
+    assert!(schema.is_object(), "no schema {name}");
     schema["$defs"] = doc["components"]["schemas"].clone();
     let text = schema.to_string().replace("#/components/schemas/", "#/$defs/");
     let schema: Value = serde_json::from_str(&text).expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
-    let (_, posture) = server.json("GET", "/api/v1/posture", &Value::Null);
-    let errors: Vec<String> =
-        validator.iter_errors(&posture).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+#[test]
+fn the_ledger_api_lists_entries_by_type_and_gives_receipts_that_verify_offline() {
+    use common::server::{keyed_ledger, namespace_review};
+    let work = tempfile::tempdir().expect("tempdir");
+    keyed_ledger(work.path());
+    let server = Server::start(work.path(), &["--poll", "0", "--ledger", "ledger", "--ledger-key", "k"]);
+    for uid in ["a", "b", "c"] {
+        let (status, _) =
+            server.json("POST", "/v1/admission", &namespace_review(uid, serde_json::json!({"owner": "ml"})));
+        assert_eq!(status, 200);
+    }
+    // Decisions reach the ledger off the request's path: wait for the checkpoint to hold them.
+    let doc = common::server::eventually(std::time::Duration::from_secs(20), || {
+        let (_, doc) = server.json("GET", "/api/v1/ledger?type=decision", &Value::Null);
+        (doc["entries"].as_array().map_or(0, Vec::len) == 3).then_some(doc)
+    })
+    .expect("three decisions in the ledger");
+    let entries = doc["entries"].as_array().cloned().unwrap_or_default();
+    assert!(entries.iter().all(|e| e["type"] == "decision"), "{doc:#}");
+    // Latest first.
+    let indexes: Vec<u64> = entries.iter().filter_map(|e| e["index"].as_u64()).collect();
+    assert!(indexes.windows(2).all(|w| w[0] > w[1]), "{indexes:?}");
+    assert_eq!(doc["checkpoint"]["origin"], "decisions.example/log");
+    assert_eq!(schema_errors(&server, "LedgerPage", &doc), Vec::<String>::new());
+    let (_, all) = server.json("GET", "/api/v1/ledger", &Value::Null);
+    assert!(all["entries"].as_array().into_iter().flatten().any(|e| e["type"] == "activation"), "{all:#}");
+    let (_, paged) = server.json("GET", "/api/v1/ledger?limit=1", &Value::Null);
+    assert_eq!(paged["entries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(paged["next_before"], paged["entries"][0]["index"]);
+
+    // One entry, its proof, and a receipt that assay log verify-receipt accepts offline.
+    let index = indexes[0];
+    let (status, entry) = server.json("GET", &format!("/api/v1/ledger/entries/{index}"), &Value::Null);
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(entry["record"]["type"], "assay.dev/record/decision/v2");
+    assert_eq!(schema_errors(&server, "LedgerEntry", &entry), Vec::<String>::new());
+    let (_, receipt) = server.request("GET", &format!("/api/v1/ledger/entries/{index}/receipt"), None, b"");
+    assert!(receipt.starts_with("c2sp.org/tlog-proof@v1\n"), "{receipt}");
+    let (_, raw) = server.request("GET", &format!("/api/v1/ledger/entries/{index}/raw"), None, b"");
+    std::fs::write(work.path().join("r.tlog-proof"), &receipt).expect("write");
+    std::fs::write(work.path().join("e.json"), &raw).expect("write");
+    let out = assay(work.path(), &["log", "verify-receipt", "r.tlog-proof", "--entry", "e.json", "--key", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    // Another entry's bytes do not verify with this receipt.
+    let (_, other) = server.request("GET", &format!("/api/v1/ledger/entries/{}/raw", indexes[1]), None, b"");
+    std::fs::write(work.path().join("e.json"), &other).expect("write");
+    let out = assay(work.path(), &["log", "verify-receipt", "r.tlog-proof", "--entry", "e.json", "--key", "k.pub"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+
+    let (status, missing) = server.json("GET", "/api/v1/ledger/entries/999999", &Value::Null);
+    assert_eq!(status, 404);
+    assert_eq!(missing["code"], "no_such_entry");
+    // The pages.
+    let (status, page) = server.request("GET", "/ui/ledger?type=decision", None, b"");
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<a href=\"/ui/ledger/entries/").count(), 3, "{page}");
+    let (status, page) = server.request("GET", &format!("/ui/ledger/entries/{index}"), None, b"");
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("/api/v1/ledger/entries/{index}/receipt")), "{page}");
+}
+
+#[test]
+fn a_server_without_a_ledger_says_how_to_keep_one() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--poll", "0"]);
+    let (status, answer) = server.json("GET", "/api/v1/ledger", &Value::Null);
+    assert_eq!(status, 404);
+    assert_eq!(answer["code"], "ledger_not_kept");
+    let (status, page) = server.request("GET", "/ui/ledger", None, b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("assay log init"), "{page}");
 }

@@ -162,3 +162,65 @@ fn the_posture_page_shows_what_assay_check_says_and_leads_to_the_violations() {
         client.close().await.expect("close");
     });
 }
+
+#[test]
+fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
+    use common::server::{keyed_ledger, namespace_review};
+    let work = tempfile::tempdir().expect("tempdir");
+    keyed_ledger(work.path());
+    let server = Server::start(work.path(), &["--poll", "0", "--ledger", "ledger", "--ledger-key", "k"]);
+    let (status, _) = server.json("POST", "/v1/admission", &namespace_review("ui", json!({"owner": "ml"})));
+    assert_eq!(status, 200);
+    let recorded = eventually(Duration::from_secs(20), || {
+        let (_, doc) = server.json("GET", "/api/v1/ledger?type=decision", &Value::Null);
+        doc["entries"][0]["index"].as_u64()
+    });
+    let index = recorded.expect("the decision in the ledger");
+    let base = format!("http://{}", server.addr);
+    let driver = driver();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = browser(&driver).await;
+        client.goto(&format!("{base}/ui/posture")).await.expect("goto");
+        // From the navigation to the ledger, filtered to decisions with the form.
+        client.find(Locator::LinkText("Ledger")).await.expect("nav").click().await.expect("click");
+        assert_eq!(client.current_url().await.expect("url").path(), "/ui/ledger");
+        let size = text(&client, "dl.tiles div:nth-child(2) dd").await;
+        assert!(size.parse::<u64>().expect("a size") > index, "{size}");
+        client
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshots().join("ledger.png"), png))
+            .expect("shot")
+            .expect("write");
+        let select = client.find(Locator::Css("select[name=type]")).await.expect("type filter");
+        select.select_by_value("decision").await.expect("select");
+        client.find(Locator::Css("form.filters button")).await.expect("button").click().await.expect("submit");
+        assert_eq!(client.current_url().await.expect("url").query(), Some("type=decision"));
+        let rows = client.find_all(Locator::Css("#entry-list tbody tr")).await.expect("rows");
+        assert_eq!(rows.len(), 1);
+        client.find(Locator::LinkText(&index.to_string())).await.expect("the entry").click().await.expect("click");
+        assert_eq!(client.current_url().await.expect("url").path(), format!("/ui/ledger/entries/{index}"));
+        client
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshots().join("ledger-entry.png"), png))
+            .expect("shot")
+            .expect("write");
+        // What the page's two download links give is what an auditor verifies.
+        let receipt = client.find(Locator::LinkText("download the receipt")).await.expect("receipt link");
+        let entry = client.find(Locator::LinkText("the entry")).await.expect("entry link");
+        for (link, file) in [(receipt, "downloaded.tlog-proof"), (entry, "downloaded.json")] {
+            let href = link.prop("href").await.expect("href").expect("a link");
+            let body = ureq::get(&href).call().expect("download").into_body().read_to_vec().expect("body");
+            std::fs::write(work.path().join(file), body).expect("write");
+        }
+        client.close().await.expect("close");
+    });
+    let out = assay(
+        work.path(),
+        &["log", "verify-receipt", "downloaded.tlog-proof", "--entry", "downloaded.json", "--key", "k.pub"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).starts_with("ok: "), "{}", common::stdout(&out));
+}
