@@ -165,6 +165,12 @@ impl AuthConfig {
 
     /// Checks the configuration against where the server listens; `Ok` holds warnings to print.
     pub fn check(&self, addr: SocketAddr, client_ca: bool) -> Result<Vec<String>> {
+        self.check_mounted(addr, client_ca, true)
+    }
+
+    /// As [`AuthConfig::check`], for a server that mounts the routes that write only when
+    /// `writes` (`assay ui` does not): without them, open reads are warned about instead.
+    pub fn check_mounted(&self, addr: SocketAddr, client_ca: bool, writes: bool) -> Result<Vec<String>> {
         if !self.client_names.is_empty() && !client_ca {
             bail!("--client-name needs --client-ca (the CA bundle that client certificates are verified against)");
         }
@@ -175,8 +181,14 @@ impl AuthConfig {
             );
         }
         let open: Vec<&str> =
-            Group::ALL.into_iter().filter(|g| g.writes() && !self.required(*g)).map(Group::name).collect();
+            Group::ALL.into_iter().filter(|g| writes && g.writes() && !self.required(*g)).map(Group::name).collect();
         let mut warnings = Vec::new();
+        if !writes && !self.required(Group::Reads) {
+            warnings.push(format!(
+                "WARNING: no authentication on the web UI and its read API: anyone who can reach {addr} can read \
+                 the verdict, the ledger and the lineage graph"
+            ));
+        }
         if !open.is_empty() {
             if !addr.ip().is_loopback() && !self.insecure_allow_unauthenticated {
                 bail!(

@@ -27,6 +27,11 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// The decision ledger and the key that signs its checkpoints.
     pub ledger: Option<(PathBuf, NoteSigner)>,
+    /// A ledger only read (shown by the UI), when `ledger` is not given.
+    pub ledger_read_only: Option<PathBuf>,
+    /// Serve only the web UI and the routes that read (`assay ui`): no admission, data API,
+    /// event or lineage intake, or refresh; nothing written but the server's own bookkeeping.
+    pub read_only: bool,
     /// The largest request body, in bytes.
     pub max_body: usize,
     /// What to answer when a policy fails to evaluate.

@@ -29,6 +29,7 @@ impl Ledger {
     /// Opens the ledger in `dir` (none: records are not kept).
     pub(crate) fn open(
         ledger: Option<&(PathBuf, NoteSigner)>,
+        read_only: Option<&PathBuf>,
         inputs: crate::decisions::DecisionInputs,
     ) -> Result<Ledger> {
         let appender = match ledger {
@@ -45,7 +46,7 @@ impl Ledger {
             appender: RwLock::new(appender),
             lost: std::sync::atomic::AtomicU64::new(0),
             inputs,
-            dir: ledger.map(|(d, _)| d.clone()),
+            dir: ledger.map(|(d, _)| d.clone()).or_else(|| read_only.cloned()),
         })
     }
 

@@ -71,6 +71,23 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
     let guard = |group: Group, routes: Routes| {
         routes.route_layer(axum::middleware::from_fn_with_state((Arc::clone(&state.auth), group), auth::check))
     };
+    // `assay ui` mounts only what reads.
+    let writes: Routes = if config.read_only {
+        Router::new()
+    } else {
+        Router::new()
+            .merge(guard(Group::Refresh, Router::new().route("/v1/estate/refresh", post(estate_http::refresh))))
+            .merge(guard(Group::Admission, Router::new().route("/v1/admission", post(admission::review))))
+            .merge(guard(Group::Events, Router::new().route("/v1/events", post(events::receive))))
+            .merge(guard(
+                Group::Data,
+                Router::new()
+                    .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
+                    .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
+                    .route("/v0/data/{*path}", post(opa::post_v0)),
+            ))
+            .merge(guard(Group::Lineage, Router::new().route("/api/v1/lineage", post(lineage_http::post))))
+    };
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -78,17 +95,7 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
             Group::Status,
             Router::new().route("/v1/status", get(estate_http::status)).route("/metrics", get(metrics_http::serve)),
         ))
-        .merge(guard(Group::Refresh, Router::new().route("/v1/estate/refresh", post(estate_http::refresh))))
-        .merge(guard(Group::Admission, Router::new().route("/v1/admission", post(admission::review))))
-        .merge(guard(Group::Events, Router::new().route("/v1/events", post(events::receive))))
-        .merge(guard(
-            Group::Data,
-            Router::new()
-                .route("/v1/data", get(opa::get_v1_root).post(opa::post_v1_root))
-                .route("/v1/data/{*path}", get(opa::get_v1).post(opa::post_v1))
-                .route("/v0/data/{*path}", post(opa::post_v0)),
-        ))
-        .merge(guard(Group::Lineage, Router::new().route("/api/v1/lineage", post(lineage_http::post))))
+        .merge(writes)
         .merge(guard(
             Group::Reads,
             Router::new()
@@ -147,13 +154,15 @@ struct Listener {
 /// Everything that can fail before the server accepts: state, checker, socket, certificates.
 async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
     let client_ca = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-    for warning in config.auth.check(config.addr, client_ca)? {
+    for warning in config.auth.check_mounted(config.addr, client_ca, !config.read_only)? {
         tracing::warn!("{warning}");
         eprintln!("assay serve: {warning}");
     }
     assay_policy::set_evaluation_time_limit(config.policy_timeout);
     let state = Arc::new(state::State::start(config)?);
-    state.start_checker(config.data.as_deref())?;
+    if !config.read_only {
+        state.start_checker(config.data.as_deref())?;
+    }
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let socket = std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
     socket.set_nonblocking(true).context("the listening socket")?;

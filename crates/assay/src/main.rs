@@ -47,6 +47,11 @@ enum Command {
     /// Enforce the estate's policies at run time: Kubernetes admission webhook, OPA's data API,
     /// every decision in the ledger.
     Serve(Box<serve::ServeArgs>),
+    /// The web UI and its read API alone, for local use: `assay serve`'s flags, its pages under
+    /// /ui/ and the routes that read, without enforcement (no admission, data API, event or
+    /// lineage intake); `--ledger` without a key shows a ledger read-only. Listens on
+    /// 127.0.0.1:8080 unless told otherwise.
+    Ui(Box<serve::ServeArgs>),
     /// Score any time series in a CSV file for anomalies: a score from 0 to 1 and a flag per row.
     Detect(DetectArgs),
     /// Is each cluster in the state the estate declares? Live objects compared with the estate
@@ -573,6 +578,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Drift(args) => drift::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Ui(args) => serve::run_ui(*args),
         Command::Log(command) => log_command(command),
         Command::Cost { data, command } => cost::run(data, command),
         Command::Lineage { data, command } => lineage::run(&data, command),

@@ -308,7 +308,17 @@ pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>> {
     Ok(if d.is_zero() { None } else { Some(d) })
 }
 
-pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
+/// `assay serve`.
+pub(crate) fn run(args: ServeArgs) -> Result<u8> {
+    run_with(args, false)
+}
+
+/// `assay ui`: the read routes and the web UI alone.
+pub(crate) fn run_ui(args: ServeArgs) -> Result<u8> {
+    run_with(args, true)
+}
+
+fn run_with(mut args: ServeArgs, read_only: bool) -> Result<u8> {
     let mut file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
@@ -323,10 +333,11 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
     };
     let ledger = args.ledger.or(file.ledger);
     let ledger_key = args.ledger_key.or(file.ledger_key);
-    let ledger = match (ledger, ledger_key) {
-        (Some(dir), Some(key)) => Some((dir, crate::log::read_signer(&key)?)),
+    let (ledger, ledger_read_only) = match (ledger, ledger_key) {
+        (Some(dir), _) if read_only => (None, Some(dir)),
+        (Some(dir), Some(key)) => (Some((dir, crate::log::read_signer(&key)?)), None),
         (Some(_), None) => bail!("--ledger needs --ledger-key (or ASSAY_LEDGER_KEY)"),
-        (None, _) => None,
+        (None, _) => (None, None),
     };
     let client_ca = args.client_ca.or(file.client_ca);
     let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
@@ -344,9 +355,14 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<u8> {
         poll,
         require_signed: args.require_signed || file.require_signed.unwrap_or(false),
         data: args.data.or(file.data),
-        addr: args.addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8181))),
+        addr: args
+            .addr
+            .or(file.addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if read_only { 8080 } else { 8181 }))),
         tls,
         ledger,
+        ledger_read_only,
+        read_only,
         max_body: args.max_body.or(file.max_body).unwrap_or(4 * 1024 * 1024),
         failure_mode: match args.failure_mode.or(file.failure_mode).unwrap_or(FailureArg::Closed) {
             FailureArg::Closed => FailureMode::Closed,

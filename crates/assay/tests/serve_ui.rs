@@ -222,3 +222,48 @@ fn a_server_without_a_ledger_says_how_to_keep_one() {
     assert_eq!(status, 200);
     assert!(page.contains("assay log init"), "{page}");
 }
+
+#[test]
+fn assay_ui_serves_the_pages_and_reads_without_enforcing_anything() {
+    use common::server::{keyed_ledger, namespace_review};
+    let work = tempfile::tempdir().expect("tempdir");
+    keyed_ledger(work.path());
+    // A ledger with entries in it, written by an enforcing server, then stopped.
+    {
+        let server = Server::start(work.path(), &["--poll", "0", "--ledger", "ledger", "--ledger-key", "k"]);
+        let (status, _) =
+            server.json("POST", "/v1/admission", &namespace_review("x", serde_json::json!({"owner": "a"})));
+        assert_eq!(status, 200);
+        let _ = server.stop();
+    }
+    let estate = repo_root().join("examples/estate");
+    let ui = Server::launch_ui(
+        work.path(),
+        &["--estate", estate.to_str().expect("path"), "--poll", "0", "--ledger", "ledger"],
+    );
+    // It says loudly that its reads are open.
+    assert!(ui.log().contains("WARNING: no authentication on the web UI"), "{}", ui.log());
+    let (status, posture) = ui.json("GET", "/api/v1/posture", &Value::Null);
+    assert_eq!(status, 200);
+    assert_eq!(posture["summary"], check_example()["summary"]);
+    // The ledger is read without its key, and nothing is appended to it.
+    let (status, ledger) = ui.json("GET", "/api/v1/ledger?type=decision", &Value::Null);
+    assert_eq!(status, 200, "{ledger}");
+    assert_eq!(ledger["entries"].as_array().map(Vec::len), Some(1), "{ledger:#}");
+    let size = ledger["checkpoint"]["size"].clone();
+    // No enforcement route is mounted.
+    for (method, path) in [
+        ("POST", "/v1/admission"),
+        ("POST", "/v1/data/k8s"),
+        ("POST", "/v1/events"),
+        ("POST", "/api/v1/lineage"),
+        ("POST", "/v1/estate/refresh"),
+    ] {
+        let (status, _) = ui.request(method, path, Some("application/json"), b"{}");
+        assert!(matches!(status, 404 | 405), "{method} {path}: {status}");
+    }
+    let (status, _) = ui.request("GET", "/ui/ledger", None, b"");
+    assert_eq!(status, 200);
+    let (_, again) = ui.json("GET", "/api/v1/ledger", &Value::Null);
+    assert_eq!(again["checkpoint"]["size"], size);
+}

@@ -48,11 +48,21 @@ impl Server {
         Server::try_launch_env(dir, args, &[])
     }
 
+    /// `assay ui --addr 127.0.0.1:0 ARGS...` in `dir`; waits until it listens.
+    #[allow(dead_code)]
+    pub fn launch_ui(dir: &Path, args: &[&str]) -> Server {
+        Server::try_launch_command(dir, "ui", args, &[]).unwrap_or_else(|log| panic!("assay ui did not start:\n{log}"))
+    }
+
     fn try_launch_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Result<Server, String> {
+        Server::try_launch_command(dir, "serve", args, env)
+    }
+
+    fn try_launch_command(dir: &Path, command: &str, args: &[&str], env: &[(&str, &Path)]) -> Result<Server, String> {
         let default_addr: &[&str] = if args.contains(&"--addr") { &[] } else { &["--addr", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
             .envs(env.iter().map(|(k, v)| (*k, *v)))
-            .arg("serve")
+            .arg(command)
             .args(default_addr)
             .args(args)
             .current_dir(dir)
