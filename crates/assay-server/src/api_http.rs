@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use serde_json::Value;
 
+use crate::cost_view::{self, CostQuery};
 use crate::errors::error;
 use crate::ledger_read;
 use crate::posture::{self, Filter};
@@ -118,5 +119,25 @@ pub(crate) async fn ledger_receipt(Extract(state): Extract<Arc<State>>, Path(ind
         )
             .into_response(),
         Err(why) => unavailable(why),
+    }
+}
+
+/// `GET /api/v1/cost?by=&period=&metric=&days=`.
+pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<CostQuery>) -> Response {
+    use axum::http::StatusCode;
+    let active = state.active();
+    match cost_view::document(state.data.as_deref(), &active.estate, &q).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(cost_view::Unavailable::NoData) => error(
+            StatusCode::NOT_FOUND,
+            "no_billing_store",
+            "this server has no --data directory, where `assay cost ingest` keeps billing data",
+        ),
+        Err(cost_view::Unavailable::Invalid(why)) => error(StatusCode::BAD_REQUEST, "invalid_query", why),
+        Err(cost_view::Unavailable::Broken(why)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "billing_unreadable",
+            format!("the billing store cannot be read: {why}"),
+        ),
     }
 }

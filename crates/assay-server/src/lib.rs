@@ -21,6 +21,7 @@ mod active;
 mod alerts;
 mod auth;
 mod config;
+mod cost_view;
 mod decisions;
 mod drift;
 mod errors;
@@ -104,6 +105,7 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
                 .route("/v1/drift", get(drift_http::get))
                 .route("/api/v1/posture", get(api_http::posture))
                 .route("/api/v1/openapi.json", get(api_http::openapi))
+                .route("/api/v1/cost", get(api_http::cost))
                 .route("/api/v1/ledger", get(api_http::ledger))
                 .route("/api/v1/ledger/entries/{index}", get(api_http::ledger_entry))
                 .route("/api/v1/ledger/entries/{index}/raw", get(api_http::ledger_raw))

@@ -36,6 +36,8 @@ pub(crate) struct State {
     pub(crate) auth: Arc<Auth>,
     /// The drift watch of a cluster, when the server has one.
     drift: Option<Arc<crate::drift::Drift>>,
+    /// The data directory, where `assay cost ingest` keeps billing data too.
+    pub(crate) data: Option<std::path::PathBuf>,
 }
 
 impl FromRef<Arc<State>> for BodyLimit {
@@ -116,6 +118,7 @@ impl State {
         let auth =
             Arc::new(Auth::new(config.auth.clone(), Arc::clone(&active), Arc::clone(&metrics), config.max_body)?);
         let state = State {
+            data: config.data.clone(),
             metrics,
             lineage,
             outbox,

@@ -267,3 +267,56 @@ fn assay_ui_serves_the_pages_and_reads_without_enforcing_anything() {
     let (_, again) = ui.json("GET", "/api/v1/ledger", &Value::Null);
     assert_eq!(again["checkpoint"]["size"], size);
 }
+
+#[test]
+fn the_cost_api_gives_the_numbers_of_the_assay_cost_commands() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let out = assay(dir, &["cost", "generate", "--days", "70", "--seed", "3", "--out", "gen"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let files: Vec<String> = std::fs::read_dir(dir.join("gen"))
+        .expect("gen")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    let mut ingest = vec!["cost", "--data", "data", "ingest"];
+    ingest.extend(files.iter().map(String::as_str));
+    let out = assay(dir, &ingest);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let estate = repo_root().join("examples/estate");
+    let estate = estate.to_str().expect("path");
+    let json = |args: &[&str]| -> Value {
+        let out = assay(dir, args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", common::stderr(&out)))
+    };
+    let report = json(&["cost", "--data", "data", "report", "--by", "tag:cost-center", "--format", "json"]);
+    let budgets = json(&["cost", "--data", "data", "budgets", "--estate", estate, "--format", "json"]);
+    let anomalies = json(&["cost", "--data", "data", "anomalies", "--format", "json"]);
+
+    let server = Server::launch(dir, &["--estate", estate, "--poll", "0", "--data", "data"]);
+    let (status, cost) = server.json("GET", "/api/v1/cost?by=tag:cost-center&days=14", &Value::Null);
+    assert_eq!(status, 200, "{cost}");
+    assert_eq!(cost["allocation"], report);
+    assert_eq!(cost["budgets"], budgets);
+    assert_eq!(cost["anomalies"], anomalies);
+    assert!(cost["anomalies"].as_array().is_some_and(|a| !a.is_empty()), "generated data has anomalies");
+    let days = cost["daily"]["days"].as_array().map_or(0, Vec::len);
+    assert_eq!(days, 70);
+    assert_eq!(cost["forecast"]["days"].as_array().map(Vec::len), Some(14));
+    for band in ["lower95", "lower80", "point", "upper80", "upper95"] {
+        assert_eq!(cost["forecast"]["forecast"][band].as_array().map(Vec::len), Some(14), "{band}");
+    }
+    // A period filters the allocation, as `report --period` does.
+    let period = cost["billing"]["last_day"].as_str().expect("last day")[..7].to_string();
+    let by_period =
+        json(&["cost", "--data", "data", "report", "--by", "ServiceName", "--period", &period, "--format", "json"]);
+    let (_, cost) = server.json("GET", &format!("/api/v1/cost?period={period}"), &Value::Null);
+    assert_eq!(cost["allocation"], by_period);
+    // Bad queries are answered, naming what is wrong.
+    let (status, answer) = server.json("GET", "/api/v1/cost?by=Nonsense", &Value::Null);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().is_some_and(|m| m.starts_with("by:")), "{answer}");
+    let (status, _) = server.json("GET", "/api/v1/cost?period=2026-13", &Value::Null);
+    assert_eq!(status, 400);
+}

@@ -1,0 +1,100 @@
+//! What the cost page and `GET /api/v1/cost` show, from the billing store in the server's data
+//! directory (the one `assay cost --data` ingests into), through the same library functions the
+//! `assay cost` commands call: the allocation of `assay cost report`, the daily total with the
+//! forecast of `assay cost forecast`, the budgets of `assay cost budgets`, the anomalies of
+//! `assay cost anomalies`; and the manifests' estimate per cost center from the verdict.
+
+use std::path::Path;
+
+use assay_cost::{Store, allocation, budgets, cost_anomaly, forecast, series};
+use assay_estate::Estate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// `?by=&period=&metric=&days=`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub(crate) struct CostQuery {
+    /// Dimensions to allocate by, as `assay cost report --by` takes them (`ServiceName` unless
+    /// set; `tag:cost-center` for a tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) by: Option<String>,
+    /// A billing period, `YYYY-MM` (all unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) period: Option<String>,
+    /// The cost column (`EffectiveCost` unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) metric: Option<String>,
+    /// Days to forecast (30 unless set, at most 366).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) days: Option<usize>,
+}
+
+/// Why the cost cannot be shown.
+#[derive(Debug)]
+pub(crate) enum Unavailable {
+    /// The server has no data directory.
+    NoData,
+    /// The request is wrong (a dimension, a metric, a period); the message says what.
+    Invalid(String),
+    /// The store cannot be read.
+    Broken(String),
+}
+
+/// The cost document. `Ok` with `billing: null` when the store has no billing data yet.
+pub(crate) async fn document(data: Option<&Path>, estate: &Estate, q: &CostQuery) -> Result<Value, Unavailable> {
+    let data = data.ok_or(Unavailable::NoData)?;
+    let store = Store::new(data);
+    let by = q.by.clone().unwrap_or_else(|| "ServiceName".into());
+    let dims = allocation::parse_dimensions(&by).map_err(|e| Unavailable::Invalid(format!("by: {e}")))?;
+    let metric = allocation::parse_metric(q.metric.as_deref().unwrap_or("EffectiveCost"))
+        .map_err(|e| Unavailable::Invalid(format!("metric: {e}")))?;
+    if let Some(p) = &q.period
+        && !(p.len() == 7
+            && p.as_bytes()[4] == b'-'
+            && p[..4].parse::<u16>().is_ok()
+            && p[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m)))
+    {
+        return Err(Unavailable::Invalid(format!("period: {p:?} is not YYYY-MM")));
+    }
+    let horizon = q.days.unwrap_or(30).clamp(1, 366);
+    let broken = |e: assay_cost::Error| Unavailable::Broken(e.to_string());
+    let daily = series::daily(&store, &assay_estate::budget::Scope::default(), metric).await.map_err(broken)?;
+    if daily.days == 0 {
+        return Ok(json!({"query": q, "billing": null}));
+    }
+    let report = allocation::allocate(&store, &dims, q.period.as_deref(), metric).await.map_err(broken)?;
+    let total = daily.total();
+    let predicted = forecast::forecast(&total, horizon);
+    let billing = budgets::billing(&store, &estate.budgets, None).await.map_err(broken)?;
+    let (statuses, skipped): (Vec<_>, Vec<_>) =
+        estate.budgets.iter().zip(billing.budgets).partition(|(_, b)| b.status.is_ok());
+    let anomalies = cost_anomaly::detect(&daily, &cost_anomaly::Options::default());
+    Ok(json!({
+        "query": q,
+        "billing": {
+            "currency": report.currency,
+            "first_day": daily.date(0),
+            "last_day": daily.date(daily.days - 1),
+        },
+        "allocation": report,
+        "daily": {
+            "metric": metric,
+            "days": (0..daily.days).map(|i| daily.date(i)).collect::<Vec<_>>(),
+            "total": total,
+        },
+        "forecast": match predicted {
+            Ok(f) => json!({
+                "days": (1..=horizon).map(|i| series::format_day(daily.last_day() + i as i64)).collect::<Vec<_>>(),
+                "totals": f.totals(),
+                "forecast": f,
+            }),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+        "budgets": statuses.into_iter().filter_map(|(_, b)| b.status.ok()).collect::<Vec<_>>(),
+        "budgets_skipped": skipped.into_iter().map(|(budget, b)| json!({
+            "budget": budget.name, "path": budget.path, "line": budget.line,
+            "reason": b.status.err().map(|e| e.to_string()),
+        })).collect::<Vec<_>>(),
+        "anomalies": anomalies,
+    }))
+}
