@@ -33,7 +33,12 @@ pub(crate) async fn openapi() -> Response {
 #[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
 pub(crate) struct LedgerQuery {
     /// Only entries of this record type (`decision`, `verdict`, `activation`...).
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "crate::posture::empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) kind: Option<String>,
     /// Only entries before this index (the `next_before` of the previous answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]

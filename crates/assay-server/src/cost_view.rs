@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 pub(crate) struct CostQuery {
     /// Dimensions to allocate by, as `assay cost report --by` takes them (`ServiceName` unless
     /// set; `tag:cost-center` for a tag).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::posture::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) by: Option<String>,
     /// A billing period, `YYYY-MM` (all unless set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::posture::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) period: Option<String>,
     /// The cost column (`EffectiveCost` unless set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::posture::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) metric: Option<String>,
     /// Days to forecast (30 unless set, at most 366).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,6 +20,7 @@
 mod active;
 mod alerts;
 mod auth;
+mod charts;
 mod config;
 mod cost_view;
 mod decisions;
@@ -110,6 +111,7 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
                 .route("/api/v1/ledger/entries/{index}", get(api_http::ledger_entry))
                 .route("/api/v1/ledger/entries/{index}/raw", get(api_http::ledger_raw))
                 .route("/api/v1/ledger/entries/{index}/receipt", get(api_http::ledger_receipt))
+                .route("/ui/cost", get(ui_http::cost))
                 .route("/ui/ledger", get(ui_http::ledger))
                 .route("/ui/ledger/entries/{index}", get(ui_http::ledger_entry))
                 .route("/ui", get(ui_http::index))

@@ -44,16 +44,26 @@ fn today() -> i64 {
     assay_record::Time::now().0.timestamp().div_euclid(86_400)
 }
 
+/// A query parameter left empty (a form's blank field) is not given.
+pub(crate) fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(v.filter(|s| !s.trim().is_empty()))
+}
+
 /// Which violations to list: each filter, when given, must match.
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 pub(crate) struct Filter {
     /// A policy's identifier (`data.k8s.labels.deny`, `K8sRequiredLabels/owner`).
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) policy: Option<String>,
     /// A namespace; `-` for cluster-scoped objects and Terraform resources.
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) namespace: Option<String>,
     /// A file of the estate.
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) file: Option<String>,
     /// `deny`, `warn` or `dryrun`.
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     pub(crate) action: Option<String>,
 }
 

@@ -4,6 +4,8 @@
 //! - `GET /ui/` → `/ui/posture`.
 //! - `GET /ui/posture?policy=&namespace=&file=&action=`: the active revision's verdict, its
 //!   hotspots and violations, cost per cost center, refused revisions, drift, diagnostics.
+//! - `GET /ui/cost?by=&period=&metric=&days=`: allocation, daily cost with its forecast and
+//!   anomalies, budgets, and the manifests' estimate per cost center.
 //! - `GET /ui/ledger?type=&before=`: the signed checkpoint and recent entries by type;
 //!   `GET /ui/ledger/entries/{index}`: one entry, its inclusion proof, and its receipt and bytes
 //!   to download for `assay log verify-receipt`.
@@ -14,10 +16,12 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use crate::api_http::{self, LedgerQuery};
+use crate::charts;
+use crate::cost_view::{self, CostQuery};
 use crate::ledger_read::{self, Unavailable};
 use crate::posture::{self, Filter, Hotspot};
 use crate::state::State;
@@ -35,7 +39,7 @@ pub(crate) async fn css() -> Response {
 }
 
 /// The pages, in the navigation's order: (path, title).
-const PAGES: [(&str, &str); 2] = [("/ui/posture", "Posture"), ("/ui/ledger", "Ledger")];
+const PAGES: [(&str, &str); 3] = [("/ui/posture", "Posture"), ("/ui/cost", "Cost"), ("/ui/ledger", "Ledger")];
 
 fn page(current: &str, title: &str, estate: &Value, body: Markup) -> Markup {
     let name = estate["name"].as_str().unwrap_or("estate");
@@ -416,4 +420,163 @@ pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index
     };
     let markup = page("/ui/ledger", &format!("Entry {index}"), &estate_of(&state), body);
     if missing { (axum::http::StatusCode::NOT_FOUND, markup).into_response() } else { markup.into_response() }
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().into_iter().flatten().map(num).collect()
+}
+
+/// `GET /ui/cost`.
+pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<CostQuery>) -> Response {
+    let active = state.active();
+    let read = cost_view::document(state.data.as_deref(), &active.estate, &q).await;
+    let verdict = posture::verdict(Arc::clone(&active)).await;
+    let manifests = verdict.cost.clone();
+    let invalid = matches!(read, Err(cost_view::Unavailable::Invalid(_)));
+    let body = html! {
+        h1 { "Cost" }
+        form.filters method="get" action="/ui/cost" aria-label="Choose what to show" {
+            label { "Allocate by" input type="text" name="by" value=(q.by.as_deref().unwrap_or("ServiceName")) placeholder="ServiceName,tag:cost-center"; }
+            label { "Billing period" input type="month" name="period" value=[q.period.as_deref()]; }
+            label { "Cost column"
+                select name="metric" {
+                    @for m in ["EffectiveCost", "BilledCost", "ListCost", "ContractedCost"] {
+                        option value=(m) selected[q.metric.as_deref().unwrap_or("EffectiveCost") == m] { (m) }
+                    }
+                }
+            }
+            label { "Forecast days" input type="number" name="days" min="1" max="366" value=(q.days.unwrap_or(30)); }
+            button type="submit" { "Show" }
+        }
+        @match &read {
+            Err(cost_view::Unavailable::NoData) => p.empty {
+                "This server has no data directory. Start it with " code { "--data DIR" } " and load billing data with "
+                code { "assay cost --data DIR ingest FILE..." } "."
+            },
+            Err(cost_view::Unavailable::Invalid(why)) => p.empty role="alert" { (why) },
+            Err(cost_view::Unavailable::Broken(why)) => p.empty role="alert" { "The billing store cannot be read: " (why) },
+            Ok(doc) if doc["billing"].is_null() => p.empty {
+                "No billing data yet: run " code { "assay cost --data DIR ingest FILE..." } " with FOCUS exports."
+            },
+            Ok(doc) => {
+                @let currency = doc["billing"]["currency"].as_str().unwrap_or("");
+                p {
+                    "Billing data from " (doc["billing"]["first_day"].as_str().unwrap_or("")) " to "
+                    (doc["billing"]["last_day"].as_str().unwrap_or("")) ", in " (currency) "; "
+                    code { (doc["daily"]["metric"].as_str().unwrap_or("")) } "."
+                }
+                h2 #daily { "Daily cost and forecast" }
+                @let days: Vec<String> = doc["daily"]["days"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(str::to_string)).collect();
+                @let actual = floats(&doc["daily"]["total"]);
+                @let f = &doc["forecast"]["forecast"];
+                @let (point, l80, u80, l95, u95) = (floats(&f["point"]), floats(&f["lower80"]), floats(&f["upper80"]), floats(&f["lower95"]), floats(&f["upper95"]));
+                @let dates: Vec<String> = days.iter().cloned().chain(doc["forecast"]["days"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(str::to_string))).collect();
+                @let anomalous: Vec<usize> = doc["anomalies"].as_array().into_iter().flatten()
+                    .flat_map(|a| {
+                        let (s, e) = (a["start"].as_str().unwrap_or(""), a["end"].as_str().unwrap_or(""));
+                        days.iter().enumerate().filter(move |(_, d)| d.as_str() >= s && d.as_str() <= e).map(|(i, _)| i)
+                    }).collect();
+                @let band = charts::Band { point: &point, lower80: &l80, upper80: &u80, lower95: &l95, upper95: &u95 };
+                figure {
+                    div role="img" aria-label={ "Daily cost from " (days.first().cloned().unwrap_or_default()) " to " (days.last().cloned().unwrap_or_default()) ", with a " (point.len()) "-day forecast and its 80% and 95% bands; " (anomalous.len()) " anomalous days marked" } {
+                        (PreEscaped(charts::daily(&dates, &actual, (!point.is_empty()).then_some(&band), &anomalous, currency)))
+                    }
+                    figcaption.muted {
+                        "Blue: daily " (doc["daily"]["metric"].as_str().unwrap_or("")) ". Brown: forecast ("
+                        (doc["forecast"]["forecast"]["model"].as_str().unwrap_or("no forecast")) "), shaded 80% and 95% intervals. Red dots: anomalous days."
+                    }
+                }
+                @if let Some(t) = doc["forecast"]["totals"].as_object() {
+                    p { "Forecast of the next " (point.len()) " days: " strong { (money(&t["total"])) " " (currency) }
+                        " (80%: " (money(&t["total80"][0])) " – " (money(&t["total80"][1])) "; 95%: " (money(&t["total95"][0])) " – " (money(&t["total95"][1])) ")." }
+                }
+                @if let Some(e) = doc["forecast"]["error"].as_str() { p.muted { "No forecast: " (e) } }
+                h2 #anomalies { "Anomalies" }
+                @let anomalies = doc["anomalies"].as_array().cloned().unwrap_or_default();
+                @if anomalies.is_empty() { p.empty { "No anomaly in the billing data." } } @else {
+                    table #anomaly-list {
+                        thead { tr { th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Seen in" } th.num scope="col" { "Expected" } th.num scope="col" { "Actual" } th.num scope="col" { "Impact" } th scope="col" { "Root cause" } } }
+                        tbody {
+                            @for a in &anomalies {
+                                @let cause = &a["root_causes"][0];
+                                tr {
+                                    td { (a["start"].as_str().unwrap_or("")) } td { (a["end"].as_str().unwrap_or("")) }
+                                    td { (a["monitor"]["dimension"].as_str().unwrap_or("")) " " code { (a["monitor"]["value"].as_str().unwrap_or("")) } }
+                                    td.num { (money(&a["expected"])) } td.num { (money(&a["actual"])) } td.num.deny { "+" (money(&a["impact"])) }
+                                    td {
+                                        @if cause.is_object() {
+                                            (cause["service"].as_str().unwrap_or("")) " / " (cause["region"].as_str().unwrap_or("")) " / "
+                                            (cause["account"].as_str().unwrap_or("")) " / " (cause["cost_center"].as_str().unwrap_or("(untagged)"))
+                                            " (" (format!("{:.0}", num(&cause["share"]) * 100.0)) "% of the impact)"
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h2 #allocation { "Allocation" }
+                @let alloc = &doc["allocation"];
+                p { "By " code { (alloc["dimensions"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect::<Vec<_>>().join(", ")) }
+                    @if let Some(p) = alloc["period"].as_str() { ", billing period " (p) }
+                    ": total " strong { (alloc["total_cents"].as_i64().map(assay_cost::allocation::format_cents).unwrap_or_default()) " " (currency) } "." }
+                table #allocation-list {
+                    thead { tr {
+                        @for d in alloc["dimensions"].as_array().into_iter().flatten() { th scope="col" { (d.as_str().unwrap_or("")) } }
+                        th.num scope="col" { (alloc["metric"].as_str().unwrap_or("")) } th scope="col" { "Share" }
+                    } }
+                    tbody {
+                        @for g in alloc["groups"].as_array().into_iter().flatten() {
+                            tr {
+                                @for k in g["keys"].as_array().into_iter().flatten() { td { (k.as_str().unwrap_or("(none)")) } }
+                                td.num { (g["cents"].as_i64().map(assay_cost::allocation::format_cents).unwrap_or_default()) }
+                                td { span.bar style={ "width:" (format!("{:.1}", num(&g["share"]) * 100.0)) "%" } {} " " (format!("{:.1}%", num(&g["share"]) * 100.0)) }
+                            }
+                        }
+                    }
+                }
+                h2 #budgets { "Budgets" }
+                @let statuses = doc["budgets"].as_array().cloned().unwrap_or_default();
+                @if statuses.is_empty() { p.empty { "No budget of the estate has billing data in its scope." } } @else {
+                    table #budget-list {
+                        thead { tr { th scope="col" { "Budget" } th scope="col" { "Period" } th.num scope="col" { "Amount" } th.num scope="col" { "Actual" } th.num scope="col" { "Forecast" } th.num scope="col" { "80%" } th.num scope="col" { "95%" } th scope="col" { "Predicted breach" } } }
+                        tbody {
+                            @for b in &statuses {
+                                tr {
+                                    td { (b["name"].as_str().unwrap_or("")) } td { (b["period"].as_str().unwrap_or("")) }
+                                    td.num { (money(&b["amount"])) } td.num { (money(&b["actual"])) }
+                                    td.num.deny[num(&b["forecast"]) > num(&b["amount"])] { (money(&b["forecast"])) }
+                                    td.num { (money(&b["forecast80"][0])) " – " (money(&b["forecast80"][1])) }
+                                    td.num { (money(&b["forecast95"][0])) " – " (money(&b["forecast95"][1])) }
+                                    td { @match (b["breach_date"].as_str(), b["earliest_breach_date"].as_str()) {
+                                        (Some(d), _) => strong { (d) },
+                                        (None, Some(d)) => { "none (earliest " (d) ")" },
+                                        (None, None) => "none",
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @for s in doc["budgets_skipped"].as_array().into_iter().flatten() {
+                    p.muted { code { (s["path"].as_str().unwrap_or("")) ":" (s["line"]) } " " (s["reason"].as_str().unwrap_or("")) }
+                }
+            }
+        }
+        @if let Some(c) = &manifests {
+            h2 #manifests { "What the manifests and Terraform cost" }
+            p { "Estimated " strong { (assay_verdict::render::money(c.monthly)) " " (c.currency) } " a month, as " code { "assay check" } " estimates it." }
+            table {
+                thead { tr { th scope="col" { "Cost center" } th.num scope="col" { "Monthly" } } }
+                tbody { @for cc in &c.by_cost_center { tr { td { (cc.cost_center.as_deref().unwrap_or("(no cost-center label)")) } td.num { (assay_verdict::render::money(cc.monthly)) } } } }
+            }
+        }
+        p.muted { "The same data as JSON: " code { "/api/v1/cost" } "." }
+    };
+    let markup = page("/ui/cost", "Cost", &estate_of(&state), body);
+    if invalid { (axum::http::StatusCode::BAD_REQUEST, markup).into_response() } else { markup.into_response() }
 }

@@ -72,6 +72,9 @@ fn the_posture_is_the_verdict_of_assay_check_with_its_hotspots_and_filters() {
     assert!(listed.iter().all(|v| v["policy"]["rule"] == "data.k8s.labels.deny"));
     assert_eq!(filtered["filter"]["policy"], "data.k8s.labels.deny");
     assert_eq!(filtered["estate"]["revision"], posture["estate"]["revision"]);
+    // A form submitted with blank fields filters nothing.
+    let (_, blank) = server.json("GET", "/api/v1/posture?policy=&namespace=&file=&action=", &Value::Null);
+    assert_eq!(blank["violations"], posture["violations"]);
 }
 
 #[test]
@@ -124,6 +127,7 @@ fn the_openapi_document_describes_what_the_server_answers() {
     for path in [
         "/api/v1/posture",
         "/api/v1/lineage",
+        "/api/v1/cost",
         "/api/v1/ledger",
         "/api/v1/ledger/entries/{index}",
         "/api/v1/ledger/entries/{index}/raw",
@@ -272,18 +276,7 @@ fn assay_ui_serves_the_pages_and_reads_without_enforcing_anything() {
 fn the_cost_api_gives_the_numbers_of_the_assay_cost_commands() {
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    let out = assay(dir, &["cost", "generate", "--days", "70", "--seed", "3", "--out", "gen"]);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-    let files: Vec<String> = std::fs::read_dir(dir.join("gen"))
-        .expect("gen")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .map(|p| p.to_string_lossy().to_string())
-        .collect();
-    let mut ingest = vec!["cost", "--data", "data", "ingest"];
-    ingest.extend(files.iter().map(String::as_str));
-    let out = assay(dir, &ingest);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    common::billing_store(dir, 70, 3);
     let estate = repo_root().join("examples/estate");
     let estate = estate.to_str().expect("path");
     let json = |args: &[&str]| -> Value {
@@ -298,6 +291,7 @@ fn the_cost_api_gives_the_numbers_of_the_assay_cost_commands() {
     let (status, cost) = server.json("GET", "/api/v1/cost?by=tag:cost-center&days=14", &Value::Null);
     assert_eq!(status, 200, "{cost}");
     assert_eq!(cost["allocation"], report);
+    assert_eq!(schema_errors(&server, "Cost", &cost), Vec::<String>::new());
     assert_eq!(cost["budgets"], budgets);
     assert_eq!(cost["anomalies"], anomalies);
     assert!(cost["anomalies"].as_array().is_some_and(|a| !a.is_empty()), "generated data has anomalies");

@@ -64,6 +64,18 @@ async fn browser(driver: &Driver) -> Client {
     ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a browser session")
 }
 
+/// Runs `steps` in a fresh headless Chromium session, given the server's base URL; the browser
+/// and chromedriver stop after.
+fn with_browser<F: std::future::Future<Output = ()>>(server: &Server, steps: impl FnOnce(Client, String) -> F) {
+    let base = format!("http://{}", server.addr);
+    let driver = driver();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = browser(&driver).await;
+        steps(client, base).await;
+    });
+}
+
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
     let dir = target.join("ui-screenshots");
@@ -81,11 +93,7 @@ fn the_posture_page_shows_what_assay_check_says_and_leads_to_the_violations() {
     let verdict: Value = serde_json::from_slice(&out.stdout).expect("verdict");
     let work = tempfile::tempdir().expect("tempdir");
     let server = Server::start(work.path(), &["--poll", "0"]);
-    let base = format!("http://{}", server.addr);
-    let driver = driver();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver).await;
+    with_browser(&server, |client, base| async move {
         // /ui/ leads to the posture page.
         client.goto(&format!("{base}/ui/")).await.expect("goto");
         assert_eq!(client.current_url().await.expect("url").path(), "/ui/posture");
@@ -176,11 +184,8 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
         doc["entries"][0]["index"].as_u64()
     });
     let index = recorded.expect("the decision in the ledger");
-    let base = format!("http://{}", server.addr);
-    let driver = driver();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver).await;
+    let dir = work.path().to_path_buf();
+    with_browser(&server, |client, base| async move {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
         // From the navigation to the ledger, filtered to decisions with the form.
         client.find(Locator::LinkText("Ledger")).await.expect("nav").click().await.expect("click");
@@ -213,7 +218,7 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
         for (link, file) in [(receipt, "downloaded.tlog-proof"), (entry, "downloaded.json")] {
             let href = link.prop("href").await.expect("href").expect("a link");
             let body = ureq::get(&href).call().expect("download").into_body().read_to_vec().expect("body");
-            std::fs::write(work.path().join(file), body).expect("write");
+            std::fs::write(dir.join(file), body).expect("write");
         }
         client.close().await.expect("close");
     });
@@ -223,4 +228,54 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     assert!(common::stdout(&out).starts_with("ok: "), "{}", common::stdout(&out));
+}
+
+#[test]
+fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    common::billing_store(dir, 90, 2);
+    let estate = repo_root().join("examples/estate");
+    let estate = estate.to_str().expect("path");
+    let json = |args: &[&str]| -> Value { serde_json::from_slice(&assay(dir, args).stdout).expect("JSON") };
+    let report = json(&["cost", "--data", "data", "report", "--by", "tag:cost-center", "--format", "json"]);
+    let anomalies = json(&["cost", "--data", "data", "anomalies", "--format", "json"]);
+    let server = Server::launch(dir, &["--estate", estate, "--poll", "0", "--data", "data"]);
+    with_browser(&server, |client, base| async move {
+        client.goto(&format!("{base}/ui/posture")).await.expect("goto");
+        client.find(Locator::LinkText("Cost")).await.expect("nav").click().await.expect("click");
+        // Allocate by cost center with the form: the choice goes into the URL.
+        let by = client.find(Locator::Css("input[name=by]")).await.expect("by");
+        by.clear().await.expect("clear");
+        by.send_keys("tag:cost-center").await.expect("type");
+        client.find(Locator::Css("form.filters button")).await.expect("button").click().await.expect("submit");
+        let url = client.current_url().await.expect("url");
+        assert!(url.query().is_some_and(|q| q.contains("by=tag%3Acost-center")), "{url}");
+        // The allocation is assay cost report's, group by group.
+        let rows = client.find_all(Locator::Css("#allocation-list tbody tr")).await.expect("rows");
+        let groups = report["groups"].as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), groups.len());
+        for (row, group) in rows.iter().zip(&groups) {
+            let cells = row.find_all(Locator::Css("td")).await.expect("cells");
+            let amount = cells[1].text().await.expect("text");
+            let cents = group["cents"].as_i64().expect("cents");
+            assert_eq!(amount, assay_cost_format(cents), "{group}");
+        }
+        // One row per anomaly of assay cost anomalies, and the chart marks them.
+        let listed = client.find_all(Locator::Css("#anomaly-list tbody tr")).await.expect("rows");
+        assert_eq!(listed.len(), anomalies.as_array().map_or(0, Vec::len));
+        assert!(!listed.is_empty(), "generated data has anomalies");
+        let chart = client.find(Locator::Css("figure [role=img] svg")).await.expect("the daily chart");
+        let markers = chart.find_all(Locator::Css("circle")).await.expect("markers");
+        assert!(!markers.is_empty());
+        let shot = client.screenshot().await.expect("screenshot");
+        std::fs::write(screenshots().join("cost.png"), shot).expect("write");
+        client.close().await.expect("close");
+    });
+}
+
+/// Cents as `assay cost report` writes them.
+fn assay_cost_format(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }

@@ -227,3 +227,23 @@ pub fn verify_dsse(envelope: &Path, key: &Path) -> (bool, String) {
     let out = Command::new(python).args(["-c", VERIFY_DSSE]).arg(envelope).arg(key).output().expect("python");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Generated FOCUS billing data (`assay cost generate`, `days` days, seed `seed`) ingested into
+/// `dir/data`, the billing store `assay cost --data data` and `assay serve --data data` read.
+#[allow(dead_code)]
+pub fn billing_store(dir: &Path, days: u32, seed: u64) {
+    let (days, seed) = (days.to_string(), seed.to_string());
+    let out = assay(dir, &["cost", "generate", "--days", &days, "--seed", &seed, "--out", "gen"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("gen"))
+        .expect("gen")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    let mut ingest = vec!["cost", "--data", "data", "ingest"];
+    ingest.extend(files.iter().map(String::as_str));
+    let out = assay(dir, &ingest);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
