@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
-use serde_json::Value;
 
 use crate::cost_view::{self, CostQuery};
 use crate::errors::error;
@@ -17,8 +16,23 @@ use crate::posture::{self, Filter};
 use crate::state::State;
 
 /// `GET /api/v1/posture?policy=&namespace=&file=&action=`.
-pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Json<Value> {
-    Json(posture::document(&state, &filter).await)
+pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Response {
+    match posture::document(&state, &filter).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(why) => error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "posture_failed", why),
+    }
+}
+
+/// A file to download: its type, its name, its bytes.
+fn attachment(content_type: &'static str, filename: String, body: impl axum::response::IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The OpenAPI 3.1 document of `/api/v1/`.
@@ -98,15 +112,8 @@ pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index
 /// takes them.
 pub(crate) async fn ledger_raw(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
     let dir = state.ledger.dir.clone();
-    match blocking(move || ledger_read::entry(dir.as_deref(), index)).await {
-        Ok((bytes, _)) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{index}.json\"")),
-            ],
-            bytes,
-        )
-            .into_response(),
+    match blocking(move || ledger_read::entry_bytes(dir.as_deref(), index)).await {
+        Ok(bytes) => attachment("application/octet-stream", format!("entry-{index}.json"), bytes),
         Err(why) => unavailable(why),
     }
 }
@@ -115,14 +122,7 @@ pub(crate) async fn ledger_raw(Extract(state): Extract<Arc<State>>, Path(index):
 pub(crate) async fn ledger_receipt(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
     let dir = state.ledger.dir.clone();
     match blocking(move || ledger_read::receipt(dir.as_deref(), index)).await {
-        Ok(text) => (
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{index}.tlog-proof\"")),
-            ],
-            text,
-        )
-            .into_response(),
+        Ok(text) => attachment("text/plain; charset=utf-8", format!("entry-{index}.tlog-proof"), text),
         Err(why) => unavailable(why),
     }
 }

@@ -132,23 +132,42 @@ pub(crate) fn recent(
     }))
 }
 
-/// Entry `index`: its bytes, and a document with the record, its inclusion proof and the
-/// checkpoint it leads to.
-pub(crate) fn entry(dir: Option<&Path>, index: u64) -> Result<(Vec<u8>, Value), Unavailable> {
-    let mut reader = open(dir)?;
+/// Entry `index` of the log `reader` reads.
+fn read_entry(reader: &Reader, index: u64) -> Result<Vec<u8>, Unavailable> {
     let size = reader.checkpoint().size;
     if index >= size {
         return Err(Unavailable::NoEntry(index, size));
     }
-    let bytes = reader
+    reader
         .entries(index..index + 1)
         .map_err(|e| Unavailable::Broken(e.to_string()))?
         .pop()
-        .ok_or(Unavailable::NoEntry(index, size))?;
-    let proof = reader
+        .ok_or(Unavailable::NoEntry(index, size))
+}
+
+/// The inclusion proof of entry `index` in the tree of `reader`'s checkpoint.
+fn proof(reader: &mut Reader, index: u64) -> Result<Vec<assay_ledger::merkle::Hash>, Unavailable> {
+    let size = reader.checkpoint().size;
+    if index >= size {
+        return Err(Unavailable::NoEntry(index, size));
+    }
+    reader
         .inclusion_proof(index)
         .map_err(|e| Unavailable::Broken(e.to_string()))?
-        .map_err(|e| Unavailable::Broken(e.to_string()))?;
+        .map_err(|e| Unavailable::Broken(e.to_string()))
+}
+
+/// Entry `index`'s bytes.
+pub(crate) fn entry_bytes(dir: Option<&Path>, index: u64) -> Result<Vec<u8>, Unavailable> {
+    read_entry(&open(dir)?, index)
+}
+
+/// Entry `index`: its bytes, and a document with the record, its inclusion proof and the
+/// checkpoint it leads to.
+pub(crate) fn entry(dir: Option<&Path>, index: u64) -> Result<(Vec<u8>, Value), Unavailable> {
+    let mut reader = open(dir)?;
+    let bytes = read_entry(&reader, index)?;
+    let proof = proof(&mut reader, index)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let record: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let doc = json!({
@@ -166,13 +185,6 @@ pub(crate) fn entry(dir: Option<&Path>, index: u64) -> Result<(Vec<u8>, Value), 
 /// A receipt for entry `index` against the current checkpoint (C2SP tlog-proof).
 pub(crate) fn receipt(dir: Option<&Path>, index: u64) -> Result<String, Unavailable> {
     let mut reader = open(dir)?;
-    let size = reader.checkpoint().size;
-    if index >= size {
-        return Err(Unavailable::NoEntry(index, size));
-    }
-    let proof = reader
-        .inclusion_proof(index)
-        .map_err(|e| Unavailable::Broken(e.to_string()))?
-        .map_err(|e| Unavailable::Broken(e.to_string()))?;
+    let proof = proof(&mut reader, index)?;
     Ok(Receipt { extra: None, index, proof, checkpoint: reader.note().to_string() }.text())
 }

@@ -15,28 +15,19 @@ use crate::active::Active;
 use crate::state::{State, lock};
 
 /// The active revision's verdict, worked out once per revision (on a blocking thread: it
-/// evaluates every policy over every object).
-pub(crate) async fn verdict(active: Arc<Active>) -> Arc<Verdict> {
+/// evaluates every policy over every object). `Err` says why it could not be worked out.
+pub(crate) async fn verdict(active: Arc<Active>) -> Result<Arc<Verdict>, String> {
     if let Some(v) = active.verdict.get() {
-        return Arc::clone(v);
+        return Ok(Arc::clone(v));
     }
-    let worker = Arc::clone(&active);
-    let computed = tokio::task::spawn_blocking(move || {
-        Arc::clone(worker.verdict.get_or_init(|| {
-            let _span = tracing::info_span!("posture", revision = %worker.revision).entered();
-            let today = today();
-            Arc::new(judge::judge(&worker.estate, Judge { today, ..Judge::default() }))
+    tokio::task::spawn_blocking(move || {
+        Arc::clone(active.verdict.get_or_init(|| {
+            let _span = tracing::info_span!("posture", revision = %active.revision).entered();
+            Arc::new(judge::judge(&active.estate, Judge { today: today(), ..Judge::default() }))
         }))
     })
-    .await;
-    match computed {
-        Ok(v) => v,
-        // The task panicked: judge again here rather than answer nothing.
-        Err(_) => {
-            let today = today();
-            Arc::new(judge::judge(&active.estate, Judge { today, ..Judge::default() }))
-        }
-    }
+    .await
+    .map_err(|e| format!("judging the active revision failed: {e}"))
 }
 
 /// Days since 1970-01-01, by the system clock (the day budgets are taken on).
@@ -135,9 +126,9 @@ pub(crate) fn hotspots(violations: &[&Violation]) -> Hotspots {
 }
 
 /// `GET /api/v1/posture`: the document the posture page shows.
-pub(crate) async fn document(state: &State, filter: &Filter) -> Value {
+pub(crate) async fn document(state: &State, filter: &Filter) -> Result<Value, String> {
     let active = state.active();
-    let verdict = verdict(Arc::clone(&active)).await;
+    let verdict = verdict(Arc::clone(&active)).await?;
     let listed: Vec<&Violation> = verdict.violations.iter().filter(|v| filter.matches(v)).collect();
     let refused: Vec<Value> = {
         let o = lock(&state.observed);
@@ -151,7 +142,7 @@ pub(crate) async fn document(state: &State, filter: &Filter) -> Value {
         json!({"cluster": obs.report.cluster, "revision": obs.revision, "time": obs.time, "counts": obs.report.counts,
                "audit_violations": obs.report.audit.as_ref().map(Vec::len)})
     });
-    json!({
+    Ok(json!({
         "estate": {
             "name": active.name,
             "revision": active.revision,
@@ -171,7 +162,7 @@ pub(crate) async fn document(state: &State, filter: &Filter) -> Value {
         })),
         "refused": refused,
         "drift": drift,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -116,8 +116,16 @@ fn money(v: &Value) -> String {
 }
 
 /// `GET /ui/posture`.
-pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Markup {
-    let doc = posture::document(&state, &filter).await;
+pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Response {
+    let doc = match posture::document(&state, &filter).await {
+        Ok(doc) => doc,
+        Err(why) => {
+            let body = html! { h1 { "Posture" } p.empty role="alert" { (why) } };
+            let estate = estate_of(&state);
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, page("/ui/posture", "Posture", &estate, body))
+                .into_response();
+        }
+    };
     let estate = &doc["estate"];
     let summary = &doc["summary"];
     let passed = summary["passed"].as_bool().unwrap_or(false);
@@ -262,7 +270,7 @@ pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): 
         }
         p.muted { "The same data as JSON: " a href=(api_link(&filter)) { code { (api_link(&filter)) } } "." }
     };
-    page("/ui/posture", "Posture", estate, body)
+    page("/ui/posture", "Posture", estate, body).into_response()
 }
 
 fn api_link(filter: &Filter) -> String {
@@ -434,8 +442,7 @@ fn floats(v: &Value) -> Vec<f64> {
 pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<CostQuery>) -> Response {
     let active = state.active();
     let read = cost_view::document(state.data.as_deref(), &active.estate, &q).await;
-    let verdict = posture::verdict(Arc::clone(&active)).await;
-    let manifests = verdict.cost.clone();
+    let manifests = posture::verdict(Arc::clone(&active)).await.ok().and_then(|v| v.cost.clone());
     let invalid = matches!(read, Err(cost_view::Unavailable::Invalid(_)));
     let body = html! {
         h1 { "Cost" }
