@@ -157,3 +157,98 @@ resource "aws_db_instance" "features" {
         ]
     );
 }
+
+#[test]
+fn google_and_azure_storage_databases_networks_and_functions() {
+    let tf = r#"
+provider "google" {
+  region = "europe-west4"
+}
+resource "google_compute_disk" "data" {
+  type = "pd-ssd"
+  size = 500
+}
+resource "google_compute_disk" "from_image" {
+  image = "debian-12"
+}
+resource "google_storage_bucket" "lake" {
+  location      = "europe-west4"
+  storage_class = "NEARLINE"
+}
+resource "google_sql_database_instance" "db" {
+  database_version = "POSTGRES_16"
+  settings {
+    tier              = "db-custom-4-16384"
+    availability_type = "REGIONAL"
+    disk_size         = 200
+  }
+}
+resource "google_cloudfunctions_function" "embed" {
+  available_memory_mb = 1024
+}
+resource "google_compute_router_nat" "nat" {
+  region = "europe-west4"
+}
+resource "azurerm_managed_disk" "scratch" {
+  location             = "westeurope"
+  storage_account_type = "Premium_LRS"
+  disk_size_gb         = 1024
+}
+resource "azurerm_postgresql_flexible_server" "pg" {
+  location   = "westeurope"
+  sku_name   = "GP_Standard_D4s_v3"
+  storage_mb = 131072
+  high_availability {
+    mode = "ZoneRedundant"
+  }
+}
+resource "azurerm_lb" "basic" {
+  location = "westeurope"
+}
+resource "azurerm_lb" "standard" {
+  location = "westeurope"
+  sku      = "Standard"
+}
+"#;
+    let usage = "version: 0.1\nresource_usage:\n  google_storage_bucket.lake:\n    storage_gb: 2000\n    monthly_class_a_operations: 50000\n  google_cloudfunctions_function.embed:\n    monthly_function_invocations: 2000000\n    request_duration_ms: 500\n  google_compute_router_nat.nat:\n    assigned_vms: 12\n";
+    let costs =
+        priced(tf, usage, &[("europe-west4", "gcp.disk.pd-ssd", 0.187), ("westeurope", "azure.lb.standard", 0.025)]);
+    let lines = |address: &str| -> Vec<(String, Option<f64>, String)> {
+        find(&costs, address).components.iter().map(|c| (c.name.clone(), c.quantity, c.price_key.clone())).collect()
+    };
+    assert_eq!(
+        lines("google_compute_disk.data"),
+        [("SSD provisioned storage (pd-ssd)".into(), Some(500.0), "gcp.disk.pd-ssd".into())]
+    );
+    assert!((find(&costs, "google_compute_disk.data").monthly - 500.0 * 0.187).abs() < 1e-9);
+    // Sized by its image: not known without a plan, and said so.
+    assert_eq!(lines("google_compute_disk.from_image")[0].1, None);
+    let bucket = lines("google_storage_bucket.lake");
+    assert_eq!(bucket[0], ("Storage (nearline)".into(), Some(2000.0), "gcp.storage.nearline.storage_gb".into()));
+    assert_eq!(bucket[1].1, Some(5.0), "{bucket:?}");
+    assert_eq!(bucket[3].1, None, "retrieval depends on usage: {bucket:?}");
+    let db = lines("google_sql_database_instance.db");
+    assert_eq!(
+        db[0],
+        (
+            "SQL instance (postgres, regional, db-custom-4-16384)".into(),
+            Some(730.0),
+            "gcp.sql.postgres.regional.db-custom-4-16384".into()
+        )
+    );
+    assert_eq!(db[1], ("Storage (ssd, regional)".into(), Some(200.0), "gcp.sql.storage.ssd.regional".into()));
+    // 2M invocations × 0.5 s × 1 GB.
+    assert_eq!(lines("google_cloudfunctions_function.embed")[1].1, Some(1_000_000.0));
+    assert_eq!(lines("google_compute_router_nat.nat")[0].1, Some(12.0 * 730.0));
+    assert_eq!(
+        lines("azurerm_managed_disk.scratch"),
+        [("Storage (P30, LRS)".into(), Some(1.0), "azure.disk.P30.LRS".into())]
+    );
+    let pg = lines("azurerm_postgresql_flexible_server.pg");
+    assert_eq!(pg[0].1, Some(2.0 * 730.0), "high availability doubles the hours: {pg:?}");
+    assert_eq!(pg[1], ("Storage".into(), Some(128.0), "azure.postgresql.storage".into()));
+    // A Basic load balancer costs nothing; a Standard one its hours.
+    assert!(find(&costs, "azurerm_lb.basic").components.is_empty());
+    assert!(find(&costs, "azurerm_lb.basic").unpriced.is_empty());
+    assert!((find(&costs, "azurerm_lb.standard").monthly - 730.0 * 0.025).abs() < 1e-9);
+}

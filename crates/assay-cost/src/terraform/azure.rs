@@ -154,3 +154,93 @@ pub(super) fn kubernetes_node_pool(parts: &mut Parts<'_>) {
     let after = parts.after;
     pool(parts, "", after);
 }
+
+/// A managed disk, by its tier (from `storage_account_type` and `disk_size_gb`).
+pub(super) fn managed_disk(parts: &mut Parts<'_>) {
+    let account = parts.text("storage_account_type").unwrap_or("Standard_LRS").to_string();
+    let gb = parts.number("disk_size_gb");
+    let (tier, redundancy) = azure_disk_tier(&account, gb);
+    parts.fixed(
+        "",
+        &format!("Storage ({tier}, {redundancy})"),
+        "months",
+        1.0,
+        format!("azure.disk.{tier}.{redundancy}"),
+    );
+}
+
+/// A storage account: stored data and operations are usage, by its tier, replication and access
+/// tier (`Standard`, `LRS`, `Hot` by default).
+pub(super) fn storage_account(parts: &mut Parts<'_>) {
+    let tier = parts.text("account_tier").unwrap_or("Standard").to_lowercase();
+    let replication = parts.text("account_replication_type").unwrap_or("LRS").to_lowercase();
+    let access = parts.text("access_tier").unwrap_or("Hot").to_lowercase();
+    let key = format!("azure.storage.{tier}.{replication}.{access}");
+    parts.usage(
+        "",
+        &format!("Capacity ({access}, {})", replication.to_uppercase()),
+        "GB",
+        "storage_gb",
+        1.0,
+        format!("{key}.storage_gb"),
+    );
+    parts.usage("", "Write operations", "10k operations", "monthly_write_operations", 10_000.0, format!("{key}.write"));
+    parts.usage("", "Read operations", "10k operations", "monthly_read_operations", 10_000.0, format!("{key}.read"));
+}
+
+/// A PostgreSQL or MySQL flexible server: its SKU's hours (twice with high availability) and its
+/// storage (`storage_mb`, 32 GB by default).
+pub(super) fn flexible_server(parts: &mut Parts<'_>, engine: &str) {
+    let sku = parts.text("sku_name").unwrap_or("").to_string();
+    let ha = !blocks(parts.after, "high_availability").is_empty();
+    let hours = if ha { 2.0 * HOURS_PER_MONTH } else { HOURS_PER_MONTH };
+    parts.fixed(
+        "",
+        &format!("Compute ({sku}{})", if ha { ", high availability" } else { "" }),
+        "hours",
+        hours,
+        format!("azure.{engine}.{}", sku.to_lowercase()),
+    );
+    let gb = parts.number("storage_mb").map_or(32.0, |mb| mb / 1024.0);
+    parts.fixed("", "Storage", "GB", gb, format!("azure.{engine}.storage"));
+}
+
+/// A function app on the consumption plan: executions and execution time (GB-seconds) from
+/// usage.
+pub(super) fn function_app(parts: &mut Parts<'_>) {
+    let runs = parts.usage.get("monthly_executions").and_then(number);
+    let ms = parts.usage.get("execution_duration_ms").and_then(number);
+    let gb = parts.usage.get("memory_mb").and_then(number).unwrap_or(128.0) / 1024.0;
+    parts.push(
+        "",
+        "Executions".into(),
+        "1M executions",
+        runs.map(|r| r / 1e6),
+        "azure.functions.executions".into(),
+        true,
+    );
+    parts.push(
+        "",
+        "Execution time".into(),
+        "GB-seconds",
+        runs.zip(ms).map(|(r, ms)| r * ms / 1000.0 * gb),
+        "azure.functions.gb_seconds".into(),
+        true,
+    );
+}
+
+/// A NAT gateway: its hours and the data it processes.
+pub(super) fn nat_gateway(parts: &mut Parts<'_>) {
+    parts.fixed("", "NAT gateway", "hours", HOURS_PER_MONTH, "azure.nat_gateway".into());
+    parts.usage("", "Data processed", "GB", "monthly_data_processed_gb", 1.0, "azure.nat_gateway.data".into());
+}
+
+/// A load balancer: the Standard SKU bills its hours (up to five rules) and the data it
+/// processes; the Basic SKU is free.
+pub(super) fn load_balancer(parts: &mut Parts<'_>) {
+    if parts.text("sku").unwrap_or("Basic") != "Standard" {
+        return;
+    }
+    parts.fixed("", "Load balancer (first 5 rules)", "hours", HOURS_PER_MONTH, "azure.lb.standard".into());
+    parts.usage("", "Data processed", "GB", "monthly_data_processed_gb", 1.0, "azure.lb.data".into());
+}

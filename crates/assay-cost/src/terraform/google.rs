@@ -208,3 +208,117 @@ fn gpu_name(kind: &str) -> String {
         other => other.to_string(),
     }
 }
+
+/// A persistent disk: `size` GB of its `type` (`pd-standard` by default); a disk made from an
+/// image without a size takes the image's, which is not known without a plan.
+pub(super) fn compute_disk(parts: &mut Parts<'_>) {
+    let kind = parts.text("type").unwrap_or("pd-standard").to_string();
+    let size = parts.number("size");
+    match size {
+        Some(gb) => disk_storage(parts, "", &kind, gb),
+        None => parts.push(
+            "",
+            format!("Provisioned storage ({kind}, size of its image)"),
+            "GB",
+            None,
+            format!("gcp.disk.{kind}"),
+            false,
+        ),
+    }
+}
+
+/// A Cloud Storage bucket: what it stores and serves is usage, in its storage class
+/// (`STANDARD` by default): storage, class A and B operations, retrieval of cold classes.
+pub(super) fn storage_bucket(parts: &mut Parts<'_>) {
+    let class = parts.text("storage_class").unwrap_or("STANDARD").to_lowercase();
+    parts.usage("", &format!("Storage ({class})"), "GB", "storage_gb", 1.0, format!("gcp.storage.{class}.storage_gb"));
+    parts.usage(
+        "",
+        "Object adds, bucket/object list (class A)",
+        "10k operations",
+        "monthly_class_a_operations",
+        10_000.0,
+        format!("gcp.storage.{class}.class_a"),
+    );
+    parts.usage(
+        "",
+        "Object gets, retrieve bucket/object metadata (class B)",
+        "10k operations",
+        "monthly_class_b_operations",
+        10_000.0,
+        format!("gcp.storage.{class}.class_b"),
+    );
+    if class != "standard" && class != "regional" && class != "multi_regional" {
+        parts.usage(
+            "",
+            "Data retrieval",
+            "GB",
+            "monthly_data_retrieval_gb",
+            1.0,
+            format!("gcp.storage.{class}.retrieval_gb"),
+        );
+    }
+}
+
+/// A Cloud SQL instance: its tier's hours (twice for `availability_type = "REGIONAL"`, high
+/// availability) by engine, and its disk (`PD_SSD` 10 GB by default).
+pub(super) fn sql_instance(parts: &mut Parts<'_>) {
+    let engine = parts.text("database_version").unwrap_or("MYSQL").split('_').next().unwrap_or("MYSQL").to_lowercase();
+    let settings = blocks(parts.after, "settings").first().copied().cloned().unwrap_or(Value::Null);
+    let tier = settings.get("tier").and_then(Value::as_str).unwrap_or("").to_string();
+    let regional = settings.get("availability_type").and_then(Value::as_str) == Some("REGIONAL");
+    let ha = if regional { "regional" } else { "zonal" };
+    let hours = parts.usage.get("monthly_hrs").and_then(number).unwrap_or(HOURS_PER_MONTH);
+    parts.fixed(
+        "",
+        &format!("SQL instance ({engine}, {ha}, {tier})"),
+        "hours",
+        hours,
+        format!("gcp.sql.{engine}.{ha}.{tier}"),
+    );
+    let gb = settings.get("disk_size").and_then(number).unwrap_or(10.0);
+    let disk = match settings.get("disk_type").and_then(Value::as_str).unwrap_or("PD_SSD") {
+        "PD_HDD" => "hdd",
+        _ => "ssd",
+    };
+    parts.fixed("", &format!("Storage ({disk}, {ha})"), "GB", gb, format!("gcp.sql.storage.{disk}.{ha}"));
+}
+
+/// A Cloud Function: invocations and compute time (GB-seconds of its `available_memory_mb`,
+/// 256 MB by default) from usage.
+pub(super) fn cloud_function(parts: &mut Parts<'_>) {
+    let memory_gb = parts.number("available_memory_mb").unwrap_or(256.0) / 1024.0;
+    let calls = parts.usage.get("monthly_function_invocations").and_then(number);
+    let ms = parts.usage.get("request_duration_ms").and_then(number);
+    parts.push(
+        "",
+        "Invocations".into(),
+        "1M invocations",
+        calls.map(|c| c / 1e6),
+        "gcp.functions.invocations".into(),
+        true,
+    );
+    let gb_seconds = calls.zip(ms).map(|(c, ms)| c * ms / 1000.0 * memory_gb);
+    parts.push("", "Memory".into(), "GB-seconds", gb_seconds, "gcp.functions.gb_seconds".into(), true);
+}
+
+/// Cloud NAT: one gateway's VM-hours (the usage file's `assigned_vms`, at least one) and the data
+/// it processes.
+pub(super) fn router_nat(parts: &mut Parts<'_>) {
+    let vms = parts.usage.get("assigned_vms").and_then(number);
+    parts.push(
+        "",
+        "NAT gateway (VM-hours)".into(),
+        "hours",
+        vms.map(|v| v.max(1.0) * HOURS_PER_MONTH),
+        "gcp.nat.vm_hour".into(),
+        true,
+    );
+    parts.usage("", "Data processed", "GB", "monthly_data_processed_gb", 1.0, "gcp.nat.data".into());
+}
+
+/// A forwarding rule (a load balancer's front end): its hours and the data it processes.
+pub(super) fn forwarding_rule(parts: &mut Parts<'_>) {
+    parts.fixed("", "Forwarding rule", "hours", HOURS_PER_MONTH, "gcp.lb.forwarding_rule".into());
+    parts.usage("", "Ingress data processed", "GB", "monthly_ingress_data_gb", 1.0, "gcp.lb.data".into());
+}

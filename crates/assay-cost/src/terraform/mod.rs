@@ -23,7 +23,7 @@ use serde_json::Value;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Resource types assay prices.
-pub const PRICED_TYPES: [&str; 16] = [
+pub const PRICED_TYPES: [&str; 33] = [
     "aws_instance",
     "aws_autoscaling_group",
     "aws_ebs_volume",
@@ -37,9 +37,26 @@ pub const PRICED_TYPES: [&str; 16] = [
     "google_compute_instance",
     "google_container_cluster",
     "google_container_node_pool",
+    "google_compute_disk",
+    "google_storage_bucket",
+    "google_sql_database_instance",
+    "google_cloudfunctions_function",
+    "google_cloudfunctions2_function",
+    "google_compute_router_nat",
+    "google_compute_forwarding_rule",
+    "google_compute_global_forwarding_rule",
     "azurerm_linux_virtual_machine",
     "azurerm_kubernetes_cluster",
     "azurerm_kubernetes_cluster_node_pool",
+    "azurerm_managed_disk",
+    "azurerm_storage_account",
+    "azurerm_postgresql_flexible_server",
+    "azurerm_mysql_flexible_server",
+    "azurerm_linux_function_app",
+    "azurerm_windows_function_app",
+    "azurerm_function_app",
+    "azurerm_nat_gateway",
+    "azurerm_lb",
 ];
 
 /// One priced part of a resource.
@@ -207,6 +224,23 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
         "aws_s3_bucket" => aws::s3_bucket(&mut parts),
         "aws_lambda_function" => aws::lambda_function(&mut parts),
         "google_compute_instance" => google::compute_instance(&mut parts),
+        "google_compute_disk" => google::compute_disk(&mut parts),
+        "google_storage_bucket" => google::storage_bucket(&mut parts),
+        "google_sql_database_instance" => google::sql_instance(&mut parts),
+        "google_cloudfunctions_function" | "google_cloudfunctions2_function" => google::cloud_function(&mut parts),
+        "google_compute_router_nat" => google::router_nat(&mut parts),
+        "google_compute_forwarding_rule" | "google_compute_global_forwarding_rule" => {
+            google::forwarding_rule(&mut parts)
+        }
+        "azurerm_managed_disk" => azure::managed_disk(&mut parts),
+        "azurerm_storage_account" => azure::storage_account(&mut parts),
+        "azurerm_postgresql_flexible_server" => azure::flexible_server(&mut parts, "postgresql"),
+        "azurerm_mysql_flexible_server" => azure::flexible_server(&mut parts, "mysql"),
+        "azurerm_linux_function_app" | "azurerm_windows_function_app" | "azurerm_function_app" => {
+            azure::function_app(&mut parts)
+        }
+        "azurerm_nat_gateway" => azure::nat_gateway(&mut parts),
+        "azurerm_lb" => azure::load_balancer(&mut parts),
         "google_container_cluster" => google::container_cluster(&mut parts),
         "google_container_node_pool" => google::container_node_pool(&mut parts),
         "azurerm_linux_virtual_machine" => azure::linux_vm(&mut parts),
@@ -363,7 +397,9 @@ pub fn workloads(estate: &Estate, plans: &[&Plan]) -> (Vec<WorkloadCost>, Vec<Re
             let storage: f64 = cost.components.iter().filter(|c| c.unit == "GB").filter_map(|c| c.monthly).sum();
             let gpu: f64 =
                 cost.components.iter().filter(|c| c.name.starts_with("NVIDIA")).filter_map(|c| c.monthly).sum();
-            let priced = cost.components.iter().any(|c| c.monthly.is_some());
+            // A resource with nothing to bill (a Basic load balancer) is free, not unpriced.
+            let free = cost.components.is_empty() && cost.unpriced.is_empty();
+            let priced = free || cost.components.iter().any(|c| c.monthly.is_some());
             let usage_left: Vec<&str> =
                 cost.components.iter().filter(|c| c.quantity.is_none()).map(|c| c.name.as_str()).collect();
             let mut basis = format!("Terraform {} ({})", change.action.as_str(), cost.kind);
