@@ -205,6 +205,14 @@ resource "azurerm_postgresql_flexible_server" "pg" {
 resource "azurerm_lb" "basic" {
   location = "westeurope"
 }
+resource "azurerm_windows_virtual_machine" "gpu" {
+  location = "westeurope"
+  size     = "Standard_NC6s_v3"
+  os_disk {
+    storage_account_type = "Premium_LRS"
+    disk_size_gb         = 256
+  }
+}
 resource "azurerm_lb" "standard" {
   location = "westeurope"
   sku      = "Standard"
@@ -247,6 +255,16 @@ resource "azurerm_lb" "standard" {
     let pg = lines("azurerm_postgresql_flexible_server.pg");
     assert_eq!(pg[0].1, Some(2.0 * 730.0), "high availability doubles the hours: {pg:?}");
     assert_eq!(pg[1], ("Storage".into(), Some(128.0), "azure.postgresql.storage".into()));
+    let win = lines("azurerm_windows_virtual_machine.gpu");
+    assert_eq!(
+        win[0],
+        (
+            "Instance usage (Windows, pay as you go, Standard_NC6s_v3)".into(),
+            Some(730.0),
+            "azure.vm.windows.standard_nc6s_v3".into()
+        )
+    );
+    assert_eq!(win[1].2, "azure.disk.P15.LRS");
     // A Basic load balancer costs nothing; a Standard one its hours.
     assert!(find(&costs, "azurerm_lb.basic").components.is_empty());
     assert!(find(&costs, "azurerm_lb.basic").unpriced.is_empty());

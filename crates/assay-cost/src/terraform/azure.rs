@@ -4,16 +4,19 @@ use serde_json::Value;
 
 use super::{HOURS_PER_MONTH, Parts, blocks, number};
 
-pub(super) fn linux_vm(parts: &mut Parts<'_>) {
+/// A Linux or Windows virtual machine: its size's hours, the ultra disk reservation, its OS
+/// disk.
+pub(super) fn vm(parts: &mut Parts<'_>, windows: bool) {
     let after = parts.after;
     let size = parts.text("size").unwrap_or("").to_string();
     let hours = parts.usage.get("monthly_hrs").and_then(number).unwrap_or(HOURS_PER_MONTH);
+    let (os, key) = if windows { ("Windows", "windows") } else { ("Linux", "linux") };
     parts.fixed(
         "",
-        &format!("Instance usage (Linux, pay as you go, {size})"),
+        &format!("Instance usage ({os}, pay as you go, {size})"),
         "hours",
         hours,
-        format!("azure.vm.linux.{}", size.to_lowercase()),
+        format!("azure.vm.{key}.{}", size.to_lowercase()),
     );
     let ultra = blocks(after, "additional_capabilities")
         .first()

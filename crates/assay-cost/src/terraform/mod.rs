@@ -23,7 +23,7 @@ use serde_json::Value;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Resource types assay prices.
-pub const PRICED_TYPES: [&str; 33] = [
+pub const PRICED_TYPES: [&str; 34] = [
     "aws_instance",
     "aws_autoscaling_group",
     "aws_ebs_volume",
@@ -46,6 +46,7 @@ pub const PRICED_TYPES: [&str; 33] = [
     "google_compute_forwarding_rule",
     "google_compute_global_forwarding_rule",
     "azurerm_linux_virtual_machine",
+    "azurerm_windows_virtual_machine",
     "azurerm_kubernetes_cluster",
     "azurerm_kubernetes_cluster_node_pool",
     "azurerm_managed_disk",
@@ -243,7 +244,8 @@ pub fn price(plan: &Plan, change: &ResourceChange, usage: &Usage, catalog: &Pric
         "azurerm_lb" => azure::load_balancer(&mut parts),
         "google_container_cluster" => google::container_cluster(&mut parts),
         "google_container_node_pool" => google::container_node_pool(&mut parts),
-        "azurerm_linux_virtual_machine" => azure::linux_vm(&mut parts),
+        "azurerm_linux_virtual_machine" => azure::vm(&mut parts, false),
+        "azurerm_windows_virtual_machine" => azure::vm(&mut parts, true),
         "azurerm_kubernetes_cluster" => azure::kubernetes_cluster(&mut parts),
         "azurerm_kubernetes_cluster_node_pool" => azure::kubernetes_node_pool(&mut parts),
         other => {
