@@ -13,6 +13,7 @@ use crate::cost_view::{self, CostQuery};
 use crate::errors::error;
 use crate::ledger_read;
 use crate::posture::{self, Filter};
+use crate::residency_view;
 use crate::state::State;
 
 /// `GET /api/v1/posture?policy=&namespace=&file=&action=`.
@@ -144,5 +145,38 @@ pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<Co
             "billing_unreadable",
             format!("the billing store cannot be read: {why}"),
         ),
+    }
+}
+
+/// `?node=dataset:NS:NAME&depth=`.
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+pub(crate) struct ResidencyQuery {
+    /// The node to show the lineage around.
+    #[serde(default, deserialize_with = "crate::posture::empty_as_none", skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
+    /// Jobs away from it, each way (3 unless set, at most 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) depth: Option<usize>,
+}
+
+/// Answers what the residency document cannot give.
+pub(crate) fn residency_unavailable(why: residency_view::Unavailable) -> Response {
+    use axum::http::StatusCode;
+    match why {
+        residency_view::Unavailable::NoGraph => error(
+            StatusCode::NOT_FOUND,
+            "lineage_unavailable",
+            "this server has no --data directory for its lineage graph",
+        ),
+        residency_view::Unavailable::NoNode(why) => error(StatusCode::NOT_FOUND, "not_found", why),
+        residency_view::Unavailable::Broken(why) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", why),
+    }
+}
+
+/// `GET /api/v1/residency?node=&depth=`.
+pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Query<ResidencyQuery>) -> Response {
+    match residency_view::document(&state, q.node.as_deref(), q.depth.unwrap_or(3).min(20)).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(why) => residency_unavailable(why),
     }
 }

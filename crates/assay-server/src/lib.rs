@@ -35,6 +35,7 @@ mod lineage;
 mod metrics;
 mod outbox;
 mod posture;
+mod residency_view;
 mod state;
 mod tls;
 // Routes, each with its handlers.
@@ -107,6 +108,8 @@ fn router(state: Arc<state::State>, config: &Config) -> Router {
                 .route("/api/v1/posture", get(api_http::posture))
                 .route("/api/v1/openapi.json", get(api_http::openapi))
                 .route("/api/v1/cost", get(api_http::cost))
+                .route("/api/v1/residency", get(api_http::residency))
+                .route("/ui/residency", get(ui_http::residency))
                 .route("/api/v1/ledger", get(api_http::ledger))
                 .route("/api/v1/ledger/entries/{index}", get(api_http::ledger_entry))
                 .route("/api/v1/ledger/entries/{index}/raw", get(api_http::ledger_raw))

@@ -6,11 +6,14 @@
 //!   hotspots and violations, cost per cost center, refused revisions, drift, diagnostics.
 //! - `GET /ui/cost?by=&period=&metric=&days=`: allocation, daily cost with its forecast and
 //!   anomalies, budgets, and the manifests' estimate per cost center.
+//! - `GET /ui/residency?node=&depth=`: residency findings with their paths, flows between
+//!   regions with their egress cost, and the lineage graph around a node.
 //! - `GET /ui/ledger?type=&before=`: the signed checkpoint and recent entries by type;
 //!   `GET /ui/ledger/entries/{index}`: one entry, its inclusion proof, and its receipt and bytes
 //!   to download for `assay log verify-receipt`.
 //! - `GET /ui/assets/assay.css`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State as Extract};
@@ -19,11 +22,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
-use crate::api_http::{self, LedgerQuery};
+use crate::api_http::{self, LedgerQuery, ResidencyQuery};
 use crate::charts;
 use crate::cost_view::{self, CostQuery};
 use crate::ledger_read::{self, Unavailable};
 use crate::posture::{self, Filter, Hotspot};
+use crate::residency_view;
 use crate::state::State;
 
 const CSS: &str = include_str!("ui/assay.css");
@@ -39,7 +43,12 @@ pub(crate) async fn css() -> Response {
 }
 
 /// The pages, in the navigation's order: (path, title).
-const PAGES: [(&str, &str); 3] = [("/ui/posture", "Posture"), ("/ui/cost", "Cost"), ("/ui/ledger", "Ledger")];
+const PAGES: [(&str, &str); 4] = [
+    ("/ui/posture", "Posture"),
+    ("/ui/cost", "Cost"),
+    ("/ui/residency", "Residency and lineage"),
+    ("/ui/ledger", "Ledger"),
+];
 
 fn page(current: &str, title: &str, estate: &Value, body: Markup) -> Markup {
     let name = estate["name"].as_str().unwrap_or("estate");
@@ -586,4 +595,122 @@ pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<Co
     };
     let markup = page("/ui/cost", "Cost", &estate_of(&state), body);
     if invalid { (axum::http::StatusCode::BAD_REQUEST, markup).into_response() } else { markup.into_response() }
+}
+
+fn node_link(id: &str, depth: usize) -> String {
+    let q = ResidencyQuery { node: Some(id.to_string()), depth: Some(depth) };
+    format!("/ui/residency?{}#lineage", serde_urlencoded::to_string(&q).unwrap_or_default())
+}
+
+fn gigabytes(bytes: &Value) -> String {
+    format!("{:.2}", bytes.as_f64().unwrap_or(0.0) / 1e9)
+}
+
+/// `GET /ui/residency`.
+pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Query<ResidencyQuery>) -> Response {
+    let depth = q.depth.unwrap_or(3).min(20);
+    let read = residency_view::document(&state, q.node.as_deref(), depth).await;
+    let status = match &read {
+        Err(residency_view::Unavailable::NoNode(_)) => axum::http::StatusCode::NOT_FOUND,
+        Err(residency_view::Unavailable::Broken(_)) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        _ => axum::http::StatusCode::OK,
+    };
+    let body = html! {
+        h1 { "Residency and lineage" }
+        @match &read {
+            Err(residency_view::Unavailable::NoGraph) => p.empty {
+                "This server has no data directory, so no lineage graph. Start it with " code { "--data DIR" }
+                " and send it OpenLineage events (" code { "POST /api/v1/lineage" } "), or load them with "
+                code { "assay lineage ingest --data DIR FILE.jsonl" } "."
+            },
+            Err(residency_view::Unavailable::NoNode(why)) => p.empty role="alert" { (why) },
+            Err(residency_view::Unavailable::Broken(why)) => p.empty role="alert" { "The lineage graph cannot be read: " (why) },
+            Ok(doc) => {
+                @let c = &doc["counts"];
+                p { (c["datasets"]) " datasets, " (c["jobs"]) " jobs, " (c["runs"]) " runs from " (c["events"]) " OpenLineage events." }
+                h2 #findings { "Residency findings" }
+                @let findings = doc["findings"].as_array().cloned().unwrap_or_default();
+                @if findings.is_empty() { p.empty { "No flow breaks a residency rule." } } @else {
+                    table #finding-list {
+                        thead { tr { th scope="col" { "Finding" } th scope="col" { "Rule" } th scope="col" { "Path from the origin of the data" } } }
+                        tbody {
+                            @for f in &findings {
+                                tr {
+                                    td.deny { (f["message"].as_str().unwrap_or("")) }
+                                    td { code { (f["rule"].as_str().unwrap_or("")) } }
+                                    td { @for (i, step) in f["path"].as_array().into_iter().flatten().enumerate() {
+                                        @if i > 0 { " → " }
+                                        a href=(node_link(step.as_str().unwrap_or(""), depth)) { code { (step.as_str().unwrap_or("")) } }
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+                h2 #regions { "Flows between regions" }
+                @let regions = doc["regions"].as_array().cloned().unwrap_or_default();
+                @let currency = doc["currency"].as_str().unwrap_or("");
+                @if regions.is_empty() { p.empty { "No data crosses a region." } } @else {
+                    table #region-list {
+                        thead { tr { th scope="col" { "From" } th scope="col" { "To" } th.num scope="col" { "GB" } th.num scope="col" { "Runs" } th.num scope="col" { "Egress (" (currency) ")" } } }
+                        tbody { @for r in &regions { tr {
+                            td { (r["from"].as_str().unwrap_or("")) } td { (r["to"].as_str().unwrap_or("")) }
+                            td.num { (gigabytes(&r["bytes"])) } td.num { (r["runs"]) } td.num { (money(&r["cost"])) }
+                        } } }
+                    }
+                    table #flow-list {
+                        caption { "Each flow" }
+                        thead { tr { th scope="col" { "Job" } th scope="col" { "Dataset" } th scope="col" { "From" } th scope="col" { "To" } th.num scope="col" { "GB" } th.num scope="col" { "Egress" } } }
+                        tbody { @for l in doc["flows"].as_array().into_iter().flatten() { tr {
+                            td { a href=(node_link(l["job"].as_str().unwrap_or(""), depth)) { code { (l["job"].as_str().unwrap_or("")) } } }
+                            td { a href=(node_link(l["dataset"].as_str().unwrap_or(""), depth)) { code { (l["dataset"].as_str().unwrap_or("")) } } }
+                            td { (l["from"].as_str().unwrap_or("")) } td { (l["to"].as_str().unwrap_or("")) }
+                            td.num { (gigabytes(&l["bytes"])) }
+                            td.num { @if l["rate_per_gb"].is_null() { "no price" } @else { (money(&l["cost"])) } }
+                        } } }
+                    }
+                }
+                h2 #lineage { "Lineage" }
+                form.filters method="get" action="/ui/residency" aria-label="Show the lineage around a node" {
+                    label { "Around" input type="text" name="node" value=[q.node.as_deref()] placeholder="dataset:NAMESPACE:NAME"; }
+                    label { "Depth" input type="number" name="depth" min="1" max="20" value=(depth); }
+                    button type="submit" { "Show" }
+                }
+                @if let Some(graph) = doc["lineage"]["graph"].as_array() {
+                    @let columns = by_distance(graph);
+                    div.lineage {
+                        @for (d, nodes) in &columns {
+                            section aria-label={ @match *d { 0 => "This node", d if d < 0 => { (-d) " steps upstream" }, i64::MAX => "Elsewhere", d => { (d) " steps downstream" } } } {
+                                h3 { @match *d { 0 => "This node", d if d < 0 => { "Upstream " (-d) }, i64::MAX => "Elsewhere", d => { "Downstream " (d) } } }
+                                @for n in nodes {
+                                    div.node.job[n["type"] == "JOB"] {
+                                        span.muted { (if n["type"] == "JOB" { "job" } else { "dataset" }) }
+                                        br;
+                                        a href=(node_link(n["id"].as_str().unwrap_or(""), depth)) { code { (n["data"]["name"].as_str().unwrap_or("")) } }
+                                        br;
+                                        span.muted { (n["data"]["namespace"].as_str().unwrap_or("")) }
+                                        @if let Some(r) = n["region"].as_str() { br; "region " strong { (r) } }
+                                        @if let Some(c) = n["classification"].as_str() { br; span.tag { (c) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } @else {
+                    p.empty { "Pick a dataset or job: a link in a finding or a flow, or its id in the form." }
+                }
+            }
+        }
+        p.muted { "The same data as JSON: " code { "/api/v1/residency" } "." }
+    };
+    (status, page("/ui/residency", "Residency and lineage", &estate_of(&state), body)).into_response()
+}
+
+/// The nodes of a graph by their distance from its centre (negative upstream; unreached last).
+fn by_distance(graph: &[Value]) -> BTreeMap<i64, Vec<&Value>> {
+    let mut columns: BTreeMap<i64, Vec<&Value>> = BTreeMap::new();
+    for n in graph {
+        columns.entry(n["distance"].as_i64().unwrap_or(i64::MAX)).or_default().push(n);
+    }
+    columns
 }

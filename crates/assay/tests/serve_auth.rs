@@ -59,6 +59,8 @@ fn guarded_requests() -> Vec<(&'static str, String, &'static str, Vec<u8>)> {
         ("GET", "/api/v1/ledger".into(), "application/json", Vec::new()),
         ("GET", "/api/v1/cost".into(), "application/json", Vec::new()),
         ("GET", "/ui/cost".into(), "text/html", Vec::new()),
+        ("GET", "/api/v1/residency".into(), "application/json", Vec::new()),
+        ("GET", "/ui/residency".into(), "text/html", Vec::new()),
         ("GET", "/api/v1/ledger/entries/0/receipt".into(), "text/plain", Vec::new()),
         ("GET", "/api/v1/ledger/entries/0/raw".into(), "application/octet-stream", Vec::new()),
         ("GET", "/ui/ledger".into(), "text/html", Vec::new()),

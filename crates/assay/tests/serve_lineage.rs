@@ -363,3 +363,62 @@ fn a_row_count_that_halves_after_a_new_commit_is_alerted_once_logged_and_listed(
     let out = assay(work.path(), &["lineage", "--data", "data", "quality", "--since", "2026-12-01"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn the_residency_page_shows_findings_flows_between_regions_and_the_graph_around_a_node() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = estate_copy(work.path(), "");
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    let server = Server::launch(work.path(), &["--estate", "estate", "--data", "data", "--poll", "0"]);
+    for e in [
+        flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),
+        flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")),
+    ] {
+        let (status, answer) = server.json("POST", "/api/v1/lineage", &e);
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, doc) = server.json("GET", "/api/v1/residency?node=dataset:s3://lake-eu:clean&depth=3", &Value::Null);
+    assert_eq!(status, 200, "{doc}");
+    // The findings are assay lineage check's, on the same graph.
+    let checked: Value = serde_json::from_str(&stdout(&assay(
+        work.path(),
+        &["lineage", "check", "--estate", "estate", "--data", "data", "--json"],
+    )))
+    .expect("check JSON");
+    let messages = |v: &Value| -> Vec<String> {
+        let list = v.get("findings").unwrap_or(v);
+        let mut m: Vec<String> =
+            list.as_array().into_iter().flatten().filter_map(|f| f["message"].as_str().map(str::to_string)).collect();
+        m.sort();
+        m
+    };
+    assert_eq!(messages(&doc["findings"]), messages(&checked));
+    assert_eq!(doc["findings"].as_array().map(Vec::len), Some(2));
+    let (_, openapi) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
+    let mut schema = openapi["components"]["schemas"]["Residency"].clone();
+    schema["$defs"] = openapi["components"]["schemas"].clone();
+    let schema: Value =
+        serde_json::from_str(&schema.to_string().replace("#/components/schemas/", "#/$defs/")).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("schema");
+    assert!(validator.is_valid(&doc), "{doc:#}");
+    // The model was trained in the US on data from the EU: one flow between the regions.
+    let regions = doc["regions"].as_array().cloned().unwrap_or_default();
+    assert!(regions.iter().any(|r| r["from"] == "eu-west-1" && r["to"] == "us-east-1"), "{regions:?}");
+    // Around the cleaned data: its producer upstream, its consumer downstream, with regions.
+    let graph = doc["lineage"]["graph"].as_array().cloned().unwrap_or_default();
+    let at = |id: &str| graph.iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("{id} in {graph:?}")).clone();
+    assert_eq!(at("dataset:s3://lake-eu:clean")["distance"], 0);
+    assert_eq!(at("job:airflow:clean")["distance"], -1);
+    assert_eq!(at("dataset:s3://customers-eu:raw")["distance"], -2);
+    assert_eq!(at("dataset:s3://customers-eu:raw")["classification"], "GDPR_SENSITIVE");
+    assert_eq!(at("job:airflow:train")["distance"], 1);
+    assert_eq!(at("job:airflow:train")["region"], "us-east-1");
+
+    let (status, page) = server.request("GET", "/ui/residency?node=dataset%3As3%3A%2F%2Flake-eu%3Aclean", None, b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("Upstream 2") && page.contains("Downstream 1"), "{page}");
+    assert!(page.contains("job:airflow:train"), "{page}");
+    let (status, _) = server.request("GET", "/ui/residency?node=dataset%3Anowhere%3Ax", None, b"");
+    assert_eq!(status, 404);
+}

@@ -128,6 +128,7 @@ fn the_openapi_document_describes_what_the_server_answers() {
         "/api/v1/posture",
         "/api/v1/lineage",
         "/api/v1/cost",
+        "/api/v1/residency",
         "/api/v1/ledger",
         "/api/v1/ledger/entries/{index}",
         "/api/v1/ledger/entries/{index}/raw",

@@ -279,3 +279,70 @@ fn assay_cost_format(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
+
+#[test]
+fn the_residency_page_shows_the_path_of_classified_data_and_navigates_the_graph() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let estate = common::server::estate_copy(work.path(), "");
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    // EU customer data may stay in the EU only; jobs named train* run in the US.
+    std::fs::write(
+        estate.join("residency/gdpr.yaml"),
+        "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\nspec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1], processIn: [eu-west-1]}\n---\n\
+         apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
+         jobs: [{match: \"airflow:train*\", region: us-east-1}, {match: \"airflow:*\", region: eu-west-1}]\n---\n\
+         apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  order: [PUBLIC, GDPR_SENSITIVE]\n  rules: [{match: \"s3://customers-eu\", classification: GDPR_SENSITIVE}]\n",
+    )
+    .expect("write");
+    let server = Server::launch(work.path(), &["--estate", "estate", "--data", "data", "--poll", "0"]);
+    let flow = |run: u32, job: &str, input: (&str, &str), output: (&str, &str)| {
+        json!({
+            "eventType": "COMPLETE", "eventTime": format!("2026-11-23T11:{run:02}:00Z"),
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": format!("0192f0c4-8a57-7d3c-b1a5-{run:012}")},
+            "job": {"namespace": "airflow", "name": job},
+            "inputs": [{"namespace": input.0, "name": input.1}], "outputs": [{"namespace": output.0, "name": output.1}]
+        })
+    };
+    for e in [
+        flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),
+        flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")),
+    ] {
+        assert_eq!(server.json("POST", "/api/v1/lineage", &e).0, 201);
+    }
+    with_browser(&server, |client, base| async move {
+        client.goto(&format!("{base}/ui/posture")).await.expect("goto");
+        client.find(Locator::LinkText("Residency and lineage")).await.expect("nav").click().await.expect("click");
+        // Each finding shows the path the classified data took, from its origin.
+        let findings = client.find_all(Locator::Css("#finding-list tbody tr")).await.expect("findings");
+        assert_eq!(findings.len(), 2);
+        let text = findings[0].text().await.expect("text");
+        assert!(
+            text.contains("dataset:s3://customers-eu:raw → job:airflow:clean → dataset:s3://lake-eu:clean"),
+            "{text}"
+        );
+        // A step of the path leads to the graph around it, the node in the URL.
+        findings[0]
+            .find(Locator::LinkText("dataset:s3://lake-eu:clean"))
+            .await
+            .expect("step")
+            .click()
+            .await
+            .expect("click");
+        let url = client.current_url().await.expect("url");
+        assert!(url.query().is_some_and(|q| q.contains("node=dataset%3As3%3A%2F%2Flake-eu%3Aclean")), "{url}");
+        let columns = client.find_all(Locator::Css(".lineage section h3")).await.expect("columns");
+        let mut titles = Vec::new();
+        for c in columns {
+            titles.push(c.text().await.expect("text"));
+        }
+        assert_eq!(titles, ["Upstream 2", "Upstream 1", "This node", "Downstream 1", "Downstream 2"]);
+        let origin = client.find(Locator::Css(".lineage section:first-child .node")).await.expect("origin");
+        let card = origin.text().await.expect("text");
+        assert!(card.contains("raw") && card.contains("GDPR_SENSITIVE") && card.contains("eu-west-1"), "{card}");
+        let shot = client.screenshot().await.expect("screenshot");
+        std::fs::write(screenshots().join("residency.png"), shot).expect("write");
+        client.close().await.expect("close");
+    });
+}
