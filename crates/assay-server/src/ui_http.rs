@@ -506,6 +506,26 @@ pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<Co
                         (doc["forecast"]["forecast"]["model"].as_str().unwrap_or("no forecast")) "), shaded 80% and 95% intervals. Red dots: anomalous days."
                     }
                 }
+                // The chart's numbers as a table, for screen readers and for copying.
+                details #daily-numbers {
+                    summary { "The numbers behind the chart" }
+                    table {
+                        thead { tr { th scope="col" { "Day" } th.num scope="col" { "Cost" } th.num scope="col" { "Forecast" } th.num scope="col" { "80% interval" } th.num scope="col" { "95% interval" } } }
+                        tbody {
+                            @for (i, day) in days.iter().enumerate() {
+                                tr { td { (day) } td.num.deny[anomalous.contains(&i)] { (assay_verdict::render::money(actual[i])) } td {} td {} td {} }
+                            }
+                            @for (i, day) in dates.iter().skip(days.len()).enumerate() {
+                                tr {
+                                    td { (day) } td {}
+                                    td.num { (point.get(i).map(|v| assay_verdict::render::money(*v)).unwrap_or_default()) }
+                                    td.num { (l80.get(i).map(|v| assay_verdict::render::money(*v)).unwrap_or_default()) " – " (u80.get(i).map(|v| assay_verdict::render::money(*v)).unwrap_or_default()) }
+                                    td.num { (l95.get(i).map(|v| assay_verdict::render::money(*v)).unwrap_or_default()) " – " (u95.get(i).map(|v| assay_verdict::render::money(*v)).unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
                 @if let Some(t) = doc["forecast"]["totals"].as_object() {
                     p { "Forecast of the next " (point.len()) " days: " strong { (money(&t["total"])) " " (currency) }
                         " (80%: " (money(&t["total80"][0])) " – " (money(&t["total80"][1])) "; 95%: " (money(&t["total95"][0])) " – " (money(&t["total95"][1])) ")." }

@@ -268,6 +268,9 @@ fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
         let chart = client.find(Locator::Css("figure [role=img] svg")).await.expect("the daily chart");
         let markers = chart.find_all(Locator::Css("circle")).await.expect("markers");
         assert!(!markers.is_empty());
+        // The chart's numbers are there as a table too: every day, then every forecast day.
+        let numbers = client.find_all(Locator::Css("#daily-numbers tbody tr")).await.expect("rows");
+        assert_eq!(numbers.len(), 90 + 30);
         let shot = client.screenshot().await.expect("screenshot");
         std::fs::write(screenshots().join("cost.png"), shot).expect("write");
         client.close().await.expect("close");
