@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::server::Server;
+use common::server::{Server, schema_errors};
 use common::{assay, repo_root};
 use serde_json::Value;
 
@@ -141,18 +141,6 @@ fn the_openapi_document_describes_what_the_server_answers() {
     let (_, posture) = server.json("GET", "/api/v1/posture", &Value::Null);
     let errors = schema_errors(&server, "Posture", &posture);
     assert!(errors.is_empty(), "{errors:?}");
-}
-
-/// Where `value` breaks the schema `name` of the server's OpenAPI document.
-fn schema_errors(server: &Server, name: &str, value: &Value) -> Vec<String> {
-    let (_, doc) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
-    let mut schema = doc["components"]["schemas"][name].clone();
-    assert!(schema.is_object(), "no schema {name}");
-    schema["$defs"] = doc["components"]["schemas"].clone();
-    let text = schema.to_string().replace("#/components/schemas/", "#/$defs/");
-    let schema: Value = serde_json::from_str(&text).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
-    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
 
 #[test]

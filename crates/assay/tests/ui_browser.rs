@@ -288,26 +288,9 @@ fn the_residency_page_shows_the_path_of_classified_data_and_navigates_the_graph(
     let work = tempfile::tempdir().expect("tempdir");
     let estate = common::server::estate_copy(work.path(), "");
     std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
-    // EU customer data may stay in the EU only; jobs named train* run in the US.
-    std::fs::write(
-        estate.join("residency/gdpr.yaml"),
-        "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\nspec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1], processIn: [eu-west-1]}\n---\n\
-         apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
-         jobs: [{match: \"airflow:train*\", region: us-east-1}, {match: \"airflow:*\", region: eu-west-1}]\n---\n\
-         apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  order: [PUBLIC, GDPR_SENSITIVE]\n  rules: [{match: \"s3://customers-eu\", classification: GDPR_SENSITIVE}]\n",
-    )
-    .expect("write");
+    std::fs::write(estate.join("residency/gdpr.yaml"), common::server::RESIDENCY).expect("write");
     let server = Server::launch(work.path(), &["--estate", "estate", "--data", "data", "--poll", "0"]);
-    let flow = |run: u32, job: &str, input: (&str, &str), output: (&str, &str)| {
-        json!({
-            "eventType": "COMPLETE", "eventTime": format!("2026-11-23T11:{run:02}:00Z"),
-            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
-            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-            "run": {"runId": format!("0192f0c4-8a57-7d3c-b1a5-{run:012}")},
-            "job": {"namespace": "airflow", "name": job},
-            "inputs": [{"namespace": input.0, "name": input.1}], "outputs": [{"namespace": output.0, "name": output.1}]
-        })
-    };
+    let flow = common::server::flow;
     for e in [
         flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),
         flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")),

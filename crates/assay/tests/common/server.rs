@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::repo_root;
 
@@ -325,4 +325,43 @@ impl Drop for Receiver {
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Residency objects of the lineage tests: EU customer data stays in the EU; jobs named
+/// `train*` run in the US.
+#[allow(dead_code)]
+pub const RESIDENCY: &str = "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\n\
+    spec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1], processIn: [eu-west-1]}\n---\n\
+    apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  \
+    datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
+    jobs: [{match: \"airflow:train*\", region: us-east-1}, {match: \"airflow:*\", region: eu-west-1}]\n---\n\
+    apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  \
+    order: [PUBLIC, GDPR_SENSITIVE]\n  rules: [{match: \"s3://customers-eu\", classification: GDPR_SENSITIVE}]\n";
+
+/// An OpenLineage COMPLETE event of run `run`: `job` reads `input` and writes `output`.
+#[allow(dead_code)]
+pub fn flow(run: u32, job: &str, input: (&str, &str), output: (&str, &str)) -> Value {
+    json!({
+        "eventType": "COMPLETE",
+        "eventTime": format!("2026-11-23T11:{run:02}:00Z"),
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": format!("0192f0c4-8a57-7d3c-b1a5-{run:012}")},
+        "job": {"namespace": "airflow", "name": job},
+        "inputs": [{"namespace": input.0, "name": input.1}],
+        "outputs": [{"namespace": output.0, "name": output.1}]
+    })
+}
+
+/// Where `value` breaks the schema `name` of the server's OpenAPI document.
+#[allow(dead_code)]
+pub fn schema_errors(server: &Server, name: &str, value: &Value) -> Vec<String> {
+    let (_, doc) = server.json("GET", "/api/v1/openapi.json", &Value::Null);
+    let mut schema = doc["components"]["schemas"][name].clone();
+    assert!(schema.is_object(), "no schema {name}");
+    schema["$defs"] = doc["components"]["schemas"].clone();
+    let text = schema.to_string().replace("#/components/schemas/", "#/$defs/");
+    let schema: Value = serde_json::from_str(&text).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
