@@ -268,6 +268,32 @@ impl Store {
         Ok(rows)
     }
 
+    /// A digest of what is stored: every partition file's path, size and modification time.
+    /// An ingest renames a new file over the one it replaces, so any change to the data changes
+    /// it; what it reads is the directory listing, not the data. For callers that keep answers
+    /// worked out from the store (the server's cost page) and must know when they are stale.
+    pub fn version(&self) -> String {
+        let mut files = Vec::new();
+        for period in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(period.path()).into_iter().flatten().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(".parquet") {
+                    continue;
+                }
+                let Ok(meta) = f.metadata() else { continue };
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                files.push(format!("{}/{name}\t{}\t{modified}", period.file_name().to_string_lossy(), meta.len()));
+            }
+        }
+        files.sort();
+        let digest = Sha256::digest(files.join("\n").as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Removes temporary files a crashed ingest left behind.
     pub fn clean(&self) {
         let Ok(periods) = std::fs::read_dir(&self.root) else { return };
@@ -293,5 +319,37 @@ impl Store {
             .await
             .map_err(|e| Error::Store(format!("opening the billing store {}: {e}", self.root.display())))?;
         Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a partition (with no rows: the file is what counts).
+    fn write(store: &Store, period: &str, account: &str) {
+        let mut writer = store.writer(period, account).expect("writer");
+        writer.write(&BatchBuilder::default().finish().expect("empty batch")).expect("write");
+        writer.commit().expect("commit");
+    }
+
+    #[test]
+    fn the_version_changes_when_a_partition_is_added_or_replaced_and_only_then() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        let empty = store.version();
+        write(&store, "2026-01", "a");
+        let one = store.version();
+        assert_ne!(one, empty);
+        assert_eq!(store.version(), one, "reading does not change it");
+        // A crashed ingest's leftover is not data.
+        std::fs::write(store.partition_path("2026-01", "a").with_extension("parquet.9.tmp"), b"x").expect("tmp");
+        assert_eq!(store.version(), one);
+        write(&store, "2026-02", "a");
+        let two = store.version();
+        assert_ne!(two, one);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(&store, "2026-02", "a");
+        assert_ne!(store.version(), two, "a re-ingested partition is a new version");
     }
 }

@@ -328,6 +328,13 @@ impl Graph {
         Ok(out)
     }
 
+    /// A number that grows with every new event the graph takes (events are only added, and
+    /// an event already known changes nothing), read from the index, so in constant time. For
+    /// callers that keep answers worked out from the graph and must know when they are stale.
+    pub fn version(&self) -> Result<i64, GraphError> {
+        Ok(self.db.query_row("SELECT coalesce(max(rowid), 0) FROM events", [], |r| r.get(0))?)
+    }
+
     /// Counts of jobs, runs, datasets, versions and events, for reports and tests.
     pub fn counts(&self) -> Result<[i64; 5], GraphError> {
         let mut out = [0; 5];
@@ -780,6 +787,20 @@ mod tests {
             assert_eq!(job, Node::Job("airflow".into(), "clean".into()));
             assert_eq!(state.as_deref(), Some("COMPLETE"), "a late START does not reopen a finished run");
         }
+    }
+
+    #[test]
+    fn the_version_grows_with_new_events_and_not_with_repeated_ones() {
+        let mut g = Graph::in_memory().expect("graph");
+        assert_eq!(g.version().expect("version"), 0);
+        let events = pipeline();
+        g.apply_all(&events[..2]).expect("apply");
+        let two = g.version().expect("version");
+        assert!(two > 0);
+        g.apply_all(&events[..2]).expect("apply again");
+        assert_eq!(g.version().expect("version"), two, "known events change nothing");
+        g.apply(&events[2]).expect("apply");
+        assert!(g.version().expect("version") > two);
     }
 
     #[test]

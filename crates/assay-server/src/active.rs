@@ -28,6 +28,8 @@ pub(crate) struct Active {
     pub(crate) estate: std::sync::Arc<assay_estate::Estate>,
     /// The revision's verdict, as `assay check` gives it: worked out when first asked for.
     pub(crate) verdict: std::sync::OnceLock<std::sync::Arc<assay_verdict::Verdict>>,
+    /// Answers of the read pages worked out with this revision.
+    pub(crate) views: crate::view_cache::Views,
 }
 
 impl Active {
@@ -51,6 +53,7 @@ impl Active {
             residency: estate.residency.clone(),
             estate: std::sync::Arc::clone(&estate),
             verdict: std::sync::OnceLock::new(),
+            views: crate::view_cache::Views::default(),
         }
     }
 

@@ -132,8 +132,8 @@ pub(crate) async fn ledger_receipt(Extract(state): Extract<Arc<State>>, Path(ind
 pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<CostQuery>) -> Response {
     use axum::http::StatusCode;
     let active = state.active();
-    match cost_view::document(state.data.as_deref(), &active.estate, &q).await {
-        Ok(doc) => Json(doc).into_response(),
+    match cost_view::document(state.data.as_deref(), &active, &q).await {
+        Ok(doc) => Json(&*doc).into_response(),
         Err(cost_view::Unavailable::NoData) => error(
             StatusCode::NOT_FOUND,
             "no_billing_store",
@@ -176,7 +176,7 @@ pub(crate) fn residency_unavailable(why: residency_view::Unavailable) -> Respons
 /// `GET /api/v1/residency?node=&depth=`.
 pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Query<ResidencyQuery>) -> Response {
     match residency_view::document(&state, q.node.as_deref(), q.depth.unwrap_or(3).min(20)).await {
-        Ok(doc) => Json(doc).into_response(),
+        Ok(doc) => Json(doc.to_json()).into_response(),
         Err(why) => residency_unavailable(why),
     }
 }

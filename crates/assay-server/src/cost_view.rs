@@ -5,11 +5,14 @@
 //! `assay cost anomalies`; and the manifests' estimate per cost center from the verdict.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use assay_cost::{Store, allocation, budgets, cost_anomaly, forecast, series};
 use assay_estate::Estate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::active::Active;
 
 /// `?by=&period=&metric=&days=`.
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -41,7 +44,12 @@ pub(crate) enum Unavailable {
 }
 
 /// The cost document. `Ok` with `billing: null` when the store has no billing data yet.
-pub(crate) async fn document(data: Option<&Path>, estate: &Estate, q: &CostQuery) -> Result<Value, Unavailable> {
+///
+/// Its three parts are each kept with the active revision (whose budgets it shows) until the
+/// store changes: the daily series with its forecast and anomalies (per metric and horizon), the
+/// budgets, the allocation (per dimensions, period and metric). Choosing another dimension on
+/// the page then runs one query, not all of them.
+pub(crate) async fn document(data: Option<&Path>, active: &Active, q: &CostQuery) -> Result<Arc<Value>, Unavailable> {
     let data = data.ok_or(Unavailable::NoData)?;
     let store = Store::new(data);
     let by = q.by.clone().unwrap_or_else(|| "ServiceName".into());
@@ -57,44 +65,86 @@ pub(crate) async fn document(data: Option<&Path>, estate: &Estate, q: &CostQuery
         return Err(Unavailable::Invalid(format!("period: {p:?} is not YYYY-MM")));
     }
     let horizon = q.days.unwrap_or(30).clamp(1, 366);
-    let broken = |e: assay_cost::Error| Unavailable::Broken(e.to_string());
-    let daily = series::daily(&store, &assay_estate::budget::Scope::default(), metric).await.map_err(broken)?;
-    if daily.days == 0 {
-        return Ok(json!({"query": q, "billing": null}));
+    let version = store.version();
+    let daily =
+        kept(active, format!("cost-daily\t{version}\t{metric}\t{horizon}"), || daily_part(&store, metric, horizon))
+            .await?;
+    if daily.is_null() {
+        return Ok(Arc::new(json!({"query": q, "billing": null})));
     }
-    let report = allocation::allocate(&store, &dims, q.period.as_deref(), metric).await.map_err(broken)?;
-    let total = daily.total();
-    let predicted = forecast::forecast(&total, horizon);
-    let billing = budgets::billing(&store, &estate.budgets, None).await.map_err(broken)?;
-    let (statuses, skipped): (Vec<_>, Vec<_>) =
-        estate.budgets.iter().zip(billing.budgets).partition(|(_, b)| b.status.is_ok());
-    let anomalies = cost_anomaly::detect(&daily, &cost_anomaly::Options::default());
-    Ok(json!({
+    let report = kept(active, format!("cost-allocation\t{version}\t{by}\t{:?}\t{metric}", q.period), || async {
+        let report = allocation::allocate(&store, &dims, q.period.as_deref(), metric).await.map_err(broken)?;
+        Ok(json!(report))
+    })
+    .await?;
+    let budgets = kept(active, format!("cost-budgets\t{version}"), || budgets_part(&store, &active.estate)).await?;
+    Ok(Arc::new(json!({
         "query": q,
         "billing": {
-            "currency": report.currency,
-            "first_day": daily.date(0),
-            "last_day": daily.date(daily.days - 1),
+            "currency": report["currency"],
+            "first_day": daily["days"][0],
+            "last_day": daily["days"].as_array().and_then(|d| d.last()),
         },
-        "allocation": report,
-        "daily": {
-            "metric": metric,
-            "days": (0..daily.days).map(|i| daily.date(i)).collect::<Vec<_>>(),
-            "total": total,
-        },
-        "forecast": match predicted {
-            Ok(f) => json!({
-                "days": (1..=horizon).map(|i| series::format_day(daily.last_day() + i as i64)).collect::<Vec<_>>(),
-                "totals": f.totals(),
-                "forecast": f,
-            }),
-            Err(e) => json!({"error": e.to_string()}),
-        },
+        "allocation": *report,
+        "daily": {"metric": metric, "days": daily["days"], "total": daily["total"]},
+        "forecast": daily["forecast"],
+        "budgets": budgets["budgets"],
+        "budgets_skipped": budgets["budgets_skipped"],
+        "anomalies": daily["anomalies"],
+    })))
+}
+
+fn broken(e: assay_cost::Error) -> Unavailable {
+    Unavailable::Broken(e.to_string())
+}
+
+/// The part kept under `key`, or made and kept.
+async fn kept<F: std::future::Future<Output = Result<Value, Unavailable>>>(
+    active: &Active,
+    key: String,
+    make: impl FnOnce() -> F,
+) -> Result<Arc<Value>, Unavailable> {
+    if let Some(part) = active.views.get(&key) {
+        return Ok(part);
+    }
+    let part = Arc::new(make().await?);
+    active.views.put(key, Arc::clone(&part));
+    Ok(part)
+}
+
+/// The daily total with its forecast and anomalies; `null` when there is no billing data.
+async fn daily_part(store: &Store, metric: &'static str, horizon: usize) -> Result<Value, Unavailable> {
+    let daily = series::daily(store, &assay_estate::budget::Scope::default(), metric).await.map_err(broken)?;
+    if daily.days == 0 {
+        return Ok(Value::Null);
+    }
+    let total = daily.total();
+    let forecast = match forecast::forecast(&total, horizon) {
+        Ok(f) => json!({
+            "days": (1..=horizon).map(|i| series::format_day(daily.last_day() + i as i64)).collect::<Vec<_>>(),
+            "totals": f.totals(),
+            "forecast": f,
+        }),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    Ok(json!({
+        "days": (0..daily.days).map(|i| daily.date(i)).collect::<Vec<_>>(),
+        "total": total,
+        "forecast": forecast,
+        "anomalies": cost_anomaly::detect(&daily, &cost_anomaly::Options::default()),
+    }))
+}
+
+/// The estate's budgets with billing data in their scope, and those without.
+async fn budgets_part(store: &Store, estate: &Estate) -> Result<Value, Unavailable> {
+    let billing = budgets::billing(store, &estate.budgets, None).await.map_err(broken)?;
+    let (statuses, skipped): (Vec<_>, Vec<_>) =
+        estate.budgets.iter().zip(billing.budgets).partition(|(_, b)| b.status.is_ok());
+    Ok(json!({
         "budgets": statuses.into_iter().filter_map(|(_, b)| b.status.ok()).collect::<Vec<_>>(),
         "budgets_skipped": skipped.into_iter().map(|(budget, b)| json!({
             "budget": budget.name, "path": budget.path, "line": budget.line,
             "reason": b.status.err().map(|e| e.to_string()),
         })).collect::<Vec<_>>(),
-        "anomalies": anomalies,
     }))
 }

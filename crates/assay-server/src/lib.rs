@@ -38,6 +38,8 @@ mod posture;
 mod residency_view;
 mod state;
 mod tls;
+mod view_cache;
+mod warm;
 // Routes, each with its handlers.
 mod admission;
 mod api_http;
@@ -201,6 +203,7 @@ async fn run(
     let app = router(Arc::clone(&state), config);
     let poller = config.poll.map(|every| tokio::spawn(poll(Arc::clone(&state), every)));
     let secrets = tokio::spawn(Arc::clone(&state.auth).watch());
+    let warmer = tokio::spawn(warm::run(Arc::clone(&state)));
     let watch = state.drift().map(|d| {
         let signer = config.ledger.as_ref().map(|(_, s)| s.clone());
         tokio::spawn(drift::run(state.drift_parts(), d, signer))
@@ -238,6 +241,7 @@ async fn run(
         poller.abort();
     }
     secrets.abort();
+    warmer.abort();
     if let Some(watch) = watch {
         watch.abort();
     }

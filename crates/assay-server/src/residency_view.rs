@@ -23,8 +23,27 @@ pub(crate) enum Unavailable {
     Broken(String),
 }
 
+/// The residency document: the overview of the whole graph (kept per graph version and active
+/// revision), and the graph around one node when asked for.
+pub(crate) struct Document {
+    /// `counts`, `currency`, `findings`, `flows`, `regions`.
+    pub(crate) overview: Arc<Value>,
+    /// The graph around the node asked for, in Marquez's form with each node's region,
+    /// classification and distance.
+    pub(crate) lineage: Option<Value>,
+}
+
+impl Document {
+    /// As `GET /api/v1/residency` answers: the overview with `lineage`.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut doc = (*self.overview).clone();
+        doc["lineage"] = self.lineage.clone().unwrap_or(Value::Null);
+        doc
+    }
+}
+
 /// The document; `node` (with `depth`) adds the graph around it.
-pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) -> Result<Value, Unavailable> {
+pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) -> Result<Document, Unavailable> {
     let intake = state.lineage().ok_or(Unavailable::NoGraph)?;
     let focus = match node {
         Some(id) => Some(Node::parse(id).ok_or_else(|| {
@@ -33,13 +52,19 @@ pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) ->
         None => None,
     };
     let active = state.active();
-    let residency = Arc::new(active.residency.clone());
-    let estate = Arc::clone(&active.estate);
+    let for_query = Arc::clone(&active);
     let answer = intake
         .query(move |graph| {
-            let findings = assay_lineage::check::check(graph, &residency)?;
-            let legs = assay_lineage::egress::egress(graph, &residency, &estate.prices)?;
-            let counts = graph.counts()?;
+            let active = for_query;
+            let key = format!("residency\t{}", graph.version()?);
+            let overview = match active.views.get(&key) {
+                Some(kept) => kept,
+                None => {
+                    let fresh = Arc::new(overview(graph, &active)?);
+                    active.views.put(key, Arc::clone(&fresh));
+                    fresh
+                }
+            };
             let around = match &focus {
                 None => None,
                 Some(n) => match graph.upstream(n, depth)? {
@@ -52,12 +77,25 @@ pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) ->
                     }
                 },
             };
-            Ok(Ok((findings, legs, counts, around)))
+            Ok(Ok((overview, around)))
         })
         .await
         .map_err(Unavailable::Broken)?;
-    let (findings, legs, counts, around) =
-        answer.map_err(|id| Unavailable::NoNode(format!("{id} is not in the lineage graph")))?;
+    let (overview, around) = answer.map_err(|id| Unavailable::NoNode(format!("{id} is not in the lineage graph")))?;
+    let lineage = around.map(|g| annotate(g, &active.residency, node.unwrap_or("")));
+    Ok(Document { overview, lineage })
+}
+
+/// What the whole graph shows under the active revision's rules and prices: the findings, every
+/// flow between regions with its egress cost (most expensive first), and the matrix of regions.
+fn overview(
+    graph: &assay_lineage::graph::Graph,
+    active: &crate::active::Active,
+) -> Result<Value, assay_lineage::graph::GraphError> {
+    let findings = assay_lineage::check::check(graph, &active.residency)?;
+    let mut legs = assay_lineage::egress::egress(graph, &active.residency, &active.estate.prices)?;
+    legs.sort_by(|a, b| b.cost.total_cmp(&a.cost).then(b.bytes.cmp(&a.bytes)));
+    let counts = graph.counts()?;
     // Regions: bytes, runs and cost of every flow from one to another.
     let mut matrix: BTreeMap<(String, String), (u64, u64, f64)> = BTreeMap::new();
     for leg in &legs {
@@ -66,7 +104,6 @@ pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) ->
         cell.1 += leg.runs;
         cell.2 += leg.cost;
     }
-    let graph = around.map(|g| annotate(g, &active.residency, node.unwrap_or("")));
     Ok(json!({
         "counts": {"jobs": counts[0], "runs": counts[1], "datasets": counts[2], "dataset_versions": counts[3], "events": counts[4]},
         "currency": active.estate.prices.currency,
@@ -75,7 +112,6 @@ pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) ->
         "regions": matrix.into_iter().map(|((from, to), (bytes, runs, cost))| json!({
             "from": from, "to": to, "bytes": bytes, "runs": runs, "cost": cost,
         })).collect::<Vec<_>>(),
-        "lineage": graph,
     }))
 }
 

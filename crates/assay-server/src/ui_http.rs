@@ -124,8 +124,43 @@ fn money(v: &Value) -> String {
     v.as_f64().map(assay_verdict::render::money).unwrap_or_default()
 }
 
+/// Rows a long table shows at a time: a page stays quick to load and to read however large the
+/// estate or the graph; the JSON API has every row.
+const PAGE: usize = 100;
+
+/// The first row to show: `from` rounded down to a page, and within the table.
+fn page_start(from: Option<usize>, total: usize) -> usize {
+    let from = from.unwrap_or(0).min(total.saturating_sub(1));
+    from - from % PAGE
+}
+
+/// Where a long table is: "Rows 101–200 of 1366", with links to the pages before and after
+/// (`link(offset)` is the URL of the page that starts at `offset`). Nothing for a short table.
+fn pager(label: &str, total: usize, from: usize, link: impl Fn(usize) -> String) -> Markup {
+    html! {
+        @if total > PAGE {
+            nav.pager aria-label=(label) {
+                "Rows " (from + 1) "–" ((from + PAGE).min(total)) " of " (total) ". "
+                @if from > 0 { a href=(link(from - PAGE)) rel="prev" { "Previous " (PAGE) } " " }
+                @if from + PAGE < total { a href=(link(from + PAGE)) rel="next" { "Next " (PAGE.min(total - from - PAGE)) } }
+            }
+        }
+    }
+}
+
+/// `?from=`: the first row of a long table to show.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(crate) struct Offset {
+    #[serde(default)]
+    pub(crate) from: Option<usize>,
+}
+
 /// `GET /ui/posture`.
-pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): Query<Filter>) -> Response {
+pub(crate) async fn posture(
+    Extract(state): Extract<Arc<State>>,
+    Query(filter): Query<Filter>,
+    Query(offset): Query<Offset>,
+) -> Response {
     let doc = match posture::document(&state, &filter).await {
         Ok(doc) => doc,
         Err(why) => {
@@ -202,11 +237,12 @@ pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): 
         @if violations.is_empty() {
             p.empty { @if filter.is_empty() { "No violations." } @else { "No violation matches these filters." } }
         } @else {
+            @let from = page_start(offset.from, violations.len());
             table #violation-list {
                 caption { (violations.len()) " violations" }
                 thead { tr { th scope="col" { "Action" } th scope="col" { "File" } th scope="col" { "Object" } th scope="col" { "Policy" } th scope="col" { "Message" } } }
                 tbody {
-                    @for v in &violations {
+                    @for v in violations.iter().skip(from).take(PAGE) {
                         @let action = v["action"].as_str().unwrap_or("");
                         tr {
                             td.deny[action == "deny"].warn[action == "warn"] { (action) }
@@ -218,6 +254,10 @@ pub(crate) async fn posture(Extract(state): Extract<Arc<State>>, Query(filter): 
                     }
                 }
             }
+            (pager("Pages of violations", violations.len(), from, |n| {
+                let q = serde_urlencoded::to_string(&filter).unwrap_or_default();
+                format!("/ui/posture?{q}{}from={n}#violations", if q.is_empty() { "" } else { "&" })
+            }))
         }
         @if let Some(cost) = doc["cost"].as_object() {
             h2 #cost { "Cost of the manifests and Terraform" }
@@ -448,9 +488,13 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 /// `GET /ui/cost`.
-pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<CostQuery>) -> Response {
+pub(crate) async fn cost(
+    Extract(state): Extract<Arc<State>>,
+    Query(q): Query<CostQuery>,
+    Query(offset): Query<Offset>,
+) -> Response {
     let active = state.active();
-    let read = cost_view::document(state.data.as_deref(), &active.estate, &q).await;
+    let read = cost_view::document(state.data.as_deref(), &active, &q).await;
     let manifests = posture::verdict(Arc::clone(&active)).await.ok().and_then(|v| v.cost.clone());
     let invalid = matches!(read, Err(cost_view::Unavailable::Invalid(_)));
     let body = html! {
@@ -560,13 +604,15 @@ pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<Co
                 p { "By " code { (alloc["dimensions"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect::<Vec<_>>().join(", ")) }
                     @if let Some(p) = alloc["period"].as_str() { ", billing period " (p) }
                     ": total " strong { (alloc["total_cents"].as_i64().map(assay_cost::allocation::format_cents).unwrap_or_default()) " " (currency) } "." }
+                @let groups: &[Value] = alloc["groups"].as_array().map(Vec::as_slice).unwrap_or_default();
+                @let from = page_start(offset.from, groups.len());
                 table #allocation-list {
                     thead { tr {
                         @for d in alloc["dimensions"].as_array().into_iter().flatten() { th scope="col" { (d.as_str().unwrap_or("")) } }
                         th.num scope="col" { (alloc["metric"].as_str().unwrap_or("")) } th scope="col" { "Share" }
                     } }
                     tbody {
-                        @for g in alloc["groups"].as_array().into_iter().flatten() {
+                        @for g in groups.iter().skip(from).take(PAGE) {
                             tr {
                                 @for k in g["keys"].as_array().into_iter().flatten() { td { (k.as_str().unwrap_or("(none)")) } }
                                 td.num { (g["cents"].as_i64().map(assay_cost::allocation::format_cents).unwrap_or_default()) }
@@ -575,6 +621,10 @@ pub(crate) async fn cost(Extract(state): Extract<Arc<State>>, Query(q): Query<Co
                         }
                     }
                 }
+                (pager("Pages of the allocation", groups.len(), from, |n| {
+                    let q = serde_urlencoded::to_string(&q).unwrap_or_default();
+                    format!("/ui/cost?{q}{}from={n}#allocation", if q.is_empty() { "" } else { "&" })
+                }))
                 h2 #budgets { "Budgets" }
                 @let statuses = doc["budgets"].as_array().cloned().unwrap_or_default();
                 @if statuses.is_empty() { p.empty { "No budget of the estate has billing data in its scope." } } @else {
@@ -626,14 +676,36 @@ fn gigabytes(bytes: &Value) -> String {
     format!("{:.2}", bytes.as_f64().unwrap_or(0.0) / 1e9)
 }
 
+/// `?node=&depth=&findings_from=&flows_from=`: the residency page's query, the API's
+/// ([`ResidencyQuery`]) with an offset for each of the tables of findings and flows.
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+pub(crate) struct ResidencyPage {
+    /// The node to show the lineage around.
+    #[serde(default, deserialize_with = "crate::posture::empty_as_none", skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
+    /// Jobs away from it, each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) depth: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) findings_from: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) flows_from: Option<usize>,
+}
+
 /// `GET /ui/residency`.
-pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Query<ResidencyQuery>) -> Response {
-    let depth = q.depth.unwrap_or(3).min(20);
-    let read = residency_view::document(&state, q.node.as_deref(), depth).await;
+pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(p): Query<ResidencyPage>) -> Response {
+    let depth = p.depth.unwrap_or(3).min(20);
+    let read = residency_view::document(&state, p.node.as_deref(), depth).await;
     let status = match &read {
         Err(residency_view::Unavailable::NoNode(_)) => axum::http::StatusCode::NOT_FOUND,
         Err(residency_view::Unavailable::Broken(_)) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         _ => axum::http::StatusCode::OK,
+    };
+    // The page with one table moved to another offset (the other table and the graph stay).
+    let paged = |set: &dyn Fn(&mut ResidencyPage), anchor: &str| {
+        let mut next = p.clone();
+        set(&mut next);
+        format!("/ui/residency?{}#{anchor}", serde_urlencoded::to_string(&next).unwrap_or_default())
     };
     let body = html! {
         h1 { "Residency and lineage" }
@@ -646,15 +718,18 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Que
             Err(residency_view::Unavailable::NoNode(why)) => p.empty role="alert" { (why) },
             Err(residency_view::Unavailable::Broken(why)) => p.empty role="alert" { "The lineage graph cannot be read: " (why) },
             Ok(doc) => {
-                @let c = &doc["counts"];
+                @let overview = &*doc.overview;
+                @let c = &overview["counts"];
                 p { (c["datasets"]) " datasets, " (c["jobs"]) " jobs, " (c["runs"]) " runs from " (c["events"]) " OpenLineage events." }
                 h2 #findings { "Residency findings" }
-                @let findings = doc["findings"].as_array().cloned().unwrap_or_default();
+                @let findings: &[Value] = overview["findings"].as_array().map(Vec::as_slice).unwrap_or_default();
                 @if findings.is_empty() { p.empty { "No flow breaks a residency rule." } } @else {
+                    @let from = page_start(p.findings_from, findings.len());
                     table #finding-list {
+                        caption { (findings.len()) " findings" }
                         thead { tr { th scope="col" { "Finding" } th scope="col" { "Rule" } th scope="col" { "Path from the origin of the data" } } }
                         tbody {
-                            @for f in &findings {
+                            @for f in findings.iter().skip(from).take(PAGE) {
                                 tr {
                                     td.deny { (f["message"].as_str().unwrap_or("")) }
                                     td { code { (f["rule"].as_str().unwrap_or("")) } }
@@ -666,22 +741,25 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Que
                             }
                         }
                     }
+                    (pager("Pages of findings", findings.len(), from, |n| paged(&|next| next.findings_from = Some(n), "findings")))
                 }
                 h2 #regions { "Flows between regions" }
-                @let regions = doc["regions"].as_array().cloned().unwrap_or_default();
-                @let currency = doc["currency"].as_str().unwrap_or("");
+                @let regions = overview["regions"].as_array().map(Vec::as_slice).unwrap_or_default();
+                @let currency = overview["currency"].as_str().unwrap_or("");
                 @if regions.is_empty() { p.empty { "No data crosses a region." } } @else {
                     table #region-list {
                         thead { tr { th scope="col" { "From" } th scope="col" { "To" } th.num scope="col" { "GB" } th.num scope="col" { "Runs" } th.num scope="col" { "Egress (" (currency) ")" } } }
-                        tbody { @for r in &regions { tr {
+                        tbody { @for r in regions { tr {
                             td { (r["from"].as_str().unwrap_or("")) } td { (r["to"].as_str().unwrap_or("")) }
                             td.num { (gigabytes(&r["bytes"])) } td.num { (r["runs"]) } td.num { (money(&r["cost"])) }
                         } } }
                     }
+                    @let flows: &[Value] = overview["flows"].as_array().map(Vec::as_slice).unwrap_or_default();
+                    @let from = page_start(p.flows_from, flows.len());
                     table #flow-list {
-                        caption { "Each flow" }
+                        caption { "Each flow, most expensive first: " (flows.len()) }
                         thead { tr { th scope="col" { "Job" } th scope="col" { "Dataset" } th scope="col" { "From" } th scope="col" { "To" } th.num scope="col" { "GB" } th.num scope="col" { "Egress" } } }
-                        tbody { @for l in doc["flows"].as_array().into_iter().flatten() { tr {
+                        tbody { @for l in flows.iter().skip(from).take(PAGE) { tr {
                             td { a href=(node_link(l["job"].as_str().unwrap_or(""), depth)) { code { (l["job"].as_str().unwrap_or("")) } } }
                             td { a href=(node_link(l["dataset"].as_str().unwrap_or(""), depth)) { code { (l["dataset"].as_str().unwrap_or("")) } } }
                             td { (l["from"].as_str().unwrap_or("")) } td { (l["to"].as_str().unwrap_or("")) }
@@ -689,14 +767,15 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Que
                             td.num { @if l["rate_per_gb"].is_null() { "no price" } @else { (money(&l["cost"])) } }
                         } } }
                     }
+                    (pager("Pages of flows", flows.len(), from, |n| paged(&|next| next.flows_from = Some(n), "regions")))
                 }
                 h2 #lineage { "Lineage" }
                 form.filters method="get" action="/ui/residency" aria-label="Show the lineage around a node" {
-                    label { "Around" input type="text" name="node" value=[q.node.as_deref()] placeholder="dataset:NAMESPACE:NAME"; }
+                    label { "Around" input type="text" name="node" value=[p.node.as_deref()] placeholder="dataset:NAMESPACE:NAME"; }
                     label { "Depth" input type="number" name="depth" min="1" max="20" value=(depth); }
                     button type="submit" { "Show" }
                 }
-                @if let Some(graph) = doc["lineage"]["graph"].as_array() {
+                @if let Some(graph) = doc.lineage.as_ref().and_then(|l| l["graph"].as_array()) {
                     @let columns = by_distance(graph);
                     div.lineage {
                         @for (d, nodes) in &columns {
@@ -721,7 +800,7 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Que
                 }
             }
         }
-        p.muted { "The same data as JSON: " code { "/api/v1/residency" } "." }
+        p.muted { "The same data as JSON, every finding and flow: " code { "/api/v1/residency" } "." }
     };
     (status, page("/ui/residency", "Residency and lineage", &estate_of(&state), body)).into_response()
 }

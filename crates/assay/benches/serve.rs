@@ -20,12 +20,22 @@
 //! - `ingest`: the same events through the file path, `assay lineage ingest FILE.jsonl`, without
 //!   and with the ledger, and with the OpenLineage schemas when `../shared` has them.
 //!
-//! `cargo bench -p assay --bench serve [-- admission admission-distinct admission-no-client-cert data data-wrk memory lineage lineage-wrk ingest]`;
+//! - `ui`: the web UI's pages in headless Chromium (as the browser test drives it), with a year
+//!   of daily billing for 1,000 resources, a lineage graph of 10,000 nodes and a ledger: each
+//!   page's load time on the first visit after the data changed and on later visits.
+//!
+//! `cargo bench -p assay --bench serve [-- admission admission-distinct admission-no-client-cert data data-wrk memory lineage lineage-wrk ingest ui]`;
 //! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/common/browser.rs"]
+mod browser;
 mod common;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/common/scale.rs"]
+mod scale;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -742,6 +752,74 @@ fn memory() {
     );
 }
 
+/// Each page of the web UI, loaded in Chromium: first after the server started (nothing kept
+/// yet), then `ASSAY_BENCH_LOADS` (default 20) more times.
+fn ui() {
+    if !Path::new(&std::env::var("ASSAY_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())).exists() {
+        eprintln!("ui: skipped, chromedriver is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let scale = scale::build(work.path());
+    println!(
+        "ui: {} billing rows of 1,000 resources over 365 days, {} lineage nodes, made in {:.0} s",
+        scale.rows,
+        scale.nodes,
+        started.elapsed().as_secs_f64()
+    );
+    ledger(work.path());
+    let estate = scale.estate.to_str().expect("path").to_string();
+    let server = Server::start(
+        work.path(),
+        &["--estate", &estate, "--data", "data", "--ledger", "ledger", "--ledger-key", "k", "--poll", "0"],
+    );
+    // Some decisions for the ledger page.
+    let client = agent(None);
+    for i in 0..200 {
+        let _ = client
+            .post(&format!("http://{}/v1/admission", server.addr))
+            .header("content-type", "application/json")
+            .send(&pod_review(i)[..]);
+    }
+    let loads = env_or("ASSAY_BENCH_LOADS", 20) as usize;
+    let node = format!("node={}", scale.deep_dataset.replace(':', "%3A").replace('/', "%2F"));
+    let pages = [
+        "/ui/posture".to_string(),
+        "/ui/cost".to_string(),
+        "/ui/cost?by=tag%3Acost-center".to_string(),
+        "/ui/cost?by=ResourceId".to_string(),
+        "/ui/residency".to_string(),
+        format!("/ui/residency?{node}&depth=3"),
+        format!("/ui/residency?{node}&depth=10"),
+        "/ui/ledger".to_string(),
+    ];
+    browser::with_browser(&server.addr, |client, base| async move {
+        println!("| page | first visit: answer / loaded | later visits: loaded p50 / p95 | size |");
+        println!("|---|---:|---:|---:|");
+        for page in &pages {
+            let first = browser::load(&client, &format!("{base}{page}")).await;
+            let mut later = Vec::with_capacity(loads);
+            for _ in 0..loads {
+                later.push(browser::load(&client, &format!("{base}{page}")).await.loaded_ms);
+            }
+            later.sort_by(f64::total_cmp);
+            println!(
+                "| `{page}` | {:.0} ms / {:.0} ms | {:.0} ms / {:.0} ms | {:.0} KB |",
+                first.response_ms,
+                first.loaded_ms,
+                percentile(&later, 0.5),
+                percentile(&later, 0.95),
+                first.bytes / 1024.0
+            );
+        }
+        client.close().await.expect("close");
+    });
+    let (rss, hwm) = server.memory();
+    server.stop();
+    println!("ui: server RSS {rss:.0} MiB after the pages, peak {hwm:.0} MiB");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
@@ -771,5 +849,8 @@ fn main() {
     }
     if want("ingest") {
         ingest();
+    }
+    if want("ui") {
+        ui();
     }
 }

@@ -396,4 +396,45 @@ fn the_residency_page_shows_findings_flows_between_regions_and_the_graph_around_
     assert!(page.contains("job:airflow:train"), "{page}");
     let (status, _) = server.request("GET", "/ui/residency?node=dataset%3Anowhere%3Ax", None, b"");
     assert_eq!(status, 404);
+
+    // Events loaded by another process while the server runs show at once: the server keeps
+    // its answer only while the graph stays as it was.
+    let events: String = (0..110)
+        .map(|i| {
+            let mut e = flow(
+                100 + i,
+                &format!("train_{i}"),
+                ("s3://customers-eu", "raw"),
+                ("s3://models-us", &format!("m{i}")),
+            );
+            e["eventTime"] = json!(format!("2026-11-24T{:02}:{:02}:00Z", i / 60, i % 60));
+            format!("{e}\n")
+        })
+        .collect();
+    std::fs::write(work.path().join("more.jsonl"), events).expect("write events");
+    let out = assay(work.path(), &["lineage", "ingest", "--data", "data", "more.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, doc) = server.json("GET", "/api/v1/residency", &Value::Null);
+    let checked: Value = serde_json::from_str(&stdout(&assay(
+        work.path(),
+        &["lineage", "check", "--estate", "estate", "--data", "data", "--json"],
+    )))
+    .expect("check JSON");
+    let total = messages(&checked).len();
+    assert!(total > 200, "each US training run breaks the rule twice: {total}");
+    assert_eq!(messages(&doc["findings"]), messages(&checked));
+
+    // The page lists them 100 at a time, with the way to the next page.
+    let rows = |page: &str| {
+        let table = page.split("id=\"finding-list\"").nth(1).unwrap_or("");
+        let body = table.split("<tbody>").nth(1).unwrap_or("");
+        body.split("</tbody>").next().unwrap_or("").matches("<tr>").count()
+    };
+    let (_, page) = server.request("GET", "/ui/residency", None, b"");
+    assert_eq!(rows(&page), 100);
+    assert!(page.contains(&format!("Rows 1–100 of {total}")), "{page}");
+    let (_, page) = server.request("GET", "/ui/residency?findings_from=200", None, b"");
+    assert_eq!(rows(&page), total - 200);
+    assert!(page.contains(&format!("Rows 201–{total} of {total}")), "{page}");
+    assert!(page.contains("href=\"/ui/residency?findings_from=100#findings\""), "{page}");
 }

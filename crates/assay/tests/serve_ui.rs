@@ -302,4 +302,13 @@ fn the_cost_api_gives_the_numbers_of_the_assay_cost_commands() {
     assert!(answer["message"].as_str().is_some_and(|m| m.starts_with("by:")), "{answer}");
     let (status, _) = server.json("GET", "/api/v1/cost?period=2026-13", &Value::Null);
     assert_eq!(status, 400);
+
+    // The server keeps the answer, but not past an ingest: a restated bill shows at once.
+    let before = server.json("GET", "/api/v1/cost?by=tag:cost-center&days=14", &Value::Null).1;
+    assert_eq!(before["allocation"], report, "asked again, the same answer");
+    common::billing_store(dir, 70, 4);
+    let restated = json(&["cost", "--data", "data", "report", "--by", "tag:cost-center", "--format", "json"]);
+    assert_ne!(restated, report, "another seed, other numbers");
+    let (_, after) = server.json("GET", "/api/v1/cost?by=tag:cost-center&days=14", &Value::Null);
+    assert_eq!(after["allocation"], restated);
 }

@@ -6,82 +6,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::server::{Server, eventually, free_port};
+use common::browser::{screenshots, with_browser};
+use common::server::{Server, eventually};
 use common::{assay, repo_root};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn driver() -> Driver {
-    let program = std::env::var("ASSAY_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    assert!(
-        std::path::Path::new(&program).exists(),
-        "{program} not found: scripts/test.sh installs Debian's chromium and chromium-driver"
-    );
-    let port = free_port();
-    let child = Command::new(&program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
-    let url = format!("http://127.0.0.1:{port}");
-    let ready = eventually(Duration::from_secs(20), || ureq::get(&format!("{url}/status")).call().ok().map(|_| ()));
-    assert!(ready.is_some(), "chromedriver did not answer on {url}");
-    Driver { child, url }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let chromium = std::env::var("ASSAY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            // As root, without a sandbox; no background connections (the network is closed).
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--disable-quic", "--window-size=1366,900"]
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a browser session")
-}
-
-/// Runs `steps` in a fresh headless Chromium session, given the server's base URL; the browser
-/// and chromedriver stop after.
-fn with_browser<F: std::future::Future<Output = ()>>(server: &Server, steps: impl FnOnce(Client, String) -> F) {
-    let base = format!("http://{}", server.addr);
-    let driver = driver();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver).await;
-        steps(client, base).await;
-    });
-}
-
-fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    let dir = target.join("ui-screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot directory");
-    dir
-}
 
 async fn text(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
@@ -93,7 +24,7 @@ fn the_posture_page_shows_what_assay_check_says_and_leads_to_the_violations() {
     let verdict: Value = serde_json::from_slice(&out.stdout).expect("verdict");
     let work = tempfile::tempdir().expect("tempdir");
     let server = Server::start(work.path(), &["--poll", "0"]);
-    with_browser(&server, |client, base| async move {
+    with_browser(&server.addr, |client, base| async move {
         // /ui/ leads to the posture page.
         client.goto(&format!("{base}/ui/")).await.expect("goto");
         assert_eq!(client.current_url().await.expect("url").path(), "/ui/posture");
@@ -185,7 +116,7 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
     });
     let index = recorded.expect("the decision in the ledger");
     let dir = work.path().to_path_buf();
-    with_browser(&server, |client, base| async move {
+    with_browser(&server.addr, |client, base| async move {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
         // From the navigation to the ledger, filtered to decisions with the form.
         client.find(Locator::LinkText("Ledger")).await.expect("nav").click().await.expect("click");
@@ -241,7 +172,7 @@ fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
     let report = json(&["cost", "--data", "data", "report", "--by", "tag:cost-center", "--format", "json"]);
     let anomalies = json(&["cost", "--data", "data", "anomalies", "--format", "json"]);
     let server = Server::launch(dir, &["--estate", estate, "--poll", "0", "--data", "data"]);
-    with_browser(&server, |client, base| async move {
+    with_browser(&server.addr, |client, base| async move {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
         client.find(Locator::LinkText("Cost")).await.expect("nav").click().await.expect("click");
         // Allocate by cost center with the form: the choice goes into the URL.
@@ -297,7 +228,7 @@ fn the_residency_page_shows_the_path_of_classified_data_and_navigates_the_graph(
     ] {
         assert_eq!(server.json("POST", "/api/v1/lineage", &e).0, 201);
     }
-    with_browser(&server, |client, base| async move {
+    with_browser(&server.addr, |client, base| async move {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
         client.find(Locator::LinkText("Residency and lineage")).await.expect("nav").click().await.expect("click");
         // Each finding shows the path the classified data took, from its origin.
@@ -331,4 +262,82 @@ fn the_residency_page_shows_the_path_of_classified_data_and_navigates_the_graph(
         std::fs::write(screenshots().join("residency.png"), shot).expect("write");
         client.close().await.expect("close");
     });
+}
+
+/// Every page at the scale the UI is built for: a year of daily billing for 1,000 resources, a
+/// lineage graph of 10,000 nodes, a ledger. Long tables come a page at a time, and each page's
+/// load time (first visit, then again) is printed; the release build's figures, measured the
+/// same way by `cargo bench -p assay --bench serve -- ui`, are in BENCHMARKS.md (this is a
+/// debug build, so its times are not the product's).
+#[test]
+fn every_page_works_with_a_year_of_billing_for_1000_resources_and_a_graph_of_10000_nodes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let scale = common::scale::build(work.path());
+    common::server::keyed_ledger(work.path());
+    let estate = scale.estate.to_str().expect("path").to_string();
+    let server = Server::launch(
+        work.path(),
+        &["--estate", &estate, "--data", "data", "--ledger", "ledger", "--ledger-key", "k", "--poll", "0"],
+    );
+    let report = serde_json::from_slice::<Value>(
+        &assay(work.path(), &["cost", "--data", "data", "report", "--by", "ResourceId", "--format", "json"]).stdout,
+    )
+    .expect("report");
+    let deep = scale.deep_dataset.clone();
+    with_browser(&server.addr, |client, base| async move {
+        let node = format!("node={}", deep.replace(':', "%3A").replace('/', "%2F"));
+        let pages = [
+            "/ui/posture".to_string(),
+            "/ui/cost".to_string(),
+            "/ui/cost?by=ResourceId".to_string(),
+            "/ui/residency".to_string(),
+            format!("/ui/residency?{node}&depth=3"),
+            "/ui/ledger".to_string(),
+        ];
+        for page in &pages {
+            let first = common::browser::load(&client, &format!("{base}{page}")).await;
+            let again = common::browser::load(&client, &format!("{base}{page}")).await;
+            println!(
+                "{page}: loaded in {:.0} ms ({:.0} ms to the whole answer, {:.0} KB), again {:.0} ms",
+                first.loaded_ms,
+                first.response_ms,
+                first.bytes / 1024.0,
+                again.loaded_ms
+            );
+            let title = client.title().await.expect("title");
+            assert!(!title.starts_with("Error"), "{page}: {title}");
+            let alerts = client.find_all(Locator::Css("[role=alert]")).await.expect("alerts");
+            assert!(alerts.is_empty(), "{page} says something is wrong");
+        }
+
+        // The year of billing: every day on the chart's table, then the forecast.
+        client.goto(&format!("{base}/ui/cost")).await.expect("goto");
+        let numbers = client.find_all(Locator::Css("#daily-numbers tbody tr")).await.expect("rows");
+        assert_eq!(numbers.len(), 365 + 30);
+        // By resource: 1,000 groups, 100 to a page, the largest first as `assay cost report`.
+        client.goto(&format!("{base}/ui/cost?by=ResourceId")).await.expect("goto");
+        let groups = report["groups"].as_array().cloned().unwrap_or_default();
+        assert_eq!(groups.len(), 1000);
+        let rows = client.find_all(Locator::Css("#allocation-list tbody tr")).await.expect("rows");
+        assert_eq!(rows.len(), 100);
+        assert_eq!(text(&client, "nav.pager").await, "Rows 1–100 of 1000. Next 100");
+        client.find(Locator::Css("nav.pager a[rel=next]")).await.expect("next").click().await.expect("click");
+        let first = client.find(Locator::Css("#allocation-list tbody tr td")).await.expect("cell");
+        assert_eq!(first.text().await.expect("text"), groups[100]["keys"][0].as_str().expect("resource"));
+        assert!(client.current_url().await.expect("url").query().is_some_and(|q| q.contains("from=100")));
+
+        // The graph: findings a page at a time; the lineage around a node deep in it.
+        client.goto(&format!("{base}/ui/residency")).await.expect("goto");
+        let findings = client.find_all(Locator::Css("#finding-list tbody tr")).await.expect("rows");
+        assert_eq!(findings.len(), 100);
+        let counts = text(&client, "main p").await;
+        assert!(counts.contains("2500 jobs"), "{counts}");
+        client.goto(&format!("{base}/ui/residency?{node}&depth=3")).await.expect("goto");
+        let columns = client.find_all(Locator::Css(".lineage section h3")).await.expect("columns");
+        assert!(columns.len() >= 5, "three steps each way from a node deep in the graph");
+        let shot = client.screenshot().await.expect("screenshot");
+        std::fs::write(screenshots().join("residency-at-scale.png"), shot).expect("write");
+        client.close().await.expect("close");
+    });
+    println!("{} billing rows, {} lineage nodes", scale.rows, scale.nodes);
 }

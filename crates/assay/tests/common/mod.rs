@@ -152,7 +152,9 @@ impl Key {
 pub const DEPLOYMENT_OK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n  labels: {team: a}\nspec:\n  replicas: 2\n";
 pub const TEAM_POLICY: &str = "package k8s.team\n\ndeny contains msg if {\n\tinput.request.kind.kind == \"Deployment\"\n\tnot input.request.object.metadata.labels.team\n\tmsg := \"Deployment has no team label\"\n}\n";
 pub mod apiserver;
+pub mod browser;
 pub mod prometheus;
+pub mod scale;
 pub mod server;
 
 fn sarif_multitool() -> PathBuf {
@@ -232,18 +234,5 @@ pub fn verify_dsse(envelope: &Path, key: &Path) -> (bool, String) {
 /// `dir/data`, the billing store `assay cost --data data` and `assay serve --data data` read.
 #[allow(dead_code)]
 pub fn billing_store(dir: &Path, days: u32, seed: u64) {
-    let (days, seed) = (days.to_string(), seed.to_string());
-    let out = assay(dir, &["cost", "generate", "--days", &days, "--seed", &seed, "--out", "gen"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut files: Vec<String> = std::fs::read_dir(dir.join("gen"))
-        .expect("gen")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .map(|p| p.to_string_lossy().to_string())
-        .collect();
-    files.sort();
-    let mut ingest = vec!["cost", "--data", "data", "ingest"];
-    ingest.extend(files.iter().map(String::as_str));
-    let out = assay(dir, &ingest);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    scale::billing(dir, &["--days", &days.to_string(), "--seed", &seed.to_string()]);
 }

@@ -330,13 +330,7 @@ pub fn free_port() -> u16 {
 /// Residency objects of the lineage tests: EU customer data stays in the EU; jobs named
 /// `train*` run in the US.
 #[allow(dead_code)]
-pub const RESIDENCY: &str = "apiVersion: assay.dev/v1alpha1\nkind: ResidencyRule\nmetadata: {name: gdpr}\n\
-    spec: {classification: GDPR_SENSITIVE, storeIn: [eu-west-1], processIn: [eu-west-1]}\n---\n\
-    apiVersion: assay.dev/v1alpha1\nkind: DataLocations\nmetadata: {name: where}\nspec:\n  \
-    datasets: [{match: \"s3://*-eu\", region: eu-west-1}, {match: \"s3://*-us\", region: us-east-1}]\n  \
-    jobs: [{match: \"airflow:train*\", region: us-east-1}, {match: \"airflow:*\", region: eu-west-1}]\n---\n\
-    apiVersion: assay.dev/v1alpha1\nkind: DataClassifications\nmetadata: {name: classes}\nspec:\n  \
-    order: [PUBLIC, GDPR_SENSITIVE]\n  rules: [{match: \"s3://customers-eu\", classification: GDPR_SENSITIVE}]\n";
+pub const RESIDENCY: &str = include_str!("residency.yaml");
 
 /// An OpenLineage COMPLETE event of run `run`: `job` reads `input` and writes `output`.
 #[allow(dead_code)]
