@@ -27,6 +27,12 @@ if [[ ! -x "$tools/node_modules/.bin/sarif-multitool" ]]; then
   npm install --silent --no-audit --no-fund --prefix "$tools" @microsoft/sarif-multitool@5.7.0 >&2
 fi
 export ASSAY_SARIF_MULTITOOL="$tools/node_modules/.bin/sarif-multitool"
+# The web UI's accessibility test runs Deque's axe-core (WCAG 2.1 A and AA rules) in Chromium.
+if [[ ! -f "$tools/node_modules/axe-core/axe.min.js" ]]; then
+  echo "installing axe-core into $tools" >&2
+  npm install --silent --no-audit --no-fund --prefix "$tools" axe-core@4.11.0 >&2
+fi
+export ASSAY_AXE="$tools/node_modules/axe-core/axe.min.js"
 
 # From PyPI: the provenance test verifies assay's DSSE envelopes with securesystemslib; the
 # lineage intake test sends events with OpenLineage's own Python client.

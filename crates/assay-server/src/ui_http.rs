@@ -731,8 +731,9 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(p): Que
                         tbody {
                             @for f in findings.iter().skip(from).take(PAGE) {
                                 tr {
-                                    td.deny { (f["message"].as_str().unwrap_or("")) }
-                                    td { code { (f["rule"].as_str().unwrap_or("")) } }
+                                    // The path is in its own column, each step a link.
+                                    td.deny { (f["message"].as_str().unwrap_or("").split(" (path: ").next().unwrap_or("")) }
+                                    td.nowrap { code { (f["rule"].as_str().unwrap_or("")) } }
                                     td { @for (i, step) in f["path"].as_array().into_iter().flatten().enumerate() {
                                         @if i > 0 { " → " }
                                         a href=(node_link(step.as_str().unwrap_or(""), depth)) { code { (step.as_str().unwrap_or("")) } }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::browser::{screenshots, with_browser};
@@ -332,7 +333,7 @@ fn every_page_works_with_a_year_of_billing_for_1000_resources_and_a_graph_of_100
         assert_eq!(findings.len(), 100);
         let counts = text(&client, "main p").await;
         assert!(counts.contains("2500 jobs"), "{counts}");
-        client.goto(&format!("{base}/ui/residency?{node}&depth=3")).await.expect("goto");
+        client.goto(&format!("{base}/ui/residency?{node}&depth=3#lineage")).await.expect("goto");
         let columns = client.find_all(Locator::Css(".lineage section h3")).await.expect("columns");
         assert!(columns.len() >= 5, "three steps each way from a node deep in the graph");
         let shot = client.screenshot().await.expect("screenshot");
@@ -340,4 +341,75 @@ fn every_page_works_with_a_year_of_billing_for_1000_resources_and_a_graph_of_100
         client.close().await.expect("close");
     });
     println!("{} billing rows, {} lineage nodes", scale.rows, scale.nodes);
+}
+
+/// Deque's axe-core, the accessibility engine browsers' developer tools use, run in Chromium on
+/// every page with data in it: no WCAG 2.1 A or AA rule is broken (labels, names, contrast,
+/// landmarks, headings, tables, keyboard access).
+#[test]
+fn every_page_passes_an_automated_wcag_audit() {
+    use common::server::{keyed_ledger, namespace_review};
+    let axe = std::env::var("ASSAY_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/tools/node_modules/axe-core/axe.min.js"));
+    let axe = std::fs::read_to_string(&axe)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs axe-core from npm)", axe.display()));
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    common::billing_store(dir, 60, 5);
+    keyed_ledger(dir);
+    let estate = common::server::estate_copy(dir, "");
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(estate.join("residency/gdpr.yaml"), common::server::RESIDENCY).expect("write");
+    let server = Server::launch(
+        dir,
+        &["--estate", "estate", "--data", "data", "--ledger", "ledger", "--ledger-key", "k", "--poll", "0"],
+    );
+    let flow = common::server::flow;
+    for e in [
+        flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),
+        flow(2, "train", ("s3://lake-eu", "clean"), ("s3://models-us", "churn")),
+    ] {
+        assert_eq!(server.json("POST", "/api/v1/lineage", &e).0, 201);
+    }
+    assert_eq!(server.json("POST", "/v1/admission", &namespace_review("a11y", json!({"owner": "ml"}))).0, 200);
+    let index = eventually(Duration::from_secs(20), || {
+        server.json("GET", "/api/v1/ledger?type=decision", &Value::Null).1["entries"][0]["index"].as_u64()
+    })
+    .expect("the decision in the ledger");
+    let pages = [
+        "/ui/posture".to_string(),
+        "/ui/posture?policy=data.k8s.labels.deny".to_string(),
+        "/ui/cost".to_string(),
+        "/ui/cost?by=tag%3Acost-center".to_string(),
+        "/ui/residency".to_string(),
+        "/ui/residency?node=dataset%3As3%3A%2F%2Flake-eu%3Aclean".to_string(),
+        "/ui/ledger".to_string(),
+        format!("/ui/ledger/entries/{index}"),
+    ];
+    with_browser(&server.addr, |client, base| async move {
+        let mut broken = Vec::new();
+        for page in &pages {
+            client.goto(&format!("{base}{page}")).await.expect("goto");
+            client.execute(&format!("{axe}\n;return true;"), vec![]).await.expect("load axe-core");
+            let found = client
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                        .then(r => done({passed: r.passes.length, violations: r.violations.map(v =>
+                            `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`)}))
+                        .catch(e => done({passed: 0, violations: [`axe-core failed: ${e}`]}));",
+                    vec![],
+                )
+                .await
+                .expect("run axe-core");
+            // The audit looked at the page: many rules apply to it and hold.
+            assert!(found["passed"].as_u64().unwrap_or(0) >= 10, "{page}: {found}");
+            for v in found["violations"].as_array().into_iter().flatten() {
+                broken.push(format!("{page}: {}", v.as_str().unwrap_or("")));
+            }
+        }
+        assert!(broken.is_empty(), "WCAG rules broken:\n{}", broken.join("\n"));
+        client.close().await.expect("close");
+    });
 }
