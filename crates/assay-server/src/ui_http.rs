@@ -669,7 +669,8 @@ pub(crate) async fn cost(
 
 fn node_link(id: &str, depth: usize) -> String {
     let q = ResidencyQuery { node: Some(id.to_string()), depth: Some(depth) };
-    format!("/ui/residency?{}#lineage", serde_urlencoded::to_string(&q).unwrap_or_default())
+    // To the node itself: the browser scrolls the columns to it, however many lie upstream.
+    format!("/ui/residency?{}#focus", serde_urlencoded::to_string(&q).unwrap_or_default())
 }
 
 fn gigabytes(bytes: &Value) -> String {
@@ -780,7 +781,7 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(p): Que
                     @let columns = by_distance(graph);
                     div.lineage {
                         @for (d, nodes) in &columns {
-                            section aria-label={ @match *d { 0 => "This node", d if d < 0 => { (-d) " steps upstream" }, i64::MAX => "Elsewhere", d => { (d) " steps downstream" } } } {
+                            section id=[(*d == 0).then_some("focus")] aria-label={ @match *d { 0 => "This node", d if d < 0 => { (-d) " steps upstream" }, i64::MAX => "Elsewhere", d => { (d) " steps downstream" } } } {
                                 h3 { @match *d { 0 => "This node", d if d < 0 => { "Upstream " (-d) }, i64::MAX => "Elsewhere", d => { "Downstream " (d) } } }
                                 @for n in nodes {
                                     div.node.job[n["type"] == "JOB"] {

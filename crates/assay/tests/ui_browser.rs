@@ -333,9 +333,16 @@ fn every_page_works_with_a_year_of_billing_for_1000_resources_and_a_graph_of_100
         assert_eq!(findings.len(), 100);
         let counts = text(&client, "main p").await;
         assert!(counts.contains("2500 jobs"), "{counts}");
-        client.goto(&format!("{base}/ui/residency?{node}&depth=3#lineage")).await.expect("goto");
+        client.goto(&format!("{base}/ui/residency?{node}&depth=3#focus")).await.expect("goto");
         let columns = client.find_all(Locator::Css(".lineage section h3")).await.expect("columns");
         assert!(columns.len() >= 5, "three steps each way from a node deep in the graph");
+        // However many columns lie upstream, the node itself is in view.
+        let left = client
+            .execute("const r = document.getElementById('focus').getBoundingClientRect(); return [r.left, window.innerWidth];", vec![])
+            .await
+            .expect("position");
+        let (x, width) = (left[0].as_f64().unwrap_or(-1.0), left[1].as_f64().unwrap_or(0.0));
+        assert!(x >= 0.0 && x < width, "the node's column is at {x} of {width}");
         let shot = client.screenshot().await.expect("screenshot");
         std::fs::write(screenshots().join("residency-at-scale.png"), shot).expect("write");
         client.close().await.expect("close");
