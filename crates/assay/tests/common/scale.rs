@@ -41,7 +41,9 @@ impl Rng {
 /// datasets written by the last 2,000 before it (or raw data) and writes three, some of them in
 /// the US; EU customer data is classified, and every tenth job is a training job that runs in
 /// the US, so classified data crosses regions along many paths. About four nodes per job.
-pub fn lineage_events(jobs: usize) -> String {
+/// Returns the events, one per line, and the id of a dataset deep in the graph that a later
+/// job reads (so it has lineage both ways).
+pub fn lineage_events(jobs: usize) -> (String, String) {
     let producer = "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/integration/spark";
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut datasets: Vec<(String, String)> = (0..jobs / 10)
@@ -55,6 +57,7 @@ pub fn lineage_events(jobs: usize) -> String {
         })
         .collect();
     let mut out = String::new();
+    let mut deep = String::new();
     for j in 0..jobs {
         let name = if j % 10 == 9 { format!("train_{j}") } else { format!("etl_{j}") };
         let window = datasets.len().saturating_sub(2000);
@@ -62,6 +65,10 @@ pub fn lineage_events(jobs: usize) -> String {
         let mut b = window + rng.below(datasets.len() - window);
         if b == a {
             b = if a > window { a - 1 } else { a + 1 };
+        }
+        if j == jobs * 9 / 10 {
+            let (ns, name) = &datasets[a.max(b)];
+            deep = format!("dataset:{ns}:{name}");
         }
         let inputs: Vec<serde_json::Value> =
             [a, b].iter().map(|&i| serde_json::json!({"namespace": datasets[i].0, "name": datasets[i].1})).collect();
@@ -92,7 +99,7 @@ pub fn lineage_events(jobs: usize) -> String {
         out.push('\n');
         datasets.extend(outputs);
     }
-    out
+    (out, deep)
 }
 
 /// Generates billing data (`assay cost generate` with `args`) into `dir/gen` and ingests it into
@@ -145,7 +152,8 @@ pub fn build(dir: &Path) -> Scale {
     assert_eq!(resources, 1000, "a year of billing for 1,000 resources");
     let _ = std::fs::remove_dir_all(dir.join("gen"));
 
-    std::fs::write(dir.join("lineage.jsonl"), lineage_events(2500)).expect("write events");
+    let (events, deep_dataset) = lineage_events(2500);
+    std::fs::write(dir.join("lineage.jsonl"), events).expect("write events");
     let (_, said) = assay(dir, &["lineage", "ingest", "--data", "data", "lineage.jsonl"]);
     // "... the graph holds J jobs, R runs, D datasets, V dataset versions (PATH)"
     let held = said.rsplit("holds ").next().unwrap_or("").to_string();
@@ -153,5 +161,5 @@ pub fn build(dir: &Path) -> Scale {
         |what: &str| -> u64 { held.split(", ").find_map(|part| part.strip_suffix(what)?.parse().ok()).unwrap_or(0) };
     let nodes = count_of(" jobs") + count_of(" datasets");
     assert!(nodes >= 10_000, "a graph of 10,000 nodes: {said}");
-    Scale { estate, rows, nodes, deep_dataset: "dataset:s3://features-eu:out_2000_1".into() }
+    Scale { estate, rows, nodes, deep_dataset }
 }
