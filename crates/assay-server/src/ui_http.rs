@@ -797,6 +797,10 @@ pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(p): Que
                             }
                         }
                     }
+                    // The page's only script: the columns scroll to put the node in the middle,
+                    // upstream to its left and downstream to its right (without scripts, the
+                    // #focus anchor still brings it into view).
+                    script { (maud::PreEscaped("document.getElementById('focus')?.scrollIntoView({block: 'start', inline: 'center'});")) }
                 } @else {
                     p.empty { "Pick a dataset or job: a link in a finding or a flow, or its id in the form." }
                 }
