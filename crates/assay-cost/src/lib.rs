@@ -31,6 +31,7 @@ pub mod prometheus;
 pub mod rightsize;
 pub mod series;
 pub mod spec;
+pub mod sql;
 pub mod store;
 pub mod terraform;
 pub mod unit;
@@ -84,9 +85,7 @@ impl Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Runs SQL over the table `focus`.
+/// Runs SQL over the table `focus`, FOCUS column names unquoted in any case (see [`sql`]).
 pub async fn query(store: &Store, sql: &str) -> Result<Vec<RecordBatch>> {
-    let ctx = store.session().await?;
-    let df = ctx.sql(sql).await.map_err(|e| Error::Query(e.to_string()))?;
-    df.collect().await.map_err(|e| Error::Query(e.to_string()))
+    sql::query(store, sql, &[]).await
 }

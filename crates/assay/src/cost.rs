@@ -25,8 +25,8 @@ pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
         CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {
             generate(days, seed, resources, &start, !no_anomalies, &out)
         }
-        CostCommand::Query { sql, format } => {
-            let batches = runtime()?.block_on(assay_cost::query(&store, &sql))?;
+        CostCommand::Query { sql, params, format } => {
+            let batches = runtime()?.block_on(assay_cost::sql::query(&store, &sql, &params))?;
             print!("{}", render(&batches, format)?);
             Ok(0)
         }

@@ -186,10 +186,14 @@ enum CostCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run DataFusion SQL over the table `focus`.
+    /// Run SQL over the table `focus` (also `focus_data_table`): FOCUS column names unquoted, in any
+    /// case, as DuckDB, Athena and BigQuery take them.
     Query {
         /// The SQL, for example "SELECT ServiceName, SUM(BilledCost) FROM focus GROUP BY 1".
         sql: String,
+        /// A value for the query's next `?` placeholder (give one per placeholder, in order).
+        #[arg(long = "param", value_name = "VALUE")]
+        params: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
