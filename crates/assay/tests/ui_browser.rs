@@ -172,6 +172,7 @@ fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
     let json = |args: &[&str]| -> Value { serde_json::from_slice(&assay(dir, args).stdout).expect("JSON") };
     let report = json(&["cost", "--data", "data", "report", "--by", "tag:cost-center", "--format", "json"]);
     let anomalies = json(&["cost", "--data", "data", "anomalies", "--format", "json"]);
+    let budgets = json(&["cost", "--data", "data", "budgets", "--estate", estate, "--format", "json"]);
     let server = Server::launch(dir, &["--estate", estate, "--poll", "0", "--data", "data"]);
     with_browser(&server.addr, |client, base| async move {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
@@ -192,6 +193,25 @@ fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
             let amount = cells[1].text().await.expect("text");
             let cents = group["cents"].as_i64().expect("cents");
             assert_eq!(amount, assay_cost_format(cents), "{group}");
+        }
+        // Each budget as assay cost budgets has it: amount, actual, forecast, predicted breach.
+        let rows = client.find_all(Locator::Css("#budget-list tbody tr")).await.expect("rows");
+        let budgets = budgets.as_array().cloned().unwrap_or_default();
+        assert!(!budgets.is_empty(), "the example estate's budgets have billing data in scope");
+        assert_eq!(rows.len(), budgets.len());
+        for (row, budget) in rows.iter().zip(&budgets) {
+            let cells = row.find_all(Locator::Css("td")).await.expect("cells");
+            let mut texts = Vec::new();
+            for c in &cells {
+                texts.push(c.text().await.expect("text"));
+            }
+            let money = |v: &Value| assay_verdict::render::money(v.as_f64().expect("an amount"));
+            assert_eq!(texts[0], budget["name"].as_str().expect("name"));
+            assert_eq!(texts[1], budget["period"].as_str().expect("period"));
+            assert_eq!(texts[2], money(&budget["amount"]), "{budget}");
+            assert_eq!(texts[3], money(&budget["actual"]), "{budget}");
+            assert_eq!(texts[4], money(&budget["forecast"]), "{budget}");
+            assert!(texts[7].contains(budget["breach_date"].as_str().unwrap_or("none")), "{texts:?} {budget}");
         }
         // One row per anomaly of assay cost anomalies, and the chart marks them.
         let listed = client.find_all(Locator::Css("#anomaly-list tbody tr")).await.expect("rows");
