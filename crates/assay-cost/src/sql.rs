@@ -11,6 +11,11 @@
 //!
 //! The table is `focus`; `focus_data_table`, the name the use-case library queries, is the same
 //! table.
+//!
+//! Costs are exact decimals (`Decimal128(38, 16)`), and DataFusion divides decimals as decimals,
+//! scaling the dividend up first: `SUM(EffectiveCost) / SUM(ListCost)` overflows as soon as the
+//! sum passes a few thousand. [`DecimalDivision`] divides them as DuckDB does, in double
+//! precision, so ratios (savings rates, utilisation, unit costs) work at any size.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -24,6 +29,14 @@ use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
     SetExpr, Statement as Sql, Value, VisitMut, VisitorMut,
 };
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, config::ConfigOptions};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{BinaryExpr, ExprSchemable, LogicalPlan, Operator, cast};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::prelude::Expr as Plan;
 
 use crate::spec::COLUMNS;
 use crate::{Error, Result, Store};
@@ -83,6 +96,52 @@ fn resolve_in(statement: &mut Statement, resolver: &mut Resolver) {
         }
         Statement::Explain(explain) => resolve_in(&mut explain.statement, resolver),
         _ => {}
+    }
+}
+
+/// Divides decimals in double precision (see the module's comment). Runs before DataFusion's
+/// type coercion, so that what uses the quotient is coerced to a double too.
+#[derive(Debug)]
+pub struct DecimalDivision;
+
+impl AnalyzerRule for DecimalDivision {
+    fn name(&self) -> &str {
+        "assay_decimal_division"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> datafusion::common::Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let Some(schema) = input_schema(&node) else { return Ok(Transformed::no(node)) };
+            let names = NamePreserver::new(&node);
+            let rewritten = node.map_expressions(|e| {
+                let saved = names.save(&e);
+                let t = e.transform_up(|e| divide_as_double(e, &schema))?;
+                Ok(if t.transformed { Transformed::yes(saved.restore(t.data)) } else { t })
+            })?;
+            if rewritten.transformed { rewritten.map_data(LogicalPlan::recompute_schema) } else { Ok(rewritten) }
+        })
+        .map(|t| t.data)
+    }
+}
+
+/// What a node's expressions are evaluated against: its inputs' columns together.
+fn input_schema(node: &LogicalPlan) -> Option<DFSchema> {
+    let inputs = node.inputs();
+    let (first, rest) = inputs.split_first()?;
+    rest.iter().try_fold(first.schema().as_ref().clone(), |all, next| all.join(next.schema()).ok())
+}
+
+fn divide_as_double(e: Plan, schema: &DFSchema) -> datafusion::common::Result<Transformed<Plan>> {
+    let Plan::BinaryExpr(BinaryExpr { left, op: Operator::Divide, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
+    match (left.get_type(schema), right.get_type(schema)) {
+        (Ok(l), Ok(r)) if (decimal(&l) || decimal(&r)) && l.is_numeric() && r.is_numeric() => {
+            let (left, right) = (cast((**left).clone(), DataType::Float64), cast((**right).clone(), DataType::Float64));
+            Ok(Transformed::yes(Plan::BinaryExpr(BinaryExpr::new(Box::new(left), Operator::Divide, Box::new(right)))))
+        }
+        _ => Ok(Transformed::no(e)),
     }
 }
 

@@ -307,9 +307,17 @@ impl Store {
         }
     }
 
-    /// A DataFusion session with the table `focus` (every stored column plus `billing_period`).
+    /// A DataFusion session with the table `focus` (every stored column plus `billing_period`),
+    /// where decimals divide in double precision.
     pub async fn session(&self) -> Result<SessionContext> {
-        let ctx = SessionContext::new();
+        // Decimals divide as doubles (see `sql::DecimalDivision`), before type coercion.
+        let mut rules = datafusion::optimizer::Analyzer::new().rules;
+        rules.insert(0, Arc::new(crate::sql::DecimalDivision));
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")

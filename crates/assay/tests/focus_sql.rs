@@ -488,6 +488,18 @@ fn a_query_unquoted_in_any_case_answers_as_the_same_query_quoted() {
     ] {
         assert_eq!(run(sql), quoted, "{sql}");
     }
+    // Ratios of large sums: decimals divide in double precision, as in DuckDB, instead of
+    // overflowing DataFusion's scaled decimal division.
+    let sums = run("SELECT SUM(EffectiveCost) AS e, SUM(ListCost) AS l FROM focus");
+    let number = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).expect("a number");
+    let (effective, list) = (number(&sums[0]["e"]), number(&sums[0]["l"]));
+    assert!(effective > 100_000.0, "large enough to overflow a scaled decimal division: {effective}");
+    let ratio = run(
+        "SELECT SUM(EffectiveCost) / SUM(ListCost) AS EffectiveOverList, SUM(BilledCost) / 30 AS PerDay FROM focus",
+    );
+    assert!((number(&ratio[0]["EffectiveOverList"]) - effective / list).abs() < 1e-9, "{ratio}");
+    assert!(number(&ratio[0]["PerDay"]) > 0.0, "{ratio}");
+
     // A name that is neither a column nor an alias is still an error that says so.
     let out = assay(dir, &["cost", "--data", "data", "query", "SELECT ServiceNam FROM focus"]);
     assert_eq!(out.status.code(), Some(2));
