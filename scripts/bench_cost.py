@@ -3,7 +3,7 @@
 Usage: python3 scripts/bench_cost.py ASSAY_BINARY WORKDIR [--rows 20000000] [--runs 5]
 
 Generates FOCUS CSV with `assay cost generate`, ingests it with `assay cost ingest` (timed) and
-with DuckDB's read_csv into Parquet (timed), then runs three queries on the Parquet files that
+with DuckDB's read_csv into Parquet (timed), then runs five queries on the Parquet files that
 assay wrote, with both engines, and prints a Markdown table of medians and ratios.
 DuckDB is timed in-process (no process start); assay is timed as a command (process start,
 session set-up and file listing included), so the comparison does not favour assay.
@@ -68,6 +68,11 @@ def main():
 
     parquet = os.path.join(data, "focus", "*", "*.parquet")
     view = f"CREATE OR REPLACE VIEW focus AS SELECT * FROM read_parquet('{parquet}', hive_partitioning=true)"
+    # The first day of the last month of data, for month-to-date queries.
+    probe = duckdb.connect()
+    probe.execute(view)
+    month_start = probe.execute("SELECT date_trunc('month', max(ChargePeriodStart))::DATE FROM focus").fetchone()[0]
+    probe.close()
     queries = {
         "total": 'SELECT SUM("EffectiveCost") FROM focus',
         "day x service x account": (
@@ -76,6 +81,19 @@ def main():
         ),
         "top-20 resources": (
             'SELECT "ResourceId", SUM("EffectiveCost") AS cost FROM focus GROUP BY 1 ORDER BY cost DESC LIMIT 20'
+        ),
+        # Two queries a FinOps practitioner runs every day, written as they write them: column
+        # names unquoted, in the specification's case, the same text for both engines.
+        "month to date by cost center, one team": (
+            f"SELECT Tags['cost-center'] AS CostCenter, SUM(EffectiveCost) AS Cost FROM focus "
+            f"WHERE ChargePeriodStart >= '{month_start}' AND Tags['team'] = 'research' "
+            "GROUP BY 1 ORDER BY Cost DESC"
+        ),
+        "commitment discount utilisation": (
+            "SELECT CommitmentDiscountId, "
+            "SUM(CASE WHEN CommitmentDiscountStatus = 'Used' THEN EffectiveCost ELSE 0 END) "
+            "/ SUM(EffectiveCost) AS Utilization, SUM(EffectiveCost) AS Cost FROM focus "
+            "WHERE CommitmentDiscountId IS NOT NULL GROUP BY CommitmentDiscountId"
         ),
     }
     results = []
