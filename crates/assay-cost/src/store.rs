@@ -145,7 +145,13 @@ pub fn schema() -> SchemaRef {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The most memory a query may hold, in bytes; past it, operators that can spill to disk
+    /// (sorts, aggregations, joins) do, and others fail with an error that says so.
+    memory_limit: usize,
 }
+
+/// Queries' memory unless set otherwise ([`Store::with_memory_limit`]).
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
 /// A partition file being written: replaced atomically on [`PartitionWriter::commit`].
 #[derive(Debug)]
@@ -203,7 +209,14 @@ fn replace_durably(tmp: &Path, target: &Path) -> Result<()> {
 impl Store {
     /// The store in `data_dir` (created on first write).
     pub fn new(data_dir: &Path) -> Store {
-        Store { root: data_dir.join("focus") }
+        Store { root: data_dir.join("focus"), memory_limit: DEFAULT_MEMORY_LIMIT }
+    }
+
+    /// The same store, its queries held to `bytes` of memory (spilling to the system's temporary
+    /// directory where DataFusion can).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Store {
+        self.memory_limit = bytes;
+        self
     }
 
     /// Where the Parquet files are.
@@ -308,13 +321,19 @@ impl Store {
     }
 
     /// A DataFusion session with the table `focus` (every stored column plus `billing_period`),
-    /// where decimals divide in double precision.
+    /// where decimals divide in double precision, its memory held to the store's limit.
     pub async fn session(&self) -> Result<SessionContext> {
         // Decimals divide as doubles (see `sql::DecimalDivision`), before type coercion.
         let mut rules = datafusion::optimizer::Analyzer::new().rules;
         rules.insert(0, Arc::new(crate::sql::DecimalDivision));
+        let pool = Arc::new(datafusion::execution::memory_pool::FairSpillPool::new(self.memory_limit));
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(pool)
+            .build_arc()
+            .map_err(|e| Error::Store(format!("setting up the query engine: {e}")))?;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_default_features()
+            .with_runtime_env(runtime)
             .with_analyzer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);

@@ -18,8 +18,11 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
 }
 
-pub(crate) fn run(data: PathBuf, command: CostCommand) -> Result<u8> {
-    let store = Store::new(&data);
+pub(crate) fn run(data: PathBuf, memory_limit: Option<usize>, command: CostCommand) -> Result<u8> {
+    let mut store = Store::new(&data);
+    if let Some(bytes) = memory_limit {
+        store = store.with_memory_limit(bytes);
+    }
     match command {
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
         CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {

@@ -71,9 +71,30 @@ enum Command {
         /// The data directory holding the billing store.
         #[arg(long, global = true, env = "ASSAY_DATA", default_value = "assay-data")]
         data: PathBuf,
+        /// The most memory a query over the billing store may hold (`512MiB`, `4GiB`, bytes);
+        /// past it, sorts and aggregations spill to the temporary directory. 2 GiB unless set.
+        #[arg(long, global = true, env = "ASSAY_QUERY_MEMORY", value_parser = parse_size)]
+        memory_limit: Option<usize>,
         #[command(subcommand)]
         command: CostCommand,
     },
+}
+
+/// A size in bytes: a number with an optional unit (`K`, `M`, `G`, `KiB`, `MiB`, `GiB`, `KB`,
+/// `MB`, `GB`; all powers of 1024, as memory is counted).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: usize = number.parse().map_err(|_| format!("{text:?} is not a size such as 512MiB or 4GiB"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("{other:?} is not a unit of size (use K, M or G, or KiB, MiB, GiB)")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -584,7 +605,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ui(args) => serve::run_ui(*args),
         Command::Log(command) => log_command(command),
-        Command::Cost { data, command } => cost::run(data, command),
+        Command::Cost { data, memory_limit, command } => cost::run(data, memory_limit, command),
         Command::Lineage { data, command } => lineage::run(&data, command),
     };
     match result {

@@ -237,3 +237,46 @@ fn walk_all(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `--memory-limit` holds a query to a memory pool: an aggregation bigger than the pool spills
+/// to disk and gives the same answer; one that cannot fit fails with an error that says so.
+#[test]
+fn a_query_held_to_little_memory_spills_to_disk_and_gives_the_same_answer() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    common::scale::billing(dir, &["--days", "120", "--resources", "40", "--seed", "3"]);
+    // One group per resource and day: over 100,000 groups.
+    let sql = "SELECT ResourceId, ChargePeriodStart, SUM(EffectiveCost) AS c FROM focus GROUP BY 1, 2 \
+               ORDER BY c DESC, ResourceId LIMIT 5";
+    let answer = |limit: Option<&str>| -> (Option<i32>, String, String) {
+        let mut args = vec!["cost", "--data", "data"];
+        if let Some(l) = limit {
+            args.extend(["--memory-limit", l]);
+        }
+        args.extend(["query", "--format", "csv", sql]);
+        let out = assay(dir, &args);
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, unlimited, err) = answer(None);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, limited, err) = answer(Some("32MiB"));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(limited, unlimited);
+    // It did spill: DataFusion's own metrics say so.
+    let out =
+        assay(dir, &["cost", "--data", "data", "--memory-limit", "32MiB", "query", &format!("EXPLAIN ANALYZE {sql}")]);
+    let plan = stdout(&out);
+    let spills: u64 = plan
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+        .sum();
+    assert!(spills > 0, "no operator spilled under 32 MiB:\n{plan}");
+    // Too little to work at all: refused with the reason, not killed.
+    let (code, _, err) = answer(Some("1MiB"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("Resources exhausted"), "{err}");
+    let out = assay(dir, &["cost", "--data", "data", "--memory-limit", "lots", "query", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a size"), "{}", stderr(&out));
+}
