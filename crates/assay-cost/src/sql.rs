@@ -27,7 +27,7 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, Statement as Sql, Value, VisitMut, VisitorMut,
+    SetExpr, Value, VisitMut, VisitorMut,
 };
 
 use datafusion::arrow::datatypes::DataType;
@@ -200,10 +200,6 @@ impl VisitorMut for Resolver {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         self.aliases_of(&mut query.body);
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_statement(&mut self, _: &mut Sql) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
 
