@@ -175,7 +175,7 @@ pub(crate) fn residency_unavailable(why: residency_view::Unavailable) -> Respons
 
 /// `GET /api/v1/residency?node=&depth=`.
 pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(q): Query<ResidencyQuery>) -> Response {
-    match residency_view::document(&state, q.node.as_deref(), q.depth.unwrap_or(3).min(20)).await {
+    match residency_view::document(&state, q.node.as_deref(), residency_view::depth(q.depth)).await {
         Ok(doc) => Json(doc.to_json()).into_response(),
         Err(why) => residency_unavailable(why),
     }

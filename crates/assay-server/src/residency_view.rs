@@ -42,6 +42,11 @@ impl Document {
     }
 }
 
+/// How far from the node the graph goes, each way: 3 jobs unless asked, at most 20.
+pub(crate) fn depth(asked: Option<usize>) -> usize {
+    asked.unwrap_or(3).min(20)
+}
+
 /// The document; `node` (with `depth`) adds the graph around it.
 pub(crate) async fn document(state: &State, node: Option<&str>, depth: usize) -> Result<Document, Unavailable> {
     let intake = state.lineage().ok_or(Unavailable::NoGraph)?;

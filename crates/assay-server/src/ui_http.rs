@@ -695,7 +695,7 @@ pub(crate) struct ResidencyPage {
 
 /// `GET /ui/residency`.
 pub(crate) async fn residency(Extract(state): Extract<Arc<State>>, Query(p): Query<ResidencyPage>) -> Response {
-    let depth = p.depth.unwrap_or(3).min(20);
+    let depth = residency_view::depth(p.depth);
     let read = residency_view::document(&state, p.node.as_deref(), depth).await;
     let status = match &read {
         Err(residency_view::Unavailable::NoNode(_)) => axum::http::StatusCode::NOT_FOUND,
