@@ -9,12 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use datafusion::arrow::array::{Array, MapArray, RecordBatchReader, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::chunks::{Chunk, Splitter};
 use crate::store::{BatchBuilder, PartitionWriter, Store};
 use crate::validate::{self, Cell, Header, Issue};
 use crate::{Error, Result};
@@ -93,6 +96,16 @@ pub fn ingest(
     paths: &[PathBuf],
     progress: &mut dyn FnMut(&Path, u64),
 ) -> Result<IngestReport> {
+    ingest_in_chunks(store, data_dir, paths, progress, CHUNK_BYTES)
+}
+
+fn ingest_in_chunks(
+    store: &Store,
+    data_dir: &Path,
+    paths: &[PathBuf],
+    progress: &mut dyn FnMut(&Path, u64),
+    chunk_bytes: usize,
+) -> Result<IngestReport> {
     store.clean();
     // Each file's rows go to parts of their own, kept only when the whole file was read: a
     // file that fails midway (a truncated gzip) leaves nothing behind.
@@ -101,7 +114,7 @@ pub fn ingest(
     for (n, path) in paths.iter().enumerate() {
         let mut file_report = FileReport { path: path.display().to_string(), ..FileReport::default() };
         let mut groups: HashMap<(String, String), Group> = HashMap::new();
-        let result = ingest_file(store, data_dir, path, n, &mut groups, &mut file_report, progress);
+        let result = ingest_file(store, data_dir, path, n, &mut groups, &mut file_report, progress, chunk_bytes);
         match result {
             Ok(()) => {
                 for (key, mut group) in groups {
@@ -143,17 +156,21 @@ pub fn ingest(
 /// Counts bytes as they are read, for progress.
 struct Counting<R> {
     inner: R,
-    read: u64,
+    read: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
+/// Bytes of CSV validated as one unit of work.
+const CHUNK_BYTES: usize = 8 << 20;
+
+#[allow(clippy::too_many_arguments)]
 fn ingest_file(
     store: &Store,
     data_dir: &Path,
@@ -162,6 +179,7 @@ fn ingest_file(
     groups: &mut HashMap<(String, String), Group>,
     report: &mut FileReport,
     progress: &mut dyn FnMut(&Path, u64),
+    chunk_bytes: usize,
 ) -> Result<()> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut magic = [0u8; 4];
@@ -171,62 +189,211 @@ fn ingest_file(
         return ingest_parquet(store, data_dir, path, part, groups, report);
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), read: 0 };
-    let reader: Box<dyn Read> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+    let read = Arc::new(AtomicU64::new(0));
+    let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), read: read.clone() };
+    let reader: Box<dyn Read + Send> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(counting))
     } else {
         Box::new(counting)
     };
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers = csv
-        .headers()
-        .map_err(|e| Error::Input { path: path.display().to_string(), message: format!("reading the header: {e}") })?
-        .clone();
+    let broken = |line: u64, e: &std::io::Error| Error::Input {
+        path: path.display().to_string(),
+        message: if line == 0 { format!("reading the header: {e}") } else { format!("line {line}: {e}") },
+    };
+    let mut splitter = Splitter::new(reader, chunk_bytes);
+    let first = splitter.first_record().map_err(|e| broken(0, &e))?;
+    let headers = match first {
+        Some(chunk) => csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(chunk.bytes.as_slice())
+            .headers()
+            .map_err(|e| Error::Input {
+                path: path.display().to_string(),
+                message: format!("reading the header: {e}"),
+            })?
+            .clone(),
+        None => csv::StringRecord::new(),
+    };
     let fields: Vec<&str> = headers.iter().collect();
     let header = Header::new(&fields).map_err(|message| Error::Input { path: path.display().to_string(), message })?;
     report.extra_columns = header.extra.clone();
+
+    // One thread cuts the stream into chunks of whole records, workers validate chunks into
+    // record batches, and this thread writes them in the file's order: the Parquet parts and
+    // the rejects come out as a single pass over the file would write them.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let mut rejects: Option<Rejects> = None;
-    let mut record = csv::StringRecord::new();
-    let mut rows_since_progress = 0u32;
-    loop {
-        let line = csv.position().line() + 1;
-        match csv.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // A broken record (bad UTF-8, unterminated quote): reject it and go on.
-                report.read += 1;
-                report.rejected += 1;
-                reject(&mut rejects, data_dir, path, &headers, line, &format!("unreadable record: {e}"), &[])?;
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(Error::Input {
-                        path: path.display().to_string(),
-                        message: format!("line {line}: {e}"),
-                    });
+    std::thread::scope(|scope| -> Result<()> {
+        // Chunks cut and not yet written: bounds memory whatever order the workers finish in.
+        let (token_tx, token_rx) = mpsc::sync_channel::<()>(2 * workers + 1);
+        for _ in 0..2 * workers + 1 {
+            let _ = token_tx.send(());
+        }
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (done_tx, done_rx) = mpsc::channel::<(usize, u64, Result<Validated>)>();
+        let cutter = scope.spawn(move || -> std::result::Result<(), (u64, std::io::Error)> {
+            loop {
+                if token_rx.recv().is_err() {
+                    return Ok(());
                 }
-                continue;
+                match splitter.next_chunk() {
+                    Ok(Some(chunk)) => {
+                        if chunk_tx.send(chunk).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err((splitter.line(), e)),
+                }
             }
+        });
+        for _ in 0..workers {
+            let (chunk_rx, done_tx, header, headers, read) =
+                (chunk_rx.clone(), done_tx.clone(), &header, &headers, read.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = chunk_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok(chunk) = next else { return };
+                    let validated = validate_chunk(header, headers.len(), &chunk);
+                    if done_tx.send((chunk.index, read.load(Ordering::Relaxed), validated)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        let line = record.position().map_or(line, |p| p.line());
-        report.read += 1;
-        let values: Vec<&str> = record.iter().collect();
-        if values.len() != headers.len() {
-            report.rejected += 1;
-            let reason = format!("has {} fields, the header has {}", values.len(), headers.len());
-            reject(&mut rejects, data_dir, path, &headers, line, &reason, &values)?;
-            continue;
-        }
-        accept(store, data_dir, path, part, &header, &headers, &values, line, groups, report, &mut rejects)?;
-        rows_since_progress += 1;
-        if rows_since_progress == 10_000 {
-            rows_since_progress = 0;
-            progress(path, csv.position().byte());
-        }
-    }
+        drop((done_tx, chunk_rx));
+        let written = (|| -> Result<()> {
+            let mut waiting = BTreeMap::new();
+            let mut next = 0usize;
+            for (index, input_read, validated) in done_rx.iter() {
+                waiting.insert(index, validated);
+                while let Some(validated) = waiting.remove(&next) {
+                    let v = validated?;
+                    report.read += v.read;
+                    report.kept += v.kept;
+                    report.rejected += v.rejects.len() as u64;
+                    for (warning, n) in v.warnings {
+                        *report.warnings.entry(warning).or_default() += n;
+                    }
+                    for r in &v.rejects {
+                        let values: Vec<&str> = r.values.iter().map(String::as_str).collect();
+                        reject(&mut rejects, data_dir, path, &headers, r.line, &r.reason, &values)?;
+                    }
+                    for (key, batch) in v.batches {
+                        let group = match groups.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
+                                e.insert(Group { batch: BatchBuilder::default(), writer })
+                            }
+                        };
+                        group.writer.write(&batch)?;
+                    }
+                    next += 1;
+                    let _ = token_tx.send(());
+                    progress(path, input_read);
+                }
+            }
+            Ok(())
+        })();
+        // Stops the cutter if writing failed (its next token never comes).
+        drop(token_tx);
+        drop(done_rx);
+        let cut = cutter.join().unwrap_or_else(|_| Err((0, std::io::Error::other("the CSV reader panicked"))));
+        written?;
+        cut.map_err(|(line, e)| broken(line.max(1), &e))
+    })?;
     if let Some(r) = rejects {
         finish_rejects(r, report)?;
     }
     Ok(())
+}
+
+/// What validating one chunk gave.
+#[derive(Default)]
+struct Validated {
+    read: u64,
+    kept: u64,
+    warnings: BTreeMap<String, u64>,
+    rejects: Vec<Rejected>,
+    batches: Vec<((String, String), datafusion::arrow::record_batch::RecordBatch)>,
+}
+
+/// A rejected record, to be written to the rejects file in order.
+struct Rejected {
+    line: u64,
+    reason: String,
+    values: Vec<String>,
+}
+
+/// Parses and validates a chunk of whole CSV records into record batches by partition.
+fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Validated> {
+    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(chunk.bytes.as_slice());
+    let mut out = Validated::default();
+    let mut builders: HashMap<(String, String), BatchBuilder> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        // Where the next record starts, for a record that cannot be read.
+        let line = chunk.base_line + csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                // A broken record (bad UTF-8): reject it and go on.
+                out.read += 1;
+                let reason = match e.kind() {
+                    csv::ErrorKind::Utf8 { err, .. } => {
+                        format!(
+                            "unreadable record: invalid UTF-8 in field {} near byte {}",
+                            err.field() + 1,
+                            err.valid_up_to()
+                        )
+                    }
+                    _ => format!("unreadable record: {e}"),
+                };
+                out.rejects.push(Rejected { line, reason, values: Vec::new() });
+                continue;
+            }
+        }
+        let line = chunk.base_line + record.position().map_or(line, |p| p.line());
+        out.read += 1;
+        let values: Vec<&str> = record.iter().collect();
+        if values.len() != width {
+            let reason = format!("has {} fields, the header has {width}", values.len());
+            out.rejects.push(Rejected { line, reason, values: values.iter().map(|v| v.to_string()).collect() });
+            continue;
+        }
+        match validate::row(header, &values) {
+            Ok(row) => {
+                let (Cell::DateTime(start), Some(account)) =
+                    (row.get("BillingPeriodStart"), row.text("BillingAccountId"))
+                else {
+                    unreachable!("mandatory columns are non-null in a validated row");
+                };
+                for w in &row.warnings {
+                    *out.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
+                }
+                let key = (validate::year_month(*start), account.to_string());
+                let builder = builders.entry(key.clone()).or_default();
+                builder.push(&row);
+                if builder.len() >= BATCH_ROWS {
+                    out.batches.push((key, builder.finish()?));
+                }
+                out.kept += 1;
+            }
+            Err(issues) => {
+                let reason = describe(&issues);
+                out.rejects.push(Rejected { line, reason, values: values.iter().map(|v| v.to_string()).collect() });
+            }
+        }
+    }
+    for (key, mut builder) in builders {
+        if !builder.is_empty() {
+            out.batches.push((key, builder.finish()?));
+        }
+    }
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -394,4 +561,128 @@ fn ingest_parquet(
         finish_rejects(r, report)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A month of generated FOCUS rows with a bad cost at line 10, a row cut short at line 500,
+    /// invalid UTF-8 at line 700 and a row whose quoted field holds a newline at line 800.
+    fn export(dir: &Path) -> (PathBuf, usize) {
+        let options = crate::generate::Options { days: 31, resources: 2, ..Default::default() };
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut written = std::collections::BTreeMap::new();
+        crate::generate::generate(&options, &mut |name| {
+            files.push((name.to_string(), Vec::new()));
+            let path = dir.join(name);
+            written.insert(name.to_string(), path.clone());
+            Ok(Box::new(File::create(path)?))
+        })
+        .expect("generate");
+        let path = written.values().next().expect("a file").clone();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let mut lines: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+        assert!(lines.len() > 1000, "{} lines", lines.len());
+        let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
+        let billed = header.iter().position(|h| *h == "BilledCost").expect("BilledCost");
+        let description = header.iter().position(|h| *h == "ChargeDescription").expect("ChargeDescription");
+        let set = |line: &mut Vec<u8>, field: usize, value: &str| {
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_slice());
+            let record = reader.records().next().expect("record").expect("fields");
+            let mut fields: Vec<String> = record.iter().map(str::to_string).collect();
+            fields[field] = value.to_string();
+            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\r')).from_writer(Vec::new());
+            w.write_record(&fields).expect("write");
+            let mut out = w.into_inner().expect("bytes");
+            out.pop();
+            *line = out;
+        };
+        set(&mut lines[9], billed, "abc");
+        lines[499] = lines[499].split(|b| *b == b',').take(5).collect::<Vec<_>>().join(&b',');
+        lines[699].extend_from_slice(b"\xff\xfe");
+        set(&mut lines[799], description, "two\nlines");
+        let bytes = lines.join(&b'\n');
+        std::fs::write(&path, [bytes.as_slice(), b"\n"].concat()).expect("write");
+        (path, lines.len())
+    }
+
+    fn rejects_of(data: &Path) -> Vec<(String, String)> {
+        let file = std::fs::read_dir(data.join("rejects")).expect("rejects").flatten().next().expect("a file").path();
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(file).expect("csv");
+        reader
+            .byte_records()
+            .flatten()
+            .map(|r| (String::from_utf8_lossy(&r[0]).into(), String::from_utf8_lossy(&r[1]).into()))
+            .collect()
+    }
+
+    fn totals(store: &Store) -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let batches = runtime
+            .block_on(crate::query(
+                store,
+                "SELECT billing_period, \"BillingAccountId\", COUNT(*), CAST(SUM(\"BilledCost\") AS VARCHAR), \
+                 SUM(CASE WHEN strpos(\"ChargeDescription\", chr(10)) > 0 THEN 1 ELSE 0 END) FROM focus GROUP BY 1, 2 ORDER BY 1, 2",
+            ))
+            .expect("query");
+        let options = datafusion::arrow::util::display::FormatOptions::default();
+        let mut out = Vec::new();
+        for b in &batches {
+            let formatters: Vec<_> =
+                b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("format")).collect();
+            for i in 0..b.num_rows() {
+                out.push(formatters.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>().join("|"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_file_validated_in_many_chunks_is_stored_and_rejected_as_in_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, lines) = export(dir.path());
+        let mut results = Vec::new();
+        for (name, chunk) in [("whole", usize::MAX), ("chunked", 4096)] {
+            let data = dir.path().join(name);
+            let store = Store::new(&data);
+            let mut seen = Vec::new();
+            let report = ingest_in_chunks(&store, &data, std::slice::from_ref(&path), &mut |_, n| seen.push(n), chunk)
+                .expect("ingest");
+            let file = &report.files[0];
+            assert_eq!(file.error, None);
+            assert_eq!((file.read, file.rejected), (lines as u64 - 1, 3), "{name}");
+            let rejects = rejects_of(&data);
+            assert_eq!(rejects.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["10", "500", "700"], "{name}");
+            assert!(rejects[0].1.contains("BilledCost \"abc\" is not a decimal number"), "{rejects:?}");
+            assert!(rejects[1].1.contains("has 5 fields"), "{rejects:?}");
+            assert!(rejects[2].1.starts_with("unreadable record: invalid UTF-8"), "{rejects:?}");
+            assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress goes forward: {seen:?}");
+            if chunk == 4096 {
+                assert!(seen.len() > 50, "{} chunks", seen.len());
+            }
+            results.push((file.kept, file.warnings.clone(), totals(&store)));
+        }
+        assert_eq!(results[0], results[1]);
+        let multiline: u64 = results[0].2.iter().filter_map(|t| t.rsplit('|').next()?.parse::<u64>().ok()).sum();
+        assert_eq!(multiline, 1, "{:?}", results[0].2);
+    }
+
+    #[test]
+    fn a_truncated_gzip_export_is_an_error_and_stores_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = export(dir.path());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &std::fs::read(&path).expect("read")).expect("gzip");
+        let bytes = gz.finish().expect("gzip");
+        let cut = dir.path().join("cut.csv.gz");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+        let data = dir.path().join("data");
+        let store = Store::new(&data);
+        let report = ingest_in_chunks(&store, &data, &[cut], &mut |_, _| {}, 4096).expect("ingest");
+        let error = report.files[0].error.clone().unwrap_or_default();
+        assert!(error.starts_with("line "), "{error}");
+        assert!(report.partitions.is_empty());
+        assert!(totals(&store).is_empty());
+    }
 }

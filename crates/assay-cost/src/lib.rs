@@ -22,6 +22,7 @@ pub mod allocation;
 pub mod anomaly;
 pub mod budgets;
 pub mod check;
+pub mod chunks;
 pub mod cost_anomaly;
 pub mod forecast;
 pub mod generate;

@@ -6,6 +6,7 @@
 //! dimension that is null, Tags that are not a JSON object. Everything else that deviates is
 //! kept, normalised where the intent is certain, and reported as a warning.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use assay_estate::calendar::{civil_from_days, days_from_civil};
@@ -15,13 +16,13 @@ use crate::spec::{COLUMNS, Column, ColumnType};
 /// Decimal scale used for every cost, price and quantity: 16 digits after the point.
 pub const SCALE: i8 = 16;
 
-/// A validated cell.
+/// A validated cell; text borrows from the record it was read from where it can.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     /// No value.
     Null,
     /// A string.
-    Text(String),
+    Text(Cow<'a, str>),
     /// A decimal, as an integer scaled by 10^[`SCALE`].
     Decimal(i128),
     /// Microseconds since the Unix epoch, UTC.
@@ -66,16 +67,16 @@ impl Header {
 
 /// A validated row: one cell per column of [`COLUMNS`], and the warnings it raised.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub struct Row<'a> {
     /// Cells in [`COLUMNS`] order.
-    pub cells: Vec<Cell>,
+    pub cells: Vec<Cell<'a>>,
     /// What was normalised or is off-spec but kept.
     pub warnings: Vec<Issue>,
 }
 
-impl Row {
+impl<'a> Row<'a> {
     /// The cell of a column.
-    pub fn get(&self, name: &str) -> &Cell {
+    pub fn get(&self, name: &str) -> &Cell<'a> {
         crate::spec::index(name).and_then(|i| self.cells.get(i)).unwrap_or(&Cell::Null)
     }
 
@@ -93,12 +94,12 @@ fn is_null(raw: &str) -> bool {
 }
 
 /// Validates one record (fields as in the file).
-pub fn row(header: &Header, fields: &[&str]) -> Result<Row, Vec<Issue>> {
+pub fn row<'a>(header: &Header, fields: &[&'a str]) -> Result<Row<'a>, Vec<Issue>> {
     let mut cells = Vec::with_capacity(COLUMNS.len());
     let mut warnings = Vec::new();
     let mut errors = Vec::new();
     for (column, position) in COLUMNS.iter().zip(&header.positions) {
-        let raw = position.and_then(|p| fields.get(p)).map(|s| s.trim()).unwrap_or("");
+        let raw: &'a str = position.and_then(|p| fields.get(p)).map(|s| s.trim()).unwrap_or("");
         match cell(column, raw) {
             Ok((value, warning)) => {
                 if let Some(message) = warning {
@@ -127,7 +128,7 @@ pub fn row(header: &Header, fields: &[&str]) -> Result<Row, Vec<Issue>> {
     }
 }
 
-fn cell(column: &Column, raw: &str) -> Result<(Cell, Option<String>), String> {
+fn cell<'a>(column: &Column, raw: &'a str) -> Result<(Cell<'a>, Option<String>), String> {
     if is_null(raw) {
         return if column.required {
             Err("is null, but the column is mandatory".into())
@@ -144,16 +145,16 @@ fn cell(column: &Column, raw: &str) -> Result<(Cell, Option<String>), String> {
                 return Err(format!("{raw:?} is not an ISO 4217 currency code"));
             }
             if column.allowed.is_empty() || column.allowed.contains(&raw) {
-                return Ok((Cell::Text(raw.to_string()), None));
+                return Ok((Cell::Text(Cow::Borrowed(raw)), None));
             }
             if let Some(canonical) = column.allowed.iter().find(|a| a.eq_ignore_ascii_case(raw)) {
                 return Ok((
-                    Cell::Text((*canonical).to_string()),
+                    Cell::Text(Cow::Borrowed(canonical)),
                     Some(format!("{raw:?} normalised to {canonical:?}")),
                 ));
             }
             let message = format!("{raw:?} is not one of {}", column.allowed.join(", "));
-            if column.required { Err(message) } else { Ok((Cell::Text(raw.to_string()), Some(message))) }
+            if column.required { Err(message) } else { Ok((Cell::Text(Cow::Borrowed(raw)), Some(message))) }
         }
     }
 }
@@ -178,37 +179,40 @@ pub fn parse_decimal(raw: &str) -> Result<i128, String> {
     {
         return Err(bad());
     }
-    // All digits as one integer, and where the point goes relative to SCALE.
-    let all: String = format!("{int_part}{frac_part}");
-    // In i64, an exponent as large as any i64 cannot overflow the shift; a shift past what an
-    // i128 holds is an overflow (or zero) without counting to it.
+    // The digits as one integer, leading zeros skipped, and where the point goes relative to
+    // SCALE. In i64, an exponent as large as any i64 cannot overflow the shift; a shift past
+    // what an i128 holds is an overflow (or zero) without counting to it.
     let shift = i64::from(SCALE).saturating_add(exponent).saturating_sub(frac_part.len() as i64);
-    let all = all.trim_start_matches('0');
-    let mut value: i128 = 0;
+    let significant = || int_part.bytes().chain(frac_part.bytes()).skip_while(|b| *b == b'0');
+    let count = significant().count();
     let overflow = || format!("{raw:?} is too large");
-    if all.is_empty() {
+    if count == 0 {
         return Ok(0);
     }
     if shift > 40 {
         return Err(overflow());
     }
+    let push = |value: i128, digit: u8| {
+        value.checked_mul(10).and_then(|v| v.checked_add(i128::from(digit - b'0'))).ok_or_else(overflow)
+    };
+    let mut value: i128 = 0;
     if shift >= 0 {
-        for b in all.bytes() {
-            value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(overflow)?;
+        for b in significant() {
+            value = push(value, b)?;
         }
         for _ in 0..shift {
             value = value.checked_mul(10).ok_or_else(overflow)?;
         }
     } else {
         let drop = usize::try_from(shift.unsigned_abs()).unwrap_or(usize::MAX);
-        if drop > all.len() {
+        if drop > count {
             return Ok(0);
         }
-        let (kept, dropped) = all.split_at(all.len() - drop);
-        for b in kept.bytes() {
-            value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(overflow)?;
+        let mut digits = significant();
+        for b in digits.by_ref().take(count - drop) {
+            value = push(value, b)?;
         }
-        if dropped.as_bytes().first().is_some_and(|d| *d >= b'5') {
+        if digits.next().is_some_and(|d| d >= b'5') {
             value += 1;
         }
     }
@@ -305,9 +309,16 @@ pub fn year_month(micros: i64) -> String {
 }
 
 fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
-    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("is not valid JSON: {e}"))?;
-    let serde_json::Value::Object(map) = value else { return Err("is not a JSON object".into()) };
-    let sorted: BTreeMap<String, String> = map
+    // Read straight into sorted pairs; only what is not an object is read again to say why.
+    let map: BTreeMap<String, serde_json::Value> = match serde_json::from_str(raw) {
+        Ok(map) => map,
+        Err(_) => {
+            // Any JSON object reads as the map above: what is valid JSON is another value.
+            serde_json::from_str::<serde_json::Value>(raw).map_err(|e| format!("is not valid JSON: {e}"))?;
+            return Err("is not a JSON object".into());
+        }
+    };
+    Ok(map
         .into_iter()
         .map(|(k, v)| {
             let v = match v {
@@ -316,8 +327,7 @@ fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
             };
             (k, v)
         })
-        .collect();
-    Ok(sorted.into_iter().collect())
+        .collect())
 }
 
 #[cfg(test)]
