@@ -11,11 +11,13 @@ session set-up and file listing included), so the comparison does not favour ass
 
 import argparse
 import glob
+import resource
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import duckdb
@@ -23,13 +25,35 @@ import duckdb
 SERIES_PER_DAY = 24  # generated series per day before the new service appears
 
 
-def run(cmd):
+# Peak resident memory (bytes) of each assay command, by what it was doing.
+PEAKS = {}
+
+
+def run(cmd, what=None):
+    """Runs an assay command; returns its wall time and output, and keeps its peak RSS."""
     start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    texts = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: texts.__setitem__(k, f.read()))
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    # wait4, not wait: it also gives the child's resource usage, peak RSS among it.
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr[-2000:]}")
-    return elapsed, out.stdout
+    for r in readers:
+        r.join()
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({code}): {texts['err'][-2000:]}")
+    if what is not None:
+        PEAKS[what] = max(PEAKS.get(what, 0), usage.ru_maxrss * 1024)
+    return elapsed, texts["out"]
+
+
+def self_peak():
+    """This process's peak RSS in bytes (DuckDB runs in it)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main():
@@ -50,7 +74,7 @@ def main():
         print(f"generated in {t:.1f} s", file=sys.stderr)
     files = sorted(glob.glob(os.path.join(csv_dir, "*.csv")))
     shutil.rmtree(data, ignore_errors=True)
-    t_assay_ingest, out = run([a.assay, "cost", "--data", data, "ingest", *files])
+    t_assay_ingest, out = run([a.assay, "cost", "--data", data, "ingest", *files], "ingest")
     rows = int(out.strip().splitlines()[-1].split()[0])
     print(f"assay ingest: {rows} rows in {t_assay_ingest:.1f} s", file=sys.stderr)
 
@@ -63,6 +87,7 @@ def main():
         f"TO '{duck_parquet}' (FORMAT parquet)"
     )
     t_duck_ingest = time.perf_counter() - start
+    duck_ingest_peak = self_peak()
     os.remove(duck_parquet)
     print(f"duckdb read_csv to parquet: {t_duck_ingest:.1f} s", file=sys.stderr)
 
@@ -100,7 +125,7 @@ def main():
     for name, sql in queries.items():
         assay_times, duck_times = [], []
         for _ in range(a.runs):
-            t, _ = run([a.assay, "cost", "--data", data, "query", sql, "--format", "csv"])
+            t, _ = run([a.assay, "cost", "--data", data, "query", sql, "--format", "csv"], "queries")
             assay_times.append(t)
             con2 = duckdb.connect()
             start = time.perf_counter()
@@ -117,7 +142,12 @@ def main():
         print(f"| {name}, median of {a.runs} (s) | {ta:.3f} | {td:.3f} | {ta / td:.2f} |")
     ra, rd = rows / t_assay_ingest, rows / t_duck_ingest
     print(f"| CSV ingest, {rows} rows (rows/s) | {ra:,.0f} | {rd:,.0f} | {rd / ra:.2f} (time) |")
+    mib = 1 << 20
+    print(f"| peak RSS, CSV ingest (MiB) | {PEAKS['ingest'] / mib:,.0f} | {duck_ingest_peak / mib:,.0f} | |")
+    print(f"| peak RSS, queries (MiB) | {PEAKS['queries'] / mib:,.0f} | {self_peak() / mib:,.0f} | |")
     print(f"\nassay process start + session for `SELECT 1`: {startup:.3f} s")
+    print("assay's peaks are per command (the largest of its runs); DuckDB's are of the Python process it runs "
+          "in (cumulative: the query figure is the largest since the start).")
 
 
 if __name__ == "__main__":
