@@ -43,6 +43,8 @@ pub struct Splitter<R> {
     target: usize,
     scratch: Vec<u8>,
     ends: Vec<usize>,
+    /// Buffers of chunks already used, for the next chunks.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R> std::fmt::Debug for Splitter<R> {
@@ -76,6 +78,7 @@ impl<R: Read> Splitter<R> {
             target: target.max(1),
             scratch: vec![0; 64 * 1024],
             ends: vec![0; 1024],
+            spare: Vec::new(),
         }
     }
 
@@ -84,23 +87,21 @@ impl<R: Read> Splitter<R> {
         if self.eof {
             return Ok(false);
         }
-        let len = self.buf.len();
-        self.buf.resize(len + READ_BYTES, 0);
-        let n = loop {
-            match self.input.read(&mut self.buf[len..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(e);
-                }
-            }
-        };
-        self.buf.truncate(len + n);
+        // Into the buffer's spare capacity, without zeroing it first.
+        let n = (&mut self.input).take(READ_BYTES as u64).read_to_end(&mut self.buf)?;
         if n == 0 {
             self.eof = true;
         }
         Ok(n > 0)
+    }
+
+    /// Gives back a chunk's buffer once its records have been used, to hold a later chunk: the
+    /// memory is reused instead of allocated (and zeroed by the kernel) for every chunk.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < 8 {
+            buf.clear();
+            self.spare.push(buf);
+        }
     }
 
     /// Runs the state machine over what has been read; stops after the first record end at or
@@ -144,8 +145,11 @@ impl<R: Read> Splitter<R> {
 
     /// Cuts `buf` at the last record end and returns what is before it.
     fn cut(&mut self) -> Chunk {
-        let rest = self.buf.split_off(self.record_end);
-        let bytes = std::mem::replace(&mut self.buf, rest);
+        let mut rest = self.spare.pop().unwrap_or_default();
+        rest.reserve(self.target.min(64 << 20) + 2 * READ_BYTES);
+        rest.extend_from_slice(&self.buf[self.record_end..]);
+        let mut bytes = std::mem::replace(&mut self.buf, rest);
+        bytes.truncate(self.record_end);
         let chunk = Chunk { index: self.index, base_line: self.base_line, bytes };
         self.index += 1;
         self.base_line += self.newlines;
@@ -177,6 +181,14 @@ impl<R: Read> Splitter<R> {
         loop {
             if self.record_end >= want || ((self.done || self.failed.is_some()) && self.record_end > 0) {
                 return Ok(Some(self.cut()));
+            }
+            if self.failed.is_some() && self.scanned < self.buf.len() {
+                // What was read before the error may hold more complete records.
+                let before = self.scanned;
+                self.scan(want);
+                if self.scanned > before {
+                    continue;
+                }
             }
             if let Some(e) = self.failed.take() {
                 return Err(e);

@@ -19,7 +19,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::chunks::{Chunk, Splitter};
 use crate::store::{BatchBuilder, PartitionWriter, Store};
-use crate::validate::{self, Cell, Header, Issue};
+use crate::validate::{self, Header, Issue};
 use crate::{Error, Result};
 
 /// Rows per record batch written to Parquet.
@@ -232,10 +232,15 @@ fn ingest_file(
         let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(workers);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let (done_tx, done_rx) = mpsc::channel::<(usize, u64, Result<Validated>)>();
+        // Workers hand the chunks' buffers back, so that the cutter reuses them.
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
         let cutter = scope.spawn(move || -> std::result::Result<(), (u64, std::io::Error)> {
             loop {
                 if token_rx.recv().is_err() {
                     return Ok(());
+                }
+                while let Ok(buf) = spare_rx.try_recv() {
+                    splitter.recycle(buf);
                 }
                 match splitter.next_chunk() {
                     Ok(Some(chunk)) => {
@@ -249,20 +254,21 @@ fn ingest_file(
             }
         });
         for _ in 0..workers {
-            let (chunk_rx, done_tx, header, headers, read) =
-                (chunk_rx.clone(), done_tx.clone(), &header, &headers, read.clone());
+            let (chunk_rx, done_tx, spare_tx, header, headers, read) =
+                (chunk_rx.clone(), done_tx.clone(), spare_tx.clone(), &header, &headers, read.clone());
             scope.spawn(move || {
                 loop {
                     let next = chunk_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok(chunk) = next else { return };
                     let validated = validate_chunk(header, headers.len(), &chunk);
+                    let _ = spare_tx.send(chunk.bytes);
                     if done_tx.send((chunk.index, read.load(Ordering::Relaxed), validated)).is_err() {
                         return;
                     }
                 }
             });
         }
-        drop((done_tx, chunk_rx));
+        drop((done_tx, chunk_rx, spare_tx));
         let written = (|| -> Result<()> {
             let mut waiting = BTreeMap::new();
             let mut next = 0usize;
@@ -331,7 +337,8 @@ struct Rejected {
 fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Validated> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(chunk.bytes.as_slice());
     let mut out = Validated::default();
-    let mut builders: HashMap<(String, String), BatchBuilder> = HashMap::new();
+    // A chunk's rows fall in few partitions (usually one or two): a list is faster than a map.
+    let mut builders: Vec<(i64, (String, String), BatchBuilder)> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         // Where the next record starts, for a record that cannot be read.
@@ -366,19 +373,25 @@ fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Valida
         }
         match validate::row(header, &values) {
             Ok(row) => {
-                let (Cell::DateTime(start), Some(account)) =
-                    (row.get("BillingPeriodStart"), row.text("BillingAccountId"))
-                else {
+                let Some((start, account)) = row.partition() else {
                     unreachable!("mandatory columns are non-null in a validated row");
                 };
                 for w in &row.warnings {
                     *out.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
                 }
-                let key = (validate::year_month(*start), account.to_string());
-                let builder = builders.entry(key.clone()).or_default();
+                let month = validate::month_number(start);
+                let i = match builders.iter().position(|(m, (_, a), _)| *m == month && a == account) {
+                    Some(i) => i,
+                    None => {
+                        let key = (validate::year_month(start), account.to_string());
+                        builders.push((month, key, BatchBuilder::default()));
+                        builders.len() - 1
+                    }
+                };
+                let (_, key, builder) = &mut builders[i];
                 builder.push(&row);
                 if builder.len() >= BATCH_ROWS {
-                    out.batches.push((key, builder.finish()?));
+                    out.batches.push((key.clone(), builder.finish()?));
                 }
                 out.kept += 1;
             }
@@ -388,7 +401,7 @@ fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Valida
             }
         }
     }
-    for (key, mut builder) in builders {
+    for (_, key, mut builder) in builders {
         if !builder.is_empty() {
             out.batches.push((key, builder.finish()?));
         }
@@ -412,11 +425,10 @@ fn accept(
 ) -> Result<()> {
     match validate::row(header, values) {
         Ok(row) => {
-            let (Cell::DateTime(start), Some(account)) = (row.get("BillingPeriodStart"), row.text("BillingAccountId"))
-            else {
+            let Some((start, account)) = row.partition() else {
                 unreachable!("mandatory columns are non-null in a validated row");
             };
-            let key = (validate::year_month(*start), account.to_string());
+            let key = (validate::year_month(start), account.to_string());
             for w in &row.warnings {
                 *report.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
             }

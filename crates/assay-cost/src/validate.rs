@@ -74,10 +74,41 @@ pub struct Row<'a> {
     pub warnings: Vec<Issue>,
 }
 
+/// Where the columns looked at for every row are in [`COLUMNS`], found once.
+struct Hot {
+    billing_period_start: usize,
+    billing_account_id: usize,
+    charge_period_start: usize,
+    charge_period_end: usize,
+}
+
+static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| {
+    let at = |name| crate::spec::index(name).unwrap_or(usize::MAX);
+    Hot {
+        billing_period_start: at("BillingPeriodStart"),
+        billing_account_id: at("BillingAccountId"),
+        charge_period_start: at("ChargePeriodStart"),
+        charge_period_end: at("ChargePeriodEnd"),
+    }
+});
+
 impl<'a> Row<'a> {
     /// The cell of a column.
     pub fn get(&self, name: &str) -> &Cell<'a> {
         crate::spec::index(name).and_then(|i| self.cells.get(i)).unwrap_or(&Cell::Null)
+    }
+
+    fn at(&self, i: usize) -> &Cell<'a> {
+        self.cells.get(i).unwrap_or(&Cell::Null)
+    }
+
+    /// What decides the partition a row is stored in: its billing period start (microseconds)
+    /// and billing account; `None` only for a row that did not pass validation.
+    pub fn partition(&self) -> Option<(i64, &str)> {
+        match (self.at(HOT.billing_period_start), self.at(HOT.billing_account_id)) {
+            (Cell::DateTime(start), Cell::Text(account)) => Some((*start, account)),
+            _ => None,
+        }
     }
 
     /// A text cell's value.
@@ -116,7 +147,7 @@ pub fn row<'a>(header: &Header, fields: &[&'a str]) -> Result<Row<'a>, Vec<Issue
     if errors.is_empty() {
         let mut row = Row { cells, warnings };
         let backwards = matches!(
-            (row.get("ChargePeriodStart"), row.get("ChargePeriodEnd")),
+            (row.at(HOT.charge_period_start), row.at(HOT.charge_period_end)),
             (Cell::DateTime(start), Cell::DateTime(end)) if end < start
         );
         if backwards {
@@ -306,6 +337,12 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 pub fn year_month(micros: i64) -> String {
     let (y, m, _) = civil_from_days(micros.div_euclid(86_400_000_000));
     format!("{y:04}-{m:02}")
+}
+
+/// The month of a timestamp in microseconds, as a number (`year * 12 + month - 1`).
+pub fn month_number(micros: i64) -> i64 {
+    let (y, m, _) = civil_from_days(micros.div_euclid(86_400_000_000));
+    y * 12 + m - 1
 }
 
 fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
