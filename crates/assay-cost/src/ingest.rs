@@ -207,10 +207,7 @@ fn ingest_file(
             .flexible(true)
             .from_reader(chunk.bytes.as_slice())
             .headers()
-            .map_err(|e| Error::Input {
-                path: path.display().to_string(),
-                message: format!("reading the header: {e}"),
-            })?
+            .map_err(|e| broken(0, &std::io::Error::other(e)))?
             .clone(),
         None => csv::StringRecord::new(),
     };
@@ -287,14 +284,7 @@ fn ingest_file(
                         reject(&mut rejects, data_dir, path, &headers, r.line, &r.reason, &values)?;
                     }
                     for (key, batch) in v.batches {
-                        let group = match groups.entry(key) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(e) => {
-                                let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
-                                e.insert(Group { batch: BatchBuilder::default(), writer })
-                            }
-                        };
-                        group.writer.write(&batch)?;
+                        group(groups, store, key, part)?.writer.write(&batch)?;
                     }
                     next += 1;
                     let _ = token_tx.send(());
@@ -432,13 +422,7 @@ fn accept(
             for w in &row.warnings {
                 *report.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
             }
-            let group = match groups.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
-                    e.insert(Group { batch: BatchBuilder::default(), writer })
-                }
-            };
+            let group = group(groups, store, key, part)?;
             group.batch.push(&row);
             if group.batch.len() >= BATCH_ROWS {
                 let batch = group.batch.finish()?;
@@ -452,6 +436,22 @@ fn accept(
         }
     }
     Ok(())
+}
+
+/// The rows of one partition from one file, with the part file they are written to.
+fn group<'g>(
+    groups: &'g mut HashMap<(String, String), Group>,
+    store: &Store,
+    key: (String, String),
+    part: usize,
+) -> Result<&'g mut Group> {
+    Ok(match groups.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
+            e.insert(Group { batch: BatchBuilder::default(), writer })
+        }
+    })
 }
 
 fn describe(issues: &[Issue]) -> String {
