@@ -78,10 +78,8 @@ impl IngestReport {
     }
 }
 
-struct Group {
-    batch: BatchBuilder,
-    writer: PartitionWriter,
-}
+/// A file's part of each partition it has rows for, by (billing period, billing account).
+type Parts = HashMap<(String, String), PartitionWriter>;
 
 /// Writes rejected rows: the line, the reasons, and the original fields.
 struct Rejects {
@@ -113,21 +111,17 @@ fn ingest_in_chunks(
     let mut report = IngestReport::default();
     for (n, path) in paths.iter().enumerate() {
         let mut file_report = FileReport { path: path.display().to_string(), ..FileReport::default() };
-        let mut groups: HashMap<(String, String), Group> = HashMap::new();
-        let result = ingest_file(store, data_dir, path, n, &mut groups, &mut file_report, progress, chunk_bytes);
+        let mut parts: Parts = HashMap::new();
+        let result = ingest_file(store, data_dir, path, n, &mut parts, &mut file_report, progress, chunk_bytes);
         match result {
             Ok(()) => {
-                for (key, mut group) in groups {
-                    if !group.batch.is_empty() {
-                        let batch = group.batch.finish()?;
-                        group.writer.write(&batch)?;
-                    }
-                    staged.entry(key).or_default().push(group.writer.finish()?);
+                for (key, writer) in parts {
+                    staged.entry(key).or_default().push(writer.finish()?);
                 }
             }
             Err(e) => {
-                for (_, group) in groups {
-                    group.writer.abort();
+                for (_, writer) in parts {
+                    writer.abort();
                 }
                 // The report names the file already.
                 let message = match e {
@@ -176,7 +170,7 @@ fn ingest_file(
     data_dir: &Path,
     path: &Path,
     part: usize,
-    groups: &mut HashMap<(String, String), Group>,
+    parts: &mut Parts,
     report: &mut FileReport,
     progress: &mut dyn FnMut(&Path, u64),
     chunk_bytes: usize,
@@ -186,7 +180,7 @@ fn ingest_file(
     let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
     drop(file);
     if n == 4 && &magic == b"PAR1" {
-        return ingest_parquet(store, data_dir, path, part, groups, report);
+        return ingest_parquet(store, data_dir, path, part, parts, report);
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let read = Arc::new(AtomicU64::new(0));
@@ -272,20 +266,8 @@ fn ingest_file(
             for (index, input_read, validated) in done_rx.iter() {
                 waiting.insert(index, validated);
                 while let Some(validated) = waiting.remove(&next) {
-                    let v = validated?;
-                    report.read += v.read;
-                    report.kept += v.kept;
-                    report.rejected += v.rejects.len() as u64;
-                    for (warning, n) in v.warnings {
-                        *report.warnings.entry(warning).or_default() += n;
-                    }
-                    for r in &v.rejects {
-                        let values: Vec<&str> = r.values.iter().map(String::as_str).collect();
-                        reject(&mut rejects, data_dir, path, &headers, r.line, &r.reason, &values)?;
-                    }
-                    for (key, batch) in v.batches {
-                        group(groups, store, key, part)?.writer.write(&batch)?;
-                    }
+                    let written = Written { store, data_dir, path, part, headers: &headers };
+                    written.apply(validated?, parts, report, &mut rejects)?;
                     next += 1;
                     let _ = token_tx.send(());
                     progress(path, input_read);
@@ -306,7 +288,7 @@ fn ingest_file(
     Ok(())
 }
 
-/// What validating one chunk gave.
+/// Rows validated and sorted into record batches by partition, and the rows rejected.
 #[derive(Default)]
 struct Validated {
     read: u64,
@@ -314,6 +296,9 @@ struct Validated {
     warnings: BTreeMap<String, u64>,
     rejects: Vec<Rejected>,
     batches: Vec<((String, String), datafusion::arrow::record_batch::RecordBatch)>,
+    /// Rows not yet in a batch, by month number and partition. Rows come in few partitions
+    /// (usually one or two at a time): a list is faster than a map.
+    building: Vec<(i64, (String, String), BatchBuilder)>,
 }
 
 /// A rejected record, to be written to the rejects file in order.
@@ -323,12 +308,102 @@ struct Rejected {
     values: Vec<String>,
 }
 
+impl Validated {
+    /// Validates one record (fields as in the file) at `line`; keeps or rejects it.
+    fn add(&mut self, header: &Header, values: &[&str], line: u64) -> Result<()> {
+        self.read += 1;
+        let row = match validate::row(header, values) {
+            Ok(row) => row,
+            Err(issues) => {
+                self.reject(line, describe(&issues), values);
+                return Ok(());
+            }
+        };
+        let Some((start, account)) = row.partition() else {
+            unreachable!("mandatory columns are non-null in a validated row");
+        };
+        for w in &row.warnings {
+            *self.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
+        }
+        let month = validate::month_number(start);
+        let i = match self.building.iter().position(|(m, (_, a), _)| *m == month && a == account) {
+            Some(i) => i,
+            None => {
+                let key = (validate::year_month(start), account.to_string());
+                self.building.push((month, key, BatchBuilder::default()));
+                self.building.len() - 1
+            }
+        };
+        let (_, key, builder) = &mut self.building[i];
+        builder.push(&row);
+        if builder.len() >= BATCH_ROWS {
+            self.batches.push((key.clone(), builder.finish()?));
+        }
+        self.kept += 1;
+        Ok(())
+    }
+
+    fn reject(&mut self, line: u64, reason: String, values: &[&str]) {
+        self.rejects.push(Rejected { line, reason, values: values.iter().map(|v| v.to_string()).collect() });
+    }
+
+    /// Turns the rows still being built into batches.
+    fn finish(mut self) -> Result<Validated> {
+        for (_, key, mut builder) in std::mem::take(&mut self.building) {
+            if !builder.is_empty() {
+                self.batches.push((key, builder.finish()?));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Where one file's validated rows are written.
+struct Written<'a> {
+    store: &'a Store,
+    data_dir: &'a Path,
+    path: &'a Path,
+    part: usize,
+    headers: &'a csv::StringRecord,
+}
+
+impl Written<'_> {
+    /// Counts validated rows into the report, writes their rejects and their batches.
+    fn apply(
+        &self,
+        v: Validated,
+        parts: &mut Parts,
+        report: &mut FileReport,
+        rejects: &mut Option<Rejects>,
+    ) -> Result<()> {
+        report.read += v.read;
+        report.kept += v.kept;
+        report.rejected += v.rejects.len() as u64;
+        for (warning, n) in v.warnings {
+            *report.warnings.entry(warning).or_default() += n;
+        }
+        for r in &v.rejects {
+            let values: Vec<&str> = r.values.iter().map(String::as_str).collect();
+            reject(rejects, self.data_dir, self.path, self.headers, r.line, &r.reason, &values)?;
+        }
+        for (key, batch) in v.batches {
+            let writer = match parts.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let writer = self.store.part_writer(&e.key().0, &e.key().1, Some(self.part))?;
+                    e.insert(writer)
+                }
+            };
+            writer.write(&batch)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses and validates a chunk of whole CSV records into record batches by partition.
 fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Validated> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(chunk.bytes.as_slice());
     let mut out = Validated::default();
-    // A chunk's rows fall in few partitions (usually one or two): a list is faster than a map.
-    let mut builders: Vec<(i64, (String, String), BatchBuilder)> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         // Where the next record starts, for a record that cannot be read.
@@ -349,109 +424,20 @@ fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Valida
                     }
                     _ => format!("unreadable record: {e}"),
                 };
-                out.rejects.push(Rejected { line, reason, values: Vec::new() });
+                out.reject(line, reason, &[]);
                 continue;
             }
         }
         let line = chunk.base_line + record.position().map_or(line, |p| p.line());
-        out.read += 1;
         let values: Vec<&str> = record.iter().collect();
         if values.len() != width {
-            let reason = format!("has {} fields, the header has {width}", values.len());
-            out.rejects.push(Rejected { line, reason, values: values.iter().map(|v| v.to_string()).collect() });
+            out.read += 1;
+            out.reject(line, format!("has {} fields, the header has {width}", values.len()), &values);
             continue;
         }
-        match validate::row(header, &values) {
-            Ok(row) => {
-                let Some((start, account)) = row.partition() else {
-                    unreachable!("mandatory columns are non-null in a validated row");
-                };
-                for w in &row.warnings {
-                    *out.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
-                }
-                let month = validate::month_number(start);
-                let i = match builders.iter().position(|(m, (_, a), _)| *m == month && a == account) {
-                    Some(i) => i,
-                    None => {
-                        let key = (validate::year_month(start), account.to_string());
-                        builders.push((month, key, BatchBuilder::default()));
-                        builders.len() - 1
-                    }
-                };
-                let (_, key, builder) = &mut builders[i];
-                builder.push(&row);
-                if builder.len() >= BATCH_ROWS {
-                    out.batches.push((key.clone(), builder.finish()?));
-                }
-                out.kept += 1;
-            }
-            Err(issues) => {
-                let reason = describe(&issues);
-                out.rejects.push(Rejected { line, reason, values: values.iter().map(|v| v.to_string()).collect() });
-            }
-        }
+        out.add(header, &values, line)?;
     }
-    for (_, key, mut builder) in builders {
-        if !builder.is_empty() {
-            out.batches.push((key, builder.finish()?));
-        }
-    }
-    Ok(out)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn accept(
-    store: &Store,
-    data_dir: &Path,
-    path: &Path,
-    part: usize,
-    header: &Header,
-    header_fields: &csv::StringRecord,
-    values: &[&str],
-    line: u64,
-    groups: &mut HashMap<(String, String), Group>,
-    report: &mut FileReport,
-    rejects: &mut Option<Rejects>,
-) -> Result<()> {
-    match validate::row(header, values) {
-        Ok(row) => {
-            let Some((start, account)) = row.partition() else {
-                unreachable!("mandatory columns are non-null in a validated row");
-            };
-            let key = (validate::year_month(start), account.to_string());
-            for w in &row.warnings {
-                *report.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
-            }
-            let group = group(groups, store, key, part)?;
-            group.batch.push(&row);
-            if group.batch.len() >= BATCH_ROWS {
-                let batch = group.batch.finish()?;
-                group.writer.write(&batch)?;
-            }
-            report.kept += 1;
-        }
-        Err(issues) => {
-            report.rejected += 1;
-            reject(rejects, data_dir, path, header_fields, line, &describe(&issues), values)?;
-        }
-    }
-    Ok(())
-}
-
-/// The rows of one partition from one file, with the part file they are written to.
-fn group<'g>(
-    groups: &'g mut HashMap<(String, String), Group>,
-    store: &Store,
-    key: (String, String),
-    part: usize,
-) -> Result<&'g mut Group> {
-    Ok(match groups.entry(key) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            let writer = store.part_writer(&e.key().0, &e.key().1, Some(part))?;
-            e.insert(Group { batch: BatchBuilder::default(), writer })
-        }
-    })
+    out.finish()
 }
 
 fn describe(issues: &[Issue]) -> String {
@@ -529,7 +515,7 @@ fn ingest_parquet(
     data_dir: &Path,
     path: &Path,
     part: usize,
-    groups: &mut HashMap<(String, String), Group>,
+    parts: &mut Parts,
     report: &mut FileReport,
 ) -> Result<()> {
     let bad = |e: &dyn std::fmt::Display| Error::Input {
@@ -543,31 +529,21 @@ fn ingest_parquet(
     let header = Header::new(&names).map_err(|message| Error::Input { path: path.display().to_string(), message })?;
     report.extra_columns = header.extra.clone();
     let header_fields = csv::StringRecord::from(names.clone());
+    let written = Written { store, data_dir, path, part, headers: &header_fields };
     let mut rejects = None;
     let mut row_number = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| bad(&e))?;
         let columns: Vec<Vec<String>> =
             batch.columns().iter().map(|c| column_strings(c.as_ref())).collect::<Result<_>>()?;
+        let mut validated = Validated::default();
         for i in 0..batch.num_rows() {
             row_number += 1;
-            report.read += 1;
             let values: Vec<&str> = columns.iter().map(|c| c[i].as_str()).collect();
             // Parquet has no lines: the row number (1-based) stands in for one.
-            accept(
-                store,
-                data_dir,
-                path,
-                part,
-                &header,
-                &header_fields,
-                &values,
-                row_number,
-                groups,
-                report,
-                &mut rejects,
-            )?;
+            validated.add(&header, &values, row_number)?;
         }
+        written.apply(validated.finish()?, parts, report, &mut rejects)?;
     }
     if let Some(r) = rejects {
         finish_rejects(r, report)?;
