@@ -24,6 +24,7 @@ pub mod budgets;
 pub mod check;
 pub mod chunks;
 pub mod cost_anomaly;
+pub mod datetime;
 pub mod forecast;
 pub mod generate;
 pub mod ingest;

@@ -321,7 +321,8 @@ impl Store {
     }
 
     /// A DataFusion session with the table `focus` (every stored column plus `billing_period`),
-    /// where decimals divide in double precision, its memory held to the store's limit.
+    /// where decimals divide in double precision and `date_trunc` takes its fast path on UTC
+    /// timestamps ([`crate::datetime`]), its memory held to the store's limit.
     pub async fn session(&self) -> Result<SessionContext> {
         // Decimals divide as doubles (see `sql::DecimalDivision`), before type coercion.
         let mut rules = datafusion::optimizer::Analyzer::new().rules;
@@ -337,6 +338,7 @@ impl Store {
             .with_analyzer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.register_udf(crate::datetime::UtcDateTrunc::udf());
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
