@@ -18,7 +18,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::chunks::{Chunk, Splitter};
-use crate::store::{BatchBuilder, PartitionWriter, Store};
+use crate::store::{BatchBuilder, Capacity, PartitionWriter, Store};
 use crate::validate::{self, Header, Issue};
 use crate::{Error, Result};
 
@@ -248,10 +248,14 @@ fn ingest_file(
             let (chunk_rx, done_tx, spare_tx, header, headers, read) =
                 (chunk_rx.clone(), done_tx.clone(), spare_tx.clone(), &header, &headers, read.clone());
             scope.spawn(move || {
+                let mut sizes = Sizes::new();
                 loop {
                     let next = chunk_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok(chunk) = next else { return };
-                    let validated = validate_chunk(header, headers.len(), &chunk);
+                    let mut validated = validate_chunk(header, headers.len(), &chunk, std::mem::take(&mut sizes));
+                    if let Ok(v) = &mut validated {
+                        sizes = std::mem::take(&mut v.sizes);
+                    }
                     let _ = spare_tx.send(chunk.bytes);
                     if done_tx.send((chunk.index, read.load(Ordering::Relaxed), validated)).is_err() {
                         return;
@@ -299,7 +303,13 @@ struct Validated {
     /// Rows not yet in a batch, by month number and partition. Rows come in few partitions
     /// (usually one or two at a time): a list is faster than a map.
     building: Vec<(i64, (String, String), BatchBuilder)>,
+    /// The size of the last batch of each partition (month number and account), to allocate
+    /// the next one's builders at once. A worker carries it from chunk to chunk.
+    sizes: Sizes,
 }
+
+/// Batch sizes by month number and account (see [`Capacity`]).
+type Sizes = HashMap<(i64, String), Capacity>;
 
 /// A rejected record, to be written to the rejects file in order.
 struct Rejected {
@@ -330,13 +340,18 @@ impl Validated {
             Some(i) => i,
             None => {
                 let key = (validate::year_month(start), account.to_string());
-                self.building.push((month, key, BatchBuilder::default()));
+                let builder = match self.sizes.get(&(month, key.1.clone())) {
+                    Some(capacity) => BatchBuilder::with_capacity(&capacity.with_headroom()),
+                    None => BatchBuilder::default(),
+                };
+                self.building.push((month, key, builder));
                 self.building.len() - 1
             }
         };
-        let (_, key, builder) = &mut self.building[i];
+        let (month, key, builder) = &mut self.building[i];
         builder.push(&row);
         if builder.len() >= BATCH_ROWS {
+            self.sizes.insert((*month, key.1.clone()), builder.used());
             self.batches.push((key.clone(), builder.finish()?));
         }
         self.kept += 1;
@@ -349,8 +364,9 @@ impl Validated {
 
     /// Turns the rows still being built into batches.
     fn finish(mut self) -> Result<Validated> {
-        for (_, key, mut builder) in std::mem::take(&mut self.building) {
+        for (month, key, mut builder) in std::mem::take(&mut self.building) {
             if !builder.is_empty() {
+                self.sizes.insert((month, key.1.clone()), builder.used());
                 self.batches.push((key, builder.finish()?));
             }
         }
@@ -401,9 +417,10 @@ impl Written<'_> {
 }
 
 /// Parses and validates a chunk of whole CSV records into record batches by partition.
-fn validate_chunk(header: &Header, width: usize, chunk: &Chunk) -> Result<Validated> {
+/// `sizes` are the batch sizes of the chunks before (see [`Capacity`]); the result carries them on.
+fn validate_chunk(header: &Header, width: usize, chunk: &Chunk, sizes: Sizes) -> Result<Validated> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(chunk.bytes.as_slice());
-    let mut out = Validated::default();
+    let mut out = Validated { sizes, ..Validated::default() };
     let mut record = csv::StringRecord::new();
     loop {
         // Where the next record starts, for a record that cannot be read.
