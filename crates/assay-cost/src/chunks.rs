@@ -1,10 +1,18 @@
 //! Cutting a CSV stream into chunks of whole records, so that chunks can be parsed and validated
 //! on several threads and still report the lines the file has.
 //!
-//! Where a record ends is decided by `csv_core`, the state machine the `csv` crate parses with,
-//! so a newline inside a quoted field, a stray quote inside an unquoted field, or a file with
-//! `\r\n` endings is cut exactly where a reader of the whole file would see a record end. Lines
-//! are counted as the `csv` crate counts them: one per `\n`.
+//! Records end where the `csv` crate's reader ends them, so a newline inside a quoted field, a
+//! stray quote inside an unquoted field, or a file with `\r\n` endings is cut exactly where a
+//! reader of the whole file would see a record end. Lines are counted as the `csv` crate counts
+//! them: one per `\n`.
+//!
+//! Most records are found by their quotes alone, jumping from one quote or line end to the next
+//! (`memchr`): outside quotes a line end ends the record, a quote that opens a field starts a
+//! quoted field, and inside one a quote either doubles (an escaped quote), or closes it before a
+//! comma or a line end. Anything else (a quote in the middle of an unquoted field, a closing
+//! quote followed by more text) is where readers' quirks differ; from the start of such a record
+//! to its end the record is read by `csv_core`, the state machine the `csv` crate parses with,
+//! and the quick search takes over again after it.
 
 use std::io::Read;
 
@@ -45,6 +53,19 @@ pub struct Splitter<R> {
     ends: Vec<usize>,
     /// Buffers of chunks already used, for the next chunks.
     spare: Vec<Vec<u8>>,
+    /// Whether the quick search stands inside a quoted field (at `scanned`).
+    quoted: bool,
+    /// Whether the record being scanned is read by `csv_core` (see the module's comment).
+    exact: bool,
+}
+
+/// Where the quick search stopped.
+enum Quick {
+    /// At a record end at or past what was wanted, at the end of what has been read, or at the
+    /// end of the stream.
+    Stopped,
+    /// At something only `csv_core` can decide: the record from `record_end` is read by it.
+    Unsure,
 }
 
 impl<R> std::fmt::Debug for Splitter<R> {
@@ -79,6 +100,8 @@ impl<R: Read> Splitter<R> {
             scratch: vec![0; 64 * 1024],
             ends: vec![0; 1024],
             spare: Vec::new(),
+            quoted: false,
+            exact: false,
         }
     }
 
@@ -108,6 +131,18 @@ impl<R: Read> Splitter<R> {
     /// past `want` bytes (if any). At the end of the stream, also finishes the last record.
     fn scan(&mut self, want: usize) {
         loop {
+            if !self.exact {
+                match self.quick(want) {
+                    Quick::Stopped => return,
+                    Quick::Unsure => {
+                        self.exact = true;
+                        self.quoted = false;
+                        self.core.reset();
+                        self.scanned = self.record_end;
+                        self.newlines_after = 0;
+                    }
+                }
+            }
             let input = &self.buf[self.scanned..];
             if input.is_empty() && !self.eof {
                 return;
@@ -120,6 +155,8 @@ impl<R: Read> Splitter<R> {
                     self.record_end = self.scanned;
                     self.newlines += self.newlines_after;
                     self.newlines_after = 0;
+                    // The quick search goes on from this record end.
+                    self.exact = false;
                     if self.record_end >= want {
                         return;
                     }
@@ -141,6 +178,99 @@ impl<R: Read> Splitter<R> {
                 csv_core::ReadRecordResult::OutputFull | csv_core::ReadRecordResult::OutputEndsFull => {}
             }
         }
+    }
+
+    /// Finds record ends by quotes and line ends alone, from `scanned` (see the module's comment).
+    fn quick(&mut self, want: usize) -> Quick {
+        let buf = &self.buf;
+        let len = buf.len();
+        let mut i = self.scanned;
+        let mut end = self.record_end;
+        // Line ends that start a record are blank lines, skipped as part of the record after
+        // them (as `csv_core` skips them): `lead` is where the record's own bytes start.
+        let terminator = |b: &u8| matches!(b, b'\r' | b'\n');
+        let mut lead = end + buf[end..i].iter().take_while(|b| terminator(b)).count();
+        let mut outcome = Quick::Stopped;
+        while i < len {
+            if self.quoted {
+                let Some(k) = memchr::memchr(b'"', &buf[i..]) else {
+                    i = len;
+                    break;
+                };
+                let q = i + k;
+                match buf.get(q + 1) {
+                    // What follows the quote decides; it has not been read yet.
+                    None if !self.eof => {
+                        i = q;
+                        break;
+                    }
+                    // The stream ends with the closing quote.
+                    None => i = len,
+                    Some(b'"') => i = q + 2,
+                    Some(b',') => {
+                        self.quoted = false;
+                        i = q + 2;
+                    }
+                    Some(b'\n' | b'\r') => {
+                        self.quoted = false;
+                        i = q + 2;
+                        end = i;
+                        lead = i;
+                        if end >= want {
+                            break;
+                        }
+                    }
+                    Some(_) => {
+                        outcome = Quick::Unsure;
+                        break;
+                    }
+                }
+            } else {
+                let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]) else {
+                    i = len;
+                    break;
+                };
+                let p = i + k;
+                i = p + 1;
+                if buf[p] == b'"' {
+                    // `buf` starts at a record start; a field starts after a comma or a line end.
+                    if p == 0 || matches!(buf[p - 1], b',' | b'\n' | b'\r') {
+                        self.quoted = true;
+                    } else {
+                        outcome = Quick::Unsure;
+                        break;
+                    }
+                } else if p == lead {
+                    lead = i;
+                } else {
+                    end = i;
+                    lead = i;
+                    if end >= want {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Quick::Unsure = outcome {
+            return outcome;
+        }
+        // Newlines: those before `end` are the records'; those after, the record being read.
+        // A record end found now is past `scanned`, so nothing is counted twice.
+        let fresh = bytecount(&buf[self.scanned..i]);
+        let after = if end > self.record_end { bytecount(&buf[end..i]) } else { self.newlines_after + fresh };
+        self.newlines += self.newlines_after + fresh - after;
+        self.newlines_after = after;
+        self.record_end = end;
+        self.scanned = i;
+        if self.eof && i >= len {
+            // Whatever follows the last record (nothing, blank lines, an unclosed quote) is its.
+            self.record_end = len;
+            self.newlines += self.newlines_after;
+            self.newlines_after = 0;
+            self.quoted = false;
+            self.done = true;
+        }
+        Quick::Stopped
     }
 
     /// Cuts `buf` at the last record end and returns what is before it.
@@ -273,6 +403,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text of letters, commas, quotes and line ends (well-formed or not) is cut where
+        /// the csv crate ends records, whichever way records are found.
+        #[test]
+        fn any_text_is_cut_where_the_csv_crate_ends_records(
+            text in proptest::string::string_regex("[a,\"\r\n]{0,80}").expect("regex"),
+            target in 1usize..40,
+        ) {
+            proptest::prop_assert_eq!(chunked(&text, target), whole(&text));
+        }
+    }
+
     #[test]
     fn the_first_record_comes_alone() {
         let text = "h1,\"h\n2\"\n1,2\n3,4\n";
@@ -321,5 +463,16 @@ mod tests {
         assert!(sizes.len() > 10, "{sizes:?}");
         assert!(sizes[..sizes.len() - 1].iter().all(|s| (64 * 1024..64 * 1024 + 64).contains(s)), "{sizes:?}");
         assert_eq!(sizes.iter().sum::<usize>(), text.len());
+    }
+}
+#[cfg(test)]
+mod debug_tmp {
+    #[test]
+    fn show() {
+        let text = "a,b\r\n1,\"x\r\ny\"\r\n3,4\r\n";
+        let mut s = super::Splitter::new(text.as_bytes(), 1);
+        while let Some(c) = s.next_chunk().expect("c") {
+            eprintln!("{} {:?}", c.base_line, String::from_utf8_lossy(&c.bytes));
+        }
     }
 }
