@@ -303,13 +303,13 @@ struct Validated {
     /// Rows not yet in a batch, by month number and partition. Rows come in few partitions
     /// (usually one or two at a time): a list is faster than a map.
     building: Vec<(i64, (String, String), BatchBuilder)>,
-    /// The size of the last batch of each partition (month number and account), to allocate
-    /// the next one's builders at once. A worker carries it from chunk to chunk.
+    /// The size of the last batch of each partition, to allocate the next one's builders at
+    /// once. A worker carries it from chunk to chunk.
     sizes: Sizes,
 }
 
-/// Batch sizes by month number and account (see [`Capacity`]).
-type Sizes = HashMap<(i64, String), Capacity>;
+/// Batch sizes by partition (see [`Capacity`]).
+type Sizes = HashMap<(String, String), Capacity>;
 
 /// A rejected record, to be written to the rejects file in order.
 struct Rejected {
@@ -340,7 +340,7 @@ impl Validated {
             Some(i) => i,
             None => {
                 let key = (validate::year_month(start), account.to_string());
-                let builder = match self.sizes.get(&(month, key.1.clone())) {
+                let builder = match self.sizes.get(&key) {
                     Some(capacity) => BatchBuilder::with_capacity(&capacity.with_headroom()),
                     None => BatchBuilder::default(),
                 };
@@ -348,10 +348,10 @@ impl Validated {
                 self.building.len() - 1
             }
         };
-        let (month, key, builder) = &mut self.building[i];
+        let (_, key, builder) = &mut self.building[i];
         builder.push(&row);
         if builder.len() >= BATCH_ROWS {
-            self.sizes.insert((*month, key.1.clone()), builder.used());
+            self.sizes.insert(key.clone(), builder.used());
             self.batches.push((key.clone(), builder.finish()?));
         }
         self.kept += 1;
@@ -364,9 +364,9 @@ impl Validated {
 
     /// Turns the rows still being built into batches.
     fn finish(mut self) -> Result<Validated> {
-        for (month, key, mut builder) in std::mem::take(&mut self.building) {
+        for (_, key, mut builder) in std::mem::take(&mut self.building) {
             if !builder.is_empty() {
-                self.sizes.insert((month, key.1.clone()), builder.used());
+                self.sizes.insert(key.clone(), builder.used());
                 self.batches.push((key, builder.finish()?));
             }
         }
