@@ -127,8 +127,9 @@ impl<R: Read> Splitter<R> {
         }
     }
 
-    /// Runs the state machine over what has been read; stops after the first record end at or
-    /// past `want` bytes (if any). At the end of the stream, also finishes the last record.
+    /// Finds record ends in what has been read, by the quick search or, for a record it cannot
+    /// decide, by the state machine; stops after the first record end at or past `want` bytes
+    /// (if any). At the end of the stream, also finishes the last record.
     fn scan(&mut self, want: usize) {
         loop {
             if !self.exact {
@@ -162,11 +163,7 @@ impl<R: Read> Splitter<R> {
                     }
                 }
                 csv_core::ReadRecordResult::End => {
-                    // Whatever follows the last record (nothing, or blank lines) belongs to it.
-                    self.record_end = self.buf.len();
-                    self.newlines += self.newlines_after;
-                    self.newlines_after = 0;
-                    self.done = true;
+                    self.end_of_stream();
                     return;
                 }
                 csv_core::ReadRecordResult::InputEmpty => {
@@ -190,7 +187,6 @@ impl<R: Read> Splitter<R> {
         // them (as `csv_core` skips them): `lead` is where the record's own bytes start.
         let terminator = |b: &u8| matches!(b, b'\r' | b'\n');
         let mut lead = end + buf[end..i].iter().take_while(|b| terminator(b)).count();
-        let mut outcome = Quick::Stopped;
         while i < len {
             if self.quoted {
                 let Some(k) = memchr::memchr(b'"', &buf[i..]) else {
@@ -220,10 +216,7 @@ impl<R: Read> Splitter<R> {
                             break;
                         }
                     }
-                    Some(_) => {
-                        outcome = Quick::Unsure;
-                        break;
-                    }
+                    Some(_) => return Quick::Unsure,
                 }
             } else {
                 let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]) else {
@@ -237,8 +230,7 @@ impl<R: Read> Splitter<R> {
                     if p == 0 || matches!(buf[p - 1], b',' | b'\n' | b'\r') {
                         self.quoted = true;
                     } else {
-                        outcome = Quick::Unsure;
-                        break;
+                        return Quick::Unsure;
                     }
                 } else if p == lead {
                     lead = i;
@@ -251,9 +243,6 @@ impl<R: Read> Splitter<R> {
                 }
             }
         }
-        if let Quick::Unsure = outcome {
-            return outcome;
-        }
         // Newlines: those before `end` are the records'; those after, the record being read.
         // A record end found now is past `scanned`, so nothing is counted twice.
         let fresh = bytecount(&buf[self.scanned..i]);
@@ -263,14 +252,19 @@ impl<R: Read> Splitter<R> {
         self.record_end = end;
         self.scanned = i;
         if self.eof && i >= len {
-            // Whatever follows the last record (nothing, blank lines, an unclosed quote) is its.
-            self.record_end = len;
-            self.newlines += self.newlines_after;
-            self.newlines_after = 0;
             self.quoted = false;
-            self.done = true;
+            self.end_of_stream();
         }
         Quick::Stopped
+    }
+
+    /// At the end of the stream: whatever follows the last record end (nothing, blank lines,
+    /// a record without a line end, an unclosed quote) is the last record.
+    fn end_of_stream(&mut self) {
+        self.record_end = self.buf.len();
+        self.newlines += self.newlines_after;
+        self.newlines_after = 0;
+        self.done = true;
     }
 
     /// Cuts `buf` at the last record end and returns what is before it.

@@ -51,7 +51,7 @@ fn retyped(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     Ok(make_array(array.to_data().into_builder().data_type(to.clone()).build()?))
 }
 
-/// The zone-less timestamp type, when the argument is an array of timestamps in UTC.
+/// The unit and zone of the timestamps, when the argument is an array of timestamps in UTC.
 fn utc_array(args: &ScalarFunctionArgs) -> Option<(TimeUnit, Arc<str>)> {
     match args.args.get(1) {
         Some(ColumnarValue::Array(a)) => match a.data_type() {
