@@ -14,20 +14,42 @@ use crate::state::{ObjectDrift, Status, counts};
 /// The schema of the JSON rendering.
 pub const SCHEMA: &str = "assay.dev/drift/v1";
 
-/// A policy finding on a live object (the audit). Its texts are shared (see [`Interner`]): a
-/// large cluster's audit repeats the same objects, policies and messages many thousands of times.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A policy finding on a live object (the audit). A large cluster's audit repeats the same objects
+/// and the same policies and messages many thousands of times, so a finding is an object and a
+/// shared [`Rule`], both handed out by an [`Interner`]: 32 bytes a finding instead of 72.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditFinding {
     /// The object, `Kind[.group]/[namespace/]name`.
     pub object: Arc<str>,
+    /// What the policy found.
+    pub rule: Arc<Rule>,
+    /// Whether the object is in Git (false: made by hand or by a controller).
+    pub in_git: bool,
+}
+
+/// What a policy found, shared by every finding that says the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rule {
     /// The rule or constraint (`data.k8s.labels.deny`, `K8sRequiredLabels/must-have-owner`).
     pub policy: Arc<str>,
     /// deny, warn or dryrun.
     pub action: Arc<str>,
     /// The policy's message.
     pub message: Arc<str>,
-    /// Whether the object is in Git (false: made by hand or by a controller).
-    pub in_git: bool,
+}
+
+/// A finding is rendered flat: `object`, `policy`, `action`, `message`, `in_git`.
+impl Serialize for AuditFinding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct("AuditFinding", 5)?;
+        s.serialize_field("object", &*self.object)?;
+        s.serialize_field("policy", &*self.rule.policy)?;
+        s.serialize_field("action", &*self.rule.action)?;
+        s.serialize_field("message", &*self.rule.message)?;
+        s.serialize_field("in_git", &self.in_git)?;
+        s.end()
+    }
 }
 
 /// One cluster's comparison.
@@ -90,7 +112,7 @@ impl Report {
 
     /// Audit findings that deny or warn, over all clusters.
     pub fn violations(&self) -> usize {
-        self.clusters.iter().flat_map(|c| c.audit.iter().flatten()).filter(|f| &*f.action != "dryrun").count()
+        self.clusters.iter().flat_map(|c| c.audit.iter().flatten()).filter(|f| &*f.rule.action != "dryrun").count()
     }
 
     /// What could not be read, over all clusters.
@@ -151,7 +173,8 @@ pub fn table(report: &Report) -> String {
             let _ = writeln!(out, "  audit: {} finding(s) on live objects", audit.len());
             for f in audit {
                 let origin = if f.in_git { "" } else { " (not in Git)" };
-                let _ = writeln!(out, "  {:<8} {}{origin}  {}  {}", f.action, f.object, f.policy, f.message);
+                let _ =
+                    writeln!(out, "  {:<8} {}{origin}  {}  {}", f.rule.action, f.object, f.rule.policy, f.rule.message);
             }
         }
     }
@@ -219,11 +242,11 @@ pub fn markdown(report: &Report) -> String {
                 let _ = writeln!(
                     out,
                     "| {} | `{}`{} | `{}` | {} |",
-                    f.action,
+                    f.rule.action,
                     md(&f.object),
                     if f.in_git { "" } else { " (not in Git)" },
-                    md(&f.policy),
-                    md(&f.message)
+                    md(&f.rule.policy),
+                    md(&f.rule.message)
                 );
             }
             out.push('\n');
@@ -285,10 +308,10 @@ pub fn sarif(report: &Report, path_prefix: &str) -> Value {
             results.push(json!({
                 "ruleId": "drift/audit",
                 "ruleIndex": index("drift/audit"),
-                "level": if &*f.action == "deny" { "error" } else { "warning" },
-                "message": {"text": format!("{} in cluster {}: {}: {}", f.object, c.cluster, f.policy, f.message)},
+                "level": if &*f.rule.action == "deny" { "error" } else { "warning" },
+                "message": {"text": format!("{} in cluster {}: {}: {}", f.object, c.cluster, f.rule.policy, f.rule.message)},
                 "locations": [{"logicalLocations": [{"fullyQualifiedName": format!("{}/{}", c.cluster, f.object), "kind": "resource"}]}],
-                "properties": {"cluster": c.cluster, "policy": f.policy, "action": f.action, "inGit": f.in_git},
+                "properties": {"cluster": c.cluster, "policy": f.rule.policy, "action": f.rule.action, "inGit": f.in_git},
             }));
         }
         for e in &c.errors {
@@ -314,18 +337,35 @@ pub fn sarif(report: &Report, path_prefix: &str) -> Value {
     assay_estate::sarif::log(rules, results, report.errors() == 0)
 }
 
-/// Hands out one shared copy of each text (see [`AuditFinding`]).
+/// Hands out one shared copy of each text and of each [`Rule`] (see [`AuditFinding`]).
 #[derive(Debug, Default)]
-pub struct Interner(std::collections::HashSet<Arc<str>>);
+pub struct Interner {
+    texts: std::collections::HashSet<Arc<str>>,
+    rules: std::collections::HashSet<Arc<Rule>>,
+}
 
 impl Interner {
     /// The shared copy of `text`.
     pub fn get(&mut self, text: &str) -> Arc<str> {
-        if let Some(t) = self.0.get(text) {
+        if let Some(t) = self.texts.get(text) {
             return Arc::clone(t);
         }
         let t: Arc<str> = Arc::from(text);
-        self.0.insert(Arc::clone(&t));
+        self.texts.insert(Arc::clone(&t));
         t
+    }
+
+    /// A finding of `policy` with `action` and `message` on `object`.
+    pub fn finding(&mut self, object: &str, policy: &str, action: &str, message: &str, in_git: bool) -> AuditFinding {
+        let rule = Rule { policy: self.get(policy), action: self.get(action), message: self.get(message) };
+        let rule = match self.rules.get(&rule) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let r = Arc::new(rule);
+                self.rules.insert(Arc::clone(&r));
+                r
+            }
+        };
+        AuditFinding { object: self.get(object), rule, in_git }
     }
 }

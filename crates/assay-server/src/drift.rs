@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use assay_live::cluster::{self, Store};
-use assay_live::report::{AuditFinding, ClusterDrift};
+use assay_live::report::ClusterDrift;
 use assay_live::state::{self, Status};
 use serde_json::{Value, json};
 
@@ -359,15 +359,10 @@ fn evaluate(
             .collect();
         let evaluations = active.policies.evaluate_objects(&live);
         for ((key, _), (object, evaluation)) in chunk.iter().zip(live.iter().zip(&evaluations)) {
-            let identity: Arc<str> = object.identity().into();
+            let identity = object.identity();
+            let in_git = in_git.contains(key);
             for f in &evaluation.findings {
-                audit.push(AuditFinding {
-                    object: Arc::clone(&identity),
-                    policy: texts.get(&f.policy.id()),
-                    action: texts.get(f.action.as_str()),
-                    message: texts.get(&f.message),
-                    in_git: in_git.contains(key),
-                });
+                audit.push(texts.finding(&identity, &f.policy.id(), f.action.as_str(), &f.message, in_git));
             }
         }
     }
@@ -384,7 +379,7 @@ fn evaluate(
     let counts: Vec<(&str, usize)> = report.counts.iter().map(|(k, v)| (*k, *v)).collect();
     let mut by_action: BTreeMap<&str, usize> = [("deny", 0), ("warn", 0), ("dryrun", 0)].into();
     for f in report.audit.iter().flatten() {
-        *by_action.entry(&*f.action).or_default() += 1;
+        *by_action.entry(&*f.rule.action).or_default() += 1;
     }
     let findings: Vec<(&str, usize)> = by_action.into_iter().collect();
     state.metrics.drift(cluster, &counts, &findings);
@@ -511,9 +506,9 @@ fn record_changes(
     }
     let violation = stable_hash("violation");
     for f in report.audit.iter().flatten() {
-        let id = stable_hash(&format!("finding {} {} {}", f.object, f.policy, f.message));
-        let details = || vec![f.policy.to_string(), f.message.to_string()];
-        judge(id, "violation", violation, &f.object, &details, None, Some((&f.object, &f.policy)), &mut messages);
+        let id = stable_hash(&format!("finding {} {} {}", f.object, f.rule.policy, f.rule.message));
+        let details = || vec![f.rule.policy.to_string(), f.rule.message.to_string()];
+        judge(id, "violation", violation, &f.object, &details, None, Some((&f.object, &f.rule.policy)), &mut messages);
         if messages.len() >= 1000 {
             flush(&mut messages);
         }

@@ -230,12 +230,9 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
     let mut texts = assay_live::report::Interner::default();
     let findings = violations
         .into_iter()
-        .map(|v| AuditFinding {
-            in_git: keys.get(&v.object).copied().unwrap_or(false),
-            object: texts.get(&v.object),
-            policy: texts.get(&v.policy.id()),
-            action: texts.get(v.action.as_str()),
-            message: texts.get(&v.message),
+        .map(|v| {
+            let in_git = keys.get(&v.object).copied().unwrap_or(false);
+            texts.finding(&v.object, &v.policy.id(), v.action.as_str(), &v.message, in_git)
         })
         .collect();
     (findings, diagnostics.iter().map(ToString::to_string).collect())
