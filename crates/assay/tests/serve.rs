@@ -302,3 +302,21 @@ fn a_dryrun_constraint_is_logged_but_neither_denies_nor_warns() {
         "the dry run is in the log: {decision}"
     );
 }
+
+/// The server turns transparent huge pages off for itself (they kept about 30 MiB of a watching
+/// server's memory resident; BENCHMARKS.md), where the kernel lets a process choose.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let thp = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc/PID/status");
+        status.lines().find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_string()))
+    };
+    // Kernels before 5.0 do not say; a process inherits the flag, so this test's own must be on.
+    if thp(std::process::id()).as_deref() != Some("1") {
+        return eprintln!("this kernel does not report THP_enabled, or it is off for the test itself");
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &[]);
+    assert_eq!(thp(server.child.id()).as_deref(), Some("0"), "THP_enabled of the server");
+}
