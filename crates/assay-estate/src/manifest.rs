@@ -90,19 +90,26 @@ impl fmt::Display for Object {
 pub fn parse_objects(path: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
     let (docs, mut diags) = parse_documents(path, text);
     let mut objects = Vec::new();
-    for doc in docs {
+    for mut doc in docs {
         if doc.value.is_null() {
             continue;
         }
         // `kind: List` (kubectl's) and typed lists as the API server answers them
         // (`DeploymentList`, whose items carry no kind or apiVersion of their own).
-        if let Some(kind) = doc.value.get("kind").and_then(Value::as_str)
-            && let Some(item_kind) = kind.strip_suffix("List")
-            && let Some(items) = doc.value.get("items").and_then(Value::as_array)
-        {
+        let list_of = doc
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(|k| k.strip_suffix("List"))
+            .filter(|_| doc.value.get("items").is_some_and(Value::is_array))
+            .map(str::to_string);
+        if let Some(item_kind) = list_of {
             let api_version = doc.value.get("apiVersion").cloned();
-            for item in items {
-                let mut item = item.clone();
+            let items = match doc.value.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            for mut item in items {
                 if !item_kind.is_empty()
                     && let Some(map) = item.as_object_mut()
                 {

@@ -117,7 +117,18 @@ pub fn compare(desired: &Value, live: &Value) -> Vec<FieldDiff> {
 /// As [`compare`], leaving out the fields the `ignoreDifferences` rules name (the rules are
 /// assumed to apply to this object).
 pub fn compare_ignoring(desired: &Value, live: &Value, rules: &[&crate::ignore::Ignore]) -> Vec<FieldDiff> {
-    let (mut d, mut l) = (normalise(desired), normalise(live));
+    compare_normalised(desired, live, normalise(live), rules)
+}
+
+/// As [`compare_ignoring`], given the live object already normalised (`normal`, which is
+/// consumed): the comparison and the live digest share one normalisation.
+pub(crate) fn compare_normalised(
+    desired: &Value,
+    live: &Value,
+    normal: Value,
+    rules: &[&crate::ignore::Ignore],
+) -> Vec<FieldDiff> {
+    let (mut d, mut l) = (normalise(desired), normal);
     // An object Git declares without a namespace is applied into one (the tool's destination):
     // its identity was matched already, so the namespace is not a difference.
     if let (Some(ns), Some(meta)) =

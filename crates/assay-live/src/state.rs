@@ -8,7 +8,7 @@ use assay_estate::Object;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diff::{FieldDiff, compare_ignoring};
+use crate::diff::{FieldDiff, compare_normalised};
 use crate::ignore::Ignore;
 
 /// Kinds that are not namespaced (the built-in ones; a custom resource declared without a
@@ -231,13 +231,22 @@ impl<P: std::ops::Deref<Target = Packed>> Live for (Key, P) {
 
 /// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
 /// in key order. Each live object is read once for its key and, when compared or possibly extra,
-/// once for its value: packed objects are parsed one at a time, never all at once.
-pub fn reconcile<L: Live>(desired: &[&Object], live: &[L], options: &Options) -> Vec<ObjectDrift> {
+/// once for its value: packed objects are parsed a few at a time (one per core), never all at
+/// once. Objects are compared on every core.
+pub fn reconcile<L: Live + Sync>(desired: &[&Object], live: &[L], options: &Options) -> Vec<ObjectDrift> {
+    use rayon::prelude::*;
     let default_ns = options.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let mut live_by_key: BTreeMap<Key, &L> = BTreeMap::new();
     for object in live {
         if let Some(key) = object.key() {
             live_by_key.insert(key, object);
+        }
+    }
+    // The namespaces each namespaced live object's (group, kind, name) is found in.
+    let mut namespaces_of: BTreeMap<(&str, &str, &str), Vec<&str>> = BTreeMap::new();
+    for key in live_by_key.keys() {
+        if let Some(ns) = &key.namespace {
+            namespaces_of.entry((&key.group, &key.kind, &key.name)).or_default().push(ns);
         }
     }
     // The values of the ownership labels on the estate's objects: what marks an object as ours.
@@ -254,68 +263,68 @@ pub fn reconcile<L: Live>(desired: &[&Object], live: &[L], options: &Options) ->
     if let Some(name) = &options.estate_name {
         owned.insert(("assay.dev/estate".to_string(), name.clone()));
     }
-    let mut matched: BTreeSet<Key> = BTreeSet::new();
-    let mut out = Vec::new();
-    for object in desired {
-        let Some(mut key) = Key::of(&object.value) else { continue };
-        if key.namespace.is_none() && !CLUSTER_SCOPED.contains(&key.kind.as_str()) {
-            // Applied into the default namespace, unless the one live object of that name is
-            // elsewhere (a tool applied it to its destination namespace).
-            let candidates: Vec<&Key> = live_by_key
-                .keys()
-                .filter(|k| k.group == key.group && k.kind == key.kind && k.name == key.name && k.namespace.is_some())
-                .collect();
-            key.namespace = match candidates.as_slice() {
-                [only] => only.namespace.clone(),
-                _ => Some(default_ns.clone()),
-            };
-        }
-        let live_value = live_by_key.get(&key).map(|l| l.value());
-        let live_sha256 = live_value.as_deref().map(digest);
-        let (status, diffs) = match live_value.as_deref() {
-            None => (Status::Missing, Vec::new()),
-            Some(live_object) => {
-                matched.insert(key.clone());
-                let rules: Vec<&Ignore> = options
-                    .ignore
-                    .iter()
-                    .filter(|i| i.rule.applies(&key.group, &key.kind, key.namespace.as_deref(), &key.name))
-                    .collect();
-                let diffs = compare_ignoring(&object.value, live_object, &rules);
-                (if diffs.is_empty() { Status::InSync } else { Status::Drifted }, diffs)
+    let keyed: Vec<(Key, &Object)> = desired
+        .iter()
+        .filter_map(|object| {
+            let mut key = Key::of(&object.value)?;
+            if key.namespace.is_none() && !CLUSTER_SCOPED.contains(&key.kind.as_str()) {
+                // Applied into the default namespace, unless the one live object of that name
+                // is elsewhere (a tool applied it to its destination namespace).
+                key.namespace = match namespaces_of.get(&(key.group.as_str(), key.kind.as_str(), key.name.as_str())) {
+                    Some(only) if only.len() == 1 => only.first().map(|ns| (*ns).to_string()),
+                    _ => Some(default_ns.clone()),
+                };
             }
-        };
-        out.push(ObjectDrift {
-            key,
-            status,
-            diffs,
-            live_sha256,
-            file: Some(object.path.clone()),
-            line: Some(object.line),
-        });
-    }
-    for (key, object) in &live_by_key {
-        if matched.contains(key) {
-            continue;
-        }
+            Some((key, *object))
+        })
+        .collect();
+    let matched: BTreeSet<&Key> = keyed.iter().map(|(k, _)| k).filter(|k| live_by_key.contains_key(*k)).collect();
+    let mut out: Vec<ObjectDrift> = keyed
+        .par_iter()
+        .map(|(key, object)| {
+            let (status, diffs, live_sha256) = match live_by_key.get(key) {
+                None => (Status::Missing, Vec::new(), None),
+                Some(live_object) => {
+                    let live_value = live_object.value();
+                    let normal = crate::diff::normalise(&live_value);
+                    let sha = digest_normalised(&normal);
+                    let rules: Vec<&Ignore> = options
+                        .ignore
+                        .iter()
+                        .filter(|i| i.rule.applies(&key.group, &key.kind, key.namespace.as_deref(), &key.name))
+                        .collect();
+                    let diffs = compare_normalised(&object.value, &live_value, normal, &rules);
+                    (if diffs.is_empty() { Status::InSync } else { Status::Drifted }, diffs, Some(sha))
+                }
+            };
+            ObjectDrift {
+                key: key.clone(),
+                status,
+                diffs,
+                live_sha256,
+                file: Some(object.path.clone()),
+                line: Some(object.line),
+            }
+        })
+        .collect();
+    let unmatched: Vec<(&Key, &&L)> = live_by_key.iter().filter(|(k, _)| !matched.contains(k)).collect();
+    out.par_extend(unmatched.into_par_iter().filter_map(|(key, object)| {
         let object = object.value();
         if object.pointer("/metadata/ownerReferences").is_some_and(|o| !crate::diff::is_empty(o)) {
-            continue;
+            return None;
         }
         let ours = object.pointer("/metadata/labels").and_then(Value::as_object).is_some_and(|labels| {
             labels.iter().any(|(k, v)| v.as_str().is_some_and(|v| owned.contains(&(k.clone(), v.to_string()))))
         });
-        if ours {
-            out.push(ObjectDrift {
-                key: key.clone(),
-                status: Status::Extra,
-                diffs: Vec::new(),
-                live_sha256: Some(digest(&object)),
-                file: None,
-                line: None,
-            });
-        }
-    }
+        ours.then(|| ObjectDrift {
+            key: key.clone(),
+            status: Status::Extra,
+            diffs: Vec::new(),
+            live_sha256: Some(digest(&object)),
+            file: None,
+            line: None,
+        })
+    }));
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
 }
@@ -323,10 +332,16 @@ pub fn reconcile<L: Live>(desired: &[&Object], live: &[L], options: &Options) ->
 /// SHA-256 (hex) of a live object's canonical JSON once normalised (server bookkeeping left out,
 /// so that a resync that changes only `resourceVersion` does not change it).
 pub fn digest(live: &Value) -> String {
+    digest_normalised(&crate::diff::normalise(live))
+}
+
+/// SHA-256 (hex) of an already normalised object's canonical JSON (RFC 8785), hashed as it is
+/// written rather than written out first.
+fn digest_normalised(normal: &Value) -> String {
     use sha2::Digest as _;
-    let normal = crate::diff::normalise(live);
-    let bytes = serde_json_canonicalizer::to_vec(&normal).unwrap_or_default();
-    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    let mut hasher = sha2::Sha256::new();
+    crate::canonical::hash(normal, &mut hasher);
+    hex::encode(hasher.finalize())
 }
 
 /// How many objects stand where.

@@ -188,7 +188,7 @@ fn fingerprint(path: &str, object: &str, policy: &PolicyRef, message: &str) -> S
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&h.finalize()[..16])
 }
 
 fn action_rank(a: EnforcementAction) -> u8 {
@@ -235,16 +235,27 @@ pub fn violations(evaluated: Evaluated<'_>, diagnostics: &mut Vec<Diagnostic>) -
     for ((path, id, message), count) in errors {
         diagnostics.push(Diagnostic::error(path, format!("{id} failed to evaluate on {count} object(s): {message}")));
     }
-    out.sort_by(|a, b| {
-        (action_rank(a.action), &a.path, a.line, a.policy.id(), &a.message).cmp(&(
+    sorted(out)
+}
+
+/// Violations in report order: deny before warn before dry-run, then by file, line, policy and
+/// message; ties keep the order found. A policy's id is worked out once per violation, not once
+/// per comparison (an audit of many objects sorts over a hundred thousand).
+fn sorted(violations: Vec<Violation>) -> Vec<Violation> {
+    let ids: Vec<String> = violations.iter().map(|v| v.policy.id()).collect();
+    let mut order: Vec<usize> = (0..violations.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&violations[i], &violations[j]);
+        (action_rank(a.action), &a.path, a.line, &ids[i], &a.message).cmp(&(
             action_rank(b.action),
             &b.path,
             b.line,
-            b.policy.id(),
+            &ids[j],
             &b.message,
         ))
     });
-    out
+    let mut slots: Vec<Option<Violation>> = violations.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
 }
 
 /// The inputs of a verdict.

@@ -74,7 +74,7 @@ fn files_by_cluster(estate: &Estate, live: &[String]) -> Result<BTreeMap<String,
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for spec in live {
         let (cluster, file) = match spec.split_once('=') {
-            Some((c, f)) if !c.is_empty() && !c.contains('/') => (c.to_string(), f.to_string()),
+            Some((c, _)) if !c.is_empty() && !c.contains('/') => (c.to_string(), live_file(spec).to_string()),
             _ => match clusters.as_slice() {
                 [] => ("default".to_string(), spec.clone()),
                 [only] => ((*only).to_string(), spec.clone()),
@@ -238,9 +238,26 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
     (findings, diagnostics.iter().map(ToString::to_string).collect())
 }
 
+/// The file a `--live` argument names (`CLUSTER=FILE` or `FILE`).
+fn live_file(spec: &str) -> &str {
+    match spec.split_once('=') {
+        Some((c, f)) if !c.is_empty() && !c.contains('/') => f,
+        _ => spec,
+    }
+}
+
 pub(crate) fn run(args: DriftArgs) -> Result<u8> {
-    let estate = assay_estate::source::load_dir(&args.estate)
-        .with_context(|| format!("reading the estate {}", args.estate.display()))?;
+    crate::without_huge_pages();
+    // The live files are read and parsed while the estate loads.
+    let (estate, mut preread) = std::thread::scope(|scope| {
+        let live = scope.spawn(|| {
+            args.live.iter().map(|spec| live_file(spec)).map(|f| (f.to_string(), read_live(&[f.to_string()]))).collect()
+        });
+        let estate = assay_estate::source::load_dir(&args.estate);
+        let live: BTreeMap<String, (Vec<Object>, Vec<String>)> = live.join().unwrap_or_default();
+        (estate, live)
+    });
+    let estate = estate.with_context(|| format!("reading the estate {}", args.estate.display()))?;
     for d in estate.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         eprintln!("{d}");
     }
@@ -254,7 +271,13 @@ pub(crate) fn run(args: DriftArgs) -> Result<u8> {
         let desired = assay_live::cluster::desired_for(&estate, &cluster);
         let (live, errors, warnings, described) = match source {
             Source::Files(files) => {
-                let (live, errors) = read_live(&files);
+                let (mut live, mut errors) = (Vec::new(), Vec::new());
+                for file in &files {
+                    let (objects, problems) =
+                        preread.remove(file).unwrap_or_else(|| read_live(std::slice::from_ref(file)));
+                    live.extend(objects);
+                    errors.extend(problems);
+                }
                 (live, errors, Vec::new(), format!("files {}", files.join(", ")))
             }
             Source::Api(context) => {

@@ -319,14 +319,7 @@ pub(crate) fn run_ui(args: ServeArgs) -> Result<u8> {
 }
 
 fn run_with(mut args: ServeArgs, read_only: bool) -> Result<u8> {
-    // A server holds a modest heap for weeks: transparent huge pages (which mimalloc asks for)
-    // keep 2 MiB resident for a few live objects, about 30 MiB of a server watching 10,000
-    // objects (BENCHMARKS.md). The batch commands keep them: there they make hash aggregation
-    // and ingestion faster.
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        tracing::debug!("transparent huge pages stay on: {e}");
-    }
+    crate::without_huge_pages();
     let mut file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
