@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub use budget::Budget;
 pub use diff::{FileChange, FileChangeKind};
-pub use manifest::Object;
+pub use manifest::{Object, PackedObject};
 pub use pricing::PriceCatalog;
 pub use settings::Settings;
 pub use signers::AllowedSigners;

@@ -29,19 +29,21 @@ pub struct Wanted {
 /// The estate's objects bound for `cluster`: those whose path its `paths` match (all, when the
 /// estate names no clusters).
 pub fn desired_for<'e>(estate: &'e Estate, cluster: &str) -> Vec<&'e Object> {
-    let named = !estate.settings.clusters.is_empty();
-    estate
-        .manifests
-        .iter()
-        .filter(|o| !named || estate.settings.cluster_of(&o.path).is_some_and(|c| c.name == cluster))
-        .collect()
+    estate.manifests.iter().filter(|o| bound_for(estate, &o.path, cluster)).collect()
+}
+
+/// Whether the estate file `path` is bound for `cluster`: its `paths` match (always, when the
+/// estate names no clusters).
+pub fn bound_for(estate: &Estate, path: &str, cluster: &str) -> bool {
+    estate.settings.clusters.is_empty() || estate.settings.cluster_of(path).is_some_and(|c| c.name == cluster)
 }
 
 /// What to read of a cluster: the kinds and namespaces of its estate objects, the estate's
 /// ownership labels, and with an audit the kinds the constraints match.
-pub fn wanted(estate: &Estate, desired: &[&Object], audit: bool) -> Wanted {
+pub fn wanted<D: crate::state::Desired>(estate: &Estate, desired: &[D], audit: bool) -> Wanted {
     let mut w = Wanted { ownership_labels: estate.settings.drift.ownership_labels.clone(), ..Default::default() };
-    for o in desired {
+    for d in desired {
+        let o = d.object();
         if let Some(key) = crate::state::Key::of(&o.value) {
             w.kinds.insert((key.group.clone(), key.kind.clone()));
             if let Some(ns) = key.namespace {

@@ -229,11 +229,35 @@ impl<P: std::ops::Deref<Target = Packed>> Live for (Key, P) {
     }
 }
 
+/// Label keys and values.
+type Labels = Vec<(String, String)>;
+
+/// What the comparison reads of a desired object: the object, borrowed, or parsed for the
+/// occasion. Implemented by estate objects and by packed ones (a server holds a revision's
+/// manifests packed and parses each when it compares it).
+pub trait Desired {
+    /// The object.
+    fn object(&self) -> std::borrow::Cow<'_, Object>;
+}
+
+impl Desired for &Object {
+    fn object(&self) -> std::borrow::Cow<'_, Object> {
+        std::borrow::Cow::Borrowed(*self)
+    }
+}
+
+impl Desired for &assay_estate::PackedObject {
+    fn object(&self) -> std::borrow::Cow<'_, Object> {
+        std::borrow::Cow::Owned(self.unpack())
+    }
+}
+
 /// Compares the estate's objects bound for a cluster with the cluster's live objects. Results are
 /// in key order. Each live object is read once for its key and, when compared or possibly extra,
-/// once for its value: packed objects are parsed a few at a time (one per core), never all at
-/// once. Objects are compared on every core.
-pub fn reconcile<L: Live + Sync>(desired: &[&Object], live: &[L], options: &Options) -> Vec<ObjectDrift> {
+/// once for its value; each desired object once for its key and labels and once to compare it:
+/// packed objects are parsed a few at a time (one per core), never all at once. Objects are
+/// compared on every core.
+pub fn reconcile<D: Desired + Sync, L: Live + Sync>(desired: &[D], live: &[L], options: &Options) -> Vec<ObjectDrift> {
     use rayon::prelude::*;
     let default_ns = options.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let mut live_by_key: BTreeMap<Key, &L> = BTreeMap::new();
@@ -249,24 +273,32 @@ pub fn reconcile<L: Live + Sync>(desired: &[&Object], live: &[L], options: &Opti
             namespaces_of.entry((&key.group, &key.kind, &key.name)).or_default().push(ns);
         }
     }
-    // The values of the ownership labels on the estate's objects: what marks an object as ours.
-    let mut owned: BTreeSet<(String, String)> = BTreeSet::new();
-    for object in desired {
-        if let Some(labels) = object.value.pointer("/metadata/labels").and_then(Value::as_object) {
-            for label in &options.ownership_labels {
-                if let Some(v) = labels.get(label).and_then(Value::as_str) {
-                    owned.insert((label.clone(), v.to_string()));
-                }
-            }
-        }
-    }
+    // Each desired object's key as written, and the values of the ownership labels on it: what
+    // marks a live object as ours.
+    let read: Vec<(Option<Key>, Labels)> = desired
+        .par_iter()
+        .map(|d| {
+            let object = d.object();
+            let labels = object.value.pointer("/metadata/labels").and_then(Value::as_object);
+            let owned = options
+                .ownership_labels
+                .iter()
+                .filter_map(|label| {
+                    labels.and_then(|l| l.get(label)).and_then(Value::as_str).map(|v| (label.clone(), v.to_string()))
+                })
+                .collect();
+            (Key::of(&object.value), owned)
+        })
+        .collect();
+    let mut owned: BTreeSet<(String, String)> = read.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
     if let Some(name) = &options.estate_name {
         owned.insert(("assay.dev/estate".to_string(), name.clone()));
     }
-    let keyed: Vec<(Key, &Object)> = desired
+    let keyed: Vec<(Key, &D)> = desired
         .iter()
-        .filter_map(|object| {
-            let mut key = Key::of(&object.value)?;
+        .zip(read)
+        .filter_map(|(object, (key, _))| {
+            let mut key = key?;
             if key.namespace.is_none() && !CLUSTER_SCOPED.contains(&key.kind.as_str()) {
                 // Applied into the default namespace, unless the one live object of that name
                 // is elsewhere (a tool applied it to its destination namespace).
@@ -275,13 +307,14 @@ pub fn reconcile<L: Live + Sync>(desired: &[&Object], live: &[L], options: &Opti
                     _ => Some(default_ns.clone()),
                 };
             }
-            Some((key, *object))
+            Some((key, object))
         })
         .collect();
     let matched: BTreeSet<&Key> = keyed.iter().map(|(k, _)| k).filter(|k| live_by_key.contains_key(*k)).collect();
     let mut out: Vec<ObjectDrift> = keyed
         .par_iter()
-        .map(|(key, object)| {
+        .map(|(key, desired)| {
+            let object = desired.object();
             let (status, diffs, live_sha256) = match live_by_key.get(key) {
                 None => (Status::Missing, Vec::new(), None),
                 Some(live_object) => {

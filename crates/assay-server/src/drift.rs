@@ -95,7 +95,9 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
         };
         let active = state.active();
         let estate = Arc::clone(&active.estate);
-        let desired = cluster::desired_for(&estate, &cluster_name);
+        let manifests = Arc::clone(&active.manifests);
+        let desired: Vec<&assay_estate::PackedObject> =
+            manifests.iter().filter(|o| cluster::bound_for(&estate, &o.path, &cluster_name)).collect();
         // Compiled once per revision (jq expressions included), not at every comparison.
         let (options, problems) = state::Options::for_settings(&estate.settings);
         for p in &problems {
@@ -328,7 +330,7 @@ fn evaluate(
     state: &Parts,
     drift: &Drift,
     active: &crate::active::Active,
-    desired: &[&assay_estate::Object],
+    desired: &[&assay_estate::PackedObject],
     options: &state::Options,
     store: &Store,
     errors: &[String],

@@ -23,7 +23,7 @@ pub(crate) async fn verdict(active: Arc<Active>) -> Result<Arc<Verdict>, String>
     tokio::task::spawn_blocking(move || {
         Arc::clone(active.verdict.get_or_init(|| {
             let _span = tracing::info_span!("posture", revision = %active.revision).entered();
-            Arc::new(judge::judge(&active.estate, Judge { today: today(), ..Judge::default() }))
+            Arc::new(judge::judge(&active.whole_estate(), Judge { today: today(), ..Judge::default() }))
         }))
     })
     .await
