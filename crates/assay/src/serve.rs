@@ -320,6 +320,7 @@ pub(crate) fn run_ui(args: ServeArgs) -> Result<u8> {
 
 fn run_with(mut args: ServeArgs, read_only: bool) -> Result<u8> {
     crate::without_huge_pages();
+    crate::return_freed_memory();
     let mut file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),

@@ -320,3 +320,43 @@ fn the_server_runs_without_transparent_huge_pages() {
     let server = Server::start(work.path(), &[]);
     assert_eq!(thp(server.child.id()).as_deref(), Some("0"), "THP_enabled of the server");
 }
+
+/// What a burst of large requests freed is given back to the system while the server idles:
+/// mimalloc purges only as it next frees a page, which an idle server would not do.
+#[test]
+fn an_idle_server_gives_back_what_a_burst_of_work_freed() {
+    let rss_kib = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &[]);
+    let pid = server.child.id();
+    let (status, _) = server.json("POST", "/v1/admission", &review("warm", deployment()));
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let before = rss_kib(pid);
+    // Twenty reviews of a Deployment with 3 MB of annotations in small values: each is parsed,
+    // converted for Rego and evaluated, tens of megabytes that are freed once it is answered.
+    let mut big = deployment();
+    let annotations: serde_json::Map<String, Value> =
+        (0..60_000).map(|i| (format!("example.com/note-{i}"), json!(format!("value {i} of the burst")))).collect();
+    big["metadata"]["annotations"] = Value::Object(annotations);
+    let mut peak = before;
+    for i in 0..20 {
+        let (status, _) = server.json("POST", "/v1/admission", &review(&format!("big-{i}"), big.clone()));
+        assert_eq!(status, 200);
+        peak = peak.max(rss_kib(pid));
+    }
+    assert!(peak > before + 20 * 1024, "the burst should take memory: {before} KiB before, {peak} KiB at most");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let after = rss_kib(pid);
+    assert!(
+        after < before + (peak - before) / 3,
+        "idle after the burst: {after} KiB resident, {before} KiB before it and {peak} KiB at most during it"
+    );
+}
