@@ -357,6 +357,19 @@ impl Interner {
 
     /// A finding of `policy` with `action` and `message` on `object`.
     pub fn finding(&mut self, object: &str, policy: &str, action: &str, message: &str, in_git: bool) -> AuditFinding {
+        let object = self.get(object);
+        self.finding_on(&object, policy, action, message, in_git)
+    }
+
+    /// As [`Interner::finding`], on an object whose identity is shared already.
+    pub fn finding_on(
+        &mut self,
+        object: &Arc<str>,
+        policy: &str,
+        action: &str,
+        message: &str,
+        in_git: bool,
+    ) -> AuditFinding {
         let rule = Rule { policy: self.get(policy), action: self.get(action), message: self.get(message) };
         let rule = match self.rules.get(&rule) {
             Some(r) => Arc::clone(r),
@@ -366,6 +379,6 @@ impl Interner {
                 r
             }
         };
-        AuditFinding { object: self.get(object), rule, in_git }
+        AuditFinding { object: Arc::clone(object), rule, in_git }
     }
 }

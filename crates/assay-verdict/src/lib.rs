@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use assay_estate::settings::EnforcementAction;
 use assay_estate::{Diagnostic, FileChange, Object, Origin, Severity};
-use assay_policy::{Evaluation, PolicyRef};
+use assay_policy::{Evaluation, Finding, PolicyRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -199,32 +199,35 @@ fn action_rank(a: EnforcementAction) -> u8 {
     }
 }
 
-/// Flattens evaluations into violations and turns evaluation errors into diagnostics (one per
-/// policy and message, counting the objects it failed on).
-pub fn violations(evaluated: Evaluated<'_>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Violation> {
-    let mut out = Vec::new();
+/// A finding with what it is about, borrowed from the evaluations: what [`ordered`] gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    /// The file of what was judged.
+    pub path: &'a str,
+    /// Its line.
+    pub line: u32,
+    /// Which object or subject it is: an index into the identities [`ordered`] returns.
+    pub subject: usize,
+    /// The finding.
+    pub finding: &'a Finding,
+}
+
+/// The findings of evaluations in report order (deny before warn before dry-run, then by file,
+/// line, policy and message; ties keep the order found), borrowed; with each judged thing's
+/// identity once (`Found::subject` indexes it), and each evaluation error turned into a
+/// diagnostic (one per policy and message, counting the objects it failed on). Building nothing
+/// per finding, it serves audits of a hundred thousand findings as well as a check.
+pub fn ordered<'a>(evaluated: Evaluated<'a>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Found<'a>>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut identities = Vec::new();
     let mut errors: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    let manifests = evaluated
-        .objects
-        .iter()
-        .zip(evaluated.evaluations)
-        .map(|(o, e)| (Subject { path: o.path.clone(), line: o.line, object: o.identity() }, e));
-    let others = evaluated.subjects.iter().map(|(s, e)| (s.clone(), e));
-    for (subject, evaluation) in manifests.chain(others) {
-        let Subject { path, line, object: identity } = &subject;
-        for f in &evaluation.findings {
-            out.push(Violation {
-                path: path.clone(),
-                line: *line,
-                object: identity.clone(),
-                fingerprint: fingerprint(path, identity, &f.policy, &f.message),
-                policy: f.policy.clone(),
-                action: f.action,
-                message: f.message.clone(),
-                details: f.details.clone(),
-                status: None,
-            });
-        }
+    let manifests =
+        evaluated.objects.iter().zip(evaluated.evaluations).map(|(o, e)| (o.path.as_str(), o.line, o.identity(), e));
+    let others = evaluated.subjects.iter().map(|(s, e)| (s.path.as_str(), s.line, s.object.clone(), e));
+    for (path, line, identity, evaluation) in manifests.chain(others) {
+        let subject = identities.len();
+        identities.push(identity);
+        found.extend(evaluation.findings.iter().map(|finding| Found { path, line, subject, finding }));
         for (policy, message) in &evaluation.errors {
             let path = match policy {
                 PolicyRef::Rule { path, .. } | PolicyRef::Constraint { path, .. } => path.clone(),
@@ -235,27 +238,43 @@ pub fn violations(evaluated: Evaluated<'_>, diagnostics: &mut Vec<Diagnostic>) -
     for ((path, id, message), count) in errors {
         diagnostics.push(Diagnostic::error(path, format!("{id} failed to evaluate on {count} object(s): {message}")));
     }
-    sorted(out)
-}
-
-/// Violations in report order: deny before warn before dry-run, then by file, line, policy and
-/// message; ties keep the order found. A policy's id is worked out once per violation, not once
-/// per comparison (an audit of many objects sorts over a hundred thousand).
-fn sorted(violations: Vec<Violation>) -> Vec<Violation> {
-    let ids: Vec<String> = violations.iter().map(|v| v.policy.id()).collect();
-    let mut order: Vec<usize> = (0..violations.len()).collect();
+    // A policy's id is worked out once per finding, not once per comparison.
+    let ids: Vec<String> = found.iter().map(|f| f.finding.policy.id()).collect();
+    let mut order: Vec<usize> = (0..found.len()).collect();
     order.sort_by(|&i, &j| {
-        let (a, b) = (&violations[i], &violations[j]);
-        (action_rank(a.action), &a.path, a.line, &ids[i], &a.message).cmp(&(
-            action_rank(b.action),
-            &b.path,
+        let (a, b) = (&found[i], &found[j]);
+        (action_rank(a.finding.action), a.path, a.line, &ids[i], &a.finding.message).cmp(&(
+            action_rank(b.finding.action),
+            b.path,
             b.line,
             &ids[j],
-            &b.message,
+            &b.finding.message,
         ))
     });
-    let mut slots: Vec<Option<Violation>> = violations.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+    (order.into_iter().filter_map(|i| found.get(i).copied()).collect(), identities)
+}
+
+/// Flattens evaluations into violations, in report order (see [`ordered`]), and turns evaluation
+/// errors into diagnostics.
+pub fn violations(evaluated: Evaluated<'_>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Violation> {
+    let (found, identities) = ordered(evaluated, diagnostics);
+    found
+        .into_iter()
+        .map(|Found { path, line, subject, finding: f }| {
+            let identity = identities.get(subject).map_or("", String::as_str);
+            Violation {
+                path: path.to_string(),
+                line,
+                object: identity.to_string(),
+                fingerprint: fingerprint(path, identity, &f.policy, &f.message),
+                policy: f.policy.clone(),
+                action: f.action,
+                message: f.message.clone(),
+                details: f.details.clone(),
+                status: None,
+            }
+        })
+        .collect()
 }
 
 /// The inputs of a verdict.

@@ -221,18 +221,28 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
     let policies = assay_policy::PolicySet::from_estate(estate);
     let evaluations = policies.evaluate_objects(live);
     let mut diagnostics = Vec::new();
-    let violations = assay_verdict::violations(
+    let (found, identities) = assay_verdict::ordered(
         assay_verdict::Evaluated { objects: live, evaluations: &evaluations, subjects: &[] },
         &mut diagnostics,
     );
-    let keys: BTreeMap<String, bool> =
-        live.iter().map(|o| (o.identity(), Key::of(&o.value).is_some_and(|k| in_git.contains(&k)))).collect();
     let mut texts = assay_live::report::Interner::default();
-    let findings = violations
+    // Each object's identity and whether it is in Git, worked out once per object.
+    let objects: Vec<(std::sync::Arc<str>, bool)> = live
+        .iter()
+        .zip(&identities)
+        .map(|(o, identity)| (texts.get(identity), Key::of(&o.value).is_some_and(|k| in_git.contains(&k))))
+        .collect();
+    let findings = found
         .into_iter()
-        .map(|v| {
-            let in_git = keys.get(&v.object).copied().unwrap_or(false);
-            texts.finding(&v.object, &v.policy.id(), v.action.as_str(), &v.message, in_git)
+        .filter_map(|f| {
+            let (object, in_git) = objects.get(f.subject)?;
+            Some(texts.finding_on(
+                object,
+                &f.finding.policy.id(),
+                f.finding.action.as_str(),
+                &f.finding.message,
+                *in_git,
+            ))
         })
         .collect();
     (findings, diagnostics.iter().map(ToString::to_string).collect())
