@@ -246,7 +246,8 @@ fn typed(mut object: DynamicObject, resource: &ApiResource) -> Option<(Key, Pack
 /// Watches one kind in one namespace (or everywhere) with kube's watcher, which lists, then
 /// watches from the list's version with bookmarks, and lists again when the API answers `410
 /// Gone`: every change lands in `store` and wakes `changed`; `relists` counts the complete lists.
-/// Runs until dropped.
+/// What changes nothing (the watch's first list of what was just read, a list after `410 Gone`
+/// or an event that gives back an object as stored) does not wake it. Runs until dropped.
 pub async fn watch(
     client: kube::Client,
     resource: ApiResource,
@@ -286,7 +287,10 @@ pub async fn watch(
         };
         let mut store_now = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
-            Event::Init => fresh.clear(),
+            Event::Init => {
+                fresh.clear();
+                continue;
+            }
             Event::InitApply(object) => {
                 if let Some((key, value)) = typed(object, &resource).filter(|(k, _)| wanted_here(k)) {
                     fresh.insert(key, std::sync::Arc::new(value));
@@ -295,18 +299,29 @@ pub async fn watch(
             }
             Event::InitDone => {
                 // A complete list: what this watch covers is exactly what it listed.
+                relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut held = store_now.iter().filter(|(key, _)| in_scope(key));
+                let same = held.clone().count() == fresh.len()
+                    && fresh.iter().all(|(k, v)| held.next().is_some_and(|(hk, hv)| hk == k && hv == v));
+                if same {
+                    fresh.clear();
+                    continue;
+                }
+                tracing::debug!(kind = %resource.kind, namespace = ?namespace, listed = fresh.len(), held = store_now.iter().filter(|(key, _)| in_scope(key)).count(), "a complete list changed the store");
                 store_now.retain(|key, _| !in_scope(key));
                 store_now.extend(std::mem::take(&mut fresh));
-                relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Event::Apply(object) => {
-                if let Some((key, value)) = typed(object, &resource).filter(|(k, _)| wanted_here(k)) {
-                    store_now.insert(key, std::sync::Arc::new(value));
+                let Some((key, value)) = typed(object, &resource).filter(|(k, _)| wanted_here(k)) else { continue };
+                if store_now.get(&key).is_some_and(|held| **held == value) {
+                    continue;
                 }
+                store_now.insert(key, std::sync::Arc::new(value));
             }
             Event::Delete(object) => {
-                if let Some((key, _)) = typed(object, &resource) {
-                    store_now.remove(&key);
+                let Some((key, _)) = typed(object, &resource) else { continue };
+                if store_now.remove(&key).is_none() {
+                    continue;
                 }
             }
         }

@@ -169,7 +169,7 @@ impl Options {
 /// A live object held compactly between comparisons: its JSON text, about a sixth of the
 /// memory of the parsed value (a server watching ten thousand objects holds them all); parsed
 /// again when it is compared or audited.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packed(Box<[u8]>);
 
 impl Packed {

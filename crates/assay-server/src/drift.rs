@@ -39,7 +39,6 @@ pub(crate) struct Observation {
     pub(crate) report: ClusterDrift,
     pub(crate) revision: String,
     pub(crate) time: String,
-    pub(crate) relists: usize,
     pub(crate) attestation: Option<Value>,
 }
 
@@ -55,6 +54,12 @@ pub(crate) struct Drift {
 }
 
 impl Drift {
+    /// Complete lists the watches have received so far (each kind's first, and one after each
+    /// `410 Gone`), whether or not they changed anything.
+    pub(crate) fn relists(&self) -> usize {
+        self.relists.load(Ordering::Relaxed)
+    }
+
     /// The watch's state; with a data directory, the standings recorded before a restart.
     pub(crate) fn new(config: crate::config::DriftWatch, data: Option<&std::path::Path>) -> anyhow::Result<Drift> {
         use anyhow::Context as _;
@@ -318,7 +323,6 @@ fn publish_error(state: &Parts, drift: &Drift, error: String) {
         report,
         revision: active.revision.clone(),
         time: assay_record::Time::now().to_string(),
-        relists: drift.relists.load(Ordering::Relaxed),
         attestation: None,
     };
     *drift.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(observation));
@@ -397,13 +401,7 @@ fn evaluate(
         state.ledger.record(assay_record::Record::sync_attestation(&statement, &envelope, time, estate_at));
         attestation = Some(envelope);
     }
-    let observation = Observation {
-        report,
-        revision: active.revision.clone(),
-        time: time.to_string(),
-        relists: drift.relists.load(Ordering::Relaxed),
-        attestation,
-    };
+    let observation = Observation { report, revision: active.revision.clone(), time: time.to_string(), attestation };
     *drift.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(observation));
 }
 

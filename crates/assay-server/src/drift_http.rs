@@ -66,7 +66,7 @@ pub(crate) async fn get(Extract(state): Extract<Arc<State>>, Query(filter): Quer
         "schema": assay_live::report::SCHEMA,
         "revision": obs.revision,
         "time": obs.time,
-        "relists": obs.relists,
+        "relists": drift.relists(),
         "clusters": [{
             "cluster": r.cluster,
             "source": r.source,

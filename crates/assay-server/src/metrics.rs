@@ -36,6 +36,7 @@ pub(crate) struct Metrics {
     memo_misses: Gauge,
     drift: Family<Labels, Gauge>,
     audit: Family<Labels, Gauge>,
+    comparisons: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -96,10 +97,17 @@ impl Metrics {
             "Policy findings on the watched cluster's live objects",
             audit.clone(),
         );
+        let comparisons = Family::<Labels, Counter>::default();
+        registry.register(
+            "drift_comparisons",
+            "Comparisons and audits of the watched cluster (one per change that changed something, and per resync)",
+            comparisons.clone(),
+        );
         Metrics {
             registry,
             drift,
             audit,
+            comparisons,
             requests,
             latency,
             decisions,
@@ -119,8 +127,10 @@ impl Metrics {
         }
     }
 
-    /// Sets the drift gauges: objects by status, audit findings by action.
+    /// Sets the drift gauges after a comparison (objects by status, audit findings by action) and
+    /// counts it.
     pub(crate) fn drift(&self, cluster: &str, counts: &[(&str, usize)], findings: &[(&str, usize)]) {
+        self.comparisons.get_or_create(&vec![("cluster", cluster.to_string())]).inc();
         for (status, n) in counts {
             let labels = vec![("cluster", cluster.to_string()), ("status", (*status).to_string())];
             self.drift.get_or_create(&labels).set(i64::try_from(*n).unwrap_or(i64::MAX));

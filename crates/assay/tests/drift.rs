@@ -479,6 +479,17 @@ fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
     assert!(subjects.contains("ConfigMap ml-serving/inference-settings"), "{subjects:?}");
     assert!(subjects.contains("Pod ml-serving/debug-shell"), "{subjects:?}");
     assert!(first["attestation"]["payloadType"] == "application/vnd.in-toto+json", "{:#}", first["attestation"]);
+    // The watches' first lists give back what was just read: that is not a change, and the
+    // cluster is compared once, not again.
+    let comparisons = || {
+        let (status, text) = server.request("GET", "/metrics", None, b"");
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix("assay_drift_comparisons_total{cluster=\"eu-prod\"} "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(comparisons(), 1, "one comparison once the watches have listed what was read");
 
     // A second hand edit, over the watch: the same Deployment's replicas. One more alert? No:
     // it was drifting already; a record, not an alert. A bookmark changes nothing.
