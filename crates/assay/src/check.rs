@@ -11,6 +11,7 @@ use crate::{CheckArgs, CheckFormat};
 
 pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     let _span = tracing::info_span!("check", estate = %args.estate.display()).entered();
+    crate::without_huge_pages();
     // Open the ledger first: a missing log or a wrong key is reported before any work, and
     // the writer lock is held until the verdict is recorded.
     let mut ledger = crate::log::open_ledger(args.ledger.as_deref(), args.ledger_key.as_deref())?;

@@ -602,9 +602,10 @@ fn quiet_on_closed_pipe() {
 
 /// Turns transparent huge pages off for this process (a no-op off Linux). mimalloc asks for
 /// them. A server holds a modest heap for weeks, and huge pages keep 2 MiB resident for a few
-/// live objects (about 30 MiB of a server watching 10,000 objects); `assay drift` builds hundreds
-/// of thousands of small JSON values once, and the kernel's clearing and compacting of 2 MiB
-/// pages as they are first touched cost it more than they save (BENCHMARKS.md). The billing
+/// live objects (about 30 MiB of a server watching 10,000 objects); `assay drift` and `assay
+/// check` build hundreds of thousands of small JSON values once, and the kernel's clearing and
+/// compacting of 2 MiB pages as they are first touched cost them more than they save
+/// (BENCHMARKS.md). The billing
 /// commands keep them: there they make hash aggregation and ingestion faster.
 pub(crate) fn without_huge_pages() {
     #[cfg(target_os = "linux")]
