@@ -12,9 +12,7 @@ pub const PREDICATE_TYPE: &str = "https://assay.dev/attestation/sync/v1";
 
 /// SHA-256 (hex) of the canonical JSON of `value`.
 pub fn sha256_hex(value: &Value) -> String {
-    use sha2::Digest as _;
-    let bytes = serde_json_canonicalizer::to_vec(value).unwrap_or_default();
-    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::canonical::sha256_hex(value)
 }
 
 /// The objects of a cluster's comparison that were live, each by key and digest, in key order:

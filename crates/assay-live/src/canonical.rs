@@ -11,6 +11,13 @@ use sha2::Digest as _;
 /// their decimal digits.
 const EXACT: u64 = 1 << 53;
 
+/// SHA-256 (lower-case hex) of `value`'s canonical JSON.
+pub(crate) fn sha256_hex(value: &Value) -> String {
+    let mut hasher = sha2::Sha256::new();
+    hash(value, &mut hasher);
+    hex::encode(hasher.finalize())
+}
+
 /// Feeds `value`'s canonical JSON to `hasher`.
 pub(crate) fn hash(value: &Value, hasher: &mut sha2::Sha256) {
     match value {

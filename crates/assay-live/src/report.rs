@@ -355,14 +355,9 @@ impl Interner {
         t
     }
 
-    /// A finding of `policy` with `action` and `message` on `object`.
-    pub fn finding(&mut self, object: &str, policy: &str, action: &str, message: &str, in_git: bool) -> AuditFinding {
-        let object = self.get(object);
-        self.finding_on(&object, policy, action, message, in_git)
-    }
-
-    /// As [`Interner::finding`], on an object whose identity is shared already.
-    pub fn finding_on(
+    /// A finding of `policy` with `action` and `message` on `object` (its identity, shared
+    /// through [`Interner::get`] once for all of the object's findings).
+    pub fn finding(
         &mut self,
         object: &Arc<str>,
         policy: &str,

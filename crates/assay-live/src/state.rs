@@ -320,7 +320,7 @@ pub fn reconcile<D: Desired + Sync, L: Live + Sync>(desired: &[D], live: &[L], o
                 Some(live_object) => {
                     let live_value = live_object.value();
                     let normal = crate::diff::normalise(&live_value);
-                    let sha = digest_normalised(&normal);
+                    let sha = crate::canonical::sha256_hex(&normal);
                     let rules: Vec<&Ignore> = options
                         .ignore
                         .iter()
@@ -365,16 +365,7 @@ pub fn reconcile<D: Desired + Sync, L: Live + Sync>(desired: &[D], live: &[L], o
 /// SHA-256 (hex) of a live object's canonical JSON once normalised (server bookkeeping left out,
 /// so that a resync that changes only `resourceVersion` does not change it).
 pub fn digest(live: &Value) -> String {
-    digest_normalised(&crate::diff::normalise(live))
-}
-
-/// SHA-256 (hex) of an already normalised object's canonical JSON (RFC 8785), hashed as it is
-/// written rather than written out first.
-fn digest_normalised(normal: &Value) -> String {
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    crate::canonical::hash(normal, &mut hasher);
-    hex::encode(hasher.finalize())
+    crate::canonical::sha256_hex(&crate::diff::normalise(live))
 }
 
 /// How many objects stand where.

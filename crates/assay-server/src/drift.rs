@@ -365,7 +365,10 @@ fn evaluate(
             .collect();
         let evaluations = active.policies.evaluate_objects(&live);
         for ((key, _), (object, evaluation)) in chunk.iter().zip(live.iter().zip(&evaluations)) {
-            let identity = object.identity();
+            if evaluation.findings.is_empty() {
+                continue;
+            }
+            let identity = texts.get(&object.identity());
             let in_git = in_git.contains(key);
             for f in &evaluation.findings {
                 audit.push(texts.finding(&identity, &f.policy.id(), f.action.as_str(), &f.message, in_git));

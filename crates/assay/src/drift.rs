@@ -236,13 +236,7 @@ fn audit(estate: &Estate, live: &[Object], in_git: &BTreeSet<Key>) -> (Vec<Audit
         .into_iter()
         .filter_map(|f| {
             let (object, in_git) = objects.get(f.subject)?;
-            Some(texts.finding_on(
-                object,
-                &f.finding.policy.id(),
-                f.finding.action.as_str(),
-                &f.finding.message,
-                *in_git,
-            ))
+            Some(texts.finding(object, &f.finding.policy.id(), f.finding.action.as_str(), &f.finding.message, *in_git))
         })
         .collect();
     (findings, diagnostics.iter().map(ToString::to_string).collect())

@@ -605,8 +605,8 @@ fn quiet_on_closed_pipe() {
 /// live objects (about 30 MiB of a server watching 10,000 objects); `assay drift` and `assay
 /// check` build hundreds of thousands of small JSON values once, and the kernel's clearing and
 /// compacting of 2 MiB pages as they are first touched cost them more than they save
-/// (BENCHMARKS.md). The billing
-/// commands keep them: there they make hash aggregation and ingestion faster.
+/// (BENCHMARKS.md). The billing commands keep them: there they make hash aggregation and
+/// ingestion faster.
 pub(crate) fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
