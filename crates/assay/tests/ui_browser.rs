@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::browser::{screenshots, with_browser};
+use common::browser::{arrive, screenshots, with_browser};
 use common::server::{Server, eventually};
 use common::{assay, repo_root};
 use fantoccini::{Client, Locator};
@@ -86,8 +86,7 @@ fn the_posture_page_shows_what_assay_check_says_and_leads_to_the_violations() {
         let expected = violations.iter().filter(|v| v["policy"]["rule"] == policy).count();
         let link = client.find(Locator::LinkText(policy)).await.expect("the hotspot's link");
         link.click().await.expect("click");
-        let url = client.current_url().await.expect("url");
-        assert_eq!(url.query(), Some(format!("policy={policy}").as_str()), "{url}");
+        arrive(&client, |_, query| query == Some(format!("policy={policy}").as_str())).await;
         let rows = client.find_all(Locator::Css("#violation-list tbody tr")).await.expect("rows");
         assert_eq!(rows.len(), expected);
         for row in rows {
@@ -121,7 +120,7 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
         client.goto(&format!("{base}/ui/posture")).await.expect("goto");
         // From the navigation to the ledger, filtered to decisions with the form.
         client.find(Locator::LinkText("Ledger")).await.expect("nav").click().await.expect("click");
-        assert_eq!(client.current_url().await.expect("url").path(), "/ui/ledger");
+        arrive(&client, |path, _| path == "/ui/ledger").await;
         let size = text(&client, "dl.tiles div:nth-child(2) dd").await;
         assert!(size.parse::<u64>().expect("a size") > index, "{size}");
         client
@@ -133,11 +132,11 @@ fn a_receipt_downloaded_from_the_ledger_page_verifies_offline() {
         let select = client.find(Locator::Css("select[name=type]")).await.expect("type filter");
         select.select_by_value("decision").await.expect("select");
         client.find(Locator::Css("form.filters button")).await.expect("button").click().await.expect("submit");
-        assert_eq!(client.current_url().await.expect("url").query(), Some("type=decision"));
+        arrive(&client, |_, query| query == Some("type=decision")).await;
         let rows = client.find_all(Locator::Css("#entry-list tbody tr")).await.expect("rows");
         assert_eq!(rows.len(), 1);
         client.find(Locator::LinkText(&index.to_string())).await.expect("the entry").click().await.expect("click");
-        assert_eq!(client.current_url().await.expect("url").path(), format!("/ui/ledger/entries/{index}"));
+        arrive(&client, |path, _| path == format!("/ui/ledger/entries/{index}")).await;
         client
             .screenshot()
             .await
@@ -182,8 +181,7 @@ fn the_cost_page_shows_the_numbers_of_the_assay_cost_commands() {
         by.clear().await.expect("clear");
         by.send_keys("tag:cost-center").await.expect("type");
         client.find(Locator::Css("form.filters button")).await.expect("button").click().await.expect("submit");
-        let url = client.current_url().await.expect("url");
-        assert!(url.query().is_some_and(|q| q.contains("by=tag%3Acost-center")), "{url}");
+        arrive(&client, |_, query| query.is_some_and(|q| q.contains("by=tag%3Acost-center"))).await;
         // The allocation is assay cost report's, group by group.
         let rows = client.find_all(Locator::Css("#allocation-list tbody tr")).await.expect("rows");
         let groups = report["groups"].as_array().cloned().unwrap_or_default();
@@ -268,8 +266,8 @@ fn the_residency_page_shows_the_path_of_classified_data_and_navigates_the_graph(
             .click()
             .await
             .expect("click");
-        let url = client.current_url().await.expect("url");
-        assert!(url.query().is_some_and(|q| q.contains("node=dataset%3As3%3A%2F%2Flake-eu%3Aclean")), "{url}");
+        arrive(&client, |_, query| query.is_some_and(|q| q.contains("node=dataset%3As3%3A%2F%2Flake-eu%3Aclean")))
+            .await;
         let columns = client.find_all(Locator::Css(".lineage section h3")).await.expect("columns");
         let mut titles = Vec::new();
         for c in columns {
@@ -343,9 +341,9 @@ fn every_page_works_with_a_year_of_billing_for_1000_resources_and_a_graph_of_100
         assert_eq!(rows.len(), 100);
         assert_eq!(text(&client, "nav.pager").await, "Rows 1–100 of 1000. Next 100");
         client.find(Locator::Css("nav.pager a[rel=next]")).await.expect("next").click().await.expect("click");
+        arrive(&client, |_, query| query.is_some_and(|q| q.contains("from=100"))).await;
         let first = client.find(Locator::Css("#allocation-list tbody tr td")).await.expect("cell");
         assert_eq!(first.text().await.expect("text"), groups[100]["keys"][0].as_str().expect("resource"));
-        assert!(client.current_url().await.expect("url").query().is_some_and(|q| q.contains("from=100")));
 
         // The graph: findings a page at a time; the lineage around a node deep in it.
         client.goto(&format!("{base}/ui/residency")).await.expect("goto");

@@ -110,3 +110,21 @@ pub fn screenshots() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir
 }
+
+/// Waits, up to ten seconds, for a navigation that a click started: until the browser's URL is
+/// one whose path and query `arrived` accepts and that page has loaded. A click returns once
+/// the browser has the event, which can be before the new page is there.
+pub async fn arrive(client: &Client, arrived: impl Fn(&str, Option<&str>) -> bool) {
+    let started = Instant::now();
+    loop {
+        let url = client.current_url().await.expect("url");
+        if arrived(url.path(), url.query()) {
+            let ready = client.execute("return document.readyState", vec![]).await.expect("readyState");
+            if ready == "complete" {
+                return;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the browser stayed at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
