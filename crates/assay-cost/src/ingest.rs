@@ -17,9 +17,10 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::batch::{BatchBuilder, Capacity};
 use crate::chunks::{Chunk, Splitter};
-use crate::store::{BatchBuilder, Capacity, PartitionWriter, Store};
-use crate::validate::{self, Header, Issue};
+use crate::store::{PartitionWriter, Store};
+use crate::validate::{self, Fields, Header, Issue};
 use crate::{Error, Result};
 
 /// Rows per record batch written to Parquet.
@@ -306,6 +307,8 @@ struct Validated {
     /// The size of the last batch of each partition, to allocate the next one's builders at
     /// once. A worker carries it from chunk to chunk.
     sizes: Sizes,
+    /// The last billing period start read and its value.
+    period: crate::batch::Last<i64>,
 }
 
 /// Batch sizes by partition (see [`Capacity`]).
@@ -320,42 +323,53 @@ struct Rejected {
 
 impl Validated {
     /// Validates one record (fields as in the file) at `line`; keeps or rejects it.
-    fn add(&mut self, header: &Header, values: &[&str], line: u64) -> Result<()> {
+    fn add<F: Fields + ?Sized>(&mut self, header: &Header, fields: &F, line: u64) -> Result<()> {
         self.read += 1;
-        let row = match validate::row(header, values) {
-            Ok(row) => row,
-            Err(issues) => {
-                self.reject(line, describe(&issues), values);
+        // The partition first, to know which batch the record goes to: a period that is not a
+        // date or an account that is null fails the record, and `validate::row` says why below.
+        let (period, account) = validate::partition_columns();
+        let account = header.raw(fields, account);
+        let start = match self.period.get(header.raw(fields, period), validate::parse_datetime) {
+            Some(start) if !validate::is_null(account) => Some(*start),
+            _ => None,
+        };
+        if let Some(start) = start {
+            let month = validate::month_number(start);
+            let i = match self.building.iter().position(|(m, (_, a), _)| *m == month && a == account) {
+                Some(i) => i,
+                None => {
+                    let key = (validate::year_month(start), account.to_string());
+                    let builder = match self.sizes.get(&key) {
+                        Some(capacity) => BatchBuilder::with_capacity(&capacity.with_headroom()),
+                        None => BatchBuilder::default(),
+                    };
+                    self.building.push((month, key, builder));
+                    self.building.len() - 1
+                }
+            };
+            let (_, key, builder) = &mut self.building[i];
+            if let Some(warnings) = builder.push(header, fields) {
+                for w in warnings {
+                    *self.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
+                }
+                if builder.len() >= BATCH_ROWS {
+                    self.sizes.insert(key.clone(), builder.used());
+                    self.batches.push((key.clone(), builder.finish()?));
+                }
+                self.kept += 1;
                 return Ok(());
             }
-        };
-        let Some((start, account)) = row.partition() else {
-            unreachable!("mandatory columns are non-null in a validated row");
-        };
-        for w in &row.warnings {
-            *self.warnings.entry(format!("{}: {}", w.column, w.message)).or_default() += 1;
         }
-        let month = validate::month_number(start);
-        let i = match self.building.iter().position(|(m, (_, a), _)| *m == month && a == account) {
-            Some(i) => i,
-            None => {
-                let key = (validate::year_month(start), account.to_string());
-                let builder = match self.sizes.get(&key) {
-                    Some(capacity) => BatchBuilder::with_capacity(&capacity.with_headroom()),
-                    None => BatchBuilder::default(),
-                };
-                self.building.push((month, key, builder));
-                self.building.len() - 1
+        let values: Vec<&str> = (0..fields.count()).filter_map(|i| fields.field(i)).collect();
+        match validate::row(header, &values) {
+            Err(issues) => {
+                self.reject(line, describe(&issues), &values);
+                Ok(())
             }
-        };
-        let (_, key, builder) = &mut self.building[i];
-        builder.push(&row);
-        if builder.len() >= BATCH_ROWS {
-            self.sizes.insert(key.clone(), builder.used());
-            self.batches.push((key.clone(), builder.finish()?));
+            Ok(_) => Err(Error::Store(format!(
+                "line {line}: the record passed validation but could not be stored (a text column of a batch over 2 GiB?)"
+            ))),
         }
-        self.kept += 1;
-        Ok(())
     }
 
     fn reject(&mut self, line: u64, reason: String, values: &[&str]) {
@@ -446,13 +460,13 @@ fn validate_chunk(header: &Header, width: usize, chunk: &Chunk, sizes: Sizes) ->
             }
         }
         let line = chunk.base_line + record.position().map_or(line, |p| p.line());
-        let values: Vec<&str> = record.iter().collect();
-        if values.len() != width {
+        if record.len() != width {
             out.read += 1;
+            let values: Vec<&str> = record.iter().collect();
             out.reject(line, format!("has {} fields, the header has {width}", values.len()), &values);
             continue;
         }
-        out.add(header, &values, line)?;
+        out.add(header, &record, line)?;
     }
     out.finish()
 }
@@ -558,7 +572,7 @@ fn ingest_parquet(
             row_number += 1;
             let values: Vec<&str> = columns.iter().map(|c| c[i].as_str()).collect();
             // Parquet has no lines: the row number (1-based) stands in for one.
-            validated.add(&header, &values, row_number)?;
+            validated.add(&header, values.as_slice(), row_number)?;
         }
         written.apply(validated.finish()?, parts, report, &mut rejects)?;
     }

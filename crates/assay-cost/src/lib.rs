@@ -20,6 +20,7 @@
 
 pub mod allocation;
 pub mod anomaly;
+pub mod batch;
 pub mod budgets;
 pub mod check;
 pub mod chunks;

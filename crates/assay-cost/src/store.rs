@@ -10,9 +10,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, Decimal128Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
-};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -24,177 +21,14 @@ use datafusion::prelude::SessionContext;
 use sha2::{Digest, Sha256};
 
 use crate::spec::{COLUMNS, ColumnType};
-use crate::validate::{Cell, Row, SCALE};
 use crate::{Error, Result};
 
 /// Name of the partition column derived from the directory layout.
 pub const PERIOD_COLUMN: &str = "billing_period";
 
-/// Column builders for one batch of rows, in [`COLUMNS`] order.
-pub struct BatchBuilder {
-    columns: Vec<Box<dyn ArrayBuilder>>,
-    rows: usize,
-}
-
-/// How large a batch's builders start: rows, and for each column the bytes of its text (for a
-/// key-value column, of its keys) and its key-value entries and their values' bytes. Taken from
-/// an earlier batch of the same partition ([`BatchBuilder::used`]), it lets the builders be
-/// allocated once at their size instead of growing row by row: growing copies every column
-/// several times and touches fresh memory each time, which took a tenth of a CSV ingest.
-#[derive(Debug, Clone, Default)]
-pub struct Capacity {
-    rows: usize,
-    columns: Vec<[usize; 3]>,
-}
-
-impl Capacity {
-    /// The same capacity with an eighth more room, for a batch a little larger than the last.
-    pub fn with_headroom(&self) -> Capacity {
-        let more = |n: usize| n + n / 8;
-        Capacity { rows: more(self.rows), columns: self.columns.iter().map(|c| c.map(more)).collect() }
-    }
-}
-
-fn builder(kind: ColumnType, rows: usize, [bytes, entries, value_bytes]: [usize; 3]) -> Box<dyn ArrayBuilder> {
-    match kind {
-        ColumnType::String => Box::new(StringBuilder::with_capacity(rows, bytes)),
-        ColumnType::Decimal => Box::new(
-            Decimal128Builder::with_capacity(rows)
-                .with_precision_and_scale(38, SCALE)
-                .unwrap_or_else(|_| unreachable!("38, 16 is a valid decimal type")),
-        ),
-        ColumnType::DateTime => Box::new(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")),
-        ColumnType::KeyValue => Box::new(MapBuilder::with_capacity(
-            None,
-            StringBuilder::with_capacity(entries, bytes),
-            StringBuilder::with_capacity(entries, value_bytes),
-            rows,
-        )),
-    }
-}
-
-impl std::fmt::Debug for BatchBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchBuilder").field("rows", &self.rows).finish_non_exhaustive()
-    }
-}
-
-impl Default for BatchBuilder {
-    fn default() -> Self {
-        Self::with_capacity(&Capacity::default())
-    }
-}
-
-impl BatchBuilder {
-    /// Builders with room for `capacity` (see [`Capacity`]).
-    pub fn with_capacity(capacity: &Capacity) -> Self {
-        let columns = COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| builder(c.kind, capacity.rows, capacity.columns.get(i).copied().unwrap_or_default()))
-            .collect();
-        Self { columns, rows: 0 }
-    }
-
-    /// The room the rows so far take, to size a later batch like this one.
-    pub fn used(&mut self) -> Capacity {
-        let columns = self
-            .columns
-            .iter_mut()
-            .map(|b| {
-                let any = b.as_any_mut();
-                if let Some(s) = any.downcast_mut::<StringBuilder>() {
-                    [s.values_slice().len(), 0, 0]
-                } else if let Some(m) = any.downcast_mut::<MapBuilder<StringBuilder, StringBuilder>>() {
-                    let keys = m.keys();
-                    let (key_bytes, entries) = (keys.values_slice().len(), keys.len());
-                    [key_bytes, entries, m.values().values_slice().len()]
-                } else {
-                    [0, 0, 0]
-                }
-            })
-            .collect();
-        Capacity { rows: self.rows, columns }
-    }
-
-    /// Rows appended since the last [`finish`](Self::finish).
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether no row is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Appends a validated row.
-    pub fn push(&mut self, row: &Row) {
-        for ((column, builder), cell) in COLUMNS.iter().zip(&mut self.columns).zip(&row.cells) {
-            let any = builder.as_any_mut();
-            match column.kind {
-                ColumnType::String => {
-                    if let Some(b) = any.downcast_mut::<StringBuilder>() {
-                        match cell {
-                            Cell::Text(s) => b.append_value(s),
-                            _ => b.append_null(),
-                        }
-                    }
-                }
-                ColumnType::Decimal => {
-                    if let Some(b) = any.downcast_mut::<Decimal128Builder>() {
-                        match cell {
-                            Cell::Decimal(d) => b.append_value(*d),
-                            _ => b.append_null(),
-                        }
-                    }
-                }
-                ColumnType::DateTime => {
-                    if let Some(b) = any.downcast_mut::<TimestampMicrosecondBuilder>() {
-                        match cell {
-                            Cell::DateTime(t) => b.append_value(*t),
-                            _ => b.append_null(),
-                        }
-                    }
-                }
-                ColumnType::KeyValue => {
-                    if let Some(b) = any.downcast_mut::<MapBuilder<StringBuilder, StringBuilder>>() {
-                        match cell {
-                            Cell::KeyValue(pairs) => {
-                                for (k, v) in pairs {
-                                    b.keys().append_value(k);
-                                    b.values().append_value(v);
-                                }
-                                let _ = b.append(true);
-                            }
-                            _ => {
-                                let _ = b.append(false);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        self.rows += 1;
-    }
-
-    /// The rows so far as a record batch; the builder is empty again.
-    pub fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|b| b.finish()).collect();
-        self.rows = 0;
-        let schema = Arc::new(Schema::new(
-            COLUMNS
-                .iter()
-                .zip(&arrays)
-                .map(|(c, a)| datafusion::arrow::datatypes::Field::new(c.name, a.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        ));
-        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Store(format!("building a batch: {e}")))
-    }
-}
-
 /// The schema of stored files.
 pub fn schema() -> SchemaRef {
-    BatchBuilder::default().finish().map(|b| b.schema()).unwrap_or_else(|_| Arc::new(Schema::empty()))
+    crate::batch::BatchBuilder::default().finish().map(|b| b.schema()).unwrap_or_else(|_| Arc::new(Schema::empty()))
 }
 
 /// A billing store rooted at a data directory.
@@ -423,12 +257,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::array::ArrayRef;
+
     use super::*;
+    use crate::validate::SCALE;
 
     /// Writes a partition (with no rows: the file is what counts).
     fn write(store: &Store, period: &str, account: &str) {
         let mut writer = store.writer(period, account).expect("writer");
-        writer.write(&BatchBuilder::default().finish().expect("empty batch")).expect("write");
+        writer.write(&crate::batch::BatchBuilder::default().finish().expect("empty batch")).expect("write");
         writer.commit().expect("commit");
     }
 

@@ -120,8 +120,80 @@ impl<'a> Row<'a> {
     }
 }
 
-fn is_null(raw: &str) -> bool {
+/// Whether a cell (trimmed) stands for no value: empty, `NULL` or `null`.
+pub(crate) fn is_null(raw: &str) -> bool {
     raw.is_empty() || raw == "NULL" || raw == "null"
+}
+
+/// The fields of one record, by position in the file.
+pub trait Fields {
+    /// The field at `i`, if the record has one.
+    fn field(&self, i: usize) -> Option<&str>;
+    /// How many fields the record has.
+    fn count(&self) -> usize;
+}
+
+impl Fields for [&str] {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i).copied()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Fields for csv::StringRecord {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Header {
+    /// The cell of `column` (an index into [`COLUMNS`]) in a record, trimmed; empty when the
+    /// file has no such column.
+    pub fn raw<'a, F: Fields + ?Sized>(&self, fields: &'a F, column: usize) -> &'a str {
+        self.positions.get(column).copied().flatten().and_then(|p| fields.field(p)).map_or("", str::trim)
+    }
+}
+
+/// The warning for a row whose charge period ends before it starts.
+pub(crate) fn backwards() -> Issue {
+    Issue { column: "ChargePeriodEnd", message: "is before ChargePeriodStart".into() }
+}
+
+/// Where [`COLUMNS`]' charge period start and end are.
+pub(crate) fn charge_period() -> (usize, usize) {
+    (HOT.charge_period_start, HOT.charge_period_end)
+}
+
+/// Where [`COLUMNS`]' billing period start and billing account are: what decides a row's
+/// partition.
+pub(crate) fn partition_columns() -> (usize, usize) {
+    (HOT.billing_period_start, HOT.billing_account_id)
+}
+
+/// Why a null cell is refused, when the column is mandatory.
+pub(crate) fn null(column: &Column) -> Result<(), String> {
+    if column.required { Err("is null, but the column is mandatory".into()) } else { Ok(()) }
+}
+
+/// A text cell that is not null: the value to store (an enumeration's canonical spelling), and
+/// a warning when it was normalised or is off-spec but kept.
+pub(crate) fn text<'a>(column: &Column, raw: &'a str) -> Result<(&'a str, Option<String>), String> {
+    if column.name == "BillingCurrency" && !(raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase())) {
+        return Err(format!("{raw:?} is not an ISO 4217 currency code"));
+    }
+    if column.allowed.is_empty() || column.allowed.contains(&raw) {
+        return Ok((raw, None));
+    }
+    if let Some(canonical) = column.allowed.iter().find(|a| a.eq_ignore_ascii_case(raw)) {
+        return Ok((canonical, Some(format!("{raw:?} normalised to {canonical:?}"))));
+    }
+    let message = format!("{raw:?} is not one of {}", column.allowed.join(", "));
+    if column.required { Err(message) } else { Ok((raw, Some(message))) }
 }
 
 /// Validates one record (fields as in the file).
@@ -151,7 +223,7 @@ pub fn row<'a>(header: &Header, fields: &[&'a str]) -> Result<Row<'a>, Vec<Issue
             (Cell::DateTime(start), Cell::DateTime(end)) if end < start
         );
         if backwards {
-            row.warnings.push(Issue { column: "ChargePeriodEnd", message: "is before ChargePeriodStart".into() });
+            row.warnings.push(self::backwards());
         }
         Ok(row)
     } else {
@@ -161,32 +233,13 @@ pub fn row<'a>(header: &Header, fields: &[&'a str]) -> Result<Row<'a>, Vec<Issue
 
 fn cell<'a>(column: &Column, raw: &'a str) -> Result<(Cell<'a>, Option<String>), String> {
     if is_null(raw) {
-        return if column.required {
-            Err("is null, but the column is mandatory".into())
-        } else {
-            Ok((Cell::Null, None))
-        };
+        return null(column).map(|()| (Cell::Null, None));
     }
     match column.kind {
         ColumnType::Decimal => parse_decimal(raw).map(|d| (Cell::Decimal(d), None)),
         ColumnType::DateTime => parse_datetime(raw).map(|t| (Cell::DateTime(t), None)),
         ColumnType::KeyValue => parse_key_value(raw).map(|kv| (Cell::KeyValue(kv), None)),
-        ColumnType::String => {
-            if column.name == "BillingCurrency" && !(raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase())) {
-                return Err(format!("{raw:?} is not an ISO 4217 currency code"));
-            }
-            if column.allowed.is_empty() || column.allowed.contains(&raw) {
-                return Ok((Cell::Text(Cow::Borrowed(raw)), None));
-            }
-            if let Some(canonical) = column.allowed.iter().find(|a| a.eq_ignore_ascii_case(raw)) {
-                return Ok((
-                    Cell::Text(Cow::Borrowed(canonical)),
-                    Some(format!("{raw:?} normalised to {canonical:?}")),
-                ));
-            }
-            let message = format!("{raw:?} is not one of {}", column.allowed.join(", "));
-            if column.required { Err(message) } else { Ok((Cell::Text(Cow::Borrowed(raw)), Some(message))) }
-        }
+        ColumnType::String => text(column, raw).map(|(value, warning)| (Cell::Text(Cow::Borrowed(value)), warning)),
     }
 }
 
@@ -345,7 +398,7 @@ pub fn month_number(micros: i64) -> i64 {
     y * 12 + m - 1
 }
 
-fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn parse_key_value(raw: &str) -> Result<Vec<(String, String)>, String> {
     // Read straight into sorted pairs; only what is not an object is read again to say why.
     let map: BTreeMap<String, serde_json::Value> = match serde_json::from_str(raw) {
         Ok(map) => map,
