@@ -163,13 +163,13 @@ pub async fn currency(store: &Store) -> Result<String> {
 
 async fn currency_where(store: &Store, filter: &str) -> Result<String> {
     let batches = crate::query(store, &format!("SELECT DISTINCT \"BillingCurrency\" FROM focus {filter}")).await?;
-    let currencies: Vec<String> = batches
-        .iter()
-        .flat_map(|b| {
-            let a = b.column(0).as_string::<i32>();
-            (0..a.len()).filter(|i| !a.is_null(*i)).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
-        })
-        .collect();
+    let mut currencies: Vec<String> = Vec::new();
+    for b in &batches {
+        let text = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
+            .map_err(|e| Error::Query(format!("reading the currencies: {e}")))?;
+        let a = text.as_string::<i32>();
+        currencies.extend((0..a.len()).filter(|i| !a.is_null(*i)).map(|i| a.value(i).to_string()));
+    }
     if currencies.len() > 1 {
         return Err(Error::Query(format!(
             "the billing data holds several currencies ({}): filter with --period or query each with `assay cost query`",

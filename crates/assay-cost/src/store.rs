@@ -31,6 +31,23 @@ pub fn schema() -> SchemaRef {
     crate::batch::BatchBuilder::default().finish().map(|b| b.schema()).unwrap_or_else(|_| Arc::new(Schema::empty()))
 }
 
+/// The schema the table `focus` has: the stored files' with text read as Arrow's string views.
+/// A view points into the page it was decoded from, so a column such as `ResourceId` (a
+/// dictionary of 55-byte IDs in the file) is read without copying each row's text, and grouped
+/// and compared as views; DataFusion reads Parquet text as views already, and with a table of
+/// plain strings copied every value once more to turn the views back.
+fn table_schema() -> SchemaRef {
+    let fields: Vec<_> = schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View)),
+            _ => f.clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 /// A billing store rooted at a data directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -248,7 +265,7 @@ impl Store {
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
         let url = format!("{}/", self.root.display());
-        ctx.register_listing_table("focus", &url, options, Some(schema()), None)
+        ctx.register_listing_table("focus", &url, options, Some(table_schema()), None)
             .await
             .map_err(|e| Error::Store(format!("opening the billing store {}: {e}", self.root.display())))?;
         Ok(ctx)
