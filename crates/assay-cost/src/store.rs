@@ -253,8 +253,13 @@ impl Store {
             .with_memory_pool(pool)
             .build_arc()
             .map_err(|e| Error::Store(format!("setting up the query engine: {e}")))?;
+        // DataFusion's own settings from its environment variables
+        // (`DATAFUSION_EXECUTION_BATCH_SIZE=...`, as datafusion-cli reads them), for tuning.
+        let config = datafusion::prelude::SessionConfig::from_env()
+            .map_err(|e| Error::Store(format!("a DATAFUSION_* environment variable: {e}")))?;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_default_features()
+            .with_config(config)
             .with_runtime_env(runtime)
             .with_analyzer_rules(rules)
             .build();

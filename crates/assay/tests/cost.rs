@@ -105,6 +105,24 @@ fn query_runs_sql_over_the_focus_table() {
     let out = assay(data.path(), &["cost", "--data", d, "query", "SELECT nope FROM focus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+
+    // DataFusion's settings come from its environment variables, as in datafusion-cli; a value
+    // that does not parse is an error that names the setting.
+    let with_env = |vars: &[(&str, &str)], sql: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(["cost", "--data", d, "query", sql, "--format", "csv"])
+            .envs(vars.iter().copied())
+            .output()
+            .expect("running assay")
+    };
+    let vars = [("DATAFUSION_CATALOG_INFORMATION_SCHEMA", "true"), ("DATAFUSION_EXECUTION_BATCH_SIZE", "7")];
+    let out = with_env(&vars, "SHOW datafusion.execution.batch_size");
+    assert_eq!(stdout(&out), "name,value\ndatafusion.execution.batch_size,7\n", "{}", stderr(&out));
+    let out = with_env(&vars, "SELECT \"ProviderName\", COUNT(*) AS n FROM focus GROUP BY 1 ORDER BY 1");
+    assert_eq!(stdout(&out), "ProviderName,n\nAWS,942\nMicrosoft,51\nOracle,7\n", "{}", stderr(&out));
+    let out = with_env(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "seven")], "SELECT 1");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("datafusion.execution.batch_size"), "{}", stderr(&out));
 }
 
 #[test]
