@@ -246,6 +246,60 @@ fn cell<'a>(column: &Column, raw: &'a str) -> Result<(Cell<'a>, Option<String>),
 /// Parses a decimal (`-12.5`, `1.0E-7`) into an integer scaled by 10^[`SCALE`]. Digits beyond
 /// the scale are rounded half away from zero.
 pub fn parse_decimal(raw: &str) -> Result<i128, String> {
+    match plain_decimal(raw) {
+        Some(value) => Ok(value),
+        None => any_decimal(raw),
+    }
+}
+
+/// Powers of ten up to 10^[`SCALE`].
+const POWERS: [i128; SCALE as usize + 1] = {
+    let mut p = [1i128; SCALE as usize + 1];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// The decimals billing exports are made of (`0.0141239644`, `-3`, `12.50`): a sign, at most
+/// 19 digits and a point, no exponent, no more than [`SCALE`] digits after the point. Read in
+/// one pass into a `u64` and scaled with one multiplication; `None` for anything else, which
+/// [`any_decimal`] reads (it gives the same value for what this reads).
+fn plain_decimal(raw: &str) -> Option<i128> {
+    let bytes = raw.as_bytes();
+    let (negative, digits) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    // 19 digits are below 10^19, which a u64 holds.
+    if digits.len() > 20 {
+        return None;
+    }
+    let (mut value, mut count, mut point) = (0u64, 0usize, None::<usize>);
+    for &b in digits {
+        match b {
+            b'0'..=b'9' if count < 19 => {
+                value = value * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' if point.is_none() => point = Some(count),
+            _ => return None,
+        }
+    }
+    let after = count - point.unwrap_or(count);
+    if count == 0 || after > SCALE as usize {
+        return None;
+    }
+    // At most 10^19 · 10^16, well within an i128.
+    let scaled = i128::from(value) * POWERS[SCALE as usize - after];
+    Some(if negative { -scaled } else { scaled })
+}
+
+/// [`parse_decimal`] for every form: exponents, any number of digits, rounding past the scale.
+fn any_decimal(raw: &str) -> Result<i128, String> {
     let bad = || format!("{raw:?} is not a decimal number");
     let (mantissa, exponent) = match raw.find(['e', 'E']) {
         Some(i) => (&raw[..i], raw[i + 1..].parse::<i64>().map_err(|_| bad())?),
@@ -436,6 +490,18 @@ mod tests {
         assert!(parse_decimal("1e99").is_err());
         assert_eq!(format_decimal(parse_decimal("1234.5678").unwrap_or(0), 2), "1234.57");
         assert_eq!(format_decimal(parse_decimal("-0.004").unwrap_or(0), 2), "0.00");
+    }
+
+    proptest::proptest! {
+        /// The one-pass reading of plain decimals gives what the general one gives, for
+        /// anything made of digits, signs, points and exponents.
+        #[test]
+        fn plain_decimals_read_as_any_decimal_reads_them(raw in "[-+]?[0-9]{0,21}(\\.[0-9]{0,18})?([eE][-+]?[0-9]{1,3})?|[-+.0-9]{0,24}") {
+            if let Some(value) = plain_decimal(&raw) {
+                proptest::prop_assert_eq!(Ok(value), any_decimal(&raw), "{}", raw);
+            }
+            proptest::prop_assert_eq!(parse_decimal(&raw), any_decimal(&raw), "{}", raw);
+        }
     }
 
     #[test]
