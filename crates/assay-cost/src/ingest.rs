@@ -26,6 +26,11 @@ use crate::{Error, Result};
 /// Rows per record batch written to Parquet.
 const BATCH_ROWS: usize = 64 * 1024;
 
+/// The most memory the rows held for sorting may take across the partitions being written
+/// ([`PartitionWriter`]): past it, the partition holding the most writes them as a smaller row
+/// group. An export of many accounts at once would otherwise hold a row group's worth for each.
+const HELD_BYTES: usize = 768 << 20;
+
 /// What happened to one input file.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct FileReport {
@@ -425,6 +430,12 @@ impl Written<'_> {
                 }
             };
             writer.write(&batch)?;
+        }
+        let mut held: usize = parts.values().map(PartitionWriter::pending_bytes).sum();
+        while held > HELD_BYTES {
+            let Some(writer) = parts.values_mut().max_by_key(|w| w.pending_bytes()) else { break };
+            held -= writer.pending_bytes();
+            writer.flush()?;
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ pub mod datetime;
 pub mod forecast;
 pub mod generate;
 pub mod ingest;
+pub mod order;
 pub mod pricing;
 pub mod prometheus;
 pub mod rightsize;

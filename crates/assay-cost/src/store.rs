@@ -55,12 +55,23 @@ pub struct Store {
     /// The most memory a query may hold, in bytes; past it, operators that can spill to disk
     /// (sorts, aggregations, joins) do, and others fail with an error that says so.
     memory_limit: usize,
+    /// Rows a row group holds ([`ROW_GROUP_ROWS`]; fewer in tests).
+    row_group_rows: usize,
 }
 
 /// Queries' memory unless set otherwise ([`Store::with_memory_limit`]).
 pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
+/// Rows a row group holds: a row group is sorted on its own ([`crate::order`]), so this is
+/// also how many rows a partition buffers before it writes them.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
 /// A partition file being written: replaced atomically on [`PartitionWriter::commit`].
+///
+/// Rows are held until a row group's worth has come, then sorted ([`crate::order`]) and
+/// written as one row group. The rows of the latest charge period start are held back for the
+/// next row group, since more of them may still come: an export in time order thus gives row
+/// groups that cover one period after another, which a period filter skips by their statistics.
 #[derive(Debug)]
 pub struct PartitionWriter {
     writer: ArrowWriter<File>,
@@ -68,18 +79,107 @@ pub struct PartitionWriter {
     target: PathBuf,
     /// Rows written.
     pub rows: usize,
+    /// Rows not yet written, in the order they came.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    pending_bytes: usize,
+    group_rows: usize,
 }
 
 impl PartitionWriter {
-    /// Writes a batch.
+    /// Writes a batch (once a row group's worth of rows has come).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows();
-        self.writer.write(batch).map_err(|e| Error::Store(format!("writing {}: {e}", self.tmp.display())))
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (self.group_rows - self.pending_rows.min(self.group_rows)).max(1).min(batch.num_rows() - offset);
+            let part = if offset == 0 && take == batch.num_rows() { batch.clone() } else { batch.slice(offset, take) };
+            offset += take;
+            self.pending_rows += part.num_rows();
+            self.pending_bytes += part.get_array_memory_size();
+            self.pending.push(part);
+            if self.pending_rows >= self.group_rows {
+                self.write_group(true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Memory held by rows not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Writes the rows held as a row group now (a smaller one), to free their memory.
+    pub fn flush(&mut self) -> Result<()> {
+        self.write_group(false)
+    }
+
+    /// Sorts the rows held and writes them as one row group; with `hold_latest`, those of the
+    /// latest charge period start stay held, unless they are most of the rows.
+    fn write_group(&mut self, hold_latest: bool) -> Result<()> {
+        use datafusion::arrow::compute::interleave_record_batch;
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let failed = |e: &dyn std::fmt::Display| Error::Store(format!("writing {}: {e}", self.tmp.display()));
+        let pending = std::mem::take(&mut self.pending);
+        let keys = crate::order::keys(&pending)?;
+        let order = crate::order::sorted_positions(&keys);
+        let position = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
+        let mut write = keys.len();
+        if hold_latest {
+            let latest = crate::order::time_of(keys[position(keys.len() - 1)]);
+            let held =
+                (0..keys.len()).rev().take_while(|&i| crate::order::time_of(keys[position(i)]) == latest).count();
+            if held < keys.len() / 2 {
+                write -= held;
+            }
+        }
+        // Each (batch, row) of the rows in sorted order, a slice at a time.
+        let starts: Vec<usize> = pending
+            .iter()
+            .scan(0, |n, b| {
+                let start = *n;
+                *n += b.num_rows();
+                Some(start)
+            })
+            .collect();
+        let locate = |i: usize| {
+            let p = position(i);
+            let batch = starts.partition_point(|&s| s <= p) - 1;
+            (batch, p - starts[batch])
+        };
+        let refs: Vec<&RecordBatch> = pending.iter().collect();
+        const SLICE: usize = 64 * 1024;
+        if order.is_none() && write == keys.len() {
+            for batch in &pending {
+                self.writer.write(batch).map_err(|e| failed(&e))?;
+            }
+        } else {
+            for from in (0..write).step_by(SLICE) {
+                let indices: Vec<(usize, usize)> = (from..(from + SLICE).min(write)).map(locate).collect();
+                let sorted = interleave_record_batch(&refs, &indices).map_err(|e| failed(&e))?;
+                self.writer.write(&sorted).map_err(|e| failed(&e))?;
+            }
+        }
+        self.writer.flush().map_err(|e| failed(&e))?;
+        self.pending_rows = 0;
+        self.pending_bytes = 0;
+        if write < keys.len() {
+            let indices: Vec<(usize, usize)> = (write..keys.len()).map(locate).collect();
+            let held = interleave_record_batch(&refs, &indices).map_err(|e| failed(&e))?;
+            self.pending_rows = held.num_rows();
+            self.pending_bytes = held.get_array_memory_size();
+            self.pending.push(held);
+        }
+        Ok(())
     }
 
     /// Finishes the file and syncs it, without putting it in place: a part of a partition,
     /// for [`Store::merge`]. Returns its path and rows.
-    pub fn finish(self) -> Result<(PathBuf, usize)> {
+    pub fn finish(mut self) -> Result<(PathBuf, usize)> {
+        self.write_group(false)?;
         let file =
             self.writer.into_inner().map_err(|e| Error::Store(format!("finishing {}: {e}", self.tmp.display())))?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
@@ -109,7 +209,9 @@ impl PartitionWriter {
 /// than first tried in a dictionary.
 fn writer_properties() -> WriterProperties {
     let mut props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(256 * 1024))
+        // The writer decides where row groups end ([`PartitionWriter::write`]); this only caps
+        // one that a caller's batch would make larger.
+        .set_max_row_group_row_count(Some(4 * ROW_GROUP_ROWS))
         .set_dictionary_page_size_limit(8 << 20);
     for column in COLUMNS.iter().filter(|c| c.kind == ColumnType::Decimal) {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column.name), false);
@@ -131,13 +233,20 @@ fn replace_durably(tmp: &Path, target: &Path) -> Result<()> {
 impl Store {
     /// The store in `data_dir` (created on first write).
     pub fn new(data_dir: &Path) -> Store {
-        Store { root: data_dir.join("focus"), memory_limit: DEFAULT_MEMORY_LIMIT }
+        Store { root: data_dir.join("focus"), memory_limit: DEFAULT_MEMORY_LIMIT, row_group_rows: ROW_GROUP_ROWS }
     }
 
     /// The same store, its queries held to `bytes` of memory (spilling to the system's temporary
     /// directory where DataFusion can).
     pub fn with_memory_limit(mut self, bytes: usize) -> Store {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// The same store, writing row groups of `rows` rows (for tests of many row groups).
+    #[doc(hidden)]
+    pub fn with_row_group_rows(mut self, rows: usize) -> Store {
+        self.row_group_rows = rows.max(1);
         self
     }
 
@@ -171,7 +280,16 @@ impl Store {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let writer = ArrowWriter::try_new(file, schema(), Some(writer_properties()))
             .map_err(|e| Error::Store(format!("creating {}: {e}", tmp.display())))?;
-        Ok(PartitionWriter { writer, tmp, target, rows: 0 })
+        Ok(PartitionWriter {
+            writer,
+            tmp,
+            target,
+            rows: 0,
+            pending: Vec::new(),
+            pending_rows: 0,
+            pending_bytes: 0,
+            group_rows: self.row_group_rows,
+        })
     }
 
     /// Replaces a partition with the rows of `parts` (as [`PartitionWriter::finish`] returns
@@ -339,6 +457,190 @@ mod tests {
             cost.encodings().collect::<Vec<_>>()
         );
         assert!(!cost.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+    }
+
+    /// Rows of `days` days, each day's in the order given by `within`, in batches of 128.
+    fn rows_by_day(days: std::ops::Range<i64>, within: impl Fn(i64, usize) -> usize) -> Vec<RecordBatch> {
+        use datafusion::arrow::array::{StringArray, TimestampMicrosecondArray, new_null_array};
+        let per_day = 3 * 5 * 20;
+        let mut rows = Vec::new();
+        for day in days {
+            for i in 0..per_day {
+                let r = within(day, i) % per_day;
+                let (sub, service, resource) = (r / 100, (r / 20) % 5, r % 20);
+                rows.push((
+                    day * 86_400_000_000,
+                    format!("sub-{sub}"),
+                    format!("svc-{service}"),
+                    format!("r-{r}-{resource}"),
+                ));
+            }
+        }
+        let schema = schema();
+        rows.chunks(128)
+            .map(|chunk| {
+                let columns: Vec<ArrayRef> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| -> ArrayRef {
+                        match f.name().as_str() {
+                            "ChargePeriodStart" => Arc::new(
+                                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.0))
+                                    .with_timezone("UTC"),
+                            ),
+                            "SubAccountId" => Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| &r.1))),
+                            "ServiceName" => Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| &r.2))),
+                            "ResourceId" => Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| &r.3))),
+                            _ => new_null_array(f.data_type(), chunk.len()),
+                        }
+                    })
+                    .collect();
+                RecordBatch::try_new(schema.clone(), columns).expect("batch")
+            })
+            .collect()
+    }
+
+    /// The (start, sub account, service, resource) of each row of each row group of a file.
+    fn row_groups(path: &Path) -> Vec<Vec<(i64, String, String, String)>> {
+        use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let groups = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open"))
+            .expect("parquet")
+            .metadata()
+            .num_row_groups();
+        (0..groups)
+            .map(|g| {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open"))
+                    .expect("parquet")
+                    .with_row_groups(vec![g])
+                    .build()
+                    .expect("reader");
+                let mut rows = Vec::new();
+                for batch in reader {
+                    let batch = batch.expect("batch");
+                    let text = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
+                    let start = batch.column_by_name("ChargePeriodStart").expect("start");
+                    let start = start.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp");
+                    let (sub, service, resource) = (text("SubAccountId"), text("ServiceName"), text("ResourceId"));
+                    for i in 0..batch.num_rows() {
+                        rows.push((
+                            start.value(i),
+                            sub.value(i).to_string(),
+                            service.value(i).to_string(),
+                            resource.value(i).to_string(),
+                        ));
+                    }
+                }
+                rows
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_row_group_is_sorted_by_period_sub_account_and_service_and_keeps_every_row() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path()).with_row_group_rows(1000);
+        let write = |batches: &[RecordBatch], account: &str, flush_after: Option<usize>| {
+            let mut writer = store.writer("2026-01", account).expect("writer");
+            for (i, batch) in batches.iter().enumerate() {
+                writer.write(batch).expect("write");
+                if flush_after == Some(i) {
+                    writer.flush().expect("flush");
+                }
+            }
+            writer.commit().expect("commit")
+        };
+        let input_rows = |batches: &[RecordBatch]| -> usize { batches.iter().map(RecordBatch::num_rows).sum() };
+        let check = |path: &Path, batches: &[RecordBatch]| {
+            let groups = row_groups(path);
+            for (g, rows) in groups.iter().enumerate() {
+                let keys: Vec<_> = rows.iter().map(|(t, a, s, _)| (t, a, s)).collect();
+                assert!(keys.is_sorted(), "row group {g} is sorted: {:?}", &keys[..keys.len().min(5)]);
+            }
+            let mut stored: Vec<String> =
+                groups.concat().into_iter().map(|(t, a, s, r)| format!("{t} {a} {s} {r}")).collect();
+            stored.sort();
+            let mut given = Vec::new();
+            for group in row_groups_of_batches(batches) {
+                given.extend(group);
+            }
+            given.sort();
+            assert_eq!(stored.len(), input_rows(batches));
+            assert_eq!(stored, given, "every row is kept, once");
+            groups
+        };
+        // An export in time order, each day's rows in the reverse of the stored order: row
+        // groups hold whole days, one after another.
+        let in_time = rows_by_day(0..10, |_, i| 299 - i);
+        let groups = check(&write(&in_time, "a", None), &in_time);
+        assert!(groups.len() >= 3, "3000 rows in groups of about 1000: {}", groups.len());
+        for pair in groups.windows(2) {
+            let (last, first) = (pair[0].last().expect("rows").0, pair[1].first().expect("rows").0);
+            assert!(last < first, "a day is in one row group: {last} then {first}");
+        }
+        // Days out of order, and a row group cut short by a flush: every group still sorted.
+        let shuffled = rows_by_day(0..10, |day, i| (i * 7 + day as usize * 13) % 300);
+        let shuffled: Vec<RecordBatch> = shuffled.iter().rev().cloned().collect();
+        let groups = check(&write(&shuffled, "b", Some(2)), &shuffled);
+        assert_eq!(groups[0].len(), input_rows(&shuffled[..3]), "a flush writes what is held");
+    }
+
+    /// A filter on the charge period skips the pages of a sorted row group that hold other
+    /// periods, by the page index: an export out of time order is read in part, not whole.
+    #[tokio::test]
+    async fn a_period_filter_skips_pages_of_a_row_group_written_out_of_time_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path()).with_row_group_rows(40_000);
+        // 30,000 rows over 100 days, last day first: one row group of two pages (of 20,000
+        // rows, Parquet's default), which without sorting would both hold every day.
+        let batches: Vec<RecordBatch> = rows_by_day(0..100, |_, i| i).into_iter().rev().collect();
+        let mut writer = store.writer("2026-01", "a").expect("writer");
+        for batch in &batches {
+            writer.write(batch).expect("write");
+        }
+        writer.commit().expect("commit");
+        let ctx = store.session().await.expect("session");
+        let since = 90 * 86_400_000_000i64;
+        let sql =
+            format!("SELECT count(*) AS n FROM focus WHERE \"ChargePeriodStart\" >= to_timestamp_micros({since})");
+        let plan = ctx.sql(&sql).await.expect("plan").create_physical_plan().await.expect("physical plan");
+        let rows = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await.expect("query");
+        let n = datafusion::arrow::util::pretty::pretty_format_batches(&rows).expect("format").to_string();
+        assert!(n.contains("| 3000 |"), "ten days of 300 rows: {n}");
+        // Rows the page index skipped, over every node of the plan.
+        fn pruned(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> usize {
+            use datafusion::physical_plan::metrics::MetricValue;
+            let own: usize = plan
+                .metrics()
+                .iter()
+                .flat_map(|m| m.iter().cloned().collect::<Vec<_>>())
+                .filter_map(|m| match m.value() {
+                    MetricValue::PruningMetrics { name, pruning_metrics } if name == "page_index_rows_pruned" => {
+                        Some(pruning_metrics.pruned())
+                    }
+                    _ => None,
+                })
+                .sum();
+            own + plan.children().into_iter().map(pruned).sum::<usize>()
+        }
+        assert_eq!(pruned(&plan), 20_000, "the first page (days 0 to 66) is skipped");
+    }
+
+    /// The rows of batches, as [`row_groups`] gives them, for comparing.
+    fn row_groups_of_batches(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+        use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
+        batches
+            .iter()
+            .map(|batch| {
+                let text = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
+                let start = batch.column_by_name("ChargePeriodStart").expect("start");
+                let start = start.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp");
+                let (sub, service, resource) = (text("SubAccountId"), text("ServiceName"), text("ResourceId"));
+                (0..batch.num_rows())
+                    .map(|i| format!("{} {} {} {}", start.value(i), sub.value(i), service.value(i), resource.value(i)))
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
