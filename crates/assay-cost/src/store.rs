@@ -62,16 +62,18 @@ pub struct Store {
 /// Queries' memory unless set otherwise ([`Store::with_memory_limit`]).
 pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
-/// Rows a row group holds: a row group is sorted on its own ([`crate::order`]), so this is
-/// also how many rows a partition buffers before it writes them.
+/// Rows a row group holds, about: a group is cut where a charge period ends once it has this
+/// many (or at twice this many, within one period).
 pub const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// A partition file being written: replaced atomically on [`PartitionWriter::commit`].
 ///
-/// Rows are held until a row group's worth has come, then sorted ([`crate::order`]) and
-/// written as one row group. The rows of the latest charge period start are held back for the
-/// next row group, since more of them may still come: an export in time order thus gives row
-/// groups that cover one period after another, which a period filter skips by their statistics.
+/// Rows are kept in charge-period order within each row group ([`crate::order`]). While they
+/// come in time order, as exports are mostly written, they are written as they come, a row
+/// group cut where a period ends, so that row groups cover one period after another. Once a
+/// row goes back in time, the rest of the partition is held a row group's worth at a time and
+/// sorted before it is written; the rows of the latest period held are kept for the next group,
+/// since more of them may still come.
 #[derive(Debug)]
 pub struct PartitionWriter {
     writer: ArrowWriter<File>,
@@ -79,7 +81,13 @@ pub struct PartitionWriter {
     target: PathBuf,
     /// Rows written.
     pub rows: usize,
-    /// Rows not yet written, in the order they came.
+    /// Rows in the row group being written.
+    open_rows: usize,
+    /// The charge period start of the last row written, while rows come in time order.
+    last_time: Option<i64>,
+    /// Rows have gone back in time: they are held and sorted.
+    sorting: bool,
+    /// Rows held, in the order they came.
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     pending_bytes: usize,
@@ -87,9 +95,66 @@ pub struct PartitionWriter {
 }
 
 impl PartitionWriter {
-    /// Writes a batch (once a row group's worth of rows has come).
+    /// Writes a batch (or holds it, to sort it with those that follow).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows();
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if !self.sorting {
+            let times = crate::order::times(batch)?;
+            if times.is_sorted() && self.last_time.is_none_or(|t| t <= times[0]) {
+                return self.write_in_order(batch, &times);
+            }
+            // Back in time: the row group written so far is in order; end it there.
+            self.end_group()?;
+            self.sorting = true;
+        }
+        self.hold(batch)
+    }
+
+    /// Writes rows in time order, ending the row group where a period ends once it is full.
+    fn write_in_order(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<()> {
+        let mut offset = 0;
+        while offset < times.len() {
+            let end = if self.open_rows < self.group_rows {
+                (offset + self.group_rows - self.open_rows).min(times.len())
+            } else {
+                // Full: up to where the period of the last row written ends.
+                let last = self.last_time.unwrap_or(i64::MIN);
+                offset + times[offset..].iter().take_while(|&&t| t == last).count()
+            };
+            if end > offset {
+                let part =
+                    if offset == 0 && end == times.len() { batch.clone() } else { batch.slice(offset, end - offset) };
+                self.writer.write(&part).map_err(|e| self.failed(&e))?;
+                self.open_rows += end - offset;
+                self.last_time = Some(times[end - 1]);
+            }
+            let period_ended = end < times.len() && Some(times[end]) != self.last_time;
+            if self.open_rows >= self.group_rows && (period_ended || self.open_rows >= 2 * self.group_rows) {
+                self.end_group()?;
+            }
+            offset = end;
+        }
+        Ok(())
+    }
+
+    fn failed(&self, e: &dyn std::fmt::Display) -> Error {
+        Error::Store(format!("writing {}: {e}", self.tmp.display()))
+    }
+
+    /// Ends the row group being written.
+    fn end_group(&mut self) -> Result<()> {
+        if self.open_rows > 0 {
+            self.writer.flush().map_err(|e| self.failed(&e))?;
+            self.open_rows = 0;
+        }
+        Ok(())
+    }
+
+    /// Holds rows to sort, writing a row group once a group's worth is held.
+    fn hold(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let take = (self.group_rows - self.pending_rows.min(self.group_rows)).max(1).min(batch.num_rows() - offset);
@@ -110,29 +175,32 @@ impl PartitionWriter {
         self.pending_bytes
     }
 
-    /// Writes the rows held as a row group now (a smaller one), to free their memory.
+    /// Writes what is held (or ends the row group being written) now: a smaller row group, to
+    /// free memory.
     pub fn flush(&mut self) -> Result<()> {
-        self.write_group(false)
+        self.write_group(false)?;
+        self.end_group()
     }
 
     /// Sorts the rows held and writes them as one row group; with `hold_latest`, those of the
-    /// latest charge period start stay held, unless they are most of the rows.
+    /// latest period stay held, unless they are half the rows or more.
     fn write_group(&mut self, hold_latest: bool) -> Result<()> {
         use datafusion::arrow::compute::interleave_record_batch;
         if self.pending_rows == 0 {
             return Ok(());
         }
-        let failed = |e: &dyn std::fmt::Display| Error::Store(format!("writing {}: {e}", self.tmp.display()));
         let pending = std::mem::take(&mut self.pending);
-        let keys = crate::order::keys(&pending)?;
-        let order = crate::order::sorted_positions(&keys);
+        let mut times = Vec::with_capacity(self.pending_rows);
+        for batch in &pending {
+            times.extend(crate::order::times(batch)?);
+        }
+        let order = crate::order::sorted_positions(&times);
         let position = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
-        let mut write = keys.len();
+        let mut write = times.len();
         if hold_latest {
-            let latest = crate::order::time_of(keys[position(keys.len() - 1)]);
-            let held =
-                (0..keys.len()).rev().take_while(|&i| crate::order::time_of(keys[position(i)]) == latest).count();
-            if held < keys.len() / 2 {
+            let latest = times[position(times.len() - 1)];
+            let held = (0..times.len()).rev().take_while(|&i| times[position(i)] == latest).count();
+            if held < times.len() / 2 {
                 write -= held;
             }
         }
@@ -152,23 +220,17 @@ impl PartitionWriter {
         };
         let refs: Vec<&RecordBatch> = pending.iter().collect();
         const SLICE: usize = 64 * 1024;
-        if order.is_none() && write == keys.len() {
-            for batch in &pending {
-                self.writer.write(batch).map_err(|e| failed(&e))?;
-            }
-        } else {
-            for from in (0..write).step_by(SLICE) {
-                let indices: Vec<(usize, usize)> = (from..(from + SLICE).min(write)).map(locate).collect();
-                let sorted = interleave_record_batch(&refs, &indices).map_err(|e| failed(&e))?;
-                self.writer.write(&sorted).map_err(|e| failed(&e))?;
-            }
+        for from in (0..write).step_by(SLICE) {
+            let indices: Vec<(usize, usize)> = (from..(from + SLICE).min(write)).map(locate).collect();
+            let sorted = interleave_record_batch(&refs, &indices).map_err(|e| self.failed(&e))?;
+            self.writer.write(&sorted).map_err(|e| self.failed(&e))?;
         }
-        self.writer.flush().map_err(|e| failed(&e))?;
+        self.writer.flush().map_err(|e| self.failed(&e))?;
         self.pending_rows = 0;
         self.pending_bytes = 0;
-        if write < keys.len() {
-            let indices: Vec<(usize, usize)> = (write..keys.len()).map(locate).collect();
-            let held = interleave_record_batch(&refs, &indices).map_err(|e| failed(&e))?;
+        if write < times.len() {
+            let indices: Vec<(usize, usize)> = (write..times.len()).map(locate).collect();
+            let held = interleave_record_batch(&refs, &indices).map_err(|e| self.failed(&e))?;
             self.pending_rows = held.num_rows();
             self.pending_bytes = held.get_array_memory_size();
             self.pending.push(held);
@@ -180,6 +242,7 @@ impl PartitionWriter {
     /// for [`Store::merge`]. Returns its path and rows.
     pub fn finish(mut self) -> Result<(PathBuf, usize)> {
         self.write_group(false)?;
+        self.end_group()?;
         let file =
             self.writer.into_inner().map_err(|e| Error::Store(format!("finishing {}: {e}", self.tmp.display())))?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
@@ -210,7 +273,7 @@ impl PartitionWriter {
 fn writer_properties() -> WriterProperties {
     let mut props = WriterProperties::builder()
         // The writer decides where row groups end ([`PartitionWriter::write`]); this only caps
-        // one that a caller's batch would make larger.
+        // one that a long period would make larger.
         .set_max_row_group_row_count(Some(4 * ROW_GROUP_ROWS))
         .set_dictionary_page_size_limit(8 << 20);
     for column in COLUMNS.iter().filter(|c| c.kind == ColumnType::Decimal) {
@@ -285,6 +348,9 @@ impl Store {
             tmp,
             target,
             rows: 0,
+            open_rows: 0,
+            last_time: None,
+            sorting: false,
             pending: Vec::new(),
             pending_rows: 0,
             pending_bytes: 0,
@@ -537,7 +603,7 @@ mod tests {
     }
 
     #[test]
-    fn each_row_group_is_sorted_by_period_sub_account_and_service_and_keeps_every_row() {
+    fn each_row_group_is_in_period_order_and_every_row_is_kept_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::new(dir.path()).with_row_group_rows(1000);
         let write = |batches: &[RecordBatch], account: &str, flush_after: Option<usize>| {
@@ -550,39 +616,43 @@ mod tests {
             }
             writer.commit().expect("commit")
         };
-        let input_rows = |batches: &[RecordBatch]| -> usize { batches.iter().map(RecordBatch::num_rows).sum() };
         let check = |path: &Path, batches: &[RecordBatch]| {
             let groups = row_groups(path);
             for (g, rows) in groups.iter().enumerate() {
-                let keys: Vec<_> = rows.iter().map(|(t, a, s, _)| (t, a, s)).collect();
-                assert!(keys.is_sorted(), "row group {g} is sorted: {:?}", &keys[..keys.len().min(5)]);
+                let times: Vec<_> = rows.iter().map(|(t, ..)| t).collect();
+                assert!(times.is_sorted(), "row group {g} is in period order: {:?}", &times[..times.len().min(5)]);
             }
             let mut stored: Vec<String> =
                 groups.concat().into_iter().map(|(t, a, s, r)| format!("{t} {a} {s} {r}")).collect();
             stored.sort();
-            let mut given = Vec::new();
-            for group in row_groups_of_batches(batches) {
-                given.extend(group);
-            }
+            let mut given = row_groups_of_batches(batches).concat();
             given.sort();
-            assert_eq!(stored.len(), input_rows(batches));
             assert_eq!(stored, given, "every row is kept, once");
             groups
         };
-        // An export in time order, each day's rows in the reverse of the stored order: row
-        // groups hold whole days, one after another.
+        // An export in time order: written as it comes, each day's rows in the export's order,
+        // row groups ended where a day ends, so that each day is in one row group.
         let in_time = rows_by_day(0..10, |_, i| 299 - i);
         let groups = check(&write(&in_time, "a", None), &in_time);
-        assert!(groups.len() >= 3, "3000 rows in groups of about 1000: {}", groups.len());
+        assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [1200, 1200, 600], "groups of four days");
         for pair in groups.windows(2) {
             let (last, first) = (pair[0].last().expect("rows").0, pair[1].first().expect("rows").0);
             assert!(last < first, "a day is in one row group: {last} then {first}");
         }
-        // Days out of order, and a row group cut short by a flush: every group still sorted.
-        let shuffled = rows_by_day(0..10, |day, i| (i * 7 + day as usize * 13) % 300);
-        let shuffled: Vec<RecordBatch> = shuffled.iter().rev().cloned().collect();
-        let groups = check(&write(&shuffled, "b", Some(2)), &shuffled);
-        assert_eq!(groups[0].len(), input_rows(&shuffled[..3]), "a flush writes what is held");
+        let first_day: Vec<String> = groups[0][..300].iter().map(|(_, a, s, r)| format!("{a} {s} {r}")).collect();
+        let given_day: Vec<String> = row_groups_of_batches(&in_time).concat()[..300]
+            .iter()
+            .map(|row| row.split_once(' ').expect("time").1.to_string())
+            .collect();
+        assert_eq!(first_day, given_day, "a day's rows keep the export's order");
+        // A flush ends the row group there.
+        let groups = check(&write(&in_time, "c", Some(0)), &in_time);
+        assert_eq!(groups[0].len(), 128);
+        // Days out of order: every row group sorted all the same.
+        let shuffled: Vec<RecordBatch> =
+            rows_by_day(0..10, |day, i| (i * 7 + day as usize * 13) % 300).into_iter().rev().collect();
+        let groups = check(&write(&shuffled, "b", None), &shuffled);
+        assert!(groups.len() >= 3, "3000 rows in groups of about 1000: {}", groups.len());
     }
 
     /// A filter on the charge period skips the pages of a sorted row group that hold other
@@ -591,8 +661,9 @@ mod tests {
     async fn a_period_filter_skips_pages_of_a_row_group_written_out_of_time_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::new(dir.path()).with_row_group_rows(40_000);
-        // 30,000 rows over 100 days, last day first: one row group of two pages (of 20,000
-        // rows, Parquet's default), which without sorting would both hold every day.
+        // 30,000 rows over 100 days, last day first: after a few rows of the last day, one row
+        // group of two pages (of 20,000 rows, Parquet's default), which without sorting would
+        // both hold most days.
         let batches: Vec<RecordBatch> = rows_by_day(0..100, |_, i| i).into_iter().rev().collect();
         let mut writer = store.writer("2026-01", "a").expect("writer");
         for batch in &batches {
