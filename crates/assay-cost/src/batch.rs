@@ -37,6 +37,15 @@ impl Capacity {
     }
 }
 
+/// A record batch of one array per FOCUS column, in [`COLUMNS`]' order, each field named after
+/// its column and typed as its array.
+fn batch_of(arrays: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let fields: Vec<Field> =
+        COLUMNS.iter().zip(&arrays).map(|(c, a)| Field::new(c.name, a.data_type().clone(), true)).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::Store(format!("building a batch: {e}")))
+}
+
 /// Which rows of a column have a value.
 struct Validity(BooleanBufferBuilder);
 
@@ -381,14 +390,7 @@ impl BatchBuilder {
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Column::finish).collect::<Result<_>>()?;
         self.rows = 0;
-        let schema = Arc::new(Schema::new(
-            COLUMNS
-                .iter()
-                .zip(&arrays)
-                .map(|(c, a)| Field::new(c.name, a.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        ));
-        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Store(format!("building a batch: {e}")))
+        batch_of(arrays)
     }
 }
 
@@ -451,14 +453,7 @@ mod tests {
             }
         }
         let arrays: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
-        let schema = Arc::new(Schema::new(
-            COLUMNS
-                .iter()
-                .zip(&arrays)
-                .map(|(c, a)| Field::new(c.name, a.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        ));
-        RecordBatch::try_new(schema, arrays).expect("batch")
+        batch_of(arrays).expect("batch")
     }
 
     /// Generated FOCUS rows: the header and the records.
