@@ -125,9 +125,7 @@ impl PartitionWriter {
                 offset + times[offset..].iter().take_while(|&&t| t == last).count()
             };
             if end > offset {
-                let part =
-                    if offset == 0 && end == times.len() { batch.clone() } else { batch.slice(offset, end - offset) };
-                self.writer.write(&part).map_err(|e| self.failed(&e))?;
+                self.writer.write(&batch.slice(offset, end - offset)).map_err(|e| self.failed(&e))?;
                 self.open_rows += end - offset;
                 self.last_time = Some(times[end - 1]);
             }
@@ -157,8 +155,8 @@ impl PartitionWriter {
     fn hold(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let take = (self.group_rows - self.pending_rows.min(self.group_rows)).max(1).min(batch.num_rows() - offset);
-            let part = if offset == 0 && take == batch.num_rows() { batch.clone() } else { batch.slice(offset, take) };
+            let take = self.group_rows.saturating_sub(self.pending_rows).max(1).min(batch.num_rows() - offset);
+            let part = batch.slice(offset, take);
             offset += take;
             self.pending_rows += part.num_rows();
             self.pending_bytes += part.get_array_memory_size();
@@ -307,8 +305,8 @@ impl Store {
     }
 
     /// The same store, writing row groups of `rows` rows (for tests of many row groups).
-    #[doc(hidden)]
-    pub fn with_row_group_rows(mut self, rows: usize) -> Store {
+    #[cfg(test)]
+    pub(crate) fn with_row_group_rows(mut self, rows: usize) -> Store {
         self.row_group_rows = rows.max(1);
         self
     }
@@ -567,8 +565,7 @@ mod tests {
     }
 
     /// The (start, sub account, service, resource) of each row of each row group of a file.
-    fn row_groups(path: &Path) -> Vec<Vec<(i64, String, String, String)>> {
-        use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
+    fn row_groups(path: &Path) -> Vec<Vec<Row>> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let groups = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open"))
             .expect("parquet")
@@ -581,23 +578,24 @@ mod tests {
                     .with_row_groups(vec![g])
                     .build()
                     .expect("reader");
-                let mut rows = Vec::new();
-                for batch in reader {
-                    let batch = batch.expect("batch");
-                    let text = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
-                    let start = batch.column_by_name("ChargePeriodStart").expect("start");
-                    let start = start.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp");
-                    let (sub, service, resource) = (text("SubAccountId"), text("ServiceName"), text("ResourceId"));
-                    for i in 0..batch.num_rows() {
-                        rows.push((
-                            start.value(i),
-                            sub.value(i).to_string(),
-                            service.value(i).to_string(),
-                            resource.value(i).to_string(),
-                        ));
-                    }
-                }
-                rows
+                reader.flat_map(|batch| rows_of(&batch.expect("batch"))).collect()
+            })
+            .collect()
+    }
+
+    /// A row as the tests compare it: (start, sub account, service, resource).
+    type Row = (i64, String, String, String);
+
+    /// The rows of a batch.
+    fn rows_of(batch: &RecordBatch) -> Vec<Row> {
+        use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
+        let text = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
+        let start = batch.column_by_name("ChargePeriodStart").expect("start");
+        let start = start.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp");
+        let (sub, service, resource) = (text("SubAccountId"), text("ServiceName"), text("ResourceId"));
+        (0..batch.num_rows())
+            .map(|i| {
+                (start.value(i), sub.value(i).to_string(), service.value(i).to_string(), resource.value(i).to_string())
             })
             .collect()
     }
@@ -622,10 +620,9 @@ mod tests {
                 let times: Vec<_> = rows.iter().map(|(t, ..)| t).collect();
                 assert!(times.is_sorted(), "row group {g} is in period order: {:?}", &times[..times.len().min(5)]);
             }
-            let mut stored: Vec<String> =
-                groups.concat().into_iter().map(|(t, a, s, r)| format!("{t} {a} {s} {r}")).collect();
+            let mut stored = groups.concat();
             stored.sort();
-            let mut given = row_groups_of_batches(batches).concat();
+            let mut given: Vec<Row> = batches.iter().flat_map(rows_of).collect();
             given.sort();
             assert_eq!(stored, given, "every row is kept, once");
             groups
@@ -639,12 +636,8 @@ mod tests {
             let (last, first) = (pair[0].last().expect("rows").0, pair[1].first().expect("rows").0);
             assert!(last < first, "a day is in one row group: {last} then {first}");
         }
-        let first_day: Vec<String> = groups[0][..300].iter().map(|(_, a, s, r)| format!("{a} {s} {r}")).collect();
-        let given_day: Vec<String> = row_groups_of_batches(&in_time).concat()[..300]
-            .iter()
-            .map(|row| row.split_once(' ').expect("time").1.to_string())
-            .collect();
-        assert_eq!(first_day, given_day, "a day's rows keep the export's order");
+        let given: Vec<Row> = in_time.iter().flat_map(rows_of).collect();
+        assert_eq!(groups[0][..300], given[..300], "a day's rows keep the export's order");
         // A flush ends the row group there.
         let groups = check(&write(&in_time, "c", Some(0)), &in_time);
         assert_eq!(groups[0].len(), 128);
@@ -695,23 +688,6 @@ mod tests {
             own + plan.children().into_iter().map(pruned).sum::<usize>()
         }
         assert_eq!(pruned(&plan), 20_000, "the first page (days 0 to 66) is skipped");
-    }
-
-    /// The rows of batches, as [`row_groups`] gives them, for comparing.
-    fn row_groups_of_batches(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-        use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
-        batches
-            .iter()
-            .map(|batch| {
-                let text = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
-                let start = batch.column_by_name("ChargePeriodStart").expect("start");
-                let start = start.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp");
-                let (sub, service, resource) = (text("SubAccountId"), text("ServiceName"), text("ResourceId"));
-                (0..batch.num_rows())
-                    .map(|i| format!("{} {} {} {}", start.value(i), sub.value(i), service.value(i), resource.value(i)))
-                    .collect()
-            })
-            .collect()
     }
 
     #[test]
