@@ -153,7 +153,7 @@ struct Pg {
 
 enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(Pg),
+    Postgres(Box<Pg>),
 }
 
 /// One connection to the store. Calls take `&self` and hold the connection for their
@@ -205,7 +205,12 @@ impl Db {
                 let where_ = redact(url);
                 let client = connect(url, &where_)?;
                 (
-                    Conn::Postgres(Pg { client: Some(client), url: url.clone(), where_, cache: HashMap::new() }),
+                    Conn::Postgres(Box::new(Pg {
+                        client: Some(client),
+                        url: url.clone(),
+                        where_,
+                        cache: HashMap::new(),
+                    })),
                     Backend::Postgres,
                 )
             }

@@ -21,7 +21,7 @@ pub struct Migration {
 }
 
 /// The advisory lock key that migrations take on PostgreSQL ("assay" in ASCII).
-const LOCK: i64 = 0x6173_7361_79;
+const LOCK: i64 = 0x0061_7373_6179;
 
 /// Brings `component`'s schema to the last of `steps`; the version it is now at.
 pub fn migrate(db: &Db, component: &str, steps: &[Migration]) -> Result<i64> {
