@@ -229,16 +229,19 @@ impl Graph {
         Ok(out)
     }
 
-    /// Marks finding keys as reported (durable when this returns).
-    pub fn mark_reported(&mut self, keys: &[String], time: &str) -> Result<(), GraphError> {
+    /// Marks finding keys as reported (durable when this returns); for each, whether this call
+    /// marked it (`false`: it was marked before, by another replica sharing the graph, say).
+    pub fn mark_reported(&mut self, keys: &[String], time: &str) -> Result<Vec<bool>, GraphError> {
         Ok(self.db.transaction(|tx| {
-            for key in keys {
-                tx.execute(
-                    "INSERT INTO reported (key, time) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    &vals![key, time],
-                )?;
-            }
-            Ok(())
+            keys.iter()
+                .map(|key| {
+                    tx.execute(
+                        "INSERT INTO reported (key, time) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        &vals![key, time],
+                    )
+                    .map(|n| n > 0)
+                })
+                .collect()
         })?)
     }
 

@@ -25,6 +25,9 @@ pub(crate) struct Finding<'a> {
     /// `Some` when the finding asks for a quarantine: the resource, when named (the request's
     /// `subject`).
     pub(crate) quarantine: Option<Option<&'a str>>,
+    /// A key that names the finding across replicas and restarts (a residency or quality
+    /// finding's key): its messages are stored once however often it is found.
+    pub(crate) key: Option<&'a str>,
 }
 
 /// The messages `actions` configure for a finding.
@@ -32,10 +35,20 @@ pub(crate) fn messages(actions: &Actions, finding: &Finding<'_>) -> Vec<Message>
     let mut out: Vec<Message> = actions
         .alerts
         .iter()
-        .map(|url| Message { kind: "alert", url: url.clone(), body: emitted(ALERT, finding.subject, &finding.about) })
+        .map(|url| Message {
+            kind: "alert",
+            url: url.clone(),
+            body: emitted(ALERT, finding.subject, &finding.about),
+            dedup: finding.key.map(|k| format!("alert {k} {url}")),
+        })
         .collect();
     if let (Some(resource), Some(url)) = (finding.quarantine, &actions.quarantine) {
-        out.push(Message { kind: "quarantine", url: url.clone(), body: emitted(QUARANTINE, resource, &finding.about) });
+        out.push(Message {
+            kind: "quarantine",
+            url: url.clone(),
+            body: emitted(QUARANTINE, resource, &finding.about),
+            dedup: finding.key.map(|k| format!("quarantine {k} {url}")),
+        });
     }
     out
 }
@@ -84,10 +97,10 @@ mod tests {
         let actions =
             Actions { alerts: vec!["http://a/1".into(), "http://a/2".into()], quarantine: Some("http://q".into()) };
         let about = json!({"finding": {"msg": "m"}});
-        let plain = Finding { about: about.clone(), subject: Some("s"), quarantine: None };
+        let plain = Finding { about: about.clone(), subject: Some("s"), quarantine: None, key: None };
         let kinds: Vec<&str> = messages(&actions, &plain).iter().map(|m| m.kind).collect();
         assert_eq!(kinds, ["alert", "alert"]);
-        let asked = Finding { about, subject: Some("s"), quarantine: Some(Some("s3://bucket")) };
+        let asked = Finding { about, subject: Some("s"), quarantine: Some(Some("s3://bucket")), key: None };
         let sent = messages(&actions, &asked);
         assert_eq!(sent.len(), 3);
         let request: Value = serde_json::from_slice(&sent[2].body).expect("a CloudEvent");

@@ -21,6 +21,9 @@ pub struct Config {
     pub require_signed: bool,
     /// The server's own files: the mirror of a remote estate, the last active revision.
     pub data: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://…`) for the state that replicas share (the lineage
+    /// graph, the alert outbox, findings reported), instead of SQLite files in `data`.
+    pub database: Option<String>,
     /// Where to listen.
     pub addr: SocketAddr,
     /// Serve HTTPS with these files instead of plain HTTP.

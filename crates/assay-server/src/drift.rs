@@ -471,7 +471,7 @@ fn record_changes(
         if status != "in_sync" && before.is_none_or(|b| b == in_sync_mark) {
             let about = json!({"kind": "drift", "cluster": report.cluster, "object": object, "status": status,
                 "details": details, "estate": estate});
-            let alert = crate::alerts::Finding { about, subject: Some(object), quarantine: None };
+            let alert = crate::alerts::Finding { about, subject: Some(object), quarantine: None, key: None };
             messages.extend(crate::alerts::messages(&active.actions, &alert));
         }
         state.ledger.record(assay_record::Record::DriftObservation(assay_record::DriftObservationRecord {

@@ -204,7 +204,12 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
             quarantined += usize::from(quarantine);
             messages.extend(alerts::messages(
                 actions,
-                &alerts::Finding { about, subject, quarantine: f.quarantine.as_ref().map(|q| q.resource.as_deref()) },
+                &alerts::Finding {
+                    about,
+                    subject,
+                    quarantine: f.quarantine.as_ref().map(|q| q.resource.as_deref()),
+                    key: None,
+                },
             ));
             records.push(Record::event_finding(
                 &id,
@@ -232,7 +237,7 @@ pub(crate) async fn receive(State(state): State<Arc<ServerState>>, headers: Head
             Some(outbox) => {
                 let pushed = tokio::task::spawn_blocking(move || outbox.push(&messages)).await;
                 match pushed {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         return error(
                             StatusCode::SERVICE_UNAVAILABLE,

@@ -60,6 +60,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use assay_store::is_postgres;
 pub use auth::{AuthConfig, Group, Scope};
 pub use config::FailureMode;
 pub use config::{Config, DriftWatch};
@@ -170,7 +171,7 @@ async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
     assay_policy::set_evaluation_time_limit(config.policy_timeout);
     let state = Arc::new(state::State::start(config)?);
     if !config.read_only {
-        state.start_checker(config.data.as_deref())?;
+        state.start_checker()?;
     }
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let socket = std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;

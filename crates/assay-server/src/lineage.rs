@@ -14,7 +14,7 @@
 //!   so it never takes more than a tenth of a core; events arriving meanwhile are covered by the
 //!   next run.
 
-use std::path::Path;
+use assay_store::Location;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,14 +59,20 @@ pub(crate) struct Intake {
     reader: Mutex<Graph>,
     wake: SyncSender<()>,
     checks: Mutex<Option<Receiver<()>>>,
+    location: Location,
     pub(crate) schemas: Option<Schemas>,
 }
 
 impl Intake {
-    /// Opens the graph in `dir/lineage.sqlite` and starts the writer.
-    pub(crate) fn open(dir: &Path, schemas: Option<Schemas>) -> Result<Intake> {
-        let path = dir.join("lineage.sqlite");
-        let open = || Graph::open(&path).with_context(|| format!("opening the lineage graph {}", path.display()));
+    /// Opens the graph (a SQLite file, or PostgreSQL) and starts the writer.
+    pub(crate) fn open(location: Location, schemas: Option<Schemas>) -> Result<Intake> {
+        if let Location::Sqlite(path) = &location
+            && let Some(dir) = path.parent()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let open =
+            || Graph::at(&location).with_context(|| format!("opening the lineage graph in {}", location.redacted()));
         let writer = open()?;
         let reader = open()?;
         let (queue, rx) = mpsc::channel(QUEUE);
@@ -78,7 +84,7 @@ impl Intake {
             .context("starting the lineage writer")?;
         // A first check at start covers events acknowledged before a restart.
         let _ = wake.try_send(());
-        Ok(Intake { queue, reader: Mutex::new(reader), wake, checks: Mutex::new(Some(checks)), schemas })
+        Ok(Intake { queue, reader: Mutex::new(reader), wake, checks: Mutex::new(Some(checks)), location, schemas })
     }
 
     /// Applies an event; returns once it is durable in the graph.
@@ -108,12 +114,12 @@ impl Intake {
     }
 
     /// Starts the checker thread; it stops when the intake is gone (its wake-ups end).
-    pub(crate) fn start_checker(&self, checker: Checker, dir: &Path) -> Result<()> {
+    pub(crate) fn start_checker(&self, checker: Checker) -> Result<()> {
         let Some(wakes) = self.checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
             return Ok(());
         };
-        let path = dir.join("lineage.sqlite");
-        let mut graph = Graph::open(&path).with_context(|| format!("opening the lineage graph {}", path.display()))?;
+        let mut graph = Graph::at(&self.location)
+            .with_context(|| format!("opening the lineage graph in {}", self.location.redacted()))?;
         std::thread::Builder::new()
             .name("assay-lineage-check".into())
             .spawn(move || {
@@ -192,36 +198,41 @@ fn check(checker: &Checker, graph: &mut Graph) -> Result<()> {
     let time = assay_record::Time::now();
     let estate = active.estate_at();
     // Neither kind asks for a quarantine: residency findings are about data that has already
-    // moved, quality changes are advice for the data's owners.
+    // moved, quality changes are advice for the data's owners. Each message carries its
+    // finding's key, so that replicas sharing the graph (and a restart between storing and
+    // marking) store it once.
     let mut messages = Vec::new();
     let about = |kind: &str, key: &str, finding: serde_json::Value| json!({"kind": kind, "key": key, "finding": finding, "estate": estate});
-    let mut alert = |about: serde_json::Value, subject: &str| {
-        let alert = alerts::Finding { about, subject: Some(subject), quarantine: None };
+    let mut alert = |about: serde_json::Value, subject: &str, key: &str| {
+        let alert = alerts::Finding { about, subject: Some(subject), quarantine: None, key: Some(key) };
         messages.extend(alerts::messages(&active.actions, &alert));
     };
     for (finding, key) in &residency {
-        alert(about("residency", key, json!(finding)), &finding.dataset);
+        alert(about("residency", key, json!(finding)), &finding.dataset, key);
     }
     for (finding, key) in &quality {
-        alert(about("quality", key, json!(finding)), &finding.dataset);
+        alert(about("quality", key, json!(finding)), &finding.dataset, key);
     }
     if !messages.is_empty() {
         let outbox =
             checker.outbox.as_ref().context("assay.yaml configures alert actions, but the server has no outbox")?;
         outbox.push(&messages).context("storing the lineage alerts")?;
     }
-    for (finding, _) in &residency {
+    // Stored before marked: a crash in between stores again (once, by key) rather than losing
+    // an alert. The finding is logged by the one replica that marks it.
+    let keys: Vec<String> =
+        residency.iter().map(|(_, k)| (*k).clone()).chain(quality.iter().map(|(_, k)| (*k).clone())).collect();
+    let marked = graph.mark_reported(&keys, &time.to_string())?;
+    let (marked_residency, marked_quality) = marked.split_at(residency.len());
+    for ((finding, _), _) in residency.iter().zip(marked_residency).filter(|(_, m)| **m) {
         tracing::warn!(rule = %finding.rule, "{}", finding.message);
         checker.metrics.decision("residency", "finding");
         checker.ledger.record(assay_record::Record::residency_finding(finding, time, estate.clone()));
     }
-    for (finding, _) in &quality {
+    for ((finding, _), _) in quality.iter().zip(marked_quality).filter(|(_, m)| **m) {
         tracing::warn!(dataset = %finding.dataset, metric = %finding.metric, "{}", finding.message);
         checker.metrics.decision("quality", "finding");
         checker.ledger.record(assay_record::Record::quality_finding(finding, time));
     }
-    let keys: Vec<String> =
-        residency.iter().map(|(_, k)| (*k).clone()).chain(quality.iter().map(|(_, k)| (*k).clone())).collect();
-    graph.mark_reported(&keys, &time.to_string())?;
     Ok(())
 }

@@ -1,21 +1,31 @@
-//! The outbox: alerts and quarantine requests waiting to be delivered, in SQLite in the data
-//! directory. A message is stored (and fsynced) before the event that caused it is answered,
-//! and deleted only after its receiver answered 2xx, so every message is delivered at least once
-//! even across restarts. Failed deliveries are retried with exponential backoff (1 s doubling
-//! to 5 min, with jitter); each message carries a stable id so receivers can drop duplicates.
+//! The outbox: alerts and quarantine requests waiting to be delivered, in the server's store
+//! (SQLite in the data directory, or the PostgreSQL database several replicas share). A message
+//! is stored (durably) before the event that caused it is answered, and marked delivered only
+//! after its receiver answered 2xx, so every message is delivered at least once even across
+//! restarts. Failed deliveries are retried with exponential backoff (1 s doubling to 5 min, with
+//! jitter); each message carries a stable id so receivers can drop duplicates.
+//!
+//! Several deliverers (one per replica) share one outbox: a deliverer claims a message for
+//! [`LEASE`] before sending it (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so two never claim
+//! the same one), and a replica that dies with a claim in hand loses it when the lease ends. A
+//! message may carry a dedup key (a finding and its receiver): a second message with the same
+//! key is not stored, and a delivered message is kept for [`KEEP_DELIVERED`] for that, so that
+//! replicas which find the same thing alert once.
 //!
 //! A receiver that fails puts all its messages back by the same wait, so that a dead receiver
 //! costs one attempt per wait, not one per message, and the others' messages keep flowing. A
 //! message still undelivered after [`Limits::max_age`] moves to the `dead_letter` table (kept
 //! for an operator, counted in status and metrics). The outbox holds at most
 //! [`Limits::max_pending`] messages: beyond that, storing fails and the event is answered 503.
+//!
+//! Counts and the oldest message are read by the deliverer (at least every few seconds) and
+//! kept in memory, so that status, metrics and readiness never wait for the store.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use assay_store::{Backend, Db, Location, Migration, vals};
 
 /// One message to deliver.
 #[derive(Debug, Clone)]
@@ -25,18 +35,23 @@ pub(crate) struct Message {
     pub(crate) url: String,
     /// A structured-mode CloudEvent.
     pub(crate) body: Vec<u8>,
+    /// Messages with the same key are one: the second is not stored.
+    pub(crate) dedup: Option<String>,
 }
 
-/// A stored message that is due: row id, URL, body, attempts so far.
-type Due = (i64, String, Vec<u8>, u32);
+/// A claimed message: row id, URL, body, attempts so far, whether it has a dedup key.
+type Due = (i64, String, Vec<u8>, u32, bool);
 
 /// Counts for `/v1/status` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Counts {
+    /// Messages waiting, on every replica.
     pub(crate) pending: u64,
+    /// Delivered by this replica since it started.
     pub(crate) delivered: u64,
+    /// Failed attempts of this replica since it started.
     pub(crate) failed_attempts: u64,
-    /// Messages moved to the dead-letter table (all time).
+    /// Messages in the dead-letter table (all time).
     pub(crate) dead: u64,
 }
 
@@ -55,13 +70,23 @@ impl Default for Limits {
     }
 }
 
+/// What the deliverer last read of the store.
+#[derive(Debug, Default)]
+struct Seen {
+    counts: Counts,
+    /// When the oldest waiting message was stored (ms since the epoch), and why its last
+    /// attempt failed.
+    oldest: Option<(i64, Option<String>)>,
+    /// Why the last read failed, when it did.
+    error: Option<String>,
+}
+
 pub(crate) struct Outbox {
     limits: Limits,
-    path: PathBuf,
-    db: Mutex<Connection>,
+    db: Db,
     wake: Condvar,
     stop: Mutex<bool>,
-    counts: Mutex<Counts>,
+    seen: Mutex<Seen>,
 }
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -69,6 +94,51 @@ const LAST_RETRY: Duration = Duration::from_secs(300);
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A receiver that does not accept a connection in this time is as good as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a claim holds: longer than a delivery may take.
+pub(crate) const LEASE: Duration = Duration::from_secs(15);
+/// How long a delivered message with a dedup key is kept, so that a replica that finds the same
+/// thing later does not alert again (findings are marked reported within seconds).
+const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The outbox's schema. SQLite's first version is the one files had before versions were kept.
+const SCHEMA: [Migration; 2] = [
+    Migration {
+        version: 1,
+        sqlite: "CREATE TABLE IF NOT EXISTS outbox (
+                     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, url TEXT NOT NULL, body BLOB NOT NULL,
+                     created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                     next_attempt_ms INTEGER NOT NULL, last_error TEXT);
+                 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms);
+                 CREATE INDEX IF NOT EXISTS outbox_url ON outbox (url);
+                 CREATE TABLE IF NOT EXISTS dead_letter (
+                     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, url TEXT NOT NULL, body BLOB NOT NULL,
+                     created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
+                     dead_ms INTEGER NOT NULL);",
+        postgres: "CREATE TABLE outbox (
+                       id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, url TEXT NOT NULL,
+                       body BYTEA NOT NULL, created_ms BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0,
+                       next_attempt_ms BIGINT NOT NULL, last_error TEXT);
+                   CREATE INDEX outbox_url ON outbox (url);
+                   CREATE TABLE dead_letter (
+                       id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, url TEXT NOT NULL,
+                       body BYTEA NOT NULL, created_ms BIGINT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT,
+                       dead_ms BIGINT NOT NULL);",
+    },
+    Migration {
+        version: 2,
+        sqlite: "ALTER TABLE outbox ADD COLUMN dedup TEXT;
+                 ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE outbox ADD COLUMN delivered_ms INTEGER;
+                 CREATE UNIQUE INDEX outbox_dedup ON outbox (dedup);
+                 DROP INDEX outbox_due;
+                 CREATE INDEX outbox_due ON outbox (next_attempt_ms) WHERE delivered_ms IS NULL;",
+        postgres: "ALTER TABLE outbox ADD COLUMN dedup TEXT;
+                   ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+                   ALTER TABLE outbox ADD COLUMN delivered_ms BIGINT;
+                   CREATE UNIQUE INDEX outbox_dedup ON outbox (dedup);
+                   CREATE INDEX outbox_due ON outbox (next_attempt_ms) WHERE delivered_ms IS NULL;",
+    },
+];
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -87,99 +157,113 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox in `dir/outbox.sqlite`.
-    pub(crate) fn open(dir: &Path, limits: Limits) -> Result<Outbox> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("outbox.sqlite");
-        let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS outbox (
-                 id INTEGER PRIMARY KEY,
-                 kind TEXT NOT NULL,
-                 url TEXT NOT NULL,
-                 body BLOB NOT NULL,
-                 created_ms INTEGER NOT NULL,
-                 attempts INTEGER NOT NULL DEFAULT 0,
-                 next_attempt_ms INTEGER NOT NULL,
-                 last_error TEXT
-             );
-             CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms);
-             CREATE INDEX IF NOT EXISTS outbox_url ON outbox (url);
-             CREATE TABLE IF NOT EXISTS dead_letter (
-                 id INTEGER PRIMARY KEY,
-                 kind TEXT NOT NULL,
-                 url TEXT NOT NULL,
-                 body BLOB NOT NULL,
-                 created_ms INTEGER NOT NULL,
-                 attempts INTEGER NOT NULL,
-                 last_error TEXT,
-                 dead_ms INTEGER NOT NULL
-             );",
-        )
-        .with_context(|| format!("preparing {}", path.display()))?;
-        let count = |table: &str| -> Result<u64> {
-            db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-                .with_context(|| format!("reading {}", path.display()))
-        };
-        let (pending, dead) = (count("outbox")?, count("dead_letter")?);
-        Ok(Outbox {
-            limits,
-            path,
-            db: Mutex::new(db),
-            wake: Condvar::new(),
-            stop: Mutex::new(false),
-            counts: Mutex::new(Counts { pending, dead, ..Counts::default() }),
-        })
+    /// Opens (or creates) the outbox: `outbox.sqlite` in a data directory, or a PostgreSQL
+    /// database.
+    pub(crate) fn open(location: &Location, limits: Limits) -> Result<Outbox> {
+        if let Location::Sqlite(path) = location
+            && let Some(dir) = path.parent()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let db = Db::open(location).with_context(|| format!("opening the outbox in {}", location.redacted()))?;
+        assay_store::migrate(&db, "outbox", &SCHEMA)
+            .with_context(|| format!("preparing the outbox in {}", location.redacted()))?;
+        let outbox =
+            Outbox { limits, db, wake: Condvar::new(), stop: Mutex::new(false), seen: Mutex::new(Seen::default()) };
+        outbox.refresh()?;
+        Ok(outbox)
     }
 
-    /// Stores messages durably, in one transaction, and wakes the deliverer. Blocking.
-    pub(crate) fn push(&self, messages: &[Message]) -> Result<()> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let mut db = lock(&self.db);
-        let pending = lock(&self.counts).pending;
-        if pending + messages.len() as u64 > self.limits.max_pending {
-            anyhow::bail!(
-                "the outbox holds {pending} undelivered messages, its limit ({}): are the receivers down?",
-                self.limits.max_pending
-            );
-        }
-        let tx = db.transaction().context("the outbox")?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (kind, url, body, created_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                )
-                .context("the outbox")?;
-            let now = now_ms();
-            for m in messages {
-                insert.execute(params![m.kind, m.url, m.body, now]).context("storing a message in the outbox")?;
+    /// Reads the counts and the oldest waiting message into memory.
+    pub(crate) fn refresh(&self) -> Result<()> {
+        let read = || -> Result<(u64, u64, Option<(i64, Option<String>)>), assay_store::Error> {
+            let counts = self
+                .db
+                .row(
+                    "SELECT (SELECT count(*) FROM outbox WHERE delivered_ms IS NULL), (SELECT count(*) FROM dead_letter)",
+                    &[],
+                )?
+                .ok_or_else(|| assay_store::Error::Type("no counts".into()))?;
+            let oldest = self
+                .db
+                .row(
+                    "SELECT created_ms, last_error FROM outbox WHERE delivered_ms IS NULL ORDER BY created_ms, id LIMIT 1",
+                    &[],
+                )?
+                .map(|r| Ok::<_, assay_store::Error>((r.get(0)?, r.get(1)?)))
+                .transpose()?;
+            Ok((counts.get(0)?, counts.get(1)?, oldest))
+        };
+        let result = read();
+        let mut seen = lock(&self.seen);
+        match result {
+            Ok((pending, dead, oldest)) => {
+                seen.counts.pending = pending;
+                seen.counts.dead = dead;
+                seen.oldest = oldest;
+                seen.error = None;
+                Ok(())
+            }
+            Err(e) => {
+                seen.error = Some(e.to_string());
+                Err(e).context("reading the outbox")
             }
         }
-        tx.commit().with_context(|| format!("committing to {}", self.path.display()))?;
-        drop(db);
-        lock(&self.counts).pending += messages.len() as u64;
+    }
+
+    /// Stores messages durably, in one transaction, and wakes the deliverer; how many were
+    /// new (a message whose dedup key is already stored is not). Blocking.
+    pub(crate) fn push(&self, messages: &[Message]) -> Result<usize> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let max = self.limits.max_pending;
+        let stored = self
+            .db
+            .transaction(|tx| {
+                let pending: i64 = tx
+                    .row("SELECT count(*) FROM outbox WHERE delivered_ms IS NULL", &[])?
+                    .map_or(Ok(0), |r| r.get(0))?;
+                if pending as u64 + messages.len() as u64 > max {
+                    return Err(assay_store::Error::Type(format!(
+                        "the outbox holds {pending} undelivered messages, its limit ({max}): are the receivers down?"
+                    )));
+                }
+                let now = now_ms();
+                let mut stored = 0;
+                for m in messages {
+                    stored += tx.execute(
+                        "INSERT INTO outbox (kind, url, body, created_ms, next_attempt_ms, dedup)
+                         VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT (dedup) DO NOTHING",
+                        &vals![m.kind, &m.url, &m.body, now, m.dedup.as_ref()],
+                    )? as usize;
+                }
+                Ok(stored)
+            })
+            .map_err(|e| match e {
+                assay_store::Error::Type(limit) => anyhow::anyhow!(limit),
+                e => anyhow::Error::new(e).context(format!("storing messages in {}", self.db.location().redacted())),
+            })?;
+        lock(&self.seen).counts.pending += stored as u64;
         self.wake.notify_all();
-        Ok(())
+        Ok(stored)
     }
 
     pub(crate) fn counts(&self) -> Counts {
-        *lock(&self.counts)
+        lock(&self.seen).counts
     }
 
-    /// How long the oldest undelivered message has waited, and why its last attempt failed.
-    pub(crate) fn oldest(&self) -> Result<Option<(Duration, Option<String>)>> {
-        let db = lock(&self.db);
-        let row = db
-            .query_row("SELECT created_ms, last_error FROM outbox ORDER BY created_ms, id LIMIT 1", [], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .optional()
-            .context("reading the outbox")?;
-        Ok(row.map(|(created, error)| (Duration::from_millis((now_ms() - created).max(0) as u64), error)))
+    /// How long the oldest undelivered message has waited, and why its last attempt failed;
+    /// or why the store could not be read.
+    pub(crate) fn oldest(&self) -> Result<Option<(Duration, Option<String>)>, String> {
+        let seen = lock(&self.seen);
+        if let Some(e) = &seen.error {
+            return Err(e.clone());
+        }
+        Ok(seen
+            .oldest
+            .as_ref()
+            .map(|(created, error)| (Duration::from_millis((now_ms() - created).max(0) as u64), error.clone())))
     }
 
     /// Asks the deliverer to stop after the message in hand.
@@ -192,39 +276,59 @@ impl Outbox {
         *lock(&self.stop)
     }
 
-    /// The next message that is due, or how long until one is.
+    /// Claims the next message that is due, or says how long until one is.
     fn next(&self) -> Result<std::result::Result<Due, Option<Duration>>> {
-        let db = lock(&self.db);
-        let row = db
-            .query_row(
-                "SELECT id, url, body, attempts, next_attempt_ms FROM outbox ORDER BY next_attempt_ms, id LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, u32>(3)?,
-                        r.get::<_, i64>(4)?,
-                    ))
-                },
-            )
-            .optional()
+        let (skip_locked, greatest) = match self.db.backend() {
+            Backend::Postgres => ("FOR UPDATE SKIP LOCKED", "greatest"),
+            Backend::Sqlite => ("", "max"),
+        };
+        let claim = format!(
+            "UPDATE outbox SET claimed_until = ?1 WHERE id = (
+                 SELECT id FROM outbox WHERE delivered_ms IS NULL AND next_attempt_ms <= ?2 AND claimed_until <= ?2
+                 ORDER BY next_attempt_ms, id LIMIT 1 {skip_locked})
+             RETURNING id, url, body, attempts, dedup IS NOT NULL"
+        );
+        let wait =
+            format!("SELECT min({greatest}(next_attempt_ms, claimed_until)) FROM outbox WHERE delivered_ms IS NULL");
+        let now = now_ms();
+        let claimed = self
+            .db
+            .transaction(|tx| {
+                if let Some(r) = tx.row(&claim, &vals![now + LEASE.as_millis() as i64, now])? {
+                    return Ok(Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+                }
+                let next: Option<i64> = tx.row(&wait, &[])?.map_or(Ok(None), |r| r.get(0))?;
+                Ok(Err(next.map(|due| Duration::from_millis((due - now).max(1) as u64))))
+            })
             .context("reading the outbox")?;
-        Ok(match row {
-            None => Err(None),
-            Some((id, url, body, attempts, due)) => {
-                let wait = due - now_ms();
-                if wait > 0 { Err(Some(Duration::from_millis(wait as u64))) } else { Ok((id, url, body, attempts)) }
-            }
-        })
+        Ok(claimed)
     }
 
-    fn delivered(&self, id: i64) -> Result<()> {
-        lock(&self.db).execute("DELETE FROM outbox WHERE id = ?1", params![id]).context("the outbox")?;
-        let mut c = lock(&self.counts);
-        c.pending = c.pending.saturating_sub(1);
-        c.delivered += 1;
+    fn delivered(&self, id: i64, dedup: bool) -> Result<()> {
+        let now = now_ms();
+        self.db
+            .transaction(|tx| {
+                if dedup {
+                    tx.execute(
+                        "UPDATE outbox SET delivered_ms = ?2, claimed_until = 0, body = ?3 WHERE id = ?1",
+                        &vals![id, now, &b""[..]],
+                    )?;
+                } else {
+                    tx.execute("DELETE FROM outbox WHERE id = ?1", &vals![id])?;
+                }
+                Ok(())
+            })
+            .context("the outbox")?;
+        let mut seen = lock(&self.seen);
+        seen.counts.pending = seen.counts.pending.saturating_sub(1);
+        seen.counts.delivered += 1;
+        Ok(())
+    }
+
+    /// Forgets delivered messages older than [`KEEP_DELIVERED`].
+    fn purge(&self) -> Result<()> {
+        let before = now_ms() - KEEP_DELIVERED.as_millis() as i64;
+        self.db.execute("DELETE FROM outbox WHERE delivered_ms < ?1", &vals![before]).context("the outbox")?;
         Ok(())
     }
 
@@ -234,48 +338,58 @@ impl Outbox {
         let now = now_ms();
         let next = now + backoff(attempts + 1).as_millis() as i64;
         let oldest_alive = now - self.limits.max_age.as_millis() as i64;
-        let mut db = lock(&self.db);
-        let tx = db.transaction().context("the outbox")?;
-        tx.execute(
-            "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
-            params![id, attempts + 1, next, error],
-        )
-        .context("the outbox")?;
-        tx.execute(
-            "UPDATE outbox SET next_attempt_ms = max(next_attempt_ms, ?2)
-             WHERE url = (SELECT url FROM outbox WHERE id = ?1)",
-            params![id, next],
-        )
-        .context("the outbox")?;
-        let dead = tx
-            .execute(
-                "INSERT INTO dead_letter (kind, url, body, created_ms, attempts, last_error, dead_ms)
-                 SELECT kind, url, body, created_ms, attempts, last_error, ?3 FROM outbox WHERE id = ?1 AND created_ms < ?2",
-                params![id, oldest_alive, now],
-            )
+        // Messages another deliverer holds keep their own schedule.
+        let (skip_locked, greatest) = match self.db.backend() {
+            Backend::Postgres => ("FOR UPDATE SKIP LOCKED", "greatest"),
+            Backend::Sqlite => ("", "max"),
+        };
+        let hold_back = format!(
+            "UPDATE outbox SET next_attempt_ms = {greatest}(next_attempt_ms, ?2) WHERE id IN (
+                 SELECT id FROM outbox WHERE url = (SELECT url FROM outbox WHERE id = ?1) AND delivered_ms IS NULL
+                 {skip_locked})"
+        );
+        let dead = self
+            .db
+            .transaction(|tx| {
+                tx.execute(
+                    "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4, claimed_until = 0 WHERE id = ?1",
+                    &vals![id, attempts + 1, next, error],
+                )?;
+                tx.execute(&hold_back, &vals![id, next])?;
+                let dead = tx.execute(
+                    "INSERT INTO dead_letter (kind, url, body, created_ms, attempts, last_error, dead_ms)
+                     SELECT kind, url, body, created_ms, attempts, last_error, ?3 FROM outbox WHERE id = ?1 AND created_ms < ?2",
+                    &vals![id, oldest_alive, now],
+                )?;
+                if dead > 0 {
+                    tx.execute("DELETE FROM outbox WHERE id = ?1", &vals![id])?;
+                }
+                Ok(dead)
+            })
             .context("the outbox")?;
+        let mut seen = lock(&self.seen);
+        seen.counts.failed_attempts += 1;
         if dead > 0 {
-            tx.execute("DELETE FROM outbox WHERE id = ?1", params![id]).context("the outbox")?;
-        }
-        tx.commit().with_context(|| format!("committing to {}", self.path.display()))?;
-        drop(db);
-        let mut c = lock(&self.counts);
-        c.failed_attempts += 1;
-        if dead > 0 {
-            c.pending = c.pending.saturating_sub(1);
-            c.dead += 1;
+            seen.counts.pending = seen.counts.pending.saturating_sub(1);
+            seen.counts.dead += 1;
             tracing::error!(%error, "an alert was not delivered in time; moved to the dead-letter table");
         }
         Ok(())
     }
 
-    /// Waits until woken, stopped, or `wait` (at most a minute) has passed.
+    /// Waits until woken, stopped, or `wait` has passed; at most a second on PostgreSQL (other
+    /// replicas store messages without waking this one) and five on SQLite, so that the counts
+    /// stay fresh.
     fn sleep(&self, wait: Option<Duration>) {
         let guard = lock(&self.stop);
         if *guard {
             return;
         }
-        let wait = wait.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(60));
+        let most = match self.db.backend() {
+            Backend::Postgres => Duration::from_secs(1),
+            Backend::Sqlite => Duration::from_secs(5),
+        };
+        let wait = wait.map_or(most, |w| w.min(most));
         let _ = self.wake.wait_timeout(guard, wait);
     }
 }
@@ -289,15 +403,29 @@ pub(crate) fn deliver(outbox: Arc<Outbox>) {
         .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
+    let mut refreshed = std::time::Instant::now();
+    let mut purged = std::time::Instant::now() - Duration::from_secs(3600);
     while !outbox.stopped() {
+        if refreshed.elapsed() >= Duration::from_secs(1) {
+            refreshed = std::time::Instant::now();
+            if let Err(e) = outbox.refresh() {
+                tracing::error!(error = %format!("{e:#}"), "reading the outbox failed");
+            }
+        }
+        if purged.elapsed() >= Duration::from_secs(3600) {
+            purged = std::time::Instant::now();
+            if let Err(e) = outbox.purge() {
+                tracing::warn!(error = %format!("{e:#}"), "forgetting old delivered messages failed");
+            }
+        }
         match outbox.next() {
-            Ok(Ok((id, url, body, attempts))) => {
+            Ok(Ok((id, url, body, attempts, dedup))) => {
                 let result = agent
                     .post(&url)
                     .header("content-type", "application/cloudevents+json; charset=utf-8")
                     .send(&body[..]);
                 let outcome = match result {
-                    Ok(response) if response.status().is_success() => outbox.delivered(id),
+                    Ok(response) if response.status().is_success() => outbox.delivered(id, dedup),
                     Ok(response) => {
                         let error = format!("{url} answered {}", response.status());
                         tracing::warn!(%error, attempts = attempts + 1, "delivery failed; will retry");
@@ -310,12 +438,14 @@ pub(crate) fn deliver(outbox: Arc<Outbox>) {
                     }
                 };
                 if let Err(e) = outcome {
+                    // The claim lapses by itself: the message is sent again after the lease.
                     tracing::error!(error = %format!("{e:#}"), "updating the outbox failed");
                     outbox.sleep(Some(Duration::from_secs(1)));
                 }
             }
             Ok(Err(wait)) => outbox.sleep(wait),
             Err(e) => {
+                lock(&outbox.seen).error = Some(format!("{e:#}"));
                 tracing::error!(error = %format!("{e:#}"), "reading the outbox failed");
                 outbox.sleep(Some(Duration::from_secs(1)));
             }
@@ -326,6 +456,10 @@ pub(crate) fn deliver(outbox: Arc<Outbox>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(dir: &std::path::Path) -> Location {
+        Location::Sqlite(dir.join("outbox.sqlite"))
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -339,53 +473,85 @@ mod tests {
     #[test]
     fn messages_survive_reopening_and_leave_once_delivered() {
         let dir = tempfile::tempdir().expect("test");
-        let outbox = Outbox::open(dir.path(), Limits::default()).expect("test");
-        let m = |n: u8| Message { kind: "alert", url: format!("http://127.0.0.1:9/{n}"), body: vec![n] };
+        let outbox = Outbox::open(&at(dir.path()), Limits::default()).expect("test");
+        let m = |n: u8| Message { kind: "alert", url: format!("http://127.0.0.1:9/{n}"), body: vec![n], dedup: None };
         outbox.push(&[m(1), m(2)]).expect("test");
         drop(outbox);
-        let outbox = Outbox::open(dir.path(), Limits::default()).expect("test");
+        let outbox = Outbox::open(&at(dir.path()), Limits::default()).expect("test");
         assert_eq!(outbox.counts().pending, 2);
-        let Ok(Ok((id, _, body, 0))) = outbox.next() else { panic!("a due message") };
+        let Ok(Ok((id, _, body, 0, false))) = outbox.next() else { panic!("a due message") };
         assert_eq!(body, vec![1]);
         outbox.failed(id, 0, "down").expect("test");
         // The failed one waits; the other, for another receiver, is due now.
-        let Ok(Ok((id2, _, body, 0))) = outbox.next() else { panic!("the second message") };
+        let Ok(Ok((id2, _, body, 0, false))) = outbox.next() else { panic!("the second message") };
         assert_eq!(body, vec![2]);
-        outbox.delivered(id2).expect("test");
+        outbox.delivered(id2, false).expect("test");
         assert!(matches!(outbox.next(), Ok(Err(Some(_)))));
+        outbox.refresh().expect("test");
         assert_eq!(outbox.counts().pending, 1);
     }
-}
 
+    #[test]
+    fn a_claimed_message_is_not_claimed_twice_and_a_dedup_key_is_stored_once() {
+        let dir = tempfile::tempdir().expect("test");
+        // Two deliverers on one store, as two replicas.
+        let a = Outbox::open(&at(dir.path()), Limits::default()).expect("test");
+        let b = Outbox::open(&at(dir.path()), Limits::default()).expect("test");
+        let m = |key: &str| Message {
+            kind: "alert",
+            url: "http://127.0.0.1:9/x".into(),
+            body: b"{}".to_vec(),
+            dedup: Some(key.into()),
+        };
+        assert_eq!(a.push(&[m("k1")]).expect("test"), 1);
+        assert_eq!(b.push(&[m("k1"), m("k2")]).expect("test"), 1, "k1 is stored already");
+        let Ok(Ok((first, ..))) = a.next() else { panic!("a claims one") };
+        let Ok(Ok((second, ..))) = b.next() else { panic!("b claims the other") };
+        assert_ne!(first, second);
+        assert!(matches!(a.next(), Ok(Err(Some(wait))) if wait <= LEASE), "both are claimed");
+        a.delivered(first, true).expect("test");
+        b.delivered(second, true).expect("test");
+        // Delivered, and still known: the same finding is not alerted again.
+        assert_eq!(a.push(&[m("k1"), m("k2")]).expect("test"), 0);
+        a.refresh().expect("test");
+        assert_eq!(a.counts().pending, 0);
+        assert!(matches!(a.next(), Ok(Err(None))));
+    }
+}
 #[cfg(test)]
 mod limits {
     use super::*;
+
+    fn tests_at(dir: &std::path::Path) -> Location {
+        Location::Sqlite(dir.join("outbox.sqlite"))
+    }
 
     #[test]
     fn a_dead_receiver_holds_back_its_own_messages_only_and_old_ones_go_to_dead_letters() {
         let dir = tempfile::tempdir().expect("test");
         let limits = Limits { max_pending: 3, max_age: Duration::from_millis(200) };
-        let outbox = Outbox::open(dir.path(), limits).expect("test");
-        let to = |url: &str, n: u8| Message { kind: "alert", url: url.into(), body: vec![n] };
+        let outbox = Outbox::open(&tests_at(dir.path()), limits).expect("test");
+        let to = |url: &str, n: u8| Message { kind: "alert", url: url.into(), body: vec![n], dedup: None };
         outbox.push(&[to("http://dead/a", 1), to("http://dead/a", 2), to("http://live/b", 3)]).expect("test");
         let err = outbox.push(&[to("http://live/b", 4)]).expect_err("over the limit");
         assert!(err.to_string().contains("its limit (3)"), "{err}");
-        let Ok(Ok((id, url, _, 0))) = outbox.next() else { panic!("a due message") };
+        let Ok(Ok((id, url, _, 0, _))) = outbox.next() else { panic!("a due message") };
         assert_eq!(url, "http://dead/a");
         outbox.failed(id, 0, "connection refused").expect("test");
         // The dead receiver's other message waits too; the live one is next.
-        let Ok(Ok((id3, url, _, 0))) = outbox.next() else { panic!("the live receiver's message") };
+        let Ok(Ok((id3, url, _, 0, _))) = outbox.next() else { panic!("the live receiver's message") };
         assert_eq!(url, "http://live/b");
-        outbox.delivered(id3).expect("test");
+        outbox.delivered(id3, false).expect("test");
         assert!(matches!(outbox.next(), Ok(Err(Some(_)))));
         // Past the age limit, a failed message moves to the dead letters.
         std::thread::sleep(Duration::from_millis(250));
         outbox.failed(id, 1, "connection refused").expect("test");
+        outbox.refresh().expect("test");
         let c = outbox.counts();
         assert_eq!((c.pending, c.dead, c.delivered), (1, 1, 1));
         assert!(outbox.oldest().expect("test").is_some_and(|(age, _)| age >= Duration::from_millis(200)));
         drop(outbox);
-        let outbox = Outbox::open(dir.path(), limits).expect("test");
+        let outbox = Outbox::open(&tests_at(dir.path()), limits).expect("test");
         assert_eq!(outbox.counts().dead, 1);
     }
 }

@@ -83,9 +83,15 @@ impl State {
             );
         }
         let record = activation_record(&candidate, None);
-        let outbox = match &config.data {
-            Some(dir) => {
-                let outbox = Arc::new(Outbox::open(dir, config.outbox)?);
+        // Shared state: in PostgreSQL when given, else in SQLite files in the data directory.
+        let store = |file: &str| match (&config.database, &config.data) {
+            (Some(url), _) => Some(assay_store::Location::Postgres(url.clone())),
+            (None, Some(dir)) => Some(assay_store::Location::Sqlite(dir.join(file))),
+            (None, None) => None,
+        };
+        let outbox = match store("outbox.sqlite") {
+            Some(location) => {
+                let outbox = Arc::new(Outbox::open(&location, config.outbox)?);
                 let deliverer = Arc::clone(&outbox);
                 // Not joined: what it has not delivered stays in the outbox for the next start.
                 std::thread::Builder::new()
@@ -101,8 +107,8 @@ impl State {
         if refused_at_start.is_some() {
             metrics.refusals.inc();
         }
-        let lineage = match &config.data {
-            Some(dir) => {
+        let lineage = match store("lineage.sqlite") {
+            Some(location) => {
                 let schemas = match &config.lineage_schemas {
                     Some(d) => Some(
                         assay_lineage::schema::Schemas::load(d)
@@ -110,7 +116,7 @@ impl State {
                     ),
                     None => None,
                 };
-                Some(Arc::new(crate::lineage::Intake::open(dir, schemas)?))
+                Some(Arc::new(crate::lineage::Intake::open(location, schemas)?))
             }
             None => None,
         };
@@ -194,18 +200,18 @@ impl State {
     }
 
     /// Starts the residency checker over the lineage graph, when there is one.
-    pub(crate) fn start_checker(&self, data: Option<&std::path::Path>) -> Result<()> {
-        match (&self.lineage, data) {
-            (Some(lineage), Some(dir)) => {
+    pub(crate) fn start_checker(&self) -> Result<()> {
+        match &self.lineage {
+            Some(lineage) => {
                 let checker = crate::lineage::Checker {
                     active: Arc::clone(&self.active),
                     outbox: self.outbox.clone(),
                     ledger: Arc::clone(&self.ledger),
                     metrics: Arc::clone(&self.metrics),
                 };
-                lineage.start_checker(checker, dir)
+                lineage.start_checker(checker)
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

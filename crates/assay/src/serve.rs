@@ -38,6 +38,11 @@ pub(crate) struct ServeArgs {
     /// the alert outbox.
     #[arg(long, env = "ASSAY_DATA")]
     data: Option<PathBuf>,
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`: keep the state that replicas share (the
+    /// lineage graph, the alert outbox, findings already reported) in PostgreSQL instead of
+    /// SQLite files in --data, so that several `assay serve` replicas act as one.
+    #[arg(long, env = "ASSAY_DATABASE")]
+    database: Option<String>,
     /// How often to look for a new estate head: `30s` (the default), `5m`, `500ms`; `0` only on
     /// `POST /v1/estate/refresh`.
     #[arg(long, env = "ASSAY_POLL")]
@@ -195,6 +200,7 @@ struct FileConfig {
     estate: Option<String>,
     branch: Option<String>,
     data: Option<PathBuf>,
+    database: Option<String>,
     poll: Option<String>,
     require_signed: Option<bool>,
     addr: Option<SocketAddr>,
@@ -357,6 +363,12 @@ fn run_with(mut args: ServeArgs, read_only: bool) -> Result<u8> {
         poll,
         require_signed: args.require_signed || file.require_signed.unwrap_or(false),
         data: args.data.or(file.data),
+        database: match args.database.or(file.database) {
+            Some(url) if !assay_server::is_postgres(&url) => {
+                bail!("--database {url:?}: give a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            }
+            other => other,
+        },
         addr: args
             .addr
             .or(file.addr)
