@@ -176,7 +176,8 @@ impl Outbox {
 
     /// Reads the counts and the oldest waiting message into memory.
     pub(crate) fn refresh(&self) -> Result<()> {
-        let read = || -> Result<(u64, u64, Option<(i64, Option<String>)>), assay_store::Error> {
+        type Read = (u64, u64, Option<(i64, Option<String>)>);
+        let read = || -> Result<Read, assay_store::Error> {
             let counts = self
                 .db
                 .row(
