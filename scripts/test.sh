@@ -14,6 +14,9 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=
 # The web UI's browser tests drive Debian's headless Chromium through chromedriver.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# A real PostgreSQL for the store and replica tests (each test starts its own server with
+# initdb and pg_ctl; Debian keeps them in /usr/lib/postgresql/VERSION/bin).
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]}" >&2
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"

@@ -32,7 +32,7 @@ pub(crate) fn problems(state: &ServerState) -> Vec<String> {
                 error.map(|e| format!(": {e}")).unwrap_or_default()
             )),
             Ok(_) => {}
-            Err(e) => problems.push(format!("the outbox cannot be read: {e:#}")),
+            Err(e) => problems.push(format!("the server's store (the outbox) cannot be read: {e}")),
         }
     }
     problems

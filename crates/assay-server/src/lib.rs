@@ -169,10 +169,14 @@ async fn start(config: &Config) -> Result<(Arc<state::State>, Listener)> {
         eprintln!("assay serve: {warning}");
     }
     assay_policy::set_evaluation_time_limit(config.policy_timeout);
-    let state = Arc::new(state::State::start(config)?);
-    if !config.read_only {
-        state.start_checker()?;
-    }
+    // Opening the stores blocks (files, and PostgreSQL through a blocking client).
+    let state = tokio::task::block_in_place(|| -> Result<Arc<state::State>> {
+        let state = Arc::new(state::State::start(config)?);
+        if !config.read_only {
+            state.start_checker()?;
+        }
+        Ok(state)
+    })?;
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let socket = std::net::TcpListener::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
     socket.set_nonblocking(true).context("the listening socket")?;

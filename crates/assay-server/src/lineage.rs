@@ -154,6 +154,11 @@ fn write(mut graph: Graph, mut queue: mpsc::Receiver<Pending>, wake: &SyncSender
             Ok(applied) => applied.into_iter().map(Ok).collect(),
             // The transaction rolled back whole: apply one by one, so that one failure is
             // answered as such and the rest are kept.
+            // The store is out of reach: every event of the group is answered so, at once.
+            Err(assay_lineage::graph::GraphError::Store(e)) if e.is_unreachable() => {
+                tracing::error!(error = %e, "the lineage store is out of reach; events are refused until it is back");
+                events.iter().map(|_| Err(format!("the lineage store is out of reach: {e}"))).collect()
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "a group commit failed; applying its events one by one");
                 events.iter().map(|event| graph.apply(event).map_err(|e| e.to_string())).collect()

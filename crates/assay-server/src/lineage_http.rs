@@ -61,7 +61,9 @@ pub(crate) async fn post(State(state): State<Arc<ServerState>>, headers: HeaderM
             }
             (StatusCode::CREATED, Json(json!({"digest": digest, "new": new}))).into_response()
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
+        // The graph's store failed (PostgreSQL unreachable, a full disk): nothing was kept, and
+        // the sender should send again later.
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
     }
 }
 
@@ -95,6 +97,6 @@ pub(crate) async fn get(
     match answer {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("{id} is not in the lineage graph")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
     }
 }

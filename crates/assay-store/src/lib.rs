@@ -133,6 +133,16 @@ impl Error {
         Error::Postgres { where_: where_.to_string(), message, code }
     }
 
+    /// Whether the store could not be reached at all (no connection, the server shutting down
+    /// or starting), as opposed to refusing a statement.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Postgres { code: None, .. } => true,
+            Error::Postgres { code: Some(c), .. } => c.starts_with("08") || c.starts_with("57P"),
+            _ => false,
+        }
+    }
+
     /// Whether running the transaction again may succeed (PostgreSQL chose it as the victim of
     /// a deadlock or a serialization failure).
     pub fn is_retryable(&self) -> bool {

@@ -1,0 +1,144 @@
+//! Several `assay serve` replicas on one PostgreSQL database (`--database`): lineage sent to
+//! either is visible from both; residency findings are alerted once each, even when a replica
+//! is killed mid-way; PostgreSQL going away makes replicas not ready and loses nothing they
+//! acknowledged.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use assay_store::testing::TempPostgres;
+use common::server::{RESIDENCY, Receiver, Server, estate_copy, eventually, flow, free_port};
+use serde_json::Value;
+
+/// The alerts the receiver got, by CloudEvent id: how many times each came.
+fn alert_counts(receiver: &Receiver) -> HashMap<String, usize> {
+    let got = receiver.got.lock().expect("got");
+    let mut counts = HashMap::new();
+    for (_, v) in got.iter().filter(|(_, v)| v["data"]["kind"] == "residency") {
+        *counts.entry(v["data"]["key"].as_str().unwrap_or("").to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn ids(answer: &Value) -> Vec<String> {
+    answer["graph"]
+        .as_array()
+        .map_or_else(Vec::new, |g| g.iter().filter_map(|n| n["id"].as_str().map(str::to_string)).collect())
+}
+
+#[test]
+fn two_replicas_share_the_graph_and_alert_each_finding_once_across_a_kill() {
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let receiver = Receiver::listen(port);
+    let estate = estate_copy(work.path(), &format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    let replica = |data: &str| Server::launch(work.path(), &["--estate", "estate", "--data", data, "--database", &url]);
+    let a = replica("a");
+    let b = replica("b");
+
+    // Sent to one, seen by both.
+    let (status, answer) =
+        a.json("POST", "/api/v1/lineage", &flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")));
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = b.json("GET", "/api/v1/lineage?nodeId=dataset:s3://lake-eu:clean&depth=2", &Value::Null);
+    assert_eq!(status, 200, "{answer}");
+    assert!(ids(&answer).contains(&"job:airflow:clean".to_string()), "{answer}");
+
+    // 500 training runs in the US on EU customer data, each a finding where it runs and one
+    // where it stores: 1,000 findings, sent half to each replica.
+    for i in 0..500u32 {
+        let mut e = flow(
+            10,
+            &format!("train_{i}"),
+            ("s3://customers-eu", &format!("raw_{i}")),
+            ("s3://models-us", &format!("model_{i}")),
+        );
+        e["run"]["runId"] = format!("0192f0c4-8a57-7d3c-b1a5-{:012}", 1000 + i).into();
+        let to = if i % 2 == 0 { &a } else { &b };
+        let (status, answer) = to.json("POST", "/api/v1/lineage", &e);
+        assert_eq!(status, 201, "{answer}");
+    }
+    // Replica A dies without a word once alerts are flowing.
+    eventually(Duration::from_secs(120), || (alert_counts(&receiver).len() >= 100).then_some(()))
+        .unwrap_or_else(|| panic!("alerts began to flow\nA:\n{}\nB:\n{}", a.log(), b.log()));
+    let mut a = a;
+    a.child.kill().expect("SIGKILL");
+    let at_kill = alert_counts(&receiver).len();
+    assert!(at_kill < 1000, "A was killed before every alert was out ({at_kill})");
+    a.child.wait().expect("wait");
+    let counts = eventually(Duration::from_secs(180), || {
+        let c = alert_counts(&receiver);
+        (c.len() >= 1000).then_some(c)
+    })
+    .unwrap_or_else(|| panic!("1,000 findings alerted, got {}\nB:\n{}", alert_counts(&receiver).len(), b.log()));
+    // A message A held when it died is sent again once its claim lapses; give that time.
+    std::thread::sleep(Duration::from_secs(20));
+    let counts = alert_counts(&receiver).into_iter().chain(counts).collect::<HashMap<_, _>>();
+    assert_eq!(counts.len(), 1000, "one alert per finding");
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    // At most the one A was sending when it was killed (the receiver had it; A had not yet
+    // written down that it had): at-least-once delivery, with a stable id for receivers.
+    assert!(twice.len() <= 1, "alerted more than once: {twice:?}");
+
+    // B answers for the whole graph, A's events too.
+    let (status, answer) =
+        b.json("GET", "/api/v1/lineage?nodeId=dataset:s3://customers-eu:raw_0&depth=1", &Value::Null);
+    assert_eq!(status, 200, "{answer}");
+    assert!(ids(&answer).contains(&"job:airflow:train_0".to_string()), "{answer}");
+    let (code, log) = b.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn postgresql_going_away_makes_a_replica_not_ready_and_loses_nothing_it_acknowledged() {
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(work.path(), &["--data", "data", "--database", &url]);
+    let event = |i: u32| {
+        let mut e = flow(10, &format!("job_{i}"), ("s3://in", &format!("in_{i}")), ("s3://out", &format!("out_{i}")));
+        e["run"]["runId"] = format!("0192f0c4-8a57-7d3c-b1a5-{:012}", 2000 + i).into();
+        e
+    };
+    for i in 0..20 {
+        let (status, answer) = server.json("POST", "/api/v1/lineage", &event(i));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, _) = server.request("GET", "/ready", None, b"");
+    assert_eq!(status, 200);
+
+    pg.stop();
+    // Refused, not acknowledged: the sender keeps the event and sends it again.
+    let (status, answer) = server.json("POST", "/api/v1/lineage", &event(20));
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["code"], "store_unavailable", "{answer}");
+    assert!(answer["message"].as_str().is_some_and(|m| m.contains("PostgreSQL")), "{answer}");
+    let (status, _) = server.json("GET", "/api/v1/lineage?nodeId=dataset:s3://in:in_0", &Value::Null);
+    assert_eq!(status, 503);
+    let problems = eventually(Duration::from_secs(20), || {
+        let (status, body) = server.request("GET", "/ready", None, b"");
+        (status == 503).then_some(body)
+    })
+    .expect("not ready while PostgreSQL is away");
+    assert!(problems.contains("cannot be read") && problems.contains("PostgreSQL"), "{problems}");
+
+    pg.start_again();
+    eventually(Duration::from_secs(20), || (server.request("GET", "/ready", None, b"").0 == 200).then_some(()))
+        .unwrap_or_else(|| panic!("ready again once PostgreSQL is back\n{}", server.log()));
+    let (status, answer) = server.json("POST", "/api/v1/lineage", &event(20));
+    assert_eq!(status, 201, "{answer}");
+    for i in 0..=20 {
+        let (status, answer) =
+            server.json("GET", &format!("/api/v1/lineage?nodeId=dataset:s3://in:in_{i}&depth=1"), &Value::Null);
+        assert_eq!(status, 200, "event {i} was kept: {answer}");
+        assert!(ids(&answer).contains(&format!("job:airflow:job_{i}")), "{answer}");
+    }
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
