@@ -28,6 +28,8 @@ pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
         "last_error": last_error,
         "authentication": state.auth.describe(),
         "ledger": state.ledger.dir.as_ref().map(|d| d.display().to_string()),
+        "ledger_entries": state.ledger.size(),
+        "ledger_sequencer": state.ledger.sequencer(),
         "outbox": state.outbox().map(|o| {
             let c = o.counts();
             json!({"pending": c.pending, "delivered": c.delivered, "failed_attempts": c.failed_attempts})

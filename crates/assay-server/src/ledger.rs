@@ -14,9 +14,17 @@ use assay_record::Record;
 
 use crate::active::Active;
 
+/// Where records go.
+enum Sink {
+    /// This server's own log.
+    Local(Appender),
+    /// A log several replicas share.
+    Shared(crate::ledger_shared::Shared),
+}
+
 /// Where records go: the ledger, when the server has one.
 pub(crate) struct Ledger {
-    appender: RwLock<Option<Appender>>,
+    appender: RwLock<Option<Sink>>,
     /// Records dropped because the ledger could not take them (failure mode open).
     lost: std::sync::atomic::AtomicU64,
     /// What of a decision's input its record keeps.
@@ -31,16 +39,22 @@ impl Ledger {
         ledger: Option<&(PathBuf, NoteSigner)>,
         read_only: Option<&PathBuf>,
         inputs: crate::decisions::DecisionInputs,
+        database: Option<&str>,
     ) -> Result<Ledger> {
-        let appender = match ledger {
-            Some((dir, signer)) => {
+        let appender = match (ledger, database) {
+            (Some((dir, signer)), Some(url)) => {
+                assay_ledger::store::read_checkpoint_note(dir)
+                    .with_context(|| format!("the ledger {} (create it with `assay log init`)", dir.display()))?;
+                Some(Sink::Shared(crate::ledger_shared::Shared::start(url, dir.clone(), signer.clone())?))
+            }
+            (Some((dir, signer)), None) => {
                 let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
                 // Decisions are answered before they are durable, so a longer batch costs no
                 // request any time, and it writes far fewer partial tiles under load.
                 let batching = Batching { max_delay: std::time::Duration::from_millis(50), ..Batching::default() };
-                Some(Appender::start(log, batching))
+                Some(Sink::Local(Appender::start(log, batching)))
             }
-            None => None,
+            (None, _) => None,
         };
         Ok(Ledger {
             appender: RwLock::new(appender),
@@ -50,7 +64,7 @@ impl Ledger {
         })
     }
 
-    fn guard(&self) -> std::sync::RwLockReadGuard<'_, Option<Appender>> {
+    fn guard(&self) -> std::sync::RwLockReadGuard<'_, Option<Sink>> {
         self.appender.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -68,15 +82,19 @@ impl Ledger {
                 return;
             }
         };
+        let shared = matches!(self.guard().as_ref(), Some(Sink::Shared(_)));
+        if shared {
+            return self.hand_over(bytes).await;
+        }
         let full = {
             let guard = self.guard();
-            let Some(appender) = guard.as_ref() else { return };
+            let Some(Sink::Local(appender)) = guard.as_ref() else { return };
             let Some(full) = self.offer(appender, bytes) else { return };
             full
         };
         let ledger = Arc::clone(self);
         let queued = tokio::task::spawn_blocking(move || {
-            if let Some(appender) = ledger.guard().as_ref()
+            if let Some(Sink::Local(appender)) = ledger.guard().as_ref()
                 && let Err(e) = appender.submit(full)
             {
                 tracing::error!(error = %e, "the decision ledger refused a record");
@@ -87,10 +105,57 @@ impl Ledger {
         }
     }
 
+    /// Hands a decision's record to the shared ledger and waits until PostgreSQL has it (at
+    /// most [`crate::ledger_shared::HANDOVER_WAIT`]; it stays queued after that).
+    async fn hand_over(self: &Arc<Self>, bytes: Vec<u8>) {
+        let (done, handed) = tokio::sync::oneshot::channel();
+        let full = {
+            let guard = self.guard();
+            let Some(Sink::Shared(shared)) = guard.as_ref() else { return };
+            match shared.try_submit(bytes, Some(done)) {
+                Ok(()) => None,
+                Err(_) if shared.failing().is_some() => {
+                    self.lose();
+                    return;
+                }
+                Err(full) => Some(full),
+            }
+        };
+        if let Some((bytes, done)) = full {
+            let ledger = Arc::clone(self);
+            let queued = tokio::task::spawn_blocking(move || {
+                if let Some(Sink::Shared(shared)) = ledger.guard().as_ref() {
+                    shared.submit(bytes, done);
+                }
+            });
+            if queued.await.is_err() {
+                tracing::error!("queueing a decision record failed");
+                return;
+            }
+        }
+        if tokio::time::timeout(crate::ledger_shared::HANDOVER_WAIT, handed).await.is_err() {
+            tracing::warn!("a decision is answered before its record reached the shared ledger's queue");
+        }
+    }
+
     /// Queues a record (blocking only while the queue is full).
     pub(crate) fn record(&self, record: Record) {
         let guard = self.guard();
-        let Some(appender) = guard.as_ref() else { return };
+        let appender = match guard.as_ref() {
+            None => return,
+            Some(Sink::Shared(shared)) => {
+                match record.to_entry() {
+                    Ok(bytes) => match shared.try_submit(bytes, None) {
+                        Ok(()) => {}
+                        Err(_) if shared.failing().is_some() => self.lose(),
+                        Err((bytes, _)) => shared.submit(bytes, None),
+                    },
+                    Err(e) => tracing::error!(error = %e, "a record could not be serialized"),
+                }
+                return;
+            }
+            Some(Sink::Local(appender)) => appender,
+        };
         match record.to_entry() {
             Ok(bytes) => {
                 if let Some(full) = self.offer(appender, bytes)
@@ -136,12 +201,26 @@ impl Ledger {
 
     /// Why the ledger cannot write, while it cannot.
     pub(crate) fn failing(&self) -> Option<String> {
-        self.guard().as_ref().and_then(Appender::failing)
+        match self.guard().as_ref()? {
+            Sink::Local(a) => a.failing(),
+            Sink::Shared(s) => s.failing(),
+        }
     }
 
     /// Entries durable in the ledger, when there is one.
     pub(crate) fn size(&self) -> Option<u64> {
-        self.guard().as_ref().map(Appender::durable)
+        self.guard().as_ref().map(|sink| match sink {
+            Sink::Local(a) => a.durable(),
+            Sink::Shared(s) => s.durable(),
+        })
+    }
+
+    /// Whether this replica sequences a shared ledger (`None`: the ledger is not shared).
+    pub(crate) fn sequencer(&self) -> Option<bool> {
+        match self.guard().as_ref()? {
+            Sink::Local(_) => None,
+            Sink::Shared(s) => Some(s.sequencer()),
+        }
     }
 
     /// Whether records are kept.
@@ -152,8 +231,12 @@ impl Ledger {
     /// Flushes the ledger: every queued record is durable when this returns.
     pub(crate) fn close(&self) -> Result<()> {
         let appender = self.appender.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(appender) = appender {
-            appender.close().map_err(|e| anyhow::anyhow!("{e}"))?;
+        match appender {
+            Some(Sink::Local(appender)) => {
+                appender.close().map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Some(Sink::Shared(shared)) => shared.close(std::time::Duration::from_secs(10))?,
+            None => {}
         }
         Ok(())
     }

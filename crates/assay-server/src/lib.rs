@@ -30,6 +30,7 @@ mod follow;
 mod health;
 mod ledger;
 mod ledger_read;
+mod ledger_shared;
 mod limits;
 mod lineage;
 mod metrics;

@@ -60,8 +60,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl State {
     pub(crate) fn start(config: &Config) -> Result<State> {
-        let ledger =
-            Arc::new(Ledger::open(config.ledger.as_ref(), config.ledger_read_only.as_ref(), config.decision_inputs)?);
+        let ledger = Arc::new(Ledger::open(
+            config.ledger.as_ref(),
+            config.ledger_read_only.as_ref(),
+            config.decision_inputs,
+            config.database.as_deref(),
+        )?);
         let rules = crate::follow::Rules {
             require_signed: config.require_signed,
             allow_history_rewrite: config.allow_history_rewrite,

@@ -142,3 +142,63 @@ fn postgresql_going_away_makes_a_replica_not_ready_and_loses_nothing_it_acknowle
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// The decision ids in a ledger, after checking it verifies.
+fn ledger_decisions(work: &std::path::Path) -> Vec<String> {
+    let verify = common::assay(work, &["log", "verify", "ledger", "--key", "k.pub"]);
+    assert_eq!(verify.status.code(), Some(0), "{}{}", common::stdout(&verify), common::stderr(&verify));
+    let shown = common::stdout(&common::assay(work, &["log", "show", "ledger", "--json"]));
+    shown
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
+        .filter(|r| r["type"] == "assay.dev/record/decision/v2")
+        .filter_map(|r| r["decision_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn decisions_on_both_replicas_land_once_in_one_ledger_across_a_sequencer_kill() {
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let work = tempfile::tempdir().expect("tempdir");
+    common::server::keyed_ledger(work.path());
+    let replica = |data: &str| {
+        Server::start(work.path(), &["--data", data, "--database", &url, "--ledger", "ledger", "--ledger-key", "k"])
+    };
+    let servers = [replica("a"), replica("b")];
+    let sequencer = |s: &Server| s.json("GET", "/v1/status", &Value::Null).1["ledger_sequencer"].clone();
+    let leader = eventually(Duration::from_secs(20), || {
+        let flags: Vec<Value> = servers.iter().map(sequencer).collect();
+        (flags.iter().filter(|f| **f == Value::Bool(true)).count() == 1 && flags.iter().all(Value::is_boolean))
+            .then(|| flags.iter().position(|f| *f == Value::Bool(true)).expect("one"))
+    })
+    .expect("exactly one replica sequences");
+    let input = serde_json::json!({"input": {"action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"}}});
+    let mut answered = Vec::new();
+    let mut decide = |s: &Server| {
+        let (status, answer) = s.json("POST", "/v1/data/authz/residency/allow", &input);
+        assert_eq!(status, 200, "{answer}");
+        answered.push(answer["decision_id"].as_str().expect("a decision id").to_string());
+    };
+    for i in 0..300 {
+        decide(&servers[i % 2]);
+    }
+    // The sequencer dies without a word; the other takes over and what the dead one answered
+    // is in the log all the same.
+    let [a, b] = servers;
+    let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
+    dead.child.kill().expect("SIGKILL");
+    dead.child.wait().expect("wait");
+    for _ in 0..200 {
+        decide(&survivor);
+    }
+    eventually(Duration::from_secs(20), || (sequencer(&survivor) == Value::Bool(true)).then_some(()))
+        .unwrap_or_else(|| panic!("the survivor sequences\n{}", survivor.log()));
+    let (code, log) = survivor.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let logged = ledger_decisions(work.path());
+    let unique: std::collections::HashSet<&String> = logged.iter().collect();
+    assert_eq!(unique.len(), logged.len(), "no decision twice");
+    let answered: std::collections::HashSet<&String> = answered.iter().collect();
+    assert_eq!(unique, answered, "every answered decision, and only those");
+}
