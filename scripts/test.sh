@@ -40,11 +40,13 @@ export ASSAY_AXE="$tools/node_modules/axe-core/axe.min.js"
 # From PyPI: the provenance test verifies assay's DSSE envelopes with securesystemslib; the
 # lineage intake test sends events with OpenLineage's own Python client.
 pyenv="${ASSAY_PYTHON_VENV:-${CARGO_TARGET_DIR:-$PWD/target}/tools/pyenv}"
-# DuckDB answers the FinOps Foundation's FOCUS use-case queries independently of assay.
-if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse, openlineage.client, duckdb, pytz' 2>/dev/null; then
-  echo "installing securesystemslib, openlineage-python and duckdb into $pyenv" >&2
+# DuckDB answers the FinOps Foundation's FOCUS use-case queries independently of assay. moto's
+# server mode is the S3-compatible server of the object-storage tests.
+if ! "$pyenv/bin/python" -c 'import securesystemslib.dsse, openlineage.client, duckdb, pytz, moto.server' 2>/dev/null; then
+  echo "installing securesystemslib, openlineage-python, duckdb and moto into $pyenv" >&2
   [[ -x "$pyenv/bin/python" ]] || python3 -m venv "$pyenv"
-  "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' 'openlineage-python==1.40.1' 'duckdb==1.4.2' 'pytz==2025.2' >&2
+  "$pyenv/bin/pip" install --quiet 'securesystemslib[crypto]==1.6.0' 'openlineage-python==1.40.1' 'duckdb==1.4.2' \
+    'pytz==2025.2' 'moto[server]==5.1.18' >&2
 fi
 # OPA 1.20.2 itself, the oracle of the Rego differential test: its Go engine as a shared library
 # from PyPI. The wheel declares Python 3.14 but loads and evaluates on 3.11.

@@ -5,6 +5,12 @@
 //! period's bill by re-exporting it whole, so a new export for a (period, account) replaces
 //! the old file: written beside it, synced, then renamed over it, so a reader never sees half a
 //! file and a crash leaves the old one.
+//!
+//! The same layout may live on object storage (`s3://bucket/prefix`, `gs://…`, `az://…`, through
+//! `object_store`): a partition is written to a local staging directory as above, then uploaded
+//! over the object it replaces. An object is visible only once its upload completes (a single
+//! PUT, or a multipart upload completed as one), so readers see the old partition or the new,
+//! never half of one; a failed upload leaves the old object.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -48,10 +54,137 @@ fn table_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// A billing store rooted at a data directory.
+/// Where the partitions are kept when they are on object storage.
+#[derive(Clone)]
+struct Remote {
+    /// `s3://bucket/prefix/focus`.
+    url: String,
+    /// The bucket's URL, as DataFusion registers stores: `s3://bucket`.
+    bucket: url::Url,
+    store: Arc<dyn object_store::ObjectStore>,
+    /// `prefix/focus` in the bucket.
+    prefix: object_store::path::Path,
+    /// Runs uploads and listings, whatever thread asks.
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Remote {
+    /// Builds the client of a bucket URL from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`,
+    /// as each cloud's own tools read them).
+    fn open(url: &str) -> Result<Remote> {
+        use object_store::ObjectStore;
+        let bad = |e: &dyn std::fmt::Display| Error::Store(format!("{url}: {e}"));
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
+        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "s3" | "s3a" => {
+                Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url).build().map_err(|e| bad(&e))?)
+            }
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url).build().map_err(|e| bad(&e))?,
+            ),
+            "az" | "azure" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).build().map_err(|e| bad(&e))?,
+            ),
+            other => return Err(bad(&format!("{other}:// is not a storage assay knows (s3, gs, az)"))),
+        };
+        let bucket = url::Url::parse(&format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))
+            .map_err(|e| bad(&e))?;
+        let prefix = object_store::path::Path::from(
+            format!("{}/focus", parsed.path().trim_matches('/')).trim_start_matches('/'),
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("assay-object-store")
+            .enable_all()
+            .build()
+            .map_err(|e| bad(&e))?;
+        Ok(Remote { url: format!("{}/focus", url.trim_end_matches('/')), bucket, store, prefix, rt: Arc::new(rt) })
+    }
+
+    /// Runs `work` on the store's own runtime and waits for it, from any thread.
+    fn run<T: Send + 'static>(&self, work: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.rt.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv().map_err(|_| Error::Store(format!("{}: the object store's runtime stopped", self.url)))?
+    }
+
+    /// The key of a staged partition file (`…/focus/billing_period=P/account-X.parquet`).
+    fn key(&self, local_root: &Path, local: &Path) -> object_store::path::Path {
+        let rel = local.strip_prefix(local_root).unwrap_or(local);
+        let mut key = self.prefix.clone();
+        for part in rel.iter() {
+            key = key.join(part.to_string_lossy().as_ref());
+        }
+        key
+    }
+
+    /// Uploads a finished partition over the object it replaces, then removes the local file.
+    fn publish(&self, local_root: &Path, local: &Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let key = self.key(local_root, local);
+        let store = Arc::clone(&self.store);
+        let (file, url) = (
+            local.to_path_buf(),
+            format!("{}/{}", self.url, local.strip_prefix(local_root).unwrap_or(local).display()),
+        );
+        self.run(async move {
+            let failed = |e: &dyn std::fmt::Display| Error::Store(format!("uploading {url}: {e}"));
+            let mut source = tokio::fs::File::open(&file).await.map_err(|e| failed(&e))?;
+            // One PUT for a small file, a multipart upload (completed as one) for a large one.
+            let mut sink = object_store::buffered::BufWriter::new(store, key);
+            if let Err(e) = tokio::io::copy(&mut source, &mut sink).await {
+                let _ = sink.abort().await;
+                return Err(failed(&e));
+            }
+            sink.shutdown().await.map_err(|e| failed(&e))?;
+            Ok(())
+        })?;
+        let _ = std::fs::remove_file(local);
+        Ok(())
+    }
+
+    /// Every partition object: its key, size and tag.
+    fn list(&self) -> Result<Vec<String>> {
+        use futures_util::TryStreamExt;
+        let store = Arc::clone(&self.store);
+        let (prefix, url) = (self.prefix.clone(), self.url.clone());
+        self.run(async move {
+            let objects: Vec<object_store::ObjectMeta> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| Error::Store(format!("listing {url}: {e}")))?;
+            Ok(objects
+                .into_iter()
+                .filter(|o| o.location.as_ref().ends_with(".parquet"))
+                .map(|o| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        o.location,
+                        o.size,
+                        o.last_modified.timestamp_nanos_opt().unwrap_or(0),
+                        o.e_tag.unwrap_or_default()
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// A billing store rooted at a data directory, or on object storage.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Set when the partitions live on object storage: `root` then stages them.
+    remote: Option<Remote>,
     /// The most memory a query may hold, in bytes; past it, operators that can spill to disk
     /// (sorts, aggregations, joins) do, and others fail with an error that says so.
     memory_limit: usize,
@@ -76,6 +209,9 @@ pub const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// since more of them may still come.
 #[derive(Debug)]
 pub struct PartitionWriter {
+    /// Where a committed file goes after it is in place locally, and the local root it is
+    /// under.
+    remote: Option<(Remote, PathBuf)>,
     writer: ArrowWriter<File>,
     tmp: PathBuf,
     target: PathBuf,
@@ -254,11 +390,16 @@ impl PartitionWriter {
         let _ = std::fs::remove_file(tmp);
     }
 
-    /// Finishes the file, syncs it, and renames it over the partition it replaces.
+    /// Finishes the file, syncs it, and renames it over the partition it replaces (on object
+    /// storage: uploads it over the object it replaces).
     pub fn commit(self) -> Result<PathBuf> {
         let target = self.target.clone();
+        let remote = self.remote.clone();
         let (tmp, _) = self.finish()?;
         replace_durably(&tmp, &target)?;
+        if let Some((remote, root)) = remote {
+            remote.publish(&root, &target)?;
+        }
         Ok(target)
     }
 }
@@ -280,6 +421,13 @@ fn writer_properties() -> WriterProperties {
     props.build()
 }
 
+/// Whether a `--data` value is a URL (object storage) rather than a directory.
+pub fn is_url(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
 /// Renames a synced file over `target` and makes the rename itself durable.
 fn replace_durably(tmp: &Path, target: &Path) -> Result<()> {
     std::fs::rename(tmp, target).map_err(|e| Error::io(target, e))?;
@@ -294,7 +442,37 @@ fn replace_durably(tmp: &Path, target: &Path) -> Result<()> {
 impl Store {
     /// The store in `data_dir` (created on first write).
     pub fn new(data_dir: &Path) -> Store {
-        Store { root: data_dir.join("focus"), memory_limit: DEFAULT_MEMORY_LIMIT, row_group_rows: ROW_GROUP_ROWS }
+        Store {
+            root: data_dir.join("focus"),
+            remote: None,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            row_group_rows: ROW_GROUP_ROWS,
+        }
+    }
+
+    /// The store at `location`: a directory, or an object storage URL (`s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`) whose credentials and endpoint come from
+    /// the environment as the cloud's own tools read them. Partitions bound for object storage
+    /// are staged in `staging` first.
+    pub fn at(location: &str, staging: &Path) -> Result<Store> {
+        if !is_url(location) {
+            return Ok(Store::new(Path::new(location)));
+        }
+        let remote = Remote::open(location)?;
+        Ok(Store { remote: Some(remote), ..Store::new(staging) })
+    }
+
+    /// Where the partitions are: a directory or a URL.
+    pub fn location(&self) -> String {
+        match &self.remote {
+            Some(r) => r.url.clone(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Whether partitions live on object storage.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// The same store, its queries held to `bytes` of memory (spilling to the system's temporary
@@ -342,6 +520,7 @@ impl Store {
         let writer = ArrowWriter::try_new(file, schema(), Some(writer_properties()))
             .map_err(|e| Error::Store(format!("creating {}: {e}", tmp.display())))?;
         Ok(PartitionWriter {
+            remote: self.remote.clone().map(|r| (r, self.root.clone())),
             writer,
             tmp,
             target,
@@ -362,7 +541,11 @@ impl Store {
     pub fn merge(&self, period: &str, account: &str, parts: &[(PathBuf, usize)]) -> Result<u64> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         if let [(only, rows)] = parts {
-            replace_durably(only, &self.partition_path(period, account))?;
+            let target = self.partition_path(period, account);
+            replace_durably(only, &target)?;
+            if let Some(remote) = &self.remote {
+                remote.publish(&self.root, &target)?;
+            }
             return Ok(*rows as u64);
         }
         let mut writer = self.writer(period, account)?;
@@ -389,6 +572,14 @@ impl Store {
     /// it; what it reads is the directory listing, not the data. For callers that keep answers
     /// worked out from the store (the server's cost page) and must know when they are stale.
     pub fn version(&self) -> String {
+        if let Some(remote) = &self.remote {
+            // Objects replaced in place get a new tag and time; a listing that fails is a
+            // version of its own, so that nothing is kept as if it were current.
+            let mut objects = remote.list().unwrap_or_else(|e| vec![format!("unlisted: {e}")]);
+            objects.sort();
+            let digest = Sha256::digest(objects.join("\n").as_bytes());
+            return digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        }
         let mut files = Vec::new();
         for period in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
             for f in std::fs::read_dir(period.path()).into_iter().flatten().flatten() {
@@ -447,14 +638,22 @@ impl Store {
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(crate::datetime::UtcDateTrunc::udf());
-        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
-        let url = format!("{}/", self.root.display());
+        let url = match &self.remote {
+            Some(remote) => {
+                ctx.runtime_env().register_object_store(&remote.bucket, Arc::clone(&remote.store));
+                format!("{}/", remote.url)
+            }
+            None => {
+                std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+                format!("{}/", self.root.display())
+            }
+        };
         ctx.register_listing_table("focus", &url, options, Some(table_schema()), None)
             .await
-            .map_err(|e| Error::Store(format!("opening the billing store {}: {e}", self.root.display())))?;
+            .map_err(|e| Error::Store(format!("opening the billing store {}: {e}", self.location())))?;
         Ok(ctx)
     }
 }

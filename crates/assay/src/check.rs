@@ -155,8 +155,9 @@ fn billing(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Option<assay_cost::budgets::Billing>> {
     let Some(dir) = data else { return Ok(None) };
-    let store = assay_cost::Store::new(dir);
-    if !store.root().is_dir() {
+    let location = dir.to_string_lossy();
+    let store = assay_cost::Store::at(&location, std::path::Path::new("assay-data"))?;
+    if !store.is_remote() && !store.root().is_dir() {
         diagnostics.push(Diagnostic::warning(
             dir.display().to_string(),
             "no billing data here (run `assay cost ingest`): budgets are projected from the manifests alone",

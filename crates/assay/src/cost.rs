@@ -19,10 +19,26 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn run(data: PathBuf, memory_limit: Option<usize>, command: CostCommand) -> Result<u8> {
-    let mut store = Store::new(&data);
+    // `--data s3://bucket/prefix` (or gs://, az://): the billing store on object storage; local
+    // working files (partitions before upload, rejected rows, the lineage graph) stay in
+    // ./assay-data.
+    let location = data.to_string_lossy().into_owned();
+    let data = if assay_cost::store::is_url(&location) { PathBuf::from("assay-data") } else { data };
+    let mut store = Store::at(&location, &data)?;
     if let Some(bytes) = memory_limit {
         store = store.with_memory_limit(bytes);
     }
+    let remote = store.is_remote();
+    let result = run_on(&store, &data, command);
+    if remote {
+        // Object storage fails in ways a local disk does not (unreachable, refused): say which.
+        return result.with_context(|| format!("the billing store {location}"));
+    }
+    result
+}
+
+fn run_on(store: &Store, data: &std::path::Path, command: CostCommand) -> Result<u8> {
+    let (store, data) = (store.clone(), data.to_path_buf());
     match command {
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
         CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {
@@ -180,7 +196,7 @@ async fn forecast_targets(
 ) -> Result<Vec<Target>> {
     let daily = series::daily(store, &Scope::default(), metric).await?;
     if daily.days == 0 {
-        anyhow::bail!("no billing data in {}: run `assay cost ingest` first", store.root().display());
+        anyhow::bail!("no billing data in {}: run `assay cost ingest` first", store.location());
     }
     let mut targets =
         vec![Target { name: "total".into(), first_day: daily.first_day, values: daily.total(), budget: None }];

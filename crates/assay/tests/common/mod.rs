@@ -154,6 +154,7 @@ pub const TEAM_POLICY: &str = "package k8s.team\n\ndeny contains msg if {\n\tinp
 pub mod apiserver;
 pub mod browser;
 pub mod prometheus;
+pub mod s3;
 pub mod scale;
 pub mod server;
 

@@ -1,0 +1,173 @@
+//! The billing store on object storage (`--data s3://bucket/prefix`), against an S3-compatible
+//! server (moto): ingestion uploads partitions, a re-export replaces its partition whole, every
+//! query of the billing benchmark answers as it does from local disk, and a server that goes
+//! away is named in a clear error.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::s3::S3;
+use common::{stderr, stdout};
+
+fn assay_with(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir)
+        .output()
+        .expect("running assay")
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(out), stderr(out));
+    stdout(out)
+}
+
+/// Lines of CSV output, sorted (queries without ORDER BY may come in any order).
+fn sorted(csv: &str) -> Vec<String> {
+    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+fn csv_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("generated")
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".csv"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_billing_store_on_s3_answers_as_on_local_disk() {
+    let s3 = S3::start("bills");
+    let env = s3.env();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    ok(&assay_with(dir, &[], &["cost", "generate", "--days", "70", "--start", "2026-01-01", "--out", "gen"]));
+    let files = csv_files(&dir.join("gen"));
+    let remote = "s3://bills/acme/billing";
+    for data in ["local", remote] {
+        let mut args = vec!["cost", "--data", data, "ingest"];
+        args.extend(files.iter().map(String::as_str));
+        ok(&assay_with(dir, &env, &args));
+    }
+    // The partitions are objects in the bucket, and nothing is left staged on local disk.
+    let (status, listing) =
+        common::server::http(&format!("127.0.0.1:{}", s3.port), "GET", "/bills?list-type=2&prefix=acme/", &[], b"");
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing.contains("acme/billing/focus/billing_period=2026-01/account-"), "{listing}");
+    assert_eq!(listing.matches("<Key>").count(), 3 * 3, "three months of three accounts: {listing}");
+    let staged: Vec<_> = walk(&dir.join("assay-data/focus"));
+    assert!(staged.is_empty(), "left on local disk: {staged:?}");
+
+    let month = |data: &str| {
+        let out = ok(&assay_with(
+            dir,
+            &env,
+            &[
+                "cost",
+                "--data",
+                data,
+                "query",
+                "SELECT date_trunc('month', max(ChargePeriodStart)) FROM focus",
+                "--format",
+                "csv",
+            ],
+        ));
+        out.lines().nth(1).expect("a row").get(..10).expect("a day").to_string()
+    };
+    let start = month("local");
+    assert_eq!(month(remote), start);
+    let queries = [
+        "SELECT SUM(EffectiveCost) FROM focus".to_string(),
+        "SELECT date_trunc('day', ChargePeriodStart) AS day, ServiceName, BillingAccountId, SUM(EffectiveCost) AS cost FROM focus GROUP BY 1, 2, 3".into(),
+        "SELECT ResourceId, SUM(EffectiveCost) AS cost FROM focus GROUP BY 1 ORDER BY cost DESC LIMIT 20".into(),
+        format!("SELECT Tags['cost-center'] AS CostCenter, SUM(EffectiveCost) AS Cost FROM focus WHERE ChargePeriodStart >= '{start}' AND Tags['team'] = 'research' GROUP BY 1 ORDER BY Cost DESC"),
+        "SELECT CommitmentDiscountId, SUM(CASE WHEN CommitmentDiscountStatus = 'Used' THEN EffectiveCost ELSE 0 END) / SUM(EffectiveCost) AS Utilization, SUM(EffectiveCost) AS Cost FROM focus WHERE CommitmentDiscountId IS NOT NULL GROUP BY CommitmentDiscountId".into(),
+    ];
+    for sql in &queries {
+        let answer =
+            |data: &str| ok(&assay_with(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]));
+        let local = answer("local");
+        assert!(local.lines().count() > 1, "{sql} has rows");
+        assert_eq!(sorted(&answer(remote)), sorted(&local), "{sql}");
+    }
+    for args in [
+        ["report", "--by", "ServiceName,tag:team", "--format", "json"],
+        ["anomalies", "--format", "json", "--since", "2026-01-01"],
+    ] {
+        let answer = |data: &str| {
+            let mut all = vec!["cost", "--data", data];
+            all.extend(args);
+            ok(&assay_with(dir, &env, &all))
+        };
+        assert_eq!(answer(remote), answer("local"), "{args:?}");
+    }
+
+    // A provider's re-export of one month replaces that month's partitions whole.
+    let january = files.iter().find(|f| f.ends_with("2026-01.csv")).expect("January");
+    let text = std::fs::read_to_string(january).expect("read");
+    let half: Vec<&str> = text.lines().take(1 + (text.lines().count() - 1) / 2).collect();
+    let restated = dir.join("restated-2026-01.csv");
+    std::fs::write(&restated, half.join("\n") + "\n").expect("write");
+    let rows = |data: &str| {
+        let sql = "SELECT count(*) FROM focus WHERE billing_period = '2026-01'";
+        ok(&assay_with(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]))
+    };
+    let before = rows(remote);
+    for data in ["local", remote] {
+        ok(&assay_with(dir, &env, &["cost", "--data", data, "ingest", restated.to_str().expect("path")]));
+    }
+    assert_ne!(rows(remote), before);
+    assert_eq!(rows(remote), rows("local"));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_object_store_that_is_gone_is_named_by_queries_and_ingests() {
+    let mut s3 = S3::start("bills");
+    let env = s3.env();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    ok(&assay_with(dir, &[], &["cost", "generate", "--days", "20", "--start", "2026-03-01", "--out", "gen"]));
+    let files = csv_files(&dir.join("gen"));
+    let remote = "s3://bills/acme";
+    let mut args = vec!["cost", "--data", remote, "ingest"];
+    args.extend(files.iter().map(String::as_str));
+    ok(&assay_with(dir, &env, &args));
+    let total = || {
+        assay_with(
+            dir,
+            &env,
+            &["cost", "--data", remote, "query", "SELECT SUM(EffectiveCost) FROM focus", "--format", "csv"],
+        )
+    };
+    let before = ok(&total());
+    assert_eq!(before.lines().count(), 2, "a header and the total: {before}");
+
+    s3.stop();
+    let out = total();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("s3://bills/acme"), "names the store: {}", stderr(&out));
+    let out = assay_with(dir, &env, &args);
+    assert_ne!(out.status.code(), Some(0), "an ingest that cannot upload fails: {}", stdout(&out));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(err.contains("s3://bills/acme/focus/billing_period=2026-03"), "names the partition: {err}");
+}
