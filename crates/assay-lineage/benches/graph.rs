@@ -9,11 +9,13 @@
 //! another pipeline (shared features, reference data), so walks cross pipelines as real ones do.
 //!
 //! `cargo bench -p assay-lineage --bench graph`; `ASSAY_BENCH_JOBS` (default 100000),
-//! `ASSAY_BENCH_QUERIES` (default 1000).
+//! `ASSAY_BENCH_QUERIES` (default 1000); `ASSAY_BENCH_DATABASE=postgres://…` builds and asks the
+//! graph in that PostgreSQL database (empty it first) instead of a SQLite file.
 
 use std::time::Instant;
 
 use assay_lineage::graph::{Graph, Node};
+use assay_store::Location;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -72,9 +74,14 @@ fn main() {
     let pipelines = (jobs / (STAGES * WIDTH)).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("lineage.sqlite");
+    let location = match std::env::var("ASSAY_BENCH_DATABASE") {
+        Ok(url) => Location::Postgres(url),
+        Err(_) => Location::Sqlite(path.clone()),
+    };
+    println!("store: {}", location.redacted());
     let mut rng = StdRng::seed_from_u64(20);
 
-    let mut graph = Graph::open(&path).expect("graph");
+    let mut graph = Graph::at(&location).expect("graph");
     let start = Instant::now();
     let mut batch = Vec::with_capacity(1000);
     let mut events = 0u64;
@@ -105,7 +112,7 @@ fn main() {
         size as f64 / 1e6
     );
 
-    let graph = Graph::open(&path).expect("reopen");
+    let graph = Graph::at(&location).expect("reopen");
     let mut walk_ms = Vec::with_capacity(queries);
     let mut full_ms = Vec::with_capacity(queries);
     let mut reached = Vec::with_capacity(queries);

@@ -297,19 +297,35 @@ impl Graph {
         // Going up: a dataset's writers (job_io.output = 1), a job's reads (output = 0).
         const WRITERS: &str = "SELECT job FROM job_io WHERE dataset = ?1 AND output = ?2";
         const TOUCHED: &str = "SELECT dataset FROM job_io WHERE job = ?1 AND output = ?2";
+        // On PostgreSQL a lookup is a round trip: what the queue holds is asked for at once,
+        // in one query per kind, before the first of it is needed.
+        let batched = self.db.backend() == Backend::Postgres;
+        let mut fetched: HashMap<(bool, i64), Vec<i64>> = HashMap::new();
         let mut lineage = Lineage::default();
         let mut seen: HashSet<(bool, i64)> = HashSet::new();
         let is_job = matches!(start, Node::Job(..));
         let mut queue = VecDeque::from([((is_job, start_id), 0usize)]);
         seen.insert((is_job, start_id));
         while let Some(((job, id), hops)) = queue.pop_front() {
+            if job && hops >= depth {
+                lineage.jobs.push(id);
+                continue;
+            }
+            if batched && !fetched.contains_key(&(job, id)) {
+                let mut wanted: Vec<(bool, i64)> = vec![(job, id)];
+                wanted.extend(queue.iter().filter(|((j, _), h)| !*j || *h < depth).map(|(n, _)| *n));
+                wanted.retain(|n| !fetched.contains_key(n));
+                self.prefetch(&wanted, up, &mut fetched)?;
+            }
+            let next = match fetched.remove(&(job, id)) {
+                Some(ids) => ids,
+                None if job => self.ids(TOUCHED, id, !up)?,
+                None => self.ids(WRITERS, id, up)?,
+            };
             if job {
                 lineage.jobs.push(id);
-                if hops >= depth {
-                    continue;
-                }
                 // The job's inputs (up) or outputs (down).
-                for d in self.ids(TOUCHED, id, !up)? {
+                for d in next {
                     lineage.edges.push((d, id, !up));
                     if seen.insert((false, d)) {
                         queue.push_back(((false, d), hops + 1));
@@ -318,7 +334,7 @@ impl Graph {
             } else {
                 lineage.datasets.push(id);
                 // The dataset's writers (up) or readers (down).
-                for j in self.ids(WRITERS, id, up)? {
+                for j in next {
                     lineage.edges.push((id, j, up));
                     if seen.insert((true, j)) {
                         queue.push_back(((true, j), hops));
@@ -327,6 +343,93 @@ impl Graph {
             }
         }
         Ok(Some(lineage))
+    }
+
+    /// The neighbours of many nodes in two queries (PostgreSQL), ordered by id as the indexed
+    /// lookups of [`Graph::walk`] give them.
+    fn prefetch(
+        &self,
+        nodes: &[(bool, i64)],
+        up: bool,
+        into: &mut HashMap<(bool, i64), Vec<i64>>,
+    ) -> Result<(), GraphError> {
+        let list = |job: bool| -> String {
+            nodes.iter().filter(|(j, _)| *j == job).map(|(_, id)| id.to_string()).collect::<Vec<_>>().join(",")
+        };
+        let (jobs, datasets) = (list(true), list(false));
+        for &(job, id) in nodes {
+            into.insert((job, id), Vec::new());
+        }
+        if !jobs.is_empty() {
+            let rows = self.db.rows(
+                "SELECT job, dataset FROM job_io WHERE job = ANY(string_to_array(?1, ',')::bigint[]) AND output = ?2
+                 ORDER BY job, dataset",
+                &vals![&jobs, !up],
+            )?;
+            for r in rows {
+                into.entry((true, r.get(0)?)).or_default().push(r.get(1)?);
+            }
+        }
+        if !datasets.is_empty() {
+            let rows = self.db.rows(
+                "SELECT dataset, job FROM job_io WHERE dataset = ANY(string_to_array(?1, ',')::bigint[]) AND output = ?2
+                 ORDER BY dataset, job",
+                &vals![&datasets, up],
+            )?;
+            for r in rows {
+                into.entry((false, r.get(0)?)).or_default().push(r.get(1)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of many nodes (one query per kind on PostgreSQL, indexed lookups on SQLite).
+    fn names(&self, nodes: &[(bool, i64)]) -> Result<HashMap<(bool, i64), Node>, GraphError> {
+        let mut out = HashMap::with_capacity(nodes.len());
+        if self.db.backend() == Backend::Sqlite {
+            for &(job, id) in nodes {
+                out.insert((job, id), self.node(job, id)?);
+            }
+            return Ok(out);
+        }
+        for job in [false, true] {
+            let ids: Vec<String> = nodes.iter().filter(|(j, _)| *j == job).map(|(_, id)| id.to_string()).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let sql = if job {
+                "SELECT id, namespace, name FROM jobs WHERE id = ANY(string_to_array(?1, ',')::bigint[])"
+            } else {
+                "SELECT id, namespace, name FROM datasets WHERE id = ANY(string_to_array(?1, ',')::bigint[])"
+            };
+            for r in self.db.rows(sql, &vals![&ids.join(",")])? {
+                let (id, ns, name) = triple(&r)?;
+                out.insert((job, id), if job { Node::Job(ns, name) } else { Node::Dataset(ns, name) });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The facets of many owners (one query on PostgreSQL).
+    fn facets_of(&self, owners: &[String]) -> Result<HashMap<String, Map<String, Value>>, GraphError> {
+        let mut out: HashMap<String, Map<String, Value>> = HashMap::with_capacity(owners.len());
+        if self.db.backend() == Backend::Sqlite {
+            for owner in owners {
+                out.insert(owner.clone(), self.facets(owner)?);
+            }
+            return Ok(out);
+        }
+        // Owners hold colons and commas; the ASCII unit separator they do not.
+        let list = owners.join("\u{1f}");
+        let rows = self.db.rows(
+            "SELECT owner, key, value FROM facets WHERE owner = ANY(string_to_array(?1, chr(31))) ORDER BY owner, key",
+            &vals![&list],
+        )?;
+        for r in rows {
+            let (owner, key, value): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            out.entry(owner).or_default().insert(key, serde_json::from_str(&value).unwrap_or(Value::Null));
+        }
+        Ok(out)
     }
 
     /// The node of a dataset or job id, for rendering a [`Lineage`].
@@ -509,19 +612,34 @@ impl Graph {
     /// A walk in the shape of Marquez's `GET /api/v1/lineage` answer:
     /// `{"graph": [{"id", "type", "data", "inEdges", "outEdges"}]}`.
     pub fn marquez(&self, lineage: &Lineage) -> Result<Value, GraphError> {
-        let mut names: HashMap<(bool, i64), String> = HashMap::new();
-        for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
-            for id in ids {
-                names.insert((job, *id), self.node(job, *id)?.id());
-            }
+        let mut wanted: Vec<(bool, i64)> = lineage.datasets.iter().map(|d| (false, *d)).collect();
+        wanted.extend(lineage.jobs.iter().map(|j| (true, *j)));
+        let mut edge_ends: Vec<(bool, i64)> = Vec::new();
+        for &(d, j, _) in &lineage.edges {
+            edge_ends.extend([(false, d), (true, j)]);
         }
-        let mut name = |job: bool, id: i64| -> Result<String, GraphError> {
-            if let Some(n) = names.get(&(job, id)) {
-                return Ok(n.clone());
-            }
-            let n = self.node(job, id)?.id();
-            names.insert((job, id), n.clone());
-            Ok(n)
+        let known: HashSet<(bool, i64)> = wanted.iter().copied().collect();
+        edge_ends.retain(|n| !known.contains(n));
+        edge_ends.sort_unstable();
+        edge_ends.dedup();
+        wanted.extend(edge_ends);
+        let named = self.names(&wanted)?;
+        let owners: Vec<String> = lineage
+            .datasets
+            .iter()
+            .map(|d| (false, *d))
+            .chain(lineage.jobs.iter().map(|j| (true, *j)))
+            .filter_map(|n| named.get(&n).map(Node::id))
+            .collect();
+        let mut facets = self.facets_of(&owners)?;
+        let names: HashMap<(bool, i64), String> = named.iter().map(|(k, n)| (*k, n.id())).collect();
+        let name = |job: bool, id: i64| -> Result<String, GraphError> {
+            names.get(&(job, id)).cloned().ok_or_else(|| {
+                GraphError::Store(assay_store::Error::Type(format!(
+                    "no {} with id {id}",
+                    if job { "job" } else { "dataset" }
+                )))
+            })
         };
         // Edges by node, each edge once: (origin, destination).
         let mut ins: HashMap<(bool, i64), Vec<(String, String)>> = HashMap::new();
@@ -548,14 +666,19 @@ impl Graph {
         let mut nodes = Vec::with_capacity(lineage.datasets.len() + lineage.jobs.len());
         for (job, ids) in [(false, &lineage.datasets), (true, &lineage.jobs)] {
             for id in ids {
-                let node = self.node(job, *id)?;
+                let node = match named.get(&(job, *id)) {
+                    Some(n) => n.clone(),
+                    None => self.node(job, *id)?,
+                };
                 let (ns, name) = match &node {
                     Node::Dataset(ns, n) | Node::Job(ns, n) => (ns.clone(), n.clone()),
                 };
+                let id_text = node.id();
+                let node_facets = facets.remove(&id_text).unwrap_or_default();
                 nodes.push(serde_json::json!({
-                    "id": node.id(),
+                    "id": id_text,
                     "type": if job { "JOB" } else { "DATASET" },
-                    "data": {"namespace": ns, "name": name, "facets": self.facets(&node.id())?},
+                    "data": {"namespace": ns, "name": name, "facets": node_facets},
                     "inEdges": render(ins.remove(&(job, *id))),
                     "outEdges": render(outs.remove(&(job, *id))),
                 }));

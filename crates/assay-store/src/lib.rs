@@ -183,7 +183,57 @@ impl std::fmt::Debug for Db {
 /// How long a PostgreSQL connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Takes `sslrootcert=PATH` (libpq's parameter, which the client's parser does not know) out of
+/// a URL's query.
+fn split_root_cert(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_string(), None) };
+    let mut root = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("sslrootcert=") {
+            Some(path) => {
+                root = Some(path.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+    (url, root)
+}
+
+/// Roots that server certificates are checked against: Mozilla's, the system's (read once),
+/// and `extra` (a PEM file: `sslrootcert=` or `PGSSLROOTCERT`, as libpq reads them).
+fn tls(extra: Option<&str>, where_: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    static SYSTEM: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    let failed = |message: String| Error::Postgres { where_: where_.to_string(), message, code: None };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in SYSTEM.get_or_init(|| rustls_native_certs::load_native_certs().certs) {
+        let _ = roots.add(cert.clone());
+    }
+    let extra = extra.map(str::to_string).or_else(|| std::env::var("PGSSLROOTCERT").ok());
+    if let Some(path) = extra {
+        let certs = CertificateDer::pem_file_iter(&path)
+            .map_err(|e| failed(format!("reading the root certificates {path}: {e}")))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| failed(format!("reading the root certificates {path}: {e}")))?;
+            roots.add(cert).map_err(|e| failed(format!("a root certificate in {path}: {e}")))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| failed(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 fn connect(url: &str, where_: &str) -> Result<postgres::Client> {
+    let (url, root) = split_root_cert(url);
     let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| Error::postgres(&e, where_))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
@@ -194,14 +244,13 @@ fn connect(url: &str, where_: &str) -> Result<postgres::Client> {
     // A replica that dies with a claim in hand frees it when the server notices: keepalives
     // make that seconds, not the kernel's hours.
     config.keepalives(true).keepalives_idle(Duration::from_secs(10));
-    if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-        return Err(Error::Postgres {
-            where_: where_.to_string(),
-            message: "sslmode=require: TLS to PostgreSQL is not built in yet; connect through a local TLS proxy (for example pgbouncer or a cloud SQL proxy) or a private network".into(),
-            code: None,
-        });
+    // `sslmode=prefer` (the default) tries TLS and falls back to plain text when the server
+    // has none; `require` insists; `disable` never tries.
+    match config.get_ssl_mode() {
+        postgres::config::SslMode::Disable => config.connect(postgres::NoTls),
+        _ => config.connect(tls(root.as_deref(), where_)?),
     }
-    config.connect(postgres::NoTls).map_err(|e| Error::postgres(&e, where_))
+    .map_err(|e| Error::postgres(&e, where_))
 }
 
 impl Db {

@@ -15,6 +15,8 @@ pub struct TempPostgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     run_as: Option<String>,
+    /// Whether it also speaks TLS (`server.crt` and `server.key` in its data directory).
+    tls: bool,
     /// The port it listens on, on 127.0.0.1.
     pub port: u16,
 }
@@ -54,6 +56,16 @@ fn free_port() -> u16 {
 impl TempPostgres {
     /// Creates and starts a server; panics with the server's own output when it cannot.
     pub fn start() -> TempPostgres {
+        TempPostgres::start_with(None)
+    }
+
+    /// Like [`TempPostgres::start`], the server also speaking TLS with this certificate and key
+    /// (PEM).
+    pub fn start_with_tls(cert: &str, key: &str) -> TempPostgres {
+        TempPostgres::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> TempPostgres {
         let bin = find_bin();
         let dir = tempfile::Builder::new().prefix("assay-pg-").tempdir().expect("a temporary directory");
         let run_as = is_root().then(|| "postgres".to_string());
@@ -61,12 +73,29 @@ impl TempPostgres {
             let status = Command::new("chown").arg(format!("{user}:")).arg(dir.path()).status().expect("chown");
             assert!(status.success(), "chown {user} {}", dir.path().display());
         }
-        let pg = TempPostgres { dir, bin, run_as, port: free_port() };
+        let pg = TempPostgres { dir, bin, run_as, tls: tls.is_some(), port: free_port() };
         let data = pg.data();
         pg.run(
             "initdb",
             &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync", "--locale=C.UTF-8", "--encoding=UTF8"],
         );
+        if let Some((cert, key)) = tls {
+            let data = std::path::Path::new(&data);
+            std::fs::write(data.join("server.crt"), cert).expect("server.crt");
+            std::fs::write(data.join("server.key"), key).expect("server.key");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600))
+                .expect("chmod server.key");
+            if let Some(user) = &pg.run_as {
+                let status = Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"))
+                    .status()
+                    .expect("chown");
+                assert!(status.success(), "chown the server's certificate");
+            }
+        }
         pg.start_again();
         pg
     }
@@ -98,8 +127,9 @@ impl TempPostgres {
     /// connections.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=200",
-            self.port
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=200{}",
+            self.port,
+            if self.tls { " -c ssl=on" } else { "" }
         );
         let log = self.dir.path().join("server.log").display().to_string();
         self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"]);

@@ -101,3 +101,34 @@ fn a_restarted_server_is_reconnected_and_an_absent_one_named() {
     pg.start_again();
     db.ping().expect("connected again on the next call");
 }
+
+#[test]
+fn tls_is_used_when_asked_and_the_server_certificate_is_checked() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert =
+        CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
+    let pg = TempPostgres::start_with_tls(&cert.pem(), &key.serialize_pem());
+    let dir = tempfile::tempdir().expect("test");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).expect("ca.pem");
+    let url = pg.database("tls");
+    let ssl = |db: &Db| -> bool {
+        db.row("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .expect("pg_stat_ssl")
+            .expect("a row")
+            .get(0)
+            .expect("ssl")
+    };
+    let trusted = format!("{url}?sslmode=require&sslrootcert={}", ca_path.display());
+    assert!(ssl(&Db::open(&Location::Postgres(trusted)).expect("TLS with the server's CA")));
+    // Without its CA the server's certificate is refused, not taken on trust.
+    let err = Db::open(&Location::Postgres(format!("{url}?sslmode=require"))).expect_err("an unknown issuer");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(!ssl(&Db::open(&Location::Postgres(format!("{url}?sslmode=disable"))).expect("plain")));
+}
