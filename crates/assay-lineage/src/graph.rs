@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
-use assay_store::{Backend, Db, Location, Migration, Row, Tx, vals};
+use assay_store::{Backend, Db, Location, Migration, Row, Tx, Val, vals};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -773,24 +773,85 @@ fn count_new(tx: &mut Tx<'_>, new: usize) -> StoreResult<()> {
     Ok(())
 }
 
-/// Keeps each facet from the latest event (event time, then digest).
-fn merge_facets(
-    tx: &mut Tx<'_>,
+/// Rows a multi-row statement carries at most (well under both engines' parameter limits).
+const ROWS: usize = 400;
+
+/// `(?1, ?2), (?3, ?4), …`: `rows` rows of `cols` parameters.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=cols).map(|c| format!("?{}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `head VALUES … tail` over `rows` (each `cols` values), [`ROWS`] rows a statement;
+/// the rows every statement returned.
+fn multi(tx: &mut Tx<'_>, head: &str, tail: &str, cols: usize, rows: &[Vec<Val<'_>>]) -> StoreResult<Vec<Row>> {
+    let mut out = Vec::new();
+    for chunk in rows.chunks(ROWS) {
+        let sql = format!("{head} VALUES {} {tail}", placeholders(chunk.len(), cols));
+        let params: Vec<Val<'_>> = chunk.iter().flatten().copied().collect();
+        out.extend(tx.rows(&sql, &params)?);
+    }
+    Ok(out)
+}
+
+/// The ids of datasets, created when new: one statement for all of an event's datasets.
+fn upsert_datasets<'a>(tx: &mut Tx<'_>, keys: &[(&'a str, &'a str)]) -> StoreResult<HashMap<(&'a str, &'a str), i64>> {
+    let rows: Vec<Vec<Val<'_>>> = keys.iter().map(|(ns, n)| vec![Val::Text(ns), Val::Text(n)]).collect();
+    let returned = multi(
+        tx,
+        "INSERT INTO datasets (namespace, name)",
+        "ON CONFLICT (namespace, name) DO UPDATE SET name = excluded.name RETURNING id, namespace, name",
+        2,
+        &rows,
+    )?;
+    let mut ids = HashMap::with_capacity(keys.len());
+    for r in returned {
+        let (id, ns, name) = triple(&r)?;
+        if let Some(key) = keys.iter().find(|(k_ns, k_n)| *k_ns == ns && *k_n == name) {
+            ids.insert(*key, id);
+        }
+    }
+    Ok(ids)
+}
+
+/// One facet row: owner, key, value (JSON text).
+type FacetRow = (String, String, String);
+
+/// Adds each facet of `facets` for `owner`, unless the event gave that owner and key already
+/// (the first wins, as rows of one event have the same time and digest).
+fn facet_rows(
+    rows: &mut Vec<FacetRow>,
+    seen: &mut HashSet<(String, String)>,
     owner: &str,
     facets: &Map<String, Value>,
-    time: &str,
-    digest: &str,
-) -> StoreResult<()> {
+) {
     for (key, value) in facets {
-        let value = value.to_string();
-        tx.execute(
-            "INSERT INTO facets (owner, key, value, event_time, digest) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, event_time = excluded.event_time,
-                 digest = excluded.digest
-             WHERE (excluded.event_time, excluded.digest) > (facets.event_time, facets.digest)",
-            &vals![owner, key, &value, time, digest],
-        )?;
+        if seen.insert((owner.to_string(), key.clone())) {
+            rows.push((owner.to_string(), key.clone(), value.to_string()));
+        }
     }
+}
+
+/// Keeps each facet from the latest event (event time, then digest): one statement for all of
+/// an event's facets.
+fn merge_facets(tx: &mut Tx<'_>, rows: &[FacetRow], time: &str, digest: &str) -> StoreResult<()> {
+    let rows: Vec<Vec<Val<'_>>> = rows
+        .iter()
+        .map(|(owner, key, value)| {
+            vec![Val::Text(owner), Val::Text(key), Val::Text(value), Val::Text(time), Val::Text(digest)]
+        })
+        .collect();
+    multi(
+        tx,
+        "INSERT INTO facets (owner, key, value, event_time, digest)",
+        "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, event_time = excluded.event_time,
+             digest = excluded.digest
+         WHERE (excluded.event_time, excluded.digest) > (facets.event_time, facets.digest)",
+        5,
+        &rows,
+    )?;
     Ok(())
 }
 
@@ -826,46 +887,64 @@ fn apply(tx: &mut Tx<'_>, event: &Event) -> StoreResult<Applied> {
     if inserted == 0 {
         return Ok(Applied::Duplicate);
     }
+    // Each statement covers every row of its kind the event holds (a round trip each on
+    // PostgreSQL); rows that the event names twice are sent once, as applying them one by one
+    // would leave them.
+    let datasets: Vec<&Dataset> = event.dataset.iter().chain(&event.inputs).chain(&event.outputs).collect();
+    let mut keys: Vec<(&str, &str)> = Vec::with_capacity(datasets.len());
+    for d in &datasets {
+        let key = (d.namespace.as_str(), d.name.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let ids = if keys.is_empty() { HashMap::new() } else { upsert_datasets(tx, &keys)? };
+    let id_of = |d: &Dataset| -> StoreResult<i64> {
+        ids.get(&(d.namespace.as_str(), d.name.as_str()))
+            .copied()
+            .ok_or_else(|| assay_store::Error::Type(format!("no id for dataset {}:{}", d.namespace, d.name)))
+    };
+    let mut facets: Vec<FacetRow> = Vec::new();
+    let mut seen_facets: HashSet<(String, String)> = HashSet::new();
     if let Some(d) = &event.dataset {
-        let id = upsert_node(tx, true, &d.namespace, &d.name)?;
-        merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, digest)?;
+        facet_rows(&mut facets, &mut seen_facets, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets);
         if let Some(v) = version_of(d) {
             tx.execute(
                 "INSERT INTO versions (dataset, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                &vals![id, &v],
+                &vals![id_of(d)?, &v],
             )?;
         }
     }
-    let Some((job_ns, job_name)) = &event.job else { return Ok(Applied::New) };
+    let Some((job_ns, job_name)) = &event.job else {
+        merge_facets(tx, &facets, &time, digest)?;
+        return Ok(Applied::New);
+    };
     let job = upsert_node(tx, false, job_ns, job_name)?;
-    merge_facets(tx, &format!("job:{job_ns}:{job_name}"), &event.job_facets, &time, digest)?;
+    facet_rows(&mut facets, &mut seen_facets, &format!("job:{job_ns}:{job_name}"), &event.job_facets);
     let run = match &event.run_id {
         Some(run_id) => {
             let id = returned_id(tx.row(
                 "INSERT INTO runs (run_id, job) VALUES (?1, ?2) ON CONFLICT (run_id) DO UPDATE SET job = runs.job RETURNING id",
                 &vals![run_id, job],
             )?)?;
-            merge_facets(tx, &format!("run:{run_id}"), &event.run_facets, &time, digest)?;
+            facet_rows(&mut facets, &mut seen_facets, &format!("run:{run_id}"), &event.run_facets);
             if let Some(state) = &event.event_type {
-                // A terminal state beats any other; among equals, the later event wins.
+                // A terminal state beats any other; among equals, the later event wins. The
+                // first and last times of a run move in the same statement.
                 let rank = i64::from(TERMINAL.contains(&state.as_str()));
                 tx.execute(
-                    "UPDATE runs SET state = ?2, state_time = ?3 WHERE id = ?1 AND (state IS NULL
-                       OR (?4, ?3) > (CASE WHEN state IN ('COMPLETE', 'FAIL', 'ABORT') THEN 1 ELSE 0 END, state_time))",
-                    &vals![id, state, &time, rank],
+                    "UPDATE runs SET
+                       state = CASE WHEN state IS NULL
+                         OR (?4, ?3) > (CASE WHEN state IN ('COMPLETE', 'FAIL', 'ABORT') THEN 1 ELSE 0 END, state_time)
+                         THEN ?2 ELSE state END,
+                       state_time = CASE WHEN state IS NULL
+                         OR (?4, ?3) > (CASE WHEN state IN ('COMPLETE', 'FAIL', 'ABORT') THEN 1 ELSE 0 END, state_time)
+                         THEN ?3 ELSE state_time END,
+                       started = CASE WHEN ?5 = 1 AND (started IS NULL OR started > ?3) THEN ?3 ELSE started END,
+                       ended = CASE WHEN ?4 = 1 AND (ended IS NULL OR ended < ?3) THEN ?3 ELSE ended END
+                     WHERE id = ?1",
+                    &vals![id, state, &time, rank, state == "START"],
                 )?;
-                if state == "START" {
-                    tx.execute(
-                        "UPDATE runs SET started = ?2 WHERE id = ?1 AND (started IS NULL OR started > ?2)",
-                        &vals![id, &time],
-                    )?;
-                }
-                if rank == 1 {
-                    tx.execute(
-                        "UPDATE runs SET ended = ?2 WHERE id = ?1 AND (ended IS NULL OR ended < ?2)",
-                        &vals![id, &time],
-                    )?;
-                }
             }
             if let Some(version) = code_version(&event.job_facets) {
                 tx.execute(
@@ -878,48 +957,91 @@ fn apply(tx: &mut Tx<'_>, event: &Event) -> StoreResult<Applied> {
         }
         None => None,
     };
-    for (output, list) in [(false, &event.inputs), (true, &event.outputs)] {
-        for d in list {
-            let dataset = upsert_node(tx, true, &d.namespace, &d.name)?;
-            merge_facets(tx, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets, &time, digest)?;
-            let version = match version_of(d) {
-                Some(v) => Some(returned_id(tx.row(
-                    "INSERT INTO versions (dataset, version) VALUES (?1, ?2)
-                     ON CONFLICT (dataset, version) DO UPDATE SET version = excluded.version RETURNING id",
-                    &vals![dataset, &v],
-                )?)?),
-                None => None,
-            };
-            tx.execute(
-                "INSERT INTO job_io (job, dataset, output) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                &vals![job, dataset, output],
-            )?;
-            if let Some(run) = run {
-                tx.execute(
-                    "INSERT INTO run_io (run, dataset, output, version) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (run, dataset, output) DO UPDATE SET version = coalesce(excluded.version, run_io.version)",
-                    &vals![run, dataset, output, version],
-                )?;
-                let io = if output { "output" } else { "input" };
-                merge_facets(
-                    tx,
-                    &format!("run:{}:{io}:{}:{}", event.run_id.as_deref().unwrap_or(""), d.namespace, d.name),
-                    &d.io_facets,
-                    &time,
-                    digest,
-                )?;
-                for (metric, value) in
-                    crate::quality::metrics(&d.io_facets).into_iter().chain(crate::quality::metrics(&d.facets))
-                {
-                    tx.execute(
-                        "INSERT INTO metrics (dataset, metric, run, time, value) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (dataset, metric, run) DO UPDATE SET value = excluded.value, time = excluded.time",
-                        &vals![dataset, &metric, run, &time, value],
-                    )?;
-                }
+    // Versions of the inputs and outputs, one statement.
+    let io: Vec<(bool, &Dataset)> =
+        event.inputs.iter().map(|d| (false, d)).chain(event.outputs.iter().map(|d| (true, d))).collect();
+    let mut wanted: Vec<(i64, String)> = Vec::new();
+    for (_, d) in &io {
+        if let Some(v) = version_of(d) {
+            let key = (id_of(d)?, v);
+            if !wanted.contains(&key) {
+                wanted.push(key);
             }
         }
     }
+    let mut version_ids: HashMap<(i64, String), i64> = HashMap::new();
+    if !wanted.is_empty() {
+        let rows: Vec<Vec<Val<'_>>> = wanted.iter().map(|(d, v)| vec![Val::Int(*d), Val::Text(v)]).collect();
+        for r in multi(
+            tx,
+            "INSERT INTO versions (dataset, version)",
+            "ON CONFLICT (dataset, version) DO UPDATE SET version = excluded.version RETURNING id, dataset, version",
+            2,
+            &rows,
+        )? {
+            version_ids.insert((r.get(1)?, r.get(2)?), r.get(0)?);
+        }
+    }
+    let mut job_io: Vec<(i64, bool)> = Vec::new();
+    // (dataset, output) → version: a dataset named twice keeps its last version.
+    let mut run_io: Vec<((i64, bool), Option<i64>)> = Vec::new();
+    // (dataset, metric) → value: the last one given wins.
+    let mut metrics: Vec<((i64, String), f64)> = Vec::new();
+    for (output, d) in &io {
+        let dataset = id_of(d)?;
+        facet_rows(&mut facets, &mut seen_facets, &format!("dataset:{}:{}", d.namespace, d.name), &d.facets);
+        if !job_io.contains(&(dataset, *output)) {
+            job_io.push((dataset, *output));
+        }
+        if run.is_none() {
+            continue;
+        }
+        let version = match version_of(d) {
+            Some(v) => version_ids.get(&(dataset, v)).copied(),
+            None => None,
+        };
+        match run_io.iter_mut().find(|(k, _)| *k == (dataset, *output)) {
+            Some((_, kept)) => *kept = version.or(*kept),
+            None => run_io.push(((dataset, *output), version)),
+        }
+        let side = if *output { "output" } else { "input" };
+        let owner = format!("run:{}:{side}:{}:{}", event.run_id.as_deref().unwrap_or(""), d.namespace, d.name);
+        facet_rows(&mut facets, &mut seen_facets, &owner, &d.io_facets);
+        for (metric, value) in
+            crate::quality::metrics(&d.io_facets).into_iter().chain(crate::quality::metrics(&d.facets))
+        {
+            match metrics.iter_mut().find(|(k, _)| k.0 == dataset && k.1 == metric) {
+                Some((_, kept)) => *kept = value,
+                None => metrics.push(((dataset, metric), value)),
+            }
+        }
+    }
+    let rows: Vec<Vec<Val<'_>>> =
+        job_io.iter().map(|(d, o)| vec![Val::Int(job), Val::Int(*d), Val::from(*o)]).collect();
+    multi(tx, "INSERT INTO job_io (job, dataset, output)", "ON CONFLICT DO NOTHING", 3, &rows)?;
+    if let Some(run) = run {
+        let rows: Vec<Vec<Val<'_>>> =
+            run_io.iter().map(|((d, o), v)| vec![Val::Int(run), Val::Int(*d), Val::from(*o), Val::from(*v)]).collect();
+        multi(
+            tx,
+            "INSERT INTO run_io (run, dataset, output, version)",
+            "ON CONFLICT (run, dataset, output) DO UPDATE SET version = coalesce(excluded.version, run_io.version)",
+            4,
+            &rows,
+        )?;
+        let rows: Vec<Vec<Val<'_>>> = metrics
+            .iter()
+            .map(|((d, m), v)| vec![Val::Int(*d), Val::Text(m), Val::Int(run), Val::Text(&time), Val::Real(*v)])
+            .collect();
+        multi(
+            tx,
+            "INSERT INTO metrics (dataset, metric, run, time, value)",
+            "ON CONFLICT (dataset, metric, run) DO UPDATE SET value = excluded.value, time = excluded.time",
+            5,
+            &rows,
+        )?;
+    }
+    merge_facets(tx, &facets, &time, digest)?;
     Ok(Applied::New)
 }
 
