@@ -26,6 +26,7 @@
 //!
 //! `cargo bench -p assay --bench serve [-- admission admission-distinct admission-no-client-cert data data-wrk memory lineage lineage-wrk ingest ui]`;
 //! `ASSAY_BENCH_RATE` (default 1000/s), `ASSAY_BENCH_SECONDS` (default 20),
+//! `ASSAY_BENCH_DATABASE` (a PostgreSQL URL, for `lineage` and `lineage-wrk`),
 //! `ASSAY_BENCH_EVENTS` (default 100000, for `ingest`), `ASSAY_BENCH_CLIENTS` (default 64, for
 //! `lineage`).
 
@@ -521,13 +522,18 @@ fn lineage_event(i: u64) -> serde_json::Value {
 }
 
 /// A server on the example estate with a data directory and a ledger, in `work`.
+/// With `ASSAY_BENCH_DATABASE=postgres://…` (an empty database), the graph and the ledger's
+/// queue are in PostgreSQL (`--database`).
 fn lineage_server(work: &Path) -> Server {
     ledger(work);
     let estate = root().join("examples/estate");
-    Server::start(
-        work,
-        &["--estate", estate.to_str().expect("path"), "--data", "data", "--ledger", "ledger", "--ledger-key", "k"],
-    )
+    let mut args =
+        vec!["--estate", estate.to_str().expect("path"), "--data", "data", "--ledger", "ledger", "--ledger-key", "k"];
+    let database = std::env::var("ASSAY_BENCH_DATABASE").ok();
+    if let Some(url) = &database {
+        args.extend(["--database", url.as_str()]);
+    }
+    Server::start(work, &args)
 }
 
 fn lineage() {

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::server::{
-    RESIDENCY, Receiver, Server, estate_copy, eventually, flow, free_port, keyed_ledger, schema_errors,
+    Receiver, Server, estate_copy, eventually, flow, free_port, keyed_ledger, residency_estate, schema_errors,
 };
 use common::{assay, stderr, stdout};
 use serde_json::{Value, json};
@@ -95,9 +95,7 @@ fn residency_findings_at_run_time_are_alerted_once_and_logged() {
     let work = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let receiver = Receiver::listen(port);
-    let estate = estate_copy(work.path(), &format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
-    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
-    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    residency_estate(work.path(), Some(port));
     keyed_ledger(work.path());
     let args = ["--estate", "estate", "--data", "data", "--ledger", "ledger", "--ledger-key", "k"];
     let server = Server::launch(work.path(), &args);
@@ -348,9 +346,7 @@ fn a_row_count_that_halves_after_a_new_commit_is_alerted_once_logged_and_listed(
 #[test]
 fn the_residency_page_shows_findings_flows_between_regions_and_the_graph_around_a_node() {
     let work = tempfile::tempdir().expect("tempdir");
-    let estate = estate_copy(work.path(), "");
-    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
-    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    residency_estate(work.path(), None);
     let server = Server::launch(work.path(), &["--estate", "estate", "--data", "data", "--poll", "0"]);
     for e in [
         flow(1, "clean", ("s3://customers-eu", "raw"), ("s3://lake-eu", "clean")),

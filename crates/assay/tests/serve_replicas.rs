@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use assay_store::testing::TempPostgres;
-use common::server::{RESIDENCY, Receiver, Server, estate_copy, eventually, flow, free_port};
+use common::server::{Receiver, Server, eventually, flow, free_port, residency_estate};
 use serde_json::Value;
 
 /// The alerts the receiver got, by CloudEvent id: how many times each came.
@@ -35,9 +35,7 @@ fn two_replicas_share_the_graph_and_alert_each_finding_once_across_a_kill() {
     let work = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let receiver = Receiver::listen(port);
-    let estate = estate_copy(work.path(), &format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
-    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
-    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    residency_estate(work.path(), Some(port));
     let replica = |data: &str| Server::launch(work.path(), &["--estate", "estate", "--data", data, "--database", &url]);
     let a = replica("a");
     let b = replica("b");

@@ -250,6 +250,17 @@ pub fn estate_copy(work: &Path, extra: &str) -> PathBuf {
     dir
 }
 
+/// [`estate_copy`] with the residency objects of the lineage tests ([`RESIDENCY`]) and, when
+/// `alerts` is given, alerts sent to `http://127.0.0.1:PORT/alerts`.
+#[allow(dead_code)]
+pub fn residency_estate(work: &Path, alerts: Option<u16>) -> PathBuf {
+    let extra = alerts.map(|port| format!("actions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"));
+    let estate = estate_copy(work, extra.as_deref().unwrap_or(""));
+    std::fs::create_dir_all(estate.join("residency")).expect("mkdir");
+    std::fs::write(estate.join("residency/gdpr.yaml"), RESIDENCY).expect("write");
+    estate
+}
+
 /// A key pair (`k`, `k.pub`, named `decisions.example/log`) and an empty ledger (`ledger`) in
 /// `dir`, for a server started with `--ledger ledger --ledger-key k`.
 pub fn keyed_ledger(dir: &Path) {
