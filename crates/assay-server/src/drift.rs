@@ -48,8 +48,14 @@ pub(crate) struct Drift {
     pub(crate) current: RwLock<Option<Arc<Observation>>>,
     /// Per object or finding, the standing last recorded: what changed is what differs.
     standings: Mutex<Standings>,
-    /// Where standings are kept across restarts (the data directory), when the server has one.
+    /// Where standings are kept across restarts (the data directory, or the shared database),
+    /// when the server has one.
     memory: Option<Memory>,
+    /// With a shared database, only the replica that leads watches for good: it alone alerts,
+    /// records and signs attestations; the others keep `/v1/drift` current.
+    leadership: Option<Arc<assay_store::Leadership>>,
+    /// The leadership term the standings were read at.
+    term: std::sync::atomic::AtomicU64,
     relists: Arc<AtomicUsize>,
 }
 
@@ -61,11 +67,31 @@ impl Drift {
     }
 
     /// The watch's state; with a data directory, the standings recorded before a restart.
-    pub(crate) fn new(config: crate::config::DriftWatch, data: Option<&std::path::Path>) -> anyhow::Result<Drift> {
+    pub(crate) fn new(
+        config: crate::config::DriftWatch,
+        data: Option<&std::path::Path>,
+        database: Option<&str>,
+    ) -> anyhow::Result<Drift> {
         use anyhow::Context as _;
-        let memory = data
-            .map(|d| Memory::open(d).with_context(|| format!("opening {}", d.join("drift.sqlite").display())))
+        let location = match (database, data) {
+            (Some(url), _) => Some(assay_store::Location::Postgres(url.to_string())),
+            (None, Some(d)) => Some(assay_store::Location::Sqlite(d.join("drift.sqlite"))),
+            (None, None) => None,
+        };
+        let memory = location
+            .as_ref()
+            .map(|l| {
+                Memory::open(l, &config.cluster)
+                    .with_context(|| format!("opening the drift standings in {}", l.redacted()))
+            })
             .transpose()?;
+        let leadership = database
+            .map(|url| {
+                let key = (stable_hash(&format!("drift watch {}", config.cluster)) >> 1) as i64;
+                assay_store::Leadership::start(url, key, &format!("drift watch of {}", config.cluster))
+            })
+            .transpose()
+            .context("the drift watch's leadership")?;
         let standings = match &memory {
             Some(m) => m.load().context("reading the drift standings")?,
             None => Standings::default(),
@@ -75,6 +101,8 @@ impl Drift {
             current: RwLock::new(None),
             standings: Mutex::new(standings),
             memory,
+            leadership,
+            term: std::sync::atomic::AtomicU64::new(0),
             relists: Arc::default(),
         })
     }
@@ -177,8 +205,10 @@ pub(crate) async fn run(state: Parts, drift: Arc<Drift>, signer: Option<assay_le
                 () = async { match &mut attest_timer { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
                     attested = None;
                 }
-                // Nothing happened: only look whether a new revision was activated.
-                () = tokio::time::sleep(Duration::from_secs(2)) => due = false,
+                // Nothing happened: only look whether a new revision was activated, and compare
+                // again at once when this replica has just taken over the watch (what changed
+                // while no replica led is alerted now).
+                () = tokio::time::sleep(Duration::from_secs(2)) => due = takes_over(&drift),
             }
             if state.active().revision != active.revision {
                 break;
@@ -240,37 +270,51 @@ impl TextTable {
 /// A standing set (its signature, and of a finding its object and policy), or removed.
 type Change = (u64, Option<(u64, Option<(Arc<str>, Arc<str>)>)>);
 
-/// Standings kept in the data directory (`drift.sqlite`), so that a restart does not alert
+/// The standings' schema: SQLite's first version is the one `drift.sqlite` had before versions
+/// were kept; on PostgreSQL, replicas may watch different clusters, so standings are per cluster.
+const MEMORY: [assay_store::Migration; 1] = [assay_store::Migration {
+    version: 1,
+    sqlite: "CREATE TABLE IF NOT EXISTS standings (
+                 id INTEGER PRIMARY KEY, signature INTEGER NOT NULL, object TEXT, policy TEXT);",
+    postgres: "CREATE TABLE drift_standings (
+                   cluster TEXT NOT NULL, id BIGINT NOT NULL, signature BIGINT NOT NULL, object TEXT, policy TEXT,
+                   PRIMARY KEY (cluster, id));",
+}];
+
+/// Standings kept across restarts (`drift.sqlite` in the data directory, or the database the
+/// replicas share), so that a restart, or another replica taking over the watch, does not alert
 /// again what was alerted before.
-struct Memory(Mutex<rusqlite::Connection>);
+struct Memory {
+    db: assay_store::Db,
+    cluster: String,
+}
 
 impl Memory {
-    fn open(dir: &std::path::Path) -> rusqlite::Result<Memory> {
-        let db = rusqlite::Connection::open(dir.join("drift.sqlite"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS standings (
-                 id INTEGER PRIMARY KEY, signature INTEGER NOT NULL, object TEXT, policy TEXT);",
-        )?;
-        Ok(Memory(Mutex::new(db)))
+    fn open(location: &assay_store::Location, cluster: &str) -> assay_store::Result<Memory> {
+        let db = assay_store::Db::open(location)?;
+        assay_store::migrate(&db, "drift", &MEMORY)?;
+        Ok(Memory { db, cluster: cluster.to_string() })
+    }
+
+    fn postgres(&self) -> bool {
+        self.db.backend() == assay_store::Backend::Postgres
     }
 
     /// Every standing: id → signature, and of findings their object and policy.
-    fn load(&self) -> rusqlite::Result<Standings> {
-        let db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut stmt = db.prepare("SELECT id, signature, object, policy FROM standings")?;
+    fn load(&self) -> assay_store::Result<Standings> {
+        let rows = if self.postgres() {
+            self.db.rows(
+                "SELECT id, signature, object, policy FROM drift_standings WHERE cluster = ?1",
+                &assay_store::vals![&self.cluster],
+            )?
+        } else {
+            self.db.rows("SELECT id, signature, object, policy FROM standings", &[])?
+        };
         let mut by_id = BTreeMap::new();
         let mut table = TextTable::default();
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, signature, object, policy) = row?;
+        for r in rows {
+            let (id, signature, object, policy): (i64, i64, Option<String>, Option<String>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             let (object, policy) = match (object, policy) {
                 (Some(o), Some(p)) => (table.index(&o.into()), table.index(&p.into())),
                 _ => (NONE, NONE),
@@ -282,29 +326,52 @@ impl Memory {
 
     /// Applies changes in one transaction: a standing set (with a finding's object and policy),
     /// or removed.
-    fn save(&self, changes: &[Change]) -> rusqlite::Result<()> {
-        let mut db = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = db.transaction()?;
-        {
-            let mut put = tx.prepare_cached(
+    fn save(&self, changes: &[Change]) -> assay_store::Result<()> {
+        use assay_store::Val;
+        let (put, del) = if self.postgres() {
+            (
+                "INSERT INTO drift_standings (cluster, id, signature, object, policy) VALUES (?5, ?1, ?2, ?3, ?4)
+                 ON CONFLICT (cluster, id) DO UPDATE SET signature = excluded.signature,
+                 object = coalesce(excluded.object, drift_standings.object),
+                 policy = coalesce(excluded.policy, drift_standings.policy)",
+                "DELETE FROM drift_standings WHERE id = ?1 AND cluster = ?2",
+            )
+        } else {
+            (
                 "INSERT INTO standings (id, signature, object, policy) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET signature = excluded.signature,
                  object = coalesce(excluded.object, object), policy = coalesce(excluded.policy, policy)",
-            )?;
-            let mut del = tx.prepare_cached("DELETE FROM standings WHERE id = ?1")?;
+                "DELETE FROM standings WHERE id = ?1",
+            )
+        };
+        let postgres = self.postgres();
+        self.db.transaction(|tx| {
             for (id, change) in changes {
                 match change {
                     Some((signature, finding)) => {
                         let (o, p) = finding.clone().unzip();
-                        put.execute(rusqlite::params![*id as i64, *signature as i64, o.as_deref(), p.as_deref()])?;
+                        let mut params = vec![
+                            Val::Int(*id as i64),
+                            Val::Int(*signature as i64),
+                            Val::from(o.as_deref()),
+                            Val::from(p.as_deref()),
+                        ];
+                        if postgres {
+                            params.push(Val::Text(&self.cluster));
+                        }
+                        tx.execute(put, &params)?;
                     }
                     None => {
-                        del.execute(rusqlite::params![*id as i64])?;
+                        let mut params = vec![Val::Int(*id as i64)];
+                        if postgres {
+                            params.push(Val::Text(&self.cluster));
+                        }
+                        tx.execute(del, &params)?;
                     }
                 }
             }
-        }
-        tx.commit()
+            Ok(())
+        })
     }
 }
 
@@ -384,7 +451,10 @@ fn evaluate(
     report.audit = Some(audit);
     let time = assay_record::Time::now();
     let estate_at = active.estate_at();
-    record_changes(state, drift, &report, time, &estate_at);
+    let leads = leads(drift);
+    if leads {
+        record_changes(state, drift, &report, time, &estate_at);
+    }
     let counts: Vec<(&str, usize)> = report.counts.iter().map(|(k, v)| (*k, *v)).collect();
     let mut by_action: BTreeMap<&str, usize> = [("deny", 0), ("warn", 0), ("dryrun", 0)].into();
     for f in report.audit.iter().flatten() {
@@ -393,7 +463,10 @@ fn evaluate(
     let findings: Vec<(&str, usize)> = by_action.into_iter().collect();
     state.metrics.drift(cluster, &counts, &findings);
     let mut attestation = drift.current.read().ok().and_then(|c| c.as_ref().and_then(|o| o.attestation.clone()));
-    if attest && let Some(signer) = signer {
+    if attest
+        && leads
+        && let Some(signer) = signer
+    {
         let statement = assay_live::attest::statement(
             &report,
             estate.settings.name.as_deref(),
@@ -406,6 +479,39 @@ fn evaluate(
     }
     let observation = Observation { report, revision: active.revision.clone(), time: time.to_string(), attestation };
     *drift.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(observation));
+}
+
+/// Whether this replica leads the watch at a term its standings were not read at.
+fn takes_over(drift: &Drift) -> bool {
+    drift.leadership.as_ref().and_then(|l| l.leading()).is_some_and(|term| drift.term.load(Ordering::Acquire) != term)
+}
+
+/// Whether this replica leads the drift watch (`None`: it is the only one).
+impl Drift {
+    pub(crate) fn leading(&self) -> Option<bool> {
+        self.leadership.as_ref().map(|l| l.leading().is_some())
+    }
+}
+
+/// Whether this replica alerts and records drift: always without a shared database; with one,
+/// while it leads. A replica that has just taken the lead reads the standings again, as the
+/// previous leader recorded them.
+fn leads(drift: &Drift) -> bool {
+    let Some(leadership) = &drift.leadership else { return true };
+    let Some(term) = leadership.leading() else { return false };
+    if drift.term.swap(term, Ordering::AcqRel) != term
+        && let Some(memory) = &drift.memory
+    {
+        match memory.load() {
+            Ok(standings) => *drift.standings.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = standings,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the drift standings failed; not alerting until they can be read");
+                drift.term.store(0, Ordering::Release);
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn source(drift: &Drift) -> String {

@@ -30,6 +30,7 @@ pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
         "ledger": state.ledger.dir.as_ref().map(|d| d.display().to_string()),
         "ledger_entries": state.ledger.size(),
         "ledger_sequencer": state.ledger.sequencer(),
+        "drift_leader": state.drift().and_then(|d| d.leading()),
         "outbox": state.outbox().map(|o| {
             let c = o.counts();
             json!({"pending": c.pending, "delivered": c.delivered, "failed_attempts": c.failed_attempts})

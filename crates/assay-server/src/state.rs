@@ -143,7 +143,11 @@ impl State {
             outbox_stall: config.outbox_stall,
             max_body: config.max_body,
             drift: match &config.drift {
-                Some(d) => Some(Arc::new(crate::drift::Drift::new(d.clone(), config.data.as_deref())?)),
+                Some(d) => Some(Arc::new(crate::drift::Drift::new(
+                    d.clone(),
+                    config.data.as_deref(),
+                    config.database.as_deref(),
+                )?)),
                 None => None,
             },
         };

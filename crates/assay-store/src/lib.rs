@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+mod leader;
 mod migrate;
 mod val;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use leader::Leadership;
 pub use migrate::{Migration, migrate};
 pub use val::{Cell, FromVal, Row, Val};
 
@@ -159,6 +161,20 @@ struct Pg {
     where_: String,
     /// Prepared statements by their text in the common dialect.
     cache: HashMap<String, postgres::Statement>,
+}
+
+/// Closing a connection blocks on the client's own runtime, which must not happen on an async
+/// worker (a store dropped with a task when a server shuts down): the client is closed on a
+/// thread of its own.
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let closing = std::thread::Builder::new().name("assay-store-close".into()).spawn(move || drop(client));
+            if let Ok(handle) = closing {
+                let _ = handle.join();
+            }
+        }
+    }
 }
 
 enum Conn {

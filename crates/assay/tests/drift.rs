@@ -618,3 +618,99 @@ fn ignore_differences_in_assay_yaml_leave_fields_out_and_broken_rules_are_named(
         "{counts}"
     );
 }
+
+#[test]
+fn two_replicas_watching_one_cluster_alert_each_drift_once_and_the_survivor_takes_over() {
+    use assay_store::testing::TempPostgres;
+    use common::apiserver::{Cluster, change, kubeconfig, serve};
+    use common::server::{Receiver, Server, eventually};
+    use std::time::Duration;
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let estate = estate(dir);
+    let port = free_port();
+    let receiver = Receiver::listen(port);
+    let settings = std::fs::read_to_string(estate.join("assay.yaml")).expect("read");
+    std::fs::write(
+        estate.join("assay.yaml"),
+        format!("{settings}\nactions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"),
+    )
+    .expect("write");
+    let (api_port, api) = serve(Cluster {
+        objects: eu_prod_live(&estate)["items"].as_array().expect("items").clone(),
+        token: "reader-token".into(),
+        ..Default::default()
+    });
+    let config = dir.join("kubeconfig");
+    std::fs::write(&config, kubeconfig(&[("eu-prod", api_port)], "reader-token")).expect("write");
+    let replica = |data: &str| {
+        let args = [
+            "--estate",
+            "estate",
+            "--data",
+            data,
+            "--database",
+            &url,
+            "--watch-cluster",
+            "eu-prod",
+            "--kube-context",
+            "eu-prod",
+            "--drift-resync",
+            "1h",
+        ];
+        Server::launch_with_env(dir, &args, &[("KUBECONFIG", config.as_path())])
+    };
+    let servers = [replica("a"), replica("b")];
+    // What each alert says (its data names the object, status and details, no time): the same
+    // alert from two replicas would be the same text twice.
+    let drift_alerts = || -> Vec<String> {
+        receiver
+            .got
+            .lock()
+            .expect("got")
+            .iter()
+            .filter(|(_, v)| v["data"]["kind"] == "drift")
+            .map(|(_, v)| v["data"].to_string())
+            .collect()
+    };
+    let distinct = |alerts: &[String]| alerts.iter().collect::<std::collections::BTreeSet<_>>().len();
+    eventually(Duration::from_secs(30), || (drift_alerts().len() >= 3).then_some(())).expect("drift alerts");
+    std::thread::sleep(Duration::from_secs(4));
+    let first = drift_alerts();
+    assert_eq!(distinct(&first), first.len(), "each alerted once, not once per replica: {first:#?}");
+    assert!(
+        first.iter().any(|a| a.contains("debug-shell")) && first.iter().any(|a| a.contains("llm-inference")),
+        "{first:#?}"
+    );
+    let leader = |s: &Server| s.json("GET", "/v1/status", &Value::Null).1["drift_leader"].clone();
+    let flags: Vec<Value> = servers.iter().map(leader).collect();
+    assert_eq!(flags.iter().filter(|f| **f == json!(true)).count(), 1, "{flags:?}");
+    let [a, b] = servers;
+    let (mut dead, survivor) = if flags[0] == json!(true) { (a, b) } else { (b, a) };
+    dead.child.kill().expect("SIGKILL");
+    dead.child.wait().expect("wait");
+    eventually(Duration::from_secs(20), || (leader(&survivor) == json!(true)).then_some(()))
+        .unwrap_or_else(|| panic!("the survivor takes over the watch\n{}", survivor.log()));
+    // A new hand edit: alerted once, by the survivor, which does not alert again what the
+    // dead replica alerted.
+    let mut edited = eu_prod_live(&estate)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "finetune-worker")
+        .expect("deployment")
+        .clone();
+    edited["spec"]["replicas"] = json!(9);
+    change(&api, "deployments", "MODIFIED", edited);
+    eventually(Duration::from_secs(30), || (drift_alerts().len() > first.len()).then_some(()))
+        .unwrap_or_else(|| panic!("the survivor alerts the new drift\n{}", survivor.log()));
+    std::thread::sleep(Duration::from_secs(4));
+    let all = drift_alerts();
+    assert_eq!(all.len(), first.len() + 1, "one new alert, and nothing alerted again: {all:#?}");
+    let new = all.last().expect("the new alert");
+    assert!(new.contains("finetune-worker") && new.contains("\"drifted\""), "{new}");
+    let (code, log) = survivor.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
