@@ -121,16 +121,28 @@ pub(crate) struct WalkArgs {
     json: bool,
 }
 
+/// A `--data` that names the PostgreSQL database `assay serve --database` replicas share
+/// (`postgres://…`), rather than a directory.
+fn database(data: &Path) -> Option<&str> {
+    data.to_str().filter(|d| assay_store::is_postgres(d))
+}
+
 /// The graph that `ingest` made; an error saying so when there is none.
 pub(crate) fn open_existing(data: &Path) -> Result<Graph> {
-    let path = data.join("lineage.sqlite");
-    if !path.is_file() {
-        anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+    if database(data).is_none() {
+        let path = data.join("lineage.sqlite");
+        if !path.is_file() {
+            anyhow::bail!("no lineage graph at {}: run `assay lineage ingest` first", path.display());
+        }
     }
     open(data)
 }
 
 fn open(data: &Path) -> Result<Graph> {
+    if let Some(url) = database(data) {
+        let location = assay_store::Location::Postgres(url.to_string());
+        return Graph::at(&location).with_context(|| format!("opening the lineage graph in {}", location.redacted()));
+    }
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let path = data.join("lineage.sqlite");
     Graph::open(&path).with_context(|| format!("opening {}", path.display()))

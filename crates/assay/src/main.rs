@@ -82,7 +82,8 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Data lineage: OpenLineage events into the lineage graph, and walks of it.
     Lineage {
-        /// The data directory holding the lineage graph (`lineage.sqlite`).
+        /// The data directory holding the lineage graph (`lineage.sqlite`), or the PostgreSQL
+        /// database that `assay serve --database` replicas share (`postgres://…`).
         #[arg(long, global = true, env = "ASSAY_DATA", default_value = "assay-data")]
         data: PathBuf,
         #[command(subcommand)]

@@ -89,6 +89,13 @@ fn two_replicas_share_the_graph_and_alert_each_finding_once_across_a_kill() {
         b.json("GET", "/api/v1/lineage?nodeId=dataset:s3://customers-eu:raw_0&depth=1", &Value::Null);
     assert_eq!(status, 200, "{answer}");
     assert!(ids(&answer).contains(&"job:airflow:train_0".to_string()), "{answer}");
+    // The command line reads the same graph.
+    let out = common::assay(
+        work.path(),
+        &["lineage", "--data", &url, "upstream", "dataset:s3://models-us:model_7", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("job:airflow:train_7"), "{}", common::stdout(&out));
     let (code, log) = b.stop();
     assert_eq!(code, Some(0), "{log}");
 }
