@@ -396,24 +396,27 @@ fn a_sync_attestation_is_signed_logged_and_verifies_offline() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
-#[test]
-fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
-    use common::apiserver::{Cluster, change, event, kubeconfig, serve};
-    use common::server::{Receiver, Server, eventually, keyed_ledger};
-    use std::time::Duration;
-    let work = tempfile::tempdir().expect("tempdir");
-    let dir = work.path();
+/// What a server watching `eu-prod` needs: the estate (alerts sent to `receiver`), an API server
+/// stand-in holding the cluster as it is (the hand edit, the missing ConfigMap, the pod), and a
+/// kubeconfig for it.
+struct Watched {
+    estate: std::path::PathBuf,
+    receiver: common::server::Receiver,
+    api: common::apiserver::Shared,
+    config: std::path::PathBuf,
+}
+
+fn watched(dir: &Path) -> Watched {
+    use common::apiserver::{Cluster, kubeconfig, serve};
     let estate = estate(dir);
     let port = free_port();
-    let receiver = Receiver::listen(port);
+    let receiver = common::server::Receiver::listen(port);
     let settings = std::fs::read_to_string(estate.join("assay.yaml")).expect("read");
     std::fs::write(
         estate.join("assay.yaml"),
         format!("{settings}\nactions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"),
     )
     .expect("write");
-    keyed_ledger(dir);
-    // The cluster as the API server holds it: the hand edit, the missing ConfigMap, the pod.
     let (api_port, api) = serve(Cluster {
         objects: eu_prod_live(&estate)["items"].as_array().expect("items").clone(),
         token: "reader-token".into(),
@@ -421,6 +424,18 @@ fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
     });
     let config = dir.join("kubeconfig");
     std::fs::write(&config, kubeconfig(&[("eu-prod", api_port)], "reader-token")).expect("write");
+    Watched { estate, receiver, api, config }
+}
+
+#[test]
+fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
+    use common::apiserver::{change, event};
+    use common::server::{Server, eventually, keyed_ledger};
+    use std::time::Duration;
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let Watched { estate, receiver, api, config } = watched(dir);
+    keyed_ledger(dir);
     let args = [
         "--estate",
         "estate",
@@ -622,29 +637,14 @@ fn ignore_differences_in_assay_yaml_leave_fields_out_and_broken_rules_are_named(
 #[test]
 fn two_replicas_watching_one_cluster_alert_each_drift_once_and_the_survivor_takes_over() {
     use assay_store::testing::TempPostgres;
-    use common::apiserver::{Cluster, change, kubeconfig, serve};
-    use common::server::{Receiver, Server, eventually};
+    use common::apiserver::change;
+    use common::server::{Server, eventually};
     use std::time::Duration;
     let pg = TempPostgres::start();
     let url = pg.database("assay");
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    let estate = estate(dir);
-    let port = free_port();
-    let receiver = Receiver::listen(port);
-    let settings = std::fs::read_to_string(estate.join("assay.yaml")).expect("read");
-    std::fs::write(
-        estate.join("assay.yaml"),
-        format!("{settings}\nactions:\n  alerts: [\"http://127.0.0.1:{port}/alerts\"]\n"),
-    )
-    .expect("write");
-    let (api_port, api) = serve(Cluster {
-        objects: eu_prod_live(&estate)["items"].as_array().expect("items").clone(),
-        token: "reader-token".into(),
-        ..Default::default()
-    });
-    let config = dir.join("kubeconfig");
-    std::fs::write(&config, kubeconfig(&[("eu-prod", api_port)], "reader-token")).expect("write");
+    let Watched { estate, receiver, api, config } = watched(dir);
     let replica = |data: &str| {
         let args = [
             "--estate",
