@@ -427,6 +427,19 @@ fn watched(dir: &Path) -> Watched {
     Watched { estate, receiver, api, config }
 }
 
+/// The live `finetune-worker` Deployment after a hand edit of its replicas (to 9).
+fn finetune_edited(estate: &Path) -> Value {
+    let mut edited = eu_prod_live(estate)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "finetune-worker")
+        .expect("deployment")
+        .clone();
+    edited["spec"]["replicas"] = json!(9);
+    edited
+}
+
 #[test]
 fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
     use common::apiserver::{change, event};
@@ -508,14 +521,7 @@ fn the_server_watches_its_cluster_alerts_each_change_once_and_records_it() {
 
     // A second hand edit, over the watch: the same Deployment's replicas. One more alert? No:
     // it was drifting already; a record, not an alert. A bookmark changes nothing.
-    let mut edited = eu_prod_live(&estate)["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "finetune-worker")
-        .expect("deployment")
-        .clone();
-    edited["spec"]["replicas"] = json!(9);
+    let edited = finetune_edited(&estate);
     let watching =
         |plural: &str| api.lock().expect("api").requests.get(&format!("watch {plural}")).copied().unwrap_or(0);
     if eventually(Duration::from_secs(20), || (watching("deployments") > 0).then_some(())).is_none() {
@@ -695,14 +701,7 @@ fn two_replicas_watching_one_cluster_alert_each_drift_once_and_the_survivor_take
         .unwrap_or_else(|| panic!("the survivor takes over the watch\n{}", survivor.log()));
     // A new hand edit: alerted once, by the survivor, which does not alert again what the
     // dead replica alerted.
-    let mut edited = eu_prod_live(&estate)["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "finetune-worker")
-        .expect("deployment")
-        .clone();
-    edited["spec"]["replicas"] = json!(9);
+    let edited = finetune_edited(&estate);
     change(&api, "deployments", "MODIFIED", edited);
     eventually(Duration::from_secs(30), || (drift_alerts().len() > first.len()).then_some(()))
         .unwrap_or_else(|| panic!("the survivor alerts the new drift\n{}", survivor.log()));
