@@ -80,10 +80,7 @@ impl Shared {
         assay_store::migrate(&handover_db, "ledger", &SCHEMA).context("preparing the ledger queue")?;
         let sequencer_db = open()?;
         // What this replica can say of the log before it sequences (the log's files).
-        let size = assay_ledger::store::read_checkpoint_note(&dir)
-            .ok()
-            .and_then(|note| note.lines().nth(1).and_then(|l| l.parse().ok()))
-            .unwrap_or(0);
+        let size = logged_size(&dir).unwrap_or(0);
         let status = Arc::new(Status { durable: AtomicU64::new(size), ..Status::default() });
         let (queue, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let s = Arc::clone(&status);
@@ -271,12 +268,15 @@ fn sequence(db: &Db, dir: &std::path::Path, signer: &NoteSigner, status: &Status
     status.sequencer.store(false, Ordering::Relaxed);
 }
 
+/// The log's size as its checkpoint says (not verified: for status, not for proofs).
+fn logged_size(dir: &std::path::Path) -> Option<u64> {
+    let note = assay_ledger::store::read_checkpoint_note(dir).ok()?;
+    assay_ledger::checkpoint::Checkpoint::parse(&note).ok().map(|c| c.size)
+}
+
 /// Reads the log's size from its checkpoint, for a replica that does not sequence.
 fn refresh_size(dir: &std::path::Path, status: &Status) {
-    if let Some(size) = assay_ledger::store::read_checkpoint_note(dir)
-        .ok()
-        .and_then(|note| note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()))
-    {
+    if let Some(size) = logged_size(dir) {
         status.durable.store(size, Ordering::Relaxed);
     }
 }
@@ -285,17 +285,9 @@ fn refresh_size(dir: &std::path::Path, status: &Status) {
 /// them. The number appended.
 fn round(db: &Db, log: &mut Log) -> Result<usize> {
     let size = log.size() as i64;
-    let (hi, lo) = (SEQUENCER >> 32, SEQUENCER & 0xffff_ffff);
     let mut bound = db
         .transaction(|tx| {
-            let held: i64 = tx
-                .row(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                     AND classid::bigint = ?1 AND objid::bigint = ?2 AND objsubid = 1 AND granted",
-                    &vals![hi, lo],
-                )?
-                .map_or(Ok(0), |r| r.get(0))?;
-            if held == 0 {
+            if !assay_store::advisory_lock_held(tx, SEQUENCER)? {
                 return Err(assay_store::Error::Type("this replica no longer holds the sequencer's lock".into()));
             }
             // In the log already (a sequencer died before forgetting them).

@@ -277,12 +277,18 @@ impl Outbox {
         *lock(&self.stop)
     }
 
-    /// Claims the next message that is due, or says how long until one is.
-    fn next(&self) -> Result<std::result::Result<Due, Option<Duration>>> {
-        let (skip_locked, greatest) = match self.db.backend() {
+    /// How the engine says two things the outbox's statements need: skip the rows another
+    /// deliverer holds (PostgreSQL; SQLite has one writer), and the larger of two values.
+    fn dialect(&self) -> (&'static str, &'static str) {
+        match self.db.backend() {
             Backend::Postgres => ("FOR UPDATE SKIP LOCKED", "greatest"),
             Backend::Sqlite => ("", "max"),
-        };
+        }
+    }
+
+    /// Claims the next message that is due, or says how long until one is.
+    fn next(&self) -> Result<std::result::Result<Due, Option<Duration>>> {
+        let (skip_locked, greatest) = self.dialect();
         let claim = format!(
             "UPDATE outbox SET claimed_until = ?1 WHERE id = (
                  SELECT id FROM outbox WHERE delivered_ms IS NULL AND next_attempt_ms <= ?2 AND claimed_until <= ?2
@@ -340,10 +346,7 @@ impl Outbox {
         let next = now + backoff(attempts + 1).as_millis() as i64;
         let oldest_alive = now - self.limits.max_age.as_millis() as i64;
         // Messages another deliverer holds keep their own schedule.
-        let (skip_locked, greatest) = match self.db.backend() {
-            Backend::Postgres => ("FOR UPDATE SKIP LOCKED", "greatest"),
-            Backend::Sqlite => ("", "max"),
-        };
+        let (skip_locked, greatest) = self.dialect();
         let hold_back = format!(
             "UPDATE outbox SET next_attempt_ms = {greatest}(next_attempt_ms, ?2) WHERE id IN (
                  SELECT id FROM outbox WHERE url = (SELECT url FROM outbox WHERE id = ?1) AND delivered_ms IS NULL

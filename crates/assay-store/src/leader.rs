@@ -10,7 +10,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::{Db, Location, Result, vals};
+use crate::{Db, Location, Result, Tx, vals};
+
+/// Whether this session holds advisory lock `key` (taken with `pg_try_advisory_lock(key)`):
+/// a session opened again after its connection dropped does not, whatever it did before.
+pub fn advisory_lock_held(tx: &mut Tx<'_>, key: i64) -> Result<bool> {
+    let held: i64 = tx
+        .row(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+             AND classid::bigint = ?1 AND objid::bigint = ?2 AND objsubid = 1 AND granted",
+            &vals![key >> 32, key & 0xffff_ffff],
+        )?
+        .map_or(Ok(0), |r| r.get(0))?;
+    Ok(held > 0)
+}
 
 /// One replica's view of a leadership.
 #[derive(Debug)]
@@ -78,14 +91,7 @@ impl Leadership {
     }
 
     fn holds(&self, db: &Db, key: i64) -> Result<()> {
-        let held: i64 = db
-            .row(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                 AND classid::bigint = ?1 AND objid::bigint = ?2 AND objsubid = 1 AND granted",
-                &vals![key >> 32, key & 0xffff_ffff],
-            )?
-            .map_or(Ok(0), |r| r.get(0))?;
-        if held == 0 {
+        if !db.transaction(|tx| advisory_lock_held(tx, key))? {
             return Err(crate::Error::Type("the lock is no longer held by this connection".into()));
         }
         Ok(())

@@ -30,7 +30,7 @@ mod val;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use leader::Leadership;
+pub use leader::{Leadership, advisory_lock_held};
 pub use migrate::{Migration, migrate};
 pub use val::{Cell, FromVal, Row, Val};
 
