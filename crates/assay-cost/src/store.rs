@@ -54,128 +54,71 @@ fn table_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Where the partitions are kept when they are on object storage.
-#[derive(Clone)]
+/// Where the partitions are kept when they are on object storage: `…/focus` in the bucket.
+#[derive(Clone, Debug)]
 struct Remote {
-    /// `s3://bucket/prefix/focus`.
-    url: String,
-    /// The bucket's URL, as DataFusion registers stores: `s3://bucket`.
-    bucket: url::Url,
-    store: Arc<dyn object_store::ObjectStore>,
-    /// `prefix/focus` in the bucket.
-    prefix: object_store::path::Path,
-    /// Runs uploads and listings, whatever thread asks.
-    rt: Arc<tokio::runtime::Runtime>,
-}
-
-impl std::fmt::Debug for Remote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.url)
-    }
+    bucket: assay_store::objects::Bucket,
 }
 
 impl Remote {
     /// Builds the client of a bucket URL from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`,
     /// as each cloud's own tools read them).
     fn open(url: &str) -> Result<Remote> {
-        use object_store::ObjectStore;
-        let bad = |e: &dyn std::fmt::Display| Error::Store(format!("{url}: {e}"));
-        let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
-        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "s3" | "s3a" => {
-                Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url).build().map_err(|e| bad(&e))?)
-            }
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url).build().map_err(|e| bad(&e))?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).build().map_err(|e| bad(&e))?,
-            ),
-            other => return Err(bad(&format!("{other}:// is not a storage assay knows (s3, gs, az)"))),
-        };
-        let bucket = url::Url::parse(&format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))
-            .map_err(|e| bad(&e))?;
-        let prefix = object_store::path::Path::from(
-            format!("{}/focus", parsed.path().trim_matches('/')).trim_start_matches('/'),
-        );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("assay-object-store")
-            .enable_all()
-            .build()
-            .map_err(|e| bad(&e))?;
-        Ok(Remote { url: format!("{}/focus", url.trim_end_matches('/')), bucket, store, prefix, rt: Arc::new(rt) })
-    }
-
-    /// Runs `work` on the store's own runtime and waits for it, from any thread.
-    fn run<T: Send + 'static>(&self, work: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Result<T> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.rt.spawn(async move {
-            let _ = tx.send(work.await);
-        });
-        rx.recv().map_err(|_| Error::Store(format!("{}: the object store's runtime stopped", self.url)))?
+        let bucket = assay_store::objects::Bucket::open(url).map_err(Error::Store)?;
+        Ok(Remote { bucket: bucket.sub("focus") })
     }
 
     /// The key of a staged partition file (`…/focus/billing_period=P/account-X.parquet`).
     fn key(&self, local_root: &Path, local: &Path) -> object_store::path::Path {
         let rel = local.strip_prefix(local_root).unwrap_or(local);
-        let mut key = self.prefix.clone();
-        for part in rel.iter() {
-            key = key.join(part.to_string_lossy().as_ref());
-        }
-        key
+        rel.iter().fold(self.bucket.prefix().clone(), |key, part| key.join(part.to_string_lossy().as_ref()))
     }
 
     /// Uploads a finished partition over the object it replaces, then removes the local file.
     fn publish(&self, local_root: &Path, local: &Path) -> Result<()> {
         use tokio::io::AsyncWriteExt;
         let key = self.key(local_root, local);
-        let store = Arc::clone(&self.store);
+        let store = self.bucket.store();
         let (file, url) = (
             local.to_path_buf(),
-            format!("{}/{}", self.url, local.strip_prefix(local_root).unwrap_or(local).display()),
+            self.bucket.name(&local.strip_prefix(local_root).unwrap_or(local).display().to_string()),
         );
-        self.run(async move {
-            let failed = |e: &dyn std::fmt::Display| Error::Store(format!("uploading {url}: {e}"));
-            let mut source = tokio::fs::File::open(&file).await.map_err(|e| failed(&e))?;
-            // One PUT for a small file, a multipart upload (completed as one) for a large one.
-            let mut sink = object_store::buffered::BufWriter::new(store, key);
-            if let Err(e) = tokio::io::copy(&mut source, &mut sink).await {
-                let _ = sink.abort().await;
-                return Err(failed(&e));
-            }
-            sink.shutdown().await.map_err(|e| failed(&e))?;
-            Ok(())
-        })?;
+        let stopped = || Error::Store(format!("{}: the object store's runtime stopped", self.bucket.url()));
+        self.bucket.run(
+            async move {
+                let failed = |e: &dyn std::fmt::Display| Error::Store(format!("uploading {url}: {e}"));
+                let mut source = tokio::fs::File::open(&file).await.map_err(|e| failed(&e))?;
+                // One PUT for a small file, a multipart upload (completed as one) for a large one.
+                let mut sink = object_store::buffered::BufWriter::new(store, key);
+                if let Err(e) = tokio::io::copy(&mut source, &mut sink).await {
+                    let _ = sink.abort().await;
+                    return Err(failed(&e));
+                }
+                sink.shutdown().await.map_err(|e| failed(&e))?;
+                Ok(())
+            },
+            stopped,
+        )?;
         let _ = std::fs::remove_file(local);
         Ok(())
     }
 
     /// Every partition object: its key, size and tag.
     fn list(&self) -> Result<Vec<String>> {
-        use futures_util::TryStreamExt;
-        let store = Arc::clone(&self.store);
-        let (prefix, url) = (self.prefix.clone(), self.url.clone());
-        self.run(async move {
-            let objects: Vec<object_store::ObjectMeta> = store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| Error::Store(format!("listing {url}: {e}")))?;
-            Ok(objects
-                .into_iter()
-                .filter(|o| o.location.as_ref().ends_with(".parquet"))
-                .map(|o| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        o.location,
-                        o.size,
-                        o.last_modified.timestamp_nanos_opt().unwrap_or(0),
-                        o.e_tag.unwrap_or_default()
-                    )
-                })
-                .collect())
-        })
+        let objects = self.bucket.list_all().map_err(Error::Store)?;
+        Ok(objects
+            .into_iter()
+            .filter(|o| o.location.as_ref().ends_with(".parquet"))
+            .map(|o| {
+                format!(
+                    "{}\t{}\t{}\t{}",
+                    o.location,
+                    o.size,
+                    o.last_modified.timestamp_nanos_opt().unwrap_or(0),
+                    o.e_tag.unwrap_or_default()
+                )
+            })
+            .collect())
     }
 }
 
@@ -423,9 +366,7 @@ fn writer_properties() -> WriterProperties {
 
 /// Whether a `--data` value is a URL (object storage) rather than a directory.
 pub fn is_url(location: &str) -> bool {
-    location
-        .split_once("://")
-        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+    assay_store::objects::is_url(location)
 }
 
 /// Renames a synced file over `target` and makes the rename itself durable.
@@ -465,7 +406,7 @@ impl Store {
     /// Where the partitions are: a directory or a URL.
     pub fn location(&self) -> String {
         match &self.remote {
-            Some(r) => r.url.clone(),
+            Some(r) => r.bucket.url().to_string(),
             None => self.root.display().to_string(),
         }
     }
@@ -643,8 +584,8 @@ impl Store {
             .with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
         let url = match &self.remote {
             Some(remote) => {
-                ctx.runtime_env().register_object_store(&remote.bucket, Arc::clone(&remote.store));
-                format!("{}/", remote.url)
+                ctx.runtime_env().register_object_store(remote.bucket.root(), remote.bucket.store());
+                format!("{}/", remote.bucket.url())
             }
             None => {
                 std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;

@@ -9,6 +9,7 @@
 pub mod appender;
 pub mod bundle;
 pub mod checkpoint;
+pub mod files;
 pub mod merkle;
 pub mod note;
 pub mod reader;

@@ -3,23 +3,32 @@
 //! a consistent log while appends go on.
 
 use std::collections::HashMap;
-use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
+use crate::files::{Dir, Files};
 use crate::merkle::{Hash, ProofError, inclusion_proof_from, root};
 use crate::note::NoteVerifier;
-use crate::store::{LogError, read_checkpoint, read_checkpoint_note, read_hashes};
+use crate::store::{LogError, read_checkpoint_in, read_checkpoint_note, read_checkpoint_note_in, read_hashes};
 use crate::tiles::{WIDTH, bundle_path, tile_path};
 
 /// A log opened for reading at its current checkpoint.
-#[derive(Debug)]
 pub struct Reader {
-    dir: PathBuf,
+    files: Arc<dyn Files>,
     note: String,
     checkpoint: Checkpoint,
     tiles: HashMap<(u8, u64), Vec<Hash>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("location", &self.files.location())
+            .field("size", &self.checkpoint.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The text of a signed note, without checking any signature.
@@ -36,17 +45,25 @@ pub fn tile_width(size: u64, level: u8, index: u64) -> u64 {
 impl Reader {
     /// Opens the log in `dir`. With a verifier, the checkpoint's signature must verify.
     pub fn open(dir: &Path, verifier: Option<&NoteVerifier>) -> Result<Reader, LogError> {
+        // Names a missing directory.
+        read_checkpoint_note(dir)?;
+        Reader::open_in(Arc::new(Dir::new(dir)), verifier)
+    }
+
+    /// Opens the log in `files`. With a verifier, the checkpoint's signature must verify.
+    pub fn open_in(files: Arc<dyn Files>, verifier: Option<&NoteVerifier>) -> Result<Reader, LogError> {
         let (note, checkpoint) = match verifier {
-            Some(v) => read_checkpoint(dir, v)?,
+            Some(v) => read_checkpoint_in(files.as_ref(), v)?,
             None => {
-                let note = read_checkpoint_note(dir)?;
-                let corrupt = |why: String| LogError::CorruptCheckpoint { path: dir.join("checkpoint"), why };
+                let note = read_checkpoint_note_in(files.as_ref())?;
+                let corrupt =
+                    |why: String| LogError::CorruptCheckpoint { path: PathBuf::from(files.name("checkpoint")), why };
                 let text = note_text(&note).ok_or_else(|| corrupt("it is not a signed note".into()))?;
                 let checkpoint = Checkpoint::parse(text).map_err(corrupt)?;
                 (note, checkpoint)
             }
         };
-        Ok(Reader { dir: dir.to_path_buf(), note, checkpoint, tiles: HashMap::new() })
+        Ok(Reader { files, note, checkpoint, tiles: HashMap::new() })
     }
 
     /// The checkpoint read at open.
@@ -67,14 +84,15 @@ impl Reader {
         while i < end {
             let bundle = i / WIDTH;
             let width = tile_width(self.checkpoint.size, 0, bundle);
-            let path = self.dir.join(bundle_path(bundle, width));
-            let bytes = fs::read(&path).map_err(|e| LogError::Damaged(format!("{}: {e}", path.display())))?;
+            let path = bundle_path(bundle, width);
+            let name = || self.files.name(&path);
+            let bytes = self.files.read(&path)?.ok_or_else(|| LogError::Damaged(format!("{} is missing", name())))?;
             let entries =
-                crate::bundle::parse(&bytes).map_err(|why| LogError::Damaged(format!("{}: {why}", path.display())))?;
+                crate::bundle::parse(&bytes).map_err(|why| LogError::Damaged(format!("{}: {why}", name())))?;
             if entries.len() as u64 != width {
                 return Err(LogError::Damaged(format!(
                     "{} holds {} entries where the checkpoint needs {width}",
-                    path.display(),
+                    name(),
                     entries.len()
                 )));
             }
@@ -90,7 +108,7 @@ impl Reader {
     fn tile(&mut self, level: u8, index: u64) -> Result<&[Hash], LogError> {
         if !self.tiles.contains_key(&(level, index)) {
             let width = tile_width(self.checkpoint.size, level, index);
-            let hashes = read_hashes(&self.dir.join(tile_path(level, index, width)), width)?;
+            let hashes = read_hashes(self.files.as_ref(), &tile_path(level, index, width), width)?;
             self.tiles.insert((level, index), hashes);
         }
         Ok(self.tiles.get(&(level, index)).map_or(&[], Vec::as_slice))

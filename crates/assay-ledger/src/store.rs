@@ -1,8 +1,8 @@
-//! The log on the local filesystem, in the C2SP tlog-tiles layout: `checkpoint`, hash tiles
-//! under `tile/<L>/`, entry bundles under `tile/entries/`.
+//! The log in the C2SP tlog-tiles layout: `checkpoint`, hash tiles under `tile/<L>/`, entry
+//! bundles under `tile/entries/`, on the local filesystem or in any [`Files`] (object storage).
 //!
-//! One writer at a time holds `.lock` (an advisory lock the kernel drops when the process dies).
-//! An append is one batch:
+//! In a directory, one writer at a time holds `.lock` (an advisory lock the kernel drops when
+//! the process dies); elsewhere the caller elects the one writer. An append is one batch:
 //!
 //! 1. `.pending` records the size the batch will reach, and is made durable;
 //! 2. the batch's entry bundles and hash tiles are written and made durable (with their
@@ -19,8 +19,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
+use crate::files::{Dir, Files, sync_dir};
 use crate::merkle::{Hash, leaf_hash};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::tiles::{WIDTH, bundle_path, edge, tile_path};
@@ -86,6 +88,10 @@ pub enum LogError {
     /// A key could not sign.
     #[error(transparent)]
     Key(#[from] NoteError),
+    /// The storage the log is kept in (not a local directory) failed: the message names the
+    /// object.
+    #[error("{0}")]
+    Store(String),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -102,8 +108,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
 
 /// Reads `dir/checkpoint`, verifies it with `verifier`, and parses it.
 pub fn read_checkpoint(dir: &Path, verifier: &NoteVerifier) -> Result<(String, Checkpoint), LogError> {
-    let path = dir.join("checkpoint");
-    let note = read_checkpoint_note(dir)?;
+    if !dir.is_dir() {
+        return Err(LogError::NoDirectory(dir.to_path_buf()));
+    }
+    read_checkpoint_in(&Dir::new(dir), verifier)
+}
+
+/// Reads the checkpoint of the log in `files`, verifies it with `verifier`, and parses it.
+pub fn read_checkpoint_in(files: &dyn Files, verifier: &NoteVerifier) -> Result<(String, Checkpoint), LogError> {
+    let path = PathBuf::from(files.name("checkpoint"));
+    let note = read_checkpoint_note_in(files)?;
     let body = verifier.verify(&note).map_err(|e| match e {
         NoteError::Malformed(why) => LogError::CorruptCheckpoint { path: path.clone(), why },
         _ => LogError::WrongKey { path: path.clone(), key: verifier.text(), signed_by: signed_by(&note) },
@@ -117,12 +131,17 @@ pub fn read_checkpoint_note(dir: &Path) -> Result<String, LogError> {
     if !dir.is_dir() {
         return Err(LogError::NoDirectory(dir.to_path_buf()));
     }
-    let path = dir.join("checkpoint");
-    match fs::read(&path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map_err(|_| LogError::CorruptCheckpoint { path, why: "it is not UTF-8 text".into() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LogError::NotALog(dir.to_path_buf())),
-        Err(e) => Err(LogError::Io { path, source: e }),
+    read_checkpoint_note_in(&Dir::new(dir))
+}
+
+/// Reads the checkpoint of the log in `files` as text.
+pub fn read_checkpoint_note_in(files: &dyn Files) -> Result<String, LogError> {
+    match files.read("checkpoint")? {
+        Some(bytes) => String::from_utf8(bytes).map_err(|_| LogError::CorruptCheckpoint {
+            path: PathBuf::from(files.name("checkpoint")),
+            why: "it is not UTF-8 text".into(),
+        }),
+        None => Err(LogError::NotALog(PathBuf::from(files.location()))),
     }
 }
 
@@ -134,19 +153,23 @@ pub fn signed_by(note: &str) -> String {
 
 /// A log open for appending. Dropping it releases the lock.
 pub struct Log {
-    dir: PathBuf,
+    files: Arc<dyn Files>,
     signer: NoteSigner,
     origin: String,
     edge: Edge,
     /// The entries of the unfinished bundle, encoded.
     bundle: Vec<u8>,
     checkpoint: String,
-    _lock: File,
+    /// The lock file, for a log in a directory.
+    _lock: Option<File>,
 }
 
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log").field("dir", &self.dir).field("size", &self.edge.size()).finish_non_exhaustive()
+        f.debug_struct("Log")
+            .field("location", &self.files.location())
+            .field("size", &self.edge.size())
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,75 +192,13 @@ fn lock(dir: &Path) -> Result<File, LogError> {
     Ok(file)
 }
 
-/// Makes a directory's entries durable.
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-}
-
-/// Writes a whole file and makes it durable (not its directory entry).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    let mut f = File::create(path).map_err(io(path))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(path))
-}
-
-/// Makes every file durable, on as many threads as there are files (at most 16 at a time).
-fn sync_all(files: &[(PathBuf, File)]) -> Result<(), LogError> {
-    if files.len() <= 1 {
-        return files.iter().try_for_each(|(p, f)| f.sync_all().map_err(io(p)));
-    }
-    for chunk in files.chunks(16) {
-        std::thread::scope(|s| {
-            let handles: Vec<_> =
-                chunk.iter().map(|(p, f)| s.spawn(move || f.sync_all().map_err(|e| (p.clone(), e)))).collect();
-            handles.into_iter().try_for_each(|h| match h.join() {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err((path, source))) => Err(LogError::Io { path, source }),
-                Err(_) => Err(LogError::Damaged("a sync thread panicked".into())),
-            })
-        })?;
-    }
-    Ok(())
-}
-
-/// Writes a file by a durable rename, so that it is either the old or the new content.
-fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LogError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    write_file(&tmp, bytes)?;
-    let path = dir.join(name);
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(dir)
-}
-
-/// Creates the directories of `path` and remembers which directories gained an entry.
-fn prepare(dir: &Path, path: &str, touched: &mut Vec<PathBuf>) -> Result<PathBuf, LogError> {
-    let full = dir.join(path);
-    let parent = full.parent().unwrap_or(dir).to_path_buf();
-    if !parent.is_dir() {
-        // Each new directory must be made durable in its parent.
-        let mut missing = Vec::new();
-        let mut p = parent.as_path();
-        while !p.is_dir() {
-            missing.push(p.to_path_buf());
-            p = p.parent().unwrap_or(dir);
-        }
-        fs::create_dir_all(&parent).map_err(io(&parent))?;
-        touched.push(p.to_path_buf());
-        touched.extend(missing.iter().filter_map(|m| m.parent().map(Path::to_path_buf)));
-    }
-    touched.push(parent);
-    Ok(full)
-}
-
 /// Reads a hash tile of `width` hashes, naming a missing or wrongly sized file.
-pub(crate) fn read_hashes(path: &Path, width: u64) -> Result<Vec<Hash>, LogError> {
-    let bytes = fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LogError::Damaged(format!("{} is missing", path.display())),
-        _ => LogError::Io { path: path.to_path_buf(), source: e },
-    })?;
+pub(crate) fn read_hashes(files: &dyn Files, path: &str, width: u64) -> Result<Vec<Hash>, LogError> {
+    let bytes = files.read(path)?.ok_or_else(|| LogError::Damaged(format!("{} is missing", files.name(path))))?;
     if bytes.len() as u64 != width * 32 {
         return Err(LogError::Damaged(format!(
             "{} is {} bytes; {width} hashes take {}",
-            path.display(),
+            files.name(path),
             bytes.len(),
             width * 32
         )));
@@ -261,9 +222,23 @@ impl Log {
             }
         }
         let lock = lock(dir)?;
+        Log::start(Arc::new(Dir::new(dir)), signer, Some(lock))
+    }
+
+    /// Creates a new, empty log in `files` (which must hold nothing). Nothing here keeps a
+    /// second writer out: the caller makes sure there is one (assay's shared ledger elects its
+    /// sequencer through PostgreSQL).
+    pub fn create_in(files: Arc<dyn Files>, signer: NoteSigner) -> Result<Log, LogError> {
+        if !files.is_empty()? {
+            return Err(LogError::NotEmpty(PathBuf::from(files.location())));
+        }
+        Log::start(files, signer, None)
+    }
+
+    fn start(files: Arc<dyn Files>, signer: NoteSigner, lock: Option<File>) -> Result<Log, LogError> {
         let origin = signer.name().to_string();
         let mut log = Log {
-            dir: dir.to_path_buf(),
+            files,
             signer,
             origin,
             edge: Edge::empty(),
@@ -280,15 +255,25 @@ impl Log {
     pub fn open(dir: &Path, signer: NoteSigner) -> Result<Log, LogError> {
         read_checkpoint_note(dir)?;
         let lock = lock(dir)?;
-        let (origin, edge, bundle, checkpoint) = load(dir, &signer)?;
-        Ok(Log { dir: dir.to_path_buf(), origin, signer, edge, bundle, checkpoint, _lock: lock })
+        Log::open_locked(Arc::new(Dir::new(dir)), signer, Some(lock))
     }
 
-    /// Reads the log again from its directory, keeping the lock: what a batch that failed to
+    /// Opens an existing log in `files` for appending, as [`Log::open`] does, but without a
+    /// lock: the caller makes sure there is one writer.
+    pub fn open_in(files: Arc<dyn Files>, signer: NoteSigner) -> Result<Log, LogError> {
+        Log::open_locked(files, signer, None)
+    }
+
+    fn open_locked(files: Arc<dyn Files>, signer: NoteSigner, lock: Option<File>) -> Result<Log, LogError> {
+        let (origin, edge, bundle, checkpoint) = load(files.as_ref(), &signer)?;
+        Ok(Log { files, origin, signer, edge, bundle, checkpoint, _lock: lock })
+    }
+
+    /// Reads the log again from its files, keeping the lock: what a batch that failed to
     /// write left behind is removed, and the log is as its checkpoint says. What to do after
     /// [`Log::append`] failed, before appending again.
     pub fn reload(&mut self) -> Result<(), LogError> {
-        let (origin, edge, bundle, checkpoint) = load(&self.dir, &self.signer)?;
+        let (origin, edge, bundle, checkpoint) = load(self.files.as_ref(), &self.signer)?;
         (self.origin, self.edge, self.bundle, self.checkpoint) = (origin, edge, bundle, checkpoint);
         Ok(())
     }
@@ -303,9 +288,9 @@ impl Log {
         &self.origin
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the log is: its directory or URL.
+    pub fn location(&self) -> String {
+        self.files.location()
     }
 
     /// The current signed checkpoint.
@@ -327,9 +312,9 @@ impl Log {
             return Ok(first);
         }
         let target = first + entries.len() as u64;
-        replace_pending(&self.dir, target)?;
+        // A torn record is read as no record: this batch had not started writing.
+        self.files.write(&[(PENDING_FILE.to_string(), format!("{target}\n").into_bytes())])?;
 
-        let mut touched: Vec<PathBuf> = Vec::new();
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for e in entries {
             let e = e.as_ref();
@@ -353,21 +338,7 @@ impl Log {
         if !target.is_multiple_of(WIDTH) {
             files.push((bundle_path(target / WIDTH, target % WIDTH), self.bundle.clone()));
         }
-        // Write every file, then make the files and their directories durable together:
-        // concurrent fsyncs share the filesystem's journal commits.
-        let mut open = Vec::with_capacity(files.len());
-        for (path, bytes) in &files {
-            let full = prepare(&self.dir, path, &mut touched)?;
-            let mut f = File::create(&full).map_err(io(&full))?;
-            f.write_all(bytes).map_err(io(&full))?;
-            open.push((full, f));
-        }
-        touched.sort();
-        touched.dedup();
-        for d in &touched {
-            open.push((d.clone(), File::open(d).map_err(io(d))?));
-        }
-        sync_all(&open)?;
+        self.files.write(&files)?;
         self.publish()?;
         Ok(first)
     }
@@ -375,71 +346,57 @@ impl Log {
     fn publish(&mut self) -> Result<(), LogError> {
         let body = Checkpoint { origin: self.origin.clone(), size: self.edge.size(), root: self.edge.root() }.text();
         let note = self.signer.sign(&body)?;
-        replace_file(&self.dir, "checkpoint", note.as_bytes())?;
+        self.files.replace("checkpoint", note.as_bytes())?;
         self.checkpoint = note;
         Ok(())
     }
 }
 
-/// The log in `dir` as its checkpoint says (the lock held): origin, edge, unfinished bundle,
+/// The log in `files` as its checkpoint says (the lock held): origin, edge, unfinished bundle,
 /// checkpoint note. Removes what an unfinished batch left behind.
-fn load(dir: &Path, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>, String), LogError> {
+fn load(files: &dyn Files, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>, String), LogError> {
     // Read the checkpoint after taking the lock: a writer that just finished may have moved it.
-    let (note, checkpoint) = read_checkpoint(dir, &signer.verifier())?;
-    recover(dir, checkpoint.size)?;
+    let (note, checkpoint) = read_checkpoint_in(files, &signer.verifier())?;
+    recover(files, checkpoint.size)?;
     let size = checkpoint.size;
     let mut tiles = Vec::new();
     for (level, index, width) in edge(size) {
-        tiles.push(read_hashes(&dir.join(tile_path(level, index, width)), width)?);
+        tiles.push(read_hashes(files, &tile_path(level, index, width), width)?);
     }
     let edge = Edge::from_tiles(size, &tiles).map_err(LogError::Damaged)?;
     if edge.root() != checkpoint.root {
         return Err(LogError::Damaged(format!(
             "the edge tiles of {} do not hash to the checkpoint's root",
-            dir.display()
+            files.location()
         )));
     }
     let mut bundle = Vec::new();
     let in_bundle = size % WIDTH;
     if in_bundle > 0 {
-        let path = dir.join(bundle_path(size / WIDTH, in_bundle));
-        bundle = fs::read(&path).map_err(|e| LogError::Damaged(format!("{}: {e}", path.display())))?;
+        let path = bundle_path(size / WIDTH, in_bundle);
+        bundle = files.read(&path)?.ok_or_else(|| LogError::Damaged(format!("{} is missing", files.name(&path))))?;
         let leaves = crate::bundle::parse(&bundle)
-            .map_err(|why| LogError::Damaged(format!("{}: {why}", path.display())))?
+            .map_err(|why| LogError::Damaged(format!("{}: {why}", files.name(&path))))?
             .iter()
             .map(|e| leaf_hash(e))
             .collect::<Vec<_>>();
         if leaves.as_slice() != edge.partial(0) {
-            return Err(LogError::Damaged(format!("{} does not match its tile", path.display())));
+            return Err(LogError::Damaged(format!("{} does not match its tile", files.name(&path))));
         }
     }
     Ok((checkpoint.origin, edge, bundle, note))
 }
 
-fn replace_pending(dir: &Path, target: u64) -> Result<(), LogError> {
-    let path = dir.join(PENDING_FILE);
-    let existed = path.exists();
-    write_file(&path, format!("{target}\n").as_bytes())?;
-    if !existed {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
 /// Removes every tile and bundle an unfinished batch from `size` may have written.
-fn recover(dir: &Path, size: u64) -> Result<(), LogError> {
-    let path = dir.join(PENDING_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(LogError::Io { path, source: e }),
-    };
+fn recover(files: &dyn Files, size: u64) -> Result<(), LogError> {
+    let Some(bytes) = files.read(PENDING_FILE)? else { return Ok(()) };
+    let text = String::from_utf8_lossy(&bytes);
     // A torn record means the batch had not started writing.
     let Some(target) = text.strip_suffix('\n').and_then(|t| t.parse::<u64>().ok()) else { return Ok(()) };
     if target <= size {
         return Ok(());
     }
-    let mut touched = Vec::new();
+    let mut doomed = Vec::new();
     let mut level = 0u32;
     loop {
         let shift = 8 * level;
@@ -456,34 +413,16 @@ fn recover(dir: &Path, size: u64) -> Result<(), LogError> {
                 paths.push(bundle_path(index, WIDTH));
             }
             for full in paths {
-                remove(&dir.join(&full), &mut touched)?;
-                if let Ok(read) = fs::read_dir(dir.join(format!("{full}.p"))) {
-                    for entry in read.flatten() {
-                        let width = entry.file_name().to_string_lossy().parse::<u64>().unwrap_or(u64::MAX);
-                        if index != edge_index || width > published % WIDTH {
-                            remove(&entry.path(), &mut touched)?;
-                        }
+                for name in files.list(&format!("{full}.p"))? {
+                    let width = name.parse::<u64>().unwrap_or(u64::MAX);
+                    if index != edge_index || width > published % WIDTH {
+                        doomed.push(format!("{full}.p/{name}"));
                     }
                 }
+                doomed.push(full);
             }
         }
         level += 1;
     }
-    for d in &touched {
-        sync_dir(d)?;
-    }
-    Ok(())
-}
-
-fn remove(path: &Path, touched: &mut Vec<PathBuf>) -> Result<(), LogError> {
-    match fs::remove_file(path) {
-        Ok(()) => {
-            if let Some(p) = path.parent() {
-                touched.push(p.to_path_buf());
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LogError::Io { path: path.to_path_buf(), source: e }),
-    }
+    files.remove(&doomed)
 }

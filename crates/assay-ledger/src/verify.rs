@@ -2,14 +2,14 @@
 //! the root checked against the signed checkpoint, and, optionally, the log checked to extend a
 //! checkpoint seen earlier. Each problem is named precisely (which entry, which file).
 
-use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::checkpoint::Checkpoint;
+use crate::files::{Dir, Files};
 use crate::merkle::{Hash, leaf_hash, root};
 use crate::note::{NoteError, NoteVerifier};
 use crate::reader::{note_text, tile_width};
-use crate::store::{LogError, read_checkpoint_note, signed_by};
+use crate::store::{LogError, read_checkpoint_note, read_checkpoint_note_in, signed_by};
 use crate::tiles::{WIDTH, bundle_path, edge, tile_path};
 use crate::tree::Edge;
 
@@ -206,21 +206,28 @@ fn root_at(levels: &[Vec<Hash>], size: u64) -> Hash {
     Edge::from_tiles(size, &tiles).map(|e| e.root()).unwrap_or([0; 32])
 }
 
-fn read_tile(dir: &Path, level: u8, index: u64, width: u64, problems: &mut Vec<Problem>) -> Option<Vec<Hash>> {
+/// A hash tile, or `None` with the problem noted; `Err` when the store cannot be read.
+fn read_tile(
+    files: &dyn Files,
+    level: u8,
+    index: u64,
+    width: u64,
+    problems: &mut Vec<Problem>,
+) -> Result<Option<Vec<Hash>>, LogError> {
     let path = tile_path(level, index, width);
-    match fs::read(dir.join(&path)) {
-        Ok(bytes) if bytes.len() as u64 == width * 32 => {
+    Ok(match files.read(&path)? {
+        Some(bytes) if bytes.len() as u64 == width * 32 => {
             Some(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
         }
-        Ok(bytes) => {
+        Some(bytes) => {
             problems.push(Problem::TileTruncated { path, len: bytes.len() as u64, width, want: width * 32 });
             None
         }
-        Err(_) => {
+        None => {
             problems.push(Problem::TileMissing { path });
             None
         }
-    }
+    })
 }
 
 /// Checks the signature: `Ok(None)` when it verifies, `Ok(Some(problem))` for a forgery (a
@@ -246,8 +253,16 @@ fn check_signature(note: &str, verifier: &NoteVerifier, path: &Path) -> Result<O
 /// Verifies the log in `dir` against `verifier`; `since` is a signed checkpoint seen earlier,
 /// which the log must extend.
 pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Result<Report, VerifyError> {
-    let path = dir.join("checkpoint");
-    let note = read_checkpoint_note(dir)?;
+    // Names a missing directory.
+    read_checkpoint_note(dir)?;
+    verify_in(&Dir::new(dir), verifier, since)
+}
+
+/// Verifies the log in `files`, as [`verify`] does. A file the store does not have is a
+/// problem in the report; a store that cannot be read is an error.
+pub fn verify_in(files: &dyn Files, verifier: &NoteVerifier, since: Option<&str>) -> Result<Report, VerifyError> {
+    let path = PathBuf::from(files.name("checkpoint"));
+    let note = read_checkpoint_note_in(files)?;
     let mut problems = Vec::new();
     problems.extend(check_signature(&note, verifier, &path)?);
     let corrupt = |why: String| LogError::CorruptCheckpoint { path: path.clone(), why };
@@ -264,14 +279,14 @@ pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Resul
     let mut miscounted: Vec<(u64, Vec<Hash>)> = Vec::new();
     for b in 0..bundles {
         let width = tile_width(size, 0, b);
-        let tile = read_tile(dir, 0, b, width, &mut problems);
+        let tile = read_tile(files, 0, b, width, &mut problems)?;
         let bpath = bundle_path(b, width);
-        let entries: Option<Vec<Hash>> = match fs::read(dir.join(&bpath)) {
-            Err(_) => {
+        let entries: Option<Vec<Hash>> = match files.read(&bpath)? {
+            None => {
                 problems.push(Problem::BundleMissing { path: bpath.clone(), first: b * WIDTH, end: b * WIDTH + width });
                 None
             }
-            Ok(bytes) => match crate::bundle::parse(&bytes) {
+            Some(bytes) => match crate::bundle::parse(&bytes) {
                 Err(why) => {
                     problems.push(Problem::BundleTruncated { path: bpath.clone(), why });
                     None
@@ -355,7 +370,7 @@ pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Resul
             }
         } else {
             // Entries differ from the tiles the checkpoint vouches for (or from tiles nothing vouches for).
-            let entries_hashes = entry_hashes(dir, size)?;
+            let entries_hashes = entry_hashes(files, size)?;
             let mut diff: Vec<usize> =
                 (0..size as usize).filter(|&i| entries_hashes[i].is_some_and(|h| h != recorded[i])).collect();
             if !root_ok {
@@ -392,7 +407,7 @@ pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Resul
             if width == 0 {
                 continue;
             }
-            let Some(tile) = read_tile(dir, level as u8, index, width, &mut problems) else { continue };
+            let Some(tile) = read_tile(files, level as u8, index, width, &mut problems)? else { continue };
             let span = WIDTH.pow(level as u32);
             for (j, h) in tile.iter().enumerate() {
                 let position = index * WIDTH + j as u64;
@@ -431,11 +446,11 @@ pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Resul
 
 /// The entries' leaf hashes, bundle by bundle, where the bundles can be read with the right
 /// count (`None` elsewhere).
-fn entry_hashes(dir: &Path, size: u64) -> Result<Vec<Option<Hash>>, LogError> {
+fn entry_hashes(files: &dyn Files, size: u64) -> Result<Vec<Option<Hash>>, LogError> {
     let mut out = Vec::with_capacity(size as usize);
     for b in 0..size.div_ceil(WIDTH) {
         let width = tile_width(size, 0, b);
-        let parsed = fs::read(dir.join(bundle_path(b, width))).ok().and_then(|bytes| {
+        let parsed = files.read(&bundle_path(b, width))?.and_then(|bytes| {
             crate::bundle::parse(&bytes)
                 .ok()
                 .filter(|e| e.len() as u64 == width)

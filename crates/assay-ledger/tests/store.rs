@@ -1,14 +1,17 @@
 //! The filesystem log: appends in batches, reopening, the writer lock, recovery from an
-//! unfinished batch, reading entries and proofs back, and the batching appender.
+//! unfinished batch, reading entries and proofs back, and the batching appender; and the same
+//! log kept as blobs, as object storage keeps it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use assay_ledger::appender::{Appender, Batching};
+use assay_ledger::files::Files;
 use assay_ledger::merkle::{Hash, inclusion_proof, leaf_hash, root, verify_inclusion};
 use assay_ledger::note::NoteSigner;
 use assay_ledger::reader::Reader;
 use assay_ledger::store::{Log, LogError, PENDING_FILE};
-use assay_ledger::verify::verify;
+use assay_ledger::verify::{verify, verify_in};
 
 fn signer() -> NoteSigner {
     NoteSigner::from_seed("log.example/test", [9; 32]).expect("key")
@@ -138,4 +141,96 @@ fn the_appender_batches_many_producers_and_acknowledges_each_entry() {
         assert_eq!(mine.len(), 2_500);
         assert_eq!(mine[2_499], &format!("producer {t} entry 2499").into_bytes());
     }
+}
+
+/// Blobs in memory, as object storage keeps them: no directories, no lock, whole objects.
+#[derive(Default)]
+struct Blobs(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+
+impl Blobs {
+    fn keys(&self) -> Vec<String> {
+        self.0.lock().expect("lock").keys().cloned().collect()
+    }
+}
+
+impl Files for Blobs {
+    fn location(&self) -> String {
+        "mem://log".into()
+    }
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.0.lock().expect("lock").get(path).cloned())
+    }
+    fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        self.0.lock().expect("lock").extend(files.iter().cloned());
+        Ok(())
+    }
+    fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), LogError> {
+        self.0.lock().expect("lock").insert(path.to_string(), bytes.to_vec());
+        Ok(())
+    }
+    fn remove(&self, paths: &[String]) -> Result<(), LogError> {
+        let mut blobs = self.0.lock().expect("lock");
+        paths.iter().for_each(|p| drop(blobs.remove(p)));
+        Ok(())
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>, LogError> {
+        let prefix = format!("{dir}/");
+        let blobs = self.0.lock().expect("lock");
+        let mut names: Vec<String> = blobs
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
+            .collect();
+        names.dedup();
+        Ok(names)
+    }
+    fn is_empty(&self) -> Result<bool, LogError> {
+        Ok(self.0.lock().expect("lock").is_empty())
+    }
+}
+
+#[test]
+fn a_log_kept_as_blobs_is_the_same_log_recovers_and_verifies() {
+    let blobs = Arc::new(Blobs::default());
+    let files: Arc<dyn Files> = blobs.clone();
+    let mut log = Log::create_in(Arc::clone(&files), signer()).expect("create");
+    assert!(matches!(Log::create_in(Arc::clone(&files), signer()), Err(LogError::NotEmpty(_))));
+    log.append(&(0..300).map(entry).collect::<Vec<_>>()).expect("append");
+    let published = blobs.keys();
+    let checkpoint = files.read("checkpoint").expect("read").expect("checkpoint");
+    // A batch to 70,000 entries that wrote its tiles but not its checkpoint.
+    log.append(&(300..70_000).map(entry).collect::<Vec<_>>()).expect("append");
+    drop(log);
+    files.replace("checkpoint", &checkpoint).expect("restore");
+    files.write(&[(PENDING_FILE.to_string(), b"70000\n".to_vec())]).expect("pending");
+    let mut log = Log::open_in(Arc::clone(&files), signer()).expect("reopen");
+    assert_eq!(log.size(), 300);
+    assert_eq!(blobs.keys(), published, "what the unfinished batch wrote is gone");
+    log.append(&(300..1_000).map(entry).collect::<Vec<_>>()).expect("append");
+
+    // Byte for byte the log a directory holds after the same appends.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut on_disk = Log::create(&dir, signer()).expect("create");
+    on_disk.append(&(0..300).map(entry).collect::<Vec<_>>()).expect("append");
+    on_disk.append(&(300..1_000).map(entry).collect::<Vec<_>>()).expect("append");
+    drop(on_disk);
+    let disk_files: Vec<String> =
+        self::files(&dir).into_iter().filter(|f| !f.starts_with('.') && !f.contains("/.")).collect();
+    let blob_files: Vec<String> = blobs.keys().into_iter().filter(|k| !k.starts_with('.')).collect();
+    assert_eq!(blob_files, disk_files);
+    for f in &disk_files {
+        assert_eq!(files.read(f).expect("read"), Some(std::fs::read(dir.join(f)).expect("read")), "{f}");
+    }
+
+    assert_eq!(verify_in(files.as_ref(), &signer().verifier(), None).expect("verify").problems, vec![]);
+    let mut reader = Reader::open_in(Arc::clone(&files), Some(&signer().verifier())).expect("read");
+    assert_eq!(reader.entries(998..1_000).expect("entries"), vec![entry(998), entry(999)]);
+    assert!(reader.inclusion_proof(500).expect("tiles").is_ok());
+    // A missing tile is named with where the log is.
+    files.remove(&["tile/entries/001".to_string()]).expect("remove");
+    let report = verify_in(files.as_ref(), &signer().verifier(), None).expect("verify");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let Err(e) = reader.entries(300..301) else { panic!("a missing bundle reads") };
+    assert!(e.to_string().contains("mem://log/tile/entries/001"), "{e}");
 }

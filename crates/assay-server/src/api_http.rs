@@ -92,9 +92,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// `GET /api/v1/ledger`.
 pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<LedgerQuery>) -> Response {
-    let dir = state.ledger.dir.clone();
+    let files = state.ledger.files.clone();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    match blocking(move || ledger_read::recent(dir.as_deref(), q.kind.as_deref(), q.before, limit)).await {
+    match blocking(move || ledger_read::recent(files, q.kind.as_deref(), q.before, limit)).await {
         Ok(doc) => Json(doc).into_response(),
         Err(why) => unavailable(why),
     }
@@ -102,8 +102,8 @@ pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<
 
 /// `GET /api/v1/ledger/entries/{index}`.
 pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
-    let dir = state.ledger.dir.clone();
-    match blocking(move || ledger_read::entry(dir.as_deref(), index)).await {
+    let files = state.ledger.files.clone();
+    match blocking(move || ledger_read::entry(files, index)).await {
         Ok((_, doc)) => Json(doc).into_response(),
         Err(why) => unavailable(why),
     }
@@ -112,8 +112,8 @@ pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index
 /// `GET /api/v1/ledger/entries/{index}/raw`: the entry's bytes, as `verify-receipt --entry`
 /// takes them.
 pub(crate) async fn ledger_raw(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
-    let dir = state.ledger.dir.clone();
-    match blocking(move || ledger_read::entry_bytes(dir.as_deref(), index)).await {
+    let files = state.ledger.files.clone();
+    match blocking(move || ledger_read::entry_bytes(files, index)).await {
         Ok(bytes) => attachment("application/octet-stream", format!("entry-{index}.json"), bytes),
         Err(why) => unavailable(why),
     }
@@ -121,8 +121,8 @@ pub(crate) async fn ledger_raw(Extract(state): Extract<Arc<State>>, Path(index):
 
 /// `GET /api/v1/ledger/entries/{index}/receipt`: a C2SP tlog-proof receipt.
 pub(crate) async fn ledger_receipt(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
-    let dir = state.ledger.dir.clone();
-    match blocking(move || ledger_read::receipt(dir.as_deref(), index)).await {
+    let files = state.ledger.files.clone();
+    match blocking(move || ledger_read::receipt(files, index)).await {
         Ok(text) => attachment("text/plain; charset=utf-8", format!("entry-{index}.tlog-proof"), text),
         Err(why) => unavailable(why),
     }

@@ -27,7 +27,7 @@ pub(crate) async fn status(Extract(state): Extract<Arc<State>>) -> Json<Value> {
         "last_checked": last_checked,
         "last_error": last_error,
         "authentication": state.auth.describe(),
-        "ledger": state.ledger.dir.as_ref().map(|d| d.display().to_string()),
+        "ledger": state.ledger.location(),
         "ledger_entries": state.ledger.size(),
         "ledger_sequencer": state.ledger.sequencer(),
         "drift_leader": state.drift().and_then(|d| d.leading()),

@@ -20,6 +20,11 @@ pub(crate) fn problems(state: &ServerState) -> Vec<String> {
     if let Some(why) = state.ledger.failing() {
         problems.push(format!("the decision ledger cannot write (retrying): {why}"));
     }
+    if let Some(why) = state.ledger.storage_failing() {
+        problems.push(format!(
+            "the shared ledger's storage cannot be written (records wait in PostgreSQL; retrying): {why}"
+        ));
+    }
     if let Some(why) = lock(&state.observed).last_error.clone() {
         problems.push(format!("the last look at the estate's source failed (the active revision stays): {why}"));
     }

@@ -3,11 +3,12 @@
 //! answered, so an answered decision is in the ledger after a shutdown; while the queue is full,
 //! the request waits (off the async workers) rather than a record being dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use assay_ledger::appender::{Appender, Batching, TrySubmitError};
+use assay_ledger::files::Files;
 use assay_ledger::note::NoteSigner;
 use assay_ledger::store::Log;
 use assay_record::Record;
@@ -29,8 +30,17 @@ pub(crate) struct Ledger {
     lost: std::sync::atomic::AtomicU64,
     /// What of a decision's input its record keeps.
     inputs: crate::decisions::DecisionInputs,
-    /// The ledger's directory.
-    pub(crate) dir: Option<PathBuf>,
+    /// The ledger's files (a directory, or a prefix on object storage), for reading.
+    pub(crate) files: Option<Arc<dyn Files>>,
+}
+
+/// Whether a ledger location is on object storage (`s3://…`, `gs://…`, `az://…`).
+fn is_remote(location: &Path) -> bool {
+    assay_store::objects::is_url(&location.to_string_lossy())
+}
+
+fn files_at(location: &Path) -> Result<Arc<dyn Files>> {
+    assay_store::objects::log_files(location).map_err(anyhow::Error::msg)
 }
 
 impl Ledger {
@@ -42,11 +52,22 @@ impl Ledger {
         database: Option<&str>,
     ) -> Result<Ledger> {
         let appender = match (ledger, database) {
-            (Some((dir, signer)), Some(url)) => {
-                assay_ledger::store::read_checkpoint_note(dir)
-                    .with_context(|| format!("the ledger {} (create it with `assay log init`)", dir.display()))?;
-                Some(Sink::Shared(crate::ledger_shared::Shared::start(url, dir.clone(), signer.clone())?))
+            (Some((location, signer)), Some(url)) => {
+                let files = files_at(location)?;
+                let not_a_log = || format!("the ledger {} (create it with `assay log init`)", location.display());
+                if is_remote(location) {
+                    assay_ledger::store::read_checkpoint_note_in(files.as_ref()).with_context(not_a_log)?;
+                } else {
+                    assay_ledger::store::read_checkpoint_note(location).with_context(not_a_log)?;
+                }
+                let dir = (!is_remote(location)).then(|| location.clone());
+                Some(Sink::Shared(crate::ledger_shared::Shared::start(url, files, dir, signer.clone())?))
             }
+            (Some((location, _)), None) if is_remote(location) => anyhow::bail!(
+                "the ledger {} is on object storage, where one writer is chosen through PostgreSQL: \
+                 give --database postgres://… as well (or keep the ledger in a directory)",
+                location.display()
+            ),
             (Some((dir, signer)), None) => {
                 let log = Log::open(dir, signer.clone()).with_context(|| format!("the ledger {}", dir.display()))?;
                 // Decisions are answered before they are durable, so a longer batch costs no
@@ -60,7 +81,7 @@ impl Ledger {
             appender: RwLock::new(appender),
             lost: std::sync::atomic::AtomicU64::new(0),
             inputs,
-            dir: ledger.map(|(d, _)| d.clone()).or_else(|| read_only.cloned()),
+            files: ledger.map(|(d, _)| d).or(read_only).map(|d| files_at(d)).transpose()?,
         })
     }
 
@@ -205,6 +226,19 @@ impl Ledger {
             Sink::Local(a) => a.failing(),
             Sink::Shared(s) => s.failing(),
         }
+    }
+
+    /// Why the shared ledger's storage cannot be written (on its sequencer), while it cannot.
+    pub(crate) fn storage_failing(&self) -> Option<String> {
+        match self.guard().as_ref()? {
+            Sink::Local(_) => None,
+            Sink::Shared(s) => s.storage_failing(),
+        }
+    }
+
+    /// Where the ledger is: its directory or URL.
+    pub(crate) fn location(&self) -> Option<String> {
+        self.files.as_ref().map(|f| f.location())
     }
 
     /// Entries durable in the ledger, when there is one.

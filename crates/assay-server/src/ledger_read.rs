@@ -4,12 +4,15 @@
 //! inclusion proof and a receipt in the C2SP tlog-proof format that `assay log verify-receipt`
 //! checks offline. Blocking file reads: call from the blocking pool.
 
-use std::path::Path;
+use std::sync::Arc;
 
 use assay_ledger::reader::Reader;
 use assay_ledger::receipt::Receipt;
 use base64::Engine as _;
 use serde_json::{Value, json};
+
+/// A ledger's files.
+type Files = Arc<dyn assay_ledger::files::Files>;
 
 /// Entries looked at, at most, to find the recent ones of a type.
 const SCAN: u64 = 20_000;
@@ -69,9 +72,9 @@ pub(crate) fn describe(entry: &Value) -> String {
     }
 }
 
-fn open(dir: Option<&Path>) -> Result<Reader, Unavailable> {
-    let dir = dir.ok_or(Unavailable::NoLedger)?;
-    Reader::open(dir, None).map_err(|e| Unavailable::Broken(e.to_string()))
+fn open(files: Option<Files>) -> Result<Reader, Unavailable> {
+    let files = files.ok_or(Unavailable::NoLedger)?;
+    Reader::open_in(files, None).map_err(|e| Unavailable::Broken(e.to_string()))
 }
 
 fn checkpoint(reader: &Reader) -> Value {
@@ -86,12 +89,12 @@ fn checkpoint(reader: &Reader) -> Value {
 
 /// The checkpoint and the latest `limit` entries (of `kind`, when given) before `before`.
 pub(crate) fn recent(
-    dir: Option<&Path>,
+    files: Option<Files>,
     kind: Option<&str>,
     before: Option<u64>,
     limit: usize,
 ) -> Result<Value, Unavailable> {
-    let reader = open(dir)?;
+    let reader = open(files)?;
     let size = reader.checkpoint().size;
     let end = before.unwrap_or(size).min(size);
     let start = end.saturating_sub(SCAN);
@@ -158,14 +161,14 @@ fn proof(reader: &mut Reader, index: u64) -> Result<Vec<assay_ledger::merkle::Ha
 }
 
 /// Entry `index`'s bytes.
-pub(crate) fn entry_bytes(dir: Option<&Path>, index: u64) -> Result<Vec<u8>, Unavailable> {
-    read_entry(&open(dir)?, index)
+pub(crate) fn entry_bytes(files: Option<Files>, index: u64) -> Result<Vec<u8>, Unavailable> {
+    read_entry(&open(files)?, index)
 }
 
 /// Entry `index`: its bytes, and a document with the record, its inclusion proof and the
 /// checkpoint it leads to.
-pub(crate) fn entry(dir: Option<&Path>, index: u64) -> Result<(Vec<u8>, Value), Unavailable> {
-    let mut reader = open(dir)?;
+pub(crate) fn entry(files: Option<Files>, index: u64) -> Result<(Vec<u8>, Value), Unavailable> {
+    let mut reader = open(files)?;
     let bytes = read_entry(&reader, index)?;
     let proof = proof(&mut reader, index)?;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -183,8 +186,8 @@ pub(crate) fn entry(dir: Option<&Path>, index: u64) -> Result<(Vec<u8>, Value), 
 }
 
 /// A receipt for entry `index` against the current checkpoint (C2SP tlog-proof).
-pub(crate) fn receipt(dir: Option<&Path>, index: u64) -> Result<String, Unavailable> {
-    let mut reader = open(dir)?;
+pub(crate) fn receipt(files: Option<Files>, index: u64) -> Result<String, Unavailable> {
+    let mut reader = open(files)?;
     let proof = proof(&mut reader, index)?;
     Ok(Receipt { extra: None, index, proof, checkpoint: reader.note().to_string() }.text())
 }

@@ -1,12 +1,18 @@
-//! One ledger for several replicas (`--ledger DIR` with `--database postgres://…`).
+//! One ledger for several replicas (`--ledger DIR|URL` with `--database postgres://…`). The
+//! log's files are in a directory every replica mounts, or on object storage
+//! (`--ledger s3://bucket/prefix`), where the sequencer writes tiles and bundles before the
+//! checkpoint, each object by one PUT, and every replica reads them.
 //!
 //! - Every replica hands its records to PostgreSQL (`ledger_queue`), in batches, from one
 //!   thread: a decision is answered once its record is committed there, so a replica that dies
 //!   loses none it answered.
 //! - One replica at a time sequences: the one holding a PostgreSQL advisory lock (on the
 //!   connection it sequences with). When it dies its connection closes, the lock is free, and
-//!   another replica takes it within a second. The sequencer alone opens the log's directory
-//!   (the log's own file lock stops a second writer there too).
+//!   another replica takes it within a second. The sequencer alone opens the log for writing
+//!   (in a directory, the log's own file lock stops a second writer there too).
+//! - When the log's storage fails, the sequencer keeps the lock and retries every second;
+//!   records wait in PostgreSQL meanwhile, and the failure is reported (`/ready` answers 503 on
+//!   the sequencer).
 //! - The sequencer binds queued records to ledger indices in a transaction (on its locked
 //!   connection, checking it still holds the lock), appends them (durable when the checkpoint
 //!   is), then deletes them. A sequencer that dies between binding and the checkpoint leaves
@@ -21,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use assay_ledger::files::Files;
 use assay_ledger::note::NoteSigner;
 use assay_ledger::store::Log;
 use assay_store::{Db, Location, Migration, vals};
@@ -50,8 +57,10 @@ enum Msg {
 
 #[derive(Default)]
 struct Status {
-    /// Why handing over or sequencing fails, while it does.
+    /// Why handing records over fails, while it does.
     failing: Mutex<Option<String>>,
+    /// Why the sequencer cannot write the log's storage, while it cannot.
+    storage_failing: Mutex<Option<String>>,
     /// Entries in the log, as this replica last saw it.
     durable: AtomicU64,
     /// Whether this replica sequences now.
@@ -73,14 +82,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Connects, migrates, and starts the handover and the sequencer threads.
-    pub(crate) fn start(url: &str, dir: PathBuf, signer: NoteSigner) -> Result<Shared> {
+    /// `dir` is the log's directory when `files` is one (its file lock is then taken too).
+    pub(crate) fn start(url: &str, files: Arc<dyn Files>, dir: Option<PathBuf>, signer: NoteSigner) -> Result<Shared> {
         let location = Location::Postgres(url.to_string());
         let open = || Db::open(&location).with_context(|| format!("the ledger queue in {}", location.redacted()));
         let handover_db = open()?;
         assay_store::migrate(&handover_db, "ledger", &SCHEMA).context("preparing the ledger queue")?;
         let sequencer_db = open()?;
         // What this replica can say of the log before it sequences (the log's files).
-        let size = logged_size(&dir).unwrap_or(0);
+        let size = logged_size(files.as_ref()).unwrap_or(0);
         let status = Arc::new(Status { durable: AtomicU64::new(size), ..Status::default() });
         let (queue, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let s = Arc::clone(&status);
@@ -93,7 +103,7 @@ impl Shared {
         std::thread::Builder::new()
             .name("assay-ledger-sequencer".into())
             .spawn(move || {
-                sequence(&sequencer_db, &dir, &signer, &s);
+                sequence(&sequencer_db, &files, dir.as_deref(), &signer, &s);
                 let _ = end.send(());
             })
             .context("starting the ledger sequencer")?;
@@ -123,6 +133,11 @@ impl Shared {
     /// Why the ledger cannot take records now.
     pub(crate) fn failing(&self) -> Option<String> {
         lock(&self.status.failing).clone()
+    }
+
+    /// Why the log's storage cannot be written (on the sequencer), while it cannot.
+    pub(crate) fn storage_failing(&self) -> Option<String> {
+        lock(&self.status.storage_failing).clone()
     }
 
     /// Entries in the log, as this replica last saw it.
@@ -205,33 +220,64 @@ fn handover(db: &Db, rx: &Receiver<Msg>, status: &Status) {
 }
 
 /// Takes the sequencer's lock when it is free, and sequences while it holds it.
-fn sequence(db: &Db, dir: &std::path::Path, signer: &NoteSigner, status: &Status) {
+fn sequence(db: &Db, files: &Arc<dyn Files>, dir: Option<&std::path::Path>, signer: &NoteSigner, status: &Status) {
     let mut log: Option<Log> = None;
+    let mut holding = false;
+    let storage = |why: Option<String>| {
+        let mut failing = lock(&status.storage_failing);
+        match (&why, failing.is_some()) {
+            (Some(w), false) => {
+                tracing::error!(error = %w, "the shared ledger's storage cannot be written; retrying every second")
+            }
+            (None, true) => tracing::info!("the shared ledger's storage is written again"),
+            _ => {}
+        }
+        *failing = why;
+    };
+    let let_go = |log: &mut Option<Log>, holding: &mut bool| {
+        status.sequencer.store(false, Ordering::Relaxed);
+        *log = None;
+        *holding = false;
+        let _ = db.execute("SELECT pg_advisory_unlock_all()", &[]);
+    };
     while !status.stop.load(Ordering::Relaxed) {
-        let Some(l) = log.as_mut() else {
+        if !holding {
             match db
                 .row("SELECT pg_try_advisory_lock(?1)", &vals![SEQUENCER])
                 .and_then(|r| r.map_or(Ok(false), |r| r.get(0)))
             {
-                Ok(true) => match Log::open(dir, signer.clone()) {
-                    Ok(opened) => {
-                        tracing::info!(size = opened.size(), "this replica sequences the shared ledger");
-                        status.durable.store(opened.size(), Ordering::Relaxed);
-                        status.sequencer.store(true, Ordering::Relaxed);
-                        log = Some(opened);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the sequencer's lock is taken but the log cannot be opened");
-                        let _ = db.execute("SELECT pg_advisory_unlock(?1)", &vals![SEQUENCER]);
-                        std::thread::sleep(Duration::from_secs(1));
-                    }
-                },
+                Ok(true) => holding = true,
                 Ok(false) => {
-                    refresh_size(dir, status);
+                    refresh_size(files.as_ref(), status);
                     std::thread::sleep(Duration::from_secs(1));
+                    continue;
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "the sequencer's lock cannot be asked for");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        let Some(l) = log.as_mut() else {
+            let opened = match dir {
+                Some(dir) => Log::open(dir, signer.clone()),
+                None => Log::open_in(Arc::clone(files), signer.clone()),
+            };
+            match opened {
+                Ok(opened) => {
+                    tracing::info!(size = opened.size(), "this replica sequences the shared ledger");
+                    status.durable.store(opened.size(), Ordering::Relaxed);
+                    status.sequencer.store(true, Ordering::Relaxed);
+                    storage(None);
+                    log = Some(opened);
+                }
+                Err(e) => {
+                    storage(Some(format!("opening the log {}: {e}", files.location())));
+                    // Still the sequencer? (The lock goes with a connection that dropped.)
+                    if !db.transaction(|tx| assay_store::advisory_lock_held(tx, SEQUENCER)).unwrap_or(false) {
+                        let_go(&mut log, &mut holding);
+                    }
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
@@ -241,17 +287,24 @@ fn sequence(db: &Db, dir: &std::path::Path, signer: &NoteSigner, status: &Status
             Ok(0) => std::thread::sleep(Duration::from_millis(50)),
             Ok(_) => {
                 status.durable.store(l.size(), Ordering::Relaxed);
+                storage(None);
             }
             Err(e) => {
                 if status.stop.load(Ordering::Relaxed) {
                     break;
                 }
-                // Leadership is let go and taken again from the start (the lock may be gone
-                // with the connection).
-                tracing::error!(error = %format!("{e:#}"), "sequencing the shared ledger failed; letting go of it");
-                status.sequencer.store(false, Ordering::Relaxed);
-                log = None;
-                let _ = db.execute("SELECT pg_advisory_unlock_all()", &[]);
+                let why = format!("{:#}", e.error);
+                if e.storage {
+                    // The lock is kept: the log is read again from its storage and the same
+                    // records are bound and appended again.
+                    storage(Some(why));
+                    log = None;
+                } else {
+                    // Leadership is let go and taken again from the start (the lock may be
+                    // gone with the connection).
+                    tracing::error!(error = %why, "sequencing the shared ledger failed; letting go of it");
+                    let_go(&mut log, &mut holding);
+                }
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
@@ -269,21 +322,28 @@ fn sequence(db: &Db, dir: &std::path::Path, signer: &NoteSigner, status: &Status
 }
 
 /// The log's size as its checkpoint says (not verified: for status, not for proofs).
-fn logged_size(dir: &std::path::Path) -> Option<u64> {
-    let note = assay_ledger::store::read_checkpoint_note(dir).ok()?;
+fn logged_size(files: &dyn Files) -> Option<u64> {
+    let note = assay_ledger::store::read_checkpoint_note_in(files).ok()?;
     assay_ledger::checkpoint::Checkpoint::parse(&note).ok().map(|c| c.size)
 }
 
 /// Reads the log's size from its checkpoint, for a replica that does not sequence.
-fn refresh_size(dir: &std::path::Path, status: &Status) {
-    if let Some(size) = logged_size(dir) {
+fn refresh_size(files: &dyn Files, status: &Status) {
+    if let Some(size) = logged_size(files) {
         status.durable.store(size, Ordering::Relaxed);
     }
 }
 
+/// Why a batch failed, and whether it was the log's storage (rather than PostgreSQL).
+struct RoundError {
+    error: anyhow::Error,
+    storage: bool,
+}
+
 /// One batch: binds the oldest unbound records to the next indices, appends them, forgets
 /// them. The number appended.
-fn round(db: &Db, log: &mut Log) -> Result<usize> {
+fn round(db: &Db, log: &mut Log) -> Result<usize, RoundError> {
+    let db_error = |error: anyhow::Error| RoundError { error, storage: false };
     let size = log.size() as i64;
     let mut bound = db
         .transaction(|tx| {
@@ -305,18 +365,22 @@ fn round(db: &Db, log: &mut Log) -> Result<usize> {
                 .map(|r| Ok((r.get::<i64>(0)?, r.get::<Vec<u8>>(1)?)))
                 .collect::<Result<Vec<_>, assay_store::Error>>()
         })
-        .context("binding records to ledger indices")?;
+        .context("binding records to ledger indices")
+        .map_err(db_error)?;
     if bound.is_empty() {
         return Ok(0);
     }
     bound.sort_by_key(|(idx, _)| *idx);
     let entries: Vec<&[u8]> = bound.iter().map(|(_, e)| e.as_slice()).collect();
     if let Err(e) = log.append(&entries) {
-        let _ = log.reload();
-        return Err(anyhow::Error::new(e).context("appending to the shared ledger"));
+        return Err(RoundError {
+            error: anyhow::Error::new(e).context("appending to the shared ledger"),
+            storage: true,
+        });
     }
     db.execute("DELETE FROM ledger_queue WHERE idx < ?1", &vals![log.size() as i64])
-        .context("forgetting records that are in the log")?;
+        .context("forgetting records that are in the log")
+        .map_err(db_error)?;
     Ok(entries.len())
 }
 

@@ -387,12 +387,10 @@ fn checkpoint_box(c: &Value) -> Markup {
 
 /// `GET /ui/ledger`.
 pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<LedgerQuery>) -> Markup {
-    let dir = state.ledger.dir.clone();
+    let files = state.ledger.files.clone();
     let query = q.clone();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let read =
-        api_http::blocking(move || ledger_read::recent(dir.as_deref(), query.kind.as_deref(), query.before, limit))
-            .await;
+    let read = api_http::blocking(move || ledger_read::recent(files, query.kind.as_deref(), query.before, limit)).await;
     let body = html! {
         h1 { "Ledger" }
         p {
@@ -444,8 +442,8 @@ pub(crate) async fn ledger(Extract(state): Extract<Arc<State>>, Query(q): Query<
 
 /// `GET /ui/ledger/entries/{index}`.
 pub(crate) async fn ledger_entry(Extract(state): Extract<Arc<State>>, Path(index): Path<u64>) -> Response {
-    let dir = state.ledger.dir.clone();
-    let read = api_http::blocking(move || ledger_read::entry(dir.as_deref(), index)).await;
+    let files = state.ledger.files.clone();
+    let read = api_http::blocking(move || ledger_read::entry(files, index)).await;
     let missing = matches!(read, Err(Unavailable::NoEntry(..) | Unavailable::NoLedger));
     let body = html! {
         h1 { "Ledger entry " (index) }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 mod leader;
 mod migrate;
+pub mod objects;
 mod val;
 
 #[cfg(feature = "testing")]

@@ -94,9 +94,8 @@ pub(crate) fn run(args: CheckArgs) -> Result<u8> {
     }
     if let Some(log) = &mut ledger {
         let record = assay_record::Record::verdict(&verdict, head.revision())?.to_entry()?;
-        let index =
-            log.append(&[record]).with_context(|| format!("appending the verdict to {}", log.dir().display()))?;
-        eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.dir().display());
+        let index = log.append(&[record]).with_context(|| format!("appending the verdict to {}", log.location()))?;
+        eprintln!("ledger: verdict recorded as entry {index} of {} ({})", log.origin(), log.location());
     }
     Ok(verdict.exit_code())
 }

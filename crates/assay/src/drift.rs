@@ -105,12 +105,12 @@ fn attest(report: &Report, args: &DriftArgs, time: assay_record::Time) -> Result
             assay_live::attest::statement(cluster, report.estate.as_deref(), &report.revision, &report.time);
         let envelope = assay_lineage::provenance::envelope(&statement, signer.name(), |m| signer.sign_bytes(m));
         let record = assay_record::Record::sync_attestation(&statement, &envelope, time, estate.clone()).to_entry()?;
-        let index = log.append(&[record]).with_context(|| format!("appending to {}", log.dir().display()))?;
+        let index = log.append(&[record]).with_context(|| format!("appending to {}", log.location()))?;
         eprintln!(
             "ledger: sync attestation of cluster {} recorded as entry {index} of {} (receipt: assay log prove {} {index})",
             cluster.cluster,
             log.origin(),
-            log.dir().display()
+            log.location()
         );
         lines.push_str(&serde_json::to_string(&envelope)?);
         lines.push('\n');

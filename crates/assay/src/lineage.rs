@@ -213,7 +213,7 @@ fn ingest(
                 .map(|(e, _)| record(e))
                 .collect::<Result<_>>()?;
             if !records.is_empty() {
-                log.append(&records).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
+                log.append(&records).with_context(|| format!("appending to the ledger {}", log.location()))?;
             }
         }
         batch.clear();
@@ -348,7 +348,7 @@ fn record_findings(
     records: impl Iterator<Item = assay_record::Record>,
 ) -> Result<()> {
     let entries: Vec<Vec<u8>> = records.map(|r| r.to_entry()).collect::<Result<_, _>>()?;
-    log.append(&entries).with_context(|| format!("appending to the ledger {}", log.dir().display()))?;
+    log.append(&entries).with_context(|| format!("appending to the ledger {}", log.location()))?;
     eprintln!("ledger: {} finding(s) recorded in {}", entries.len(), log.origin());
     Ok(())
 }
@@ -437,7 +437,7 @@ fn provenance(
     if let Some(log) = &mut log {
         let bytes =
             assay_record::Record::provenance(&provenance.statement, &envelope, &provenance.run.run_id)?.to_entry()?;
-        let index = log.append(&[bytes]).with_context(|| format!("appending to {}", log.dir().display()))?;
+        let index = log.append(&[bytes]).with_context(|| format!("appending to {}", log.location()))?;
         eprintln!("ledger: provenance recorded as entry {index} of {}", log.origin());
     }
     Ok(0)

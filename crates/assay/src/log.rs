@@ -16,7 +16,7 @@ use assay_ledger::note::{NoteSigner, NoteVerifier};
 use assay_ledger::reader::Reader;
 use assay_ledger::receipt::{Receipt, ReceiptError};
 use assay_ledger::store::{Log, LogError};
-use assay_ledger::verify::{VerifyError, verify};
+use assay_ledger::verify::{VerifyError, verify_in};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -76,6 +76,7 @@ fn log_error(e: LogError) -> anyhow::Error {
 /// before any work.
 pub(crate) fn open_ledger(ledger: Option<&Path>, key: Option<&Path>) -> Result<Option<Log>> {
     let Some(dir) = ledger else { return Ok(None) };
+    local_only(dir)?;
     let key = key.context(
         "--ledger needs --ledger-key (or ASSAY_LEDGER_KEY): the private key that signs the log's checkpoints",
     )?;
@@ -130,10 +131,46 @@ pub(crate) fn keygen(name: &str, private: &Path, public: &Path, print_private: b
     Ok(0)
 }
 
-/// `assay log init DIR --key SKEY`: a new, empty log whose origin is the key's name.
+/// Whether a log location is on object storage (`s3://…`, `gs://…`, `az://…`).
+fn on_object_storage(location: &Path) -> bool {
+    !is_url(location) && assay_store::objects::is_url(&location.to_string_lossy())
+}
+
+/// The files of a log on object storage.
+fn object_files(location: &Path) -> Result<std::sync::Arc<dyn assay_ledger::files::Files>> {
+    assay_store::objects::log_files(location).map_err(|e| failure(exit::NO_LOG, e))
+}
+
+/// A log opened for reading, in a directory or on object storage.
+fn open_reader(location: &Path, verifier: Option<&NoteVerifier>) -> Result<Reader> {
+    if on_object_storage(location) {
+        Reader::open_in(object_files(location)?, verifier).map_err(log_error)
+    } else {
+        Reader::open(location, verifier).map_err(log_error)
+    }
+}
+
+/// Refuses to write a log on object storage from the command line: there, the one writer is
+/// chosen by `assay serve` replicas through PostgreSQL, and a second would fork the log.
+fn local_only(location: &Path) -> Result<()> {
+    if on_object_storage(location) {
+        return Err(failure(
+            2,
+            format!(
+                "{}: a ledger on object storage is written by `assay serve` (its sequencer), not by this command",
+                location.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `assay log init DIR|URL --key SKEY`: a new, empty log whose origin is the key's name.
 pub(crate) fn init(dir: &Path, key: &Path) -> Result<u8> {
     let signer = read_signer(key)?;
-    let log = Log::create(dir, signer).map_err(|e| match e {
+    let created =
+        if on_object_storage(dir) { Log::create_in(object_files(dir)?, signer) } else { Log::create(dir, signer) };
+    let log = created.map_err(|e| match e {
         LogError::NotEmpty(_) => failure(2, e.to_string()),
         e => log_error(e),
     })?;
@@ -145,6 +182,7 @@ pub(crate) fn init(dir: &Path, key: &Path) -> Result<u8> {
 /// `assay log append DIR --key SKEY FILE...`: each file's bytes as one entry (or, with
 /// `lines`, each line), each index printed once a checkpoint covering it is durable.
 pub(crate) fn append(dir: &Path, key: &Path, files: &[PathBuf], lines: bool) -> Result<u8> {
+    local_only(dir)?;
     let signer = read_signer(key)?;
     if lines {
         return append_lines(dir, signer, files);
@@ -250,7 +288,7 @@ fn append_lines(dir: &Path, signer: NoteSigner, files: &[PathBuf]) -> Result<u8>
 /// `assay log show DIR [INDEX] [--tail N]`.
 pub(crate) fn show(dir: &Path, index: Option<u64>, tail: Option<u64>, json: bool, key: Option<&Path>) -> Result<u8> {
     let verifier = key.map(read_verifier).transpose()?;
-    let reader = Reader::open(dir, verifier.as_ref()).map_err(log_error)?;
+    let reader = open_reader(dir, verifier.as_ref())?;
     let size = reader.checkpoint().size;
     let range = match (index, tail) {
         (Some(i), _) if i >= size => {
@@ -383,12 +421,16 @@ fn fetch_log(url: &str, into: &Path) -> Result<()> {
 pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> Result<u8> {
     let verifier = read_verifier(key)?;
     let fetched;
-    let dir = if is_url(location) {
+    let files: std::sync::Arc<dyn assay_ledger::files::Files> = if is_url(location) {
         fetched = tempfile::tempdir().context("a temporary directory for the fetched log")?;
         fetch_log(&location.to_string_lossy(), fetched.path())?;
-        fetched.path()
+        std::sync::Arc::new(assay_ledger::files::Dir::new(fetched.path()))
+    } else if on_object_storage(location) {
+        object_files(location)?
     } else {
-        location
+        // Names a missing directory.
+        assay_ledger::store::read_checkpoint_note(location).map_err(log_error)?;
+        std::sync::Arc::new(assay_ledger::files::Dir::new(location))
     };
     let since_text = since
         .map(|p| {
@@ -396,7 +438,7 @@ pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> R
                 .map_err(|e| failure(exit::CHECKPOINT, format!("reading the earlier checkpoint {}: {e}", p.display())))
         })
         .transpose()?;
-    let report = verify(dir, &verifier, since_text.as_deref()).map_err(|e| match e {
+    let report = verify_in(files.as_ref(), &verifier, since_text.as_deref()).map_err(|e| match e {
         VerifyError::Log(e) => log_error(e),
         VerifyError::SinceUnsigned(why) => {
             failure(exit::KEY, format!("{}: {why}", since.map(|p| p.display().to_string()).unwrap_or_default()))
@@ -429,7 +471,7 @@ pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> R
 /// `assay log prove DIR INDEX`: a receipt in the C2SP tlog-proof format.
 pub(crate) fn prove(dir: &Path, index: u64, key: Option<&Path>, output: Option<&Path>) -> Result<u8> {
     let verifier = key.map(read_verifier).transpose()?;
-    let mut reader = Reader::open(dir, verifier.as_ref()).map_err(log_error)?;
+    let mut reader = open_reader(dir, verifier.as_ref())?;
     let size = reader.checkpoint().size;
     let proof = reader
         .inclusion_proof(index)

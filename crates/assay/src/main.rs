@@ -136,9 +136,10 @@ enum LogCommand {
         #[arg(long)]
         print_private: bool,
     },
-    /// Create a new, empty log in DIR (missing or empty); its origin is the key's name.
+    /// Create a new, empty log in DIR (missing or empty) or on object storage (s3://bucket/prefix,
+    /// gs://…, az://…, holding nothing); its origin is the key's name.
     Init {
-        /// The log's directory.
+        /// The log's directory, or its object storage URL.
         dir: PathBuf,
         /// The private key that signs checkpoints.
         #[arg(long, env = "ASSAY_LEDGER_KEY")]
@@ -159,7 +160,7 @@ enum LogCommand {
     },
     /// Print entries: all, one (INDEX), or the last N.
     Show {
-        /// The log's directory.
+        /// The log's directory, or its object storage URL.
         dir: PathBuf,
         /// One entry.
         index: Option<u64>,
@@ -175,8 +176,9 @@ enum LogCommand {
     },
     /// Re-read every entry, recompute every tile and the root, check the signature; name every problem.
     Verify {
-        /// The log's directory, or the URL it is served at in the tlog-tiles layout
-        /// (`https://host/ledger`, as `assay serve` serves it).
+        /// The log's directory, the URL it is served at in the tlog-tiles layout
+        /// (`https://host/ledger`, as `assay serve` serves it), or its object storage URL
+        /// (`s3://bucket/prefix`, `gs://…`, `az://…`; credentials from the environment).
         dir: PathBuf,
         /// The verifier key (a file, or the key text).
         #[arg(long, env = "ASSAY_LEDGER_VERIFIER")]
@@ -187,7 +189,7 @@ enum LogCommand {
     },
     /// Write a receipt (C2SP tlog-proof) that entry INDEX is in the log.
     Prove {
-        /// The log's directory.
+        /// The log's directory, or its object storage URL.
         dir: PathBuf,
         /// The entry's index.
         index: u64,

@@ -60,7 +60,9 @@ pub(crate) struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "ASSAY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Append every decision to this ledger (a log made by `assay log init`).
+    /// Append every decision to this ledger (a log made by `assay log init`): a directory, or
+    /// object storage (`s3://bucket/prefix`, `gs://…`, `az://…`; with --database postgres://…,
+    /// which chooses the one replica that writes it).
     #[arg(long, env = "ASSAY_LEDGER")]
     ledger: Option<PathBuf>,
     /// The private key that signs the ledger's checkpoints.

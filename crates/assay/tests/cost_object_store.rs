@@ -1,24 +1,15 @@
 //! The billing store on object storage (`--data s3://bucket/prefix`), against an S3-compatible
 //! server (moto): ingestion uploads partitions, a re-export replaces its partition whole, every
-//! query of the billing benchmark answers as it does from local disk, and a server that goes
-//! away is named in a clear error.
+//! query of the billing benchmark answers as it does from local disk, and a server that hangs
+//! or goes away is named in a clear error.
 
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::s3::S3;
-use common::{stderr, stdout};
-
-fn assay_with(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(dir)
-        .output()
-        .expect("running assay")
-}
+use common::s3::{Fault, Proxy, S3};
+use common::{assay_env, stderr, stdout};
 
 fn ok(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(out), stderr(out));
@@ -49,13 +40,13 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
     let env = s3.env();
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    ok(&assay_with(dir, &[], &["cost", "generate", "--days", "70", "--start", "2026-01-01", "--out", "gen"]));
+    ok(&assay_env(dir, &[], &["cost", "generate", "--days", "70", "--start", "2026-01-01", "--out", "gen"]));
     let files = csv_files(&dir.join("gen"));
     let remote = "s3://bills/acme/billing";
     for data in ["local", remote] {
         let mut args = vec!["cost", "--data", data, "ingest"];
         args.extend(files.iter().map(String::as_str));
-        ok(&assay_with(dir, &env, &args));
+        ok(&assay_env(dir, &env, &args));
     }
     // The partitions are objects in the bucket, and nothing is left staged on local disk.
     let (status, listing) =
@@ -67,7 +58,7 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
     assert!(staged.is_empty(), "left on local disk: {staged:?}");
 
     let month = |data: &str| {
-        let out = ok(&assay_with(
+        let out = ok(&assay_env(
             dir,
             &env,
             &[
@@ -92,8 +83,7 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
         "SELECT CommitmentDiscountId, SUM(CASE WHEN CommitmentDiscountStatus = 'Used' THEN EffectiveCost ELSE 0 END) / SUM(EffectiveCost) AS Utilization, SUM(EffectiveCost) AS Cost FROM focus WHERE CommitmentDiscountId IS NOT NULL GROUP BY CommitmentDiscountId".into(),
     ];
     for sql in &queries {
-        let answer =
-            |data: &str| ok(&assay_with(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]));
+        let answer = |data: &str| ok(&assay_env(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]));
         let local = answer("local");
         assert!(local.lines().count() > 1, "{sql} has rows");
         assert_eq!(sorted(&answer(remote)), sorted(&local), "{sql}");
@@ -105,7 +95,7 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
         let answer = |data: &str| {
             let mut all = vec!["cost", "--data", data];
             all.extend(args);
-            ok(&assay_with(dir, &env, &all))
+            ok(&assay_env(dir, &env, &all))
         };
         assert_eq!(answer(remote), answer("local"), "{args:?}");
     }
@@ -118,11 +108,11 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
     std::fs::write(&restated, half.join("\n") + "\n").expect("write");
     let rows = |data: &str| {
         let sql = "SELECT count(*) FROM focus WHERE billing_period = '2026-01'";
-        ok(&assay_with(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]))
+        ok(&assay_env(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]))
     };
     let before = rows(remote);
     for data in ["local", remote] {
-        ok(&assay_with(dir, &env, &["cost", "--data", data, "ingest", restated.to_str().expect("path")]));
+        ok(&assay_env(dir, &env, &["cost", "--data", data, "ingest", restated.to_str().expect("path")]));
     }
     assert_ne!(rows(remote), before);
     assert_eq!(rows(remote), rows("local"));
@@ -141,19 +131,20 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn an_object_store_that_is_gone_is_named_by_queries_and_ingests() {
+fn an_object_store_that_hangs_or_is_gone_is_named_by_queries_and_ingests() {
     let mut s3 = S3::start("bills");
-    let env = s3.env();
+    let proxy = Proxy::start(s3.port);
+    let env = s3.env_via(&proxy, "2s");
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    ok(&assay_with(dir, &[], &["cost", "generate", "--days", "20", "--start", "2026-03-01", "--out", "gen"]));
+    ok(&assay_env(dir, &[], &["cost", "generate", "--days", "20", "--start", "2026-03-01", "--out", "gen"]));
     let files = csv_files(&dir.join("gen"));
     let remote = "s3://bills/acme";
     let mut args = vec!["cost", "--data", remote, "ingest"];
     args.extend(files.iter().map(String::as_str));
-    ok(&assay_with(dir, &env, &args));
+    ok(&assay_env(dir, &env, &args));
     let total = || {
-        assay_with(
+        assay_env(
             dir,
             &env,
             &["cost", "--data", remote, "query", "SELECT SUM(EffectiveCost) FROM focus", "--format", "csv"],
@@ -162,11 +153,22 @@ fn an_object_store_that_is_gone_is_named_by_queries_and_ingests() {
     let before = ok(&total());
     assert_eq!(before.lines().count(), 2, "a header and the total: {before}");
 
+    // A store that accepts connections and never answers: each request times out, is retried
+    // for a bounded time, and the query fails naming the store rather than hanging.
+    proxy.set(Fault::Stall);
+    let started = std::time::Instant::now();
+    let out = total();
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stderr(&out).contains("s3://bills/acme"), "names the store: {}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "gives up: {:?}", started.elapsed());
+    proxy.set(Fault::None);
+    assert_eq!(ok(&total()), before, "answers again once the store does");
+
     s3.stop();
     let out = total();
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("s3://bills/acme"), "names the store: {}", stderr(&out));
-    let out = assay_with(dir, &env, &args);
+    let out = assay_env(dir, &env, &args);
     assert_ne!(out.status.code(), Some(0), "an ingest that cannot upload fails: {}", stdout(&out));
     let err = format!("{}{}", stdout(&out), stderr(&out));
     assert!(err.contains("s3://bills/acme/focus/billing_period=2026-03"), "names the partition: {err}");

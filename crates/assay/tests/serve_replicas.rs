@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use assay_store::testing::TempPostgres;
+use common::s3::{Fault, Proxy, S3};
 use common::server::{Receiver, Server, eventually, flow, free_port, residency_estate};
 use serde_json::Value;
 
@@ -148,11 +149,11 @@ fn postgresql_going_away_makes_a_replica_not_ready_and_loses_nothing_it_acknowle
     assert_eq!(code, Some(0), "{log}");
 }
 
-/// The decision ids in a ledger, after checking it verifies.
-fn ledger_decisions(work: &std::path::Path) -> Vec<String> {
-    let verify = common::assay(work, &["log", "verify", "ledger", "--key", "k.pub"]);
+/// The decision ids in the ledger at `location`, after checking it verifies.
+fn ledger_decisions(work: &std::path::Path, location: &str, env: &[(&'static str, String)]) -> Vec<String> {
+    let verify = common::assay_env(work, env, &["log", "verify", location, "--key", "k.pub"]);
     assert_eq!(verify.status.code(), Some(0), "{}{}", common::stdout(&verify), common::stderr(&verify));
-    let shown = common::stdout(&common::assay(work, &["log", "show", "ledger", "--json"]));
+    let shown = common::stdout(&common::assay_env(work, env, &["log", "show", location, "--json"]));
     shown
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("json")["json"].clone())
@@ -161,49 +162,154 @@ fn ledger_decisions(work: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn decisions_on_both_replicas_land_once_in_one_ledger_across_a_sequencer_kill() {
-    let pg = TempPostgres::start();
-    let url = pg.database("assay");
-    let work = tempfile::tempdir().expect("tempdir");
-    common::server::keyed_ledger(work.path());
+/// Two replicas sharing the ledger at `location`; which of them sequences.
+fn replicas_on_one_ledger(
+    work: &std::path::Path,
+    url: &str,
+    location: &str,
+    env: &[(&'static str, String)],
+) -> ([Server; 2], usize) {
     let replica = |data: &str| {
-        Server::start(work.path(), &["--data", data, "--database", &url, "--ledger", "ledger", "--ledger-key", "k"])
+        Server::start_with_env(
+            work,
+            &["--data", data, "--database", url, "--ledger", location, "--ledger-key", "k"],
+            env,
+        )
     };
     let servers = [replica("a"), replica("b")];
-    let sequencer = |s: &Server| s.json("GET", "/v1/status", &Value::Null).1["ledger_sequencer"].clone();
     let leader = eventually(Duration::from_secs(20), || {
         let flags: Vec<Value> = servers.iter().map(sequencer).collect();
         (flags.iter().filter(|f| **f == Value::Bool(true)).count() == 1 && flags.iter().all(Value::is_boolean))
             .then(|| flags.iter().position(|f| *f == Value::Bool(true)).expect("one"))
     })
     .expect("exactly one replica sequences");
+    (servers, leader)
+}
+
+fn sequencer(s: &Server) -> Value {
+    s.json("GET", "/v1/status", &Value::Null).1["ledger_sequencer"].clone()
+}
+
+/// Asks `s` for a decision that is logged; its decision id.
+fn decide(s: &Server) -> String {
     let input = serde_json::json!({"input": {"action": "store", "region": "eu-west-1", "data": {"classification": "GDPR_SENSITIVE"}}});
-    let mut answered = Vec::new();
-    let mut decide = |s: &Server| {
-        let (status, answer) = s.json("POST", "/v1/data/authz/residency/allow", &input);
-        assert_eq!(status, 200, "{answer}");
-        answered.push(answer["decision_id"].as_str().expect("a decision id").to_string());
-    };
-    for i in 0..300 {
-        decide(&servers[i % 2]);
-    }
-    // The sequencer dies without a word; the other takes over and what the dead one answered
-    // is in the log all the same.
+    let (status, answer) = s.json("POST", "/v1/data/authz/residency/allow", &input);
+    assert_eq!(status, 200, "{answer}");
+    answer["decision_id"].as_str().expect("a decision id").to_string()
+}
+
+/// The sequencer dies without a word; the other takes over and what the dead one answered is
+/// in the log all the same. Stops the survivor and checks the log holds exactly `answered`.
+fn kill_the_sequencer_and_check(
+    servers: [Server; 2],
+    leader: usize,
+    mut answered: Vec<String>,
+    work: &std::path::Path,
+    location: &str,
+    env: &[(&'static str, String)],
+) {
     let [a, b] = servers;
     let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
     dead.child.kill().expect("SIGKILL");
     dead.child.wait().expect("wait");
     for _ in 0..200 {
-        decide(&survivor);
+        answered.push(decide(&survivor));
     }
     eventually(Duration::from_secs(20), || (sequencer(&survivor) == Value::Bool(true)).then_some(()))
         .unwrap_or_else(|| panic!("the survivor sequences\n{}", survivor.log()));
     let (code, log) = survivor.stop();
     assert_eq!(code, Some(0), "{log}");
-    let logged = ledger_decisions(work.path());
+    let logged = ledger_decisions(work, location, env);
     let unique: std::collections::HashSet<&String> = logged.iter().collect();
     assert_eq!(unique.len(), logged.len(), "no decision twice");
     let answered: std::collections::HashSet<&String> = answered.iter().collect();
     assert_eq!(unique, answered, "every answered decision, and only those");
+}
+
+#[test]
+fn decisions_on_both_replicas_land_once_in_one_ledger_across_a_sequencer_kill() {
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let work = tempfile::tempdir().expect("tempdir");
+    common::server::keyed_ledger(work.path());
+    let (servers, leader) = replicas_on_one_ledger(work.path(), &url, "ledger", &[]);
+    let answered: Vec<String> = (0..300).map(|i| decide(&servers[i % 2])).collect();
+    kill_the_sequencer_and_check(servers, leader, answered, work.path(), "ledger", &[]);
+}
+
+#[test]
+fn a_ledger_on_object_storage_is_shared_survives_a_store_outage_and_a_sequencer_kill() {
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let s3 = S3::start("ledgers");
+    let proxy = Proxy::start(s3.port);
+    let env = s3.env_via(&proxy, "2s");
+    let work = tempfile::tempdir().expect("tempdir");
+    let location = "s3://ledgers/acme/decisions";
+    let out =
+        common::assay(work.path(), &["log", "keygen", "decisions.example/log", "--private", "k", "--public", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = common::assay_env(work.path(), &env, &["log", "init", location, "--key", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    // A second init finds the log there and refuses.
+    let again = common::assay_env(work.path(), &env, &["log", "init", location, "--key", "k"]);
+    assert_eq!(again.status.code(), Some(2), "{}", common::stderr(&again));
+    assert!(common::stderr(&again).contains("not empty"), "{}", common::stderr(&again));
+    // One replica alone cannot write a ledger on object storage: nothing would elect it.
+    let alone = Server::try_launch(work.path(), &["--estate", "x", "--ledger", location, "--ledger-key", "k"]);
+    assert!(alone.is_err_and(|log| log.contains("--database postgres://")), "a lone replica is refused");
+
+    let (servers, leader) = replicas_on_one_ledger(work.path(), &url, location, &env);
+    let mut answered: Vec<String> = (0..150).map(|i| decide(&servers[i % 2])).collect();
+    // Every replica serves the log's tiles from the bucket: the one that does not sequence too.
+    let follower = &servers[1 - leader];
+    // Each replica also logs the revision it activated.
+    let size = |s: &Server| s.json("GET", "/v1/status", &Value::Null).1["ledger_entries"].as_u64().unwrap_or(0);
+    let last = std::cell::RefCell::new(String::new());
+    let checkpoint = eventually(Duration::from_secs(20), || {
+        let (status, body) = follower.send("GET", "/ledger/checkpoint", &[], b"");
+        *last.borrow_mut() = format!("{status} {body}");
+        let served = body.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+        (status == 200 && served >= 150 && served == size(&servers[leader])).then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the follower serves the sequencer's checkpoint; it served {}\n{}\nthe sequencer:\n{}",
+            last.borrow(),
+            follower.log(),
+            servers[leader].log()
+        )
+    });
+    let served = format!("http://{}/ledger", follower.addr);
+    let out = common::assay(work.path(), &["log", "verify", &served, "--key", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(checkpoint.starts_with("decisions.example/log\n"), "{checkpoint}");
+    let before = size(&servers[leader]);
+
+    // The store hangs, then refuses: decisions are still answered (their records wait in
+    // PostgreSQL), and the sequencer says it is not ready, naming the store.
+    for fault in [Fault::Stall, Fault::Refuse] {
+        proxy.set(fault);
+        for i in 0..40 {
+            answered.push(decide(&servers[i % 2]));
+        }
+        let problem = eventually(Duration::from_secs(60), || {
+            let (status, body) = servers[leader].send("GET", "/ready", &[], b"");
+            (status == 503).then_some(body)
+        })
+        .unwrap_or_else(|| {
+            panic!("the sequencer is not ready while the store fails ({fault:?})\n{}", servers[leader].log())
+        });
+        assert!(problem.contains("s3://ledgers/acme/decisions"), "{problem}");
+        assert_eq!(servers[1 - leader].send("GET", "/ready", &[], b"").0, 200, "the follower still takes decisions");
+    }
+    proxy.set(Fault::None);
+    eventually(Duration::from_secs(60), || {
+        let status = servers[leader].json("GET", "/v1/status", &Value::Null).1;
+        (servers[leader].send("GET", "/ready", &[], b"").0 == 200 && status["ledger_entries"] == before + 80)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("the sequencer catches up once the store is back\n{}", servers[leader].log()));
+
+    kill_the_sequencer_and_check(servers, leader, answered, work.path(), location, &env);
 }

@@ -49,6 +49,16 @@ pub fn assay(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_assay")).args(args).current_dir(dir).output().expect("running assay")
 }
 
+/// Runs `assay` with arguments and environment variables in a directory.
+pub fn assay_env(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir)
+        .output()
+        .expect("running assay")
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

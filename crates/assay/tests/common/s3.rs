@@ -66,3 +66,100 @@ impl Drop for S3 {
         self.stop();
     }
 }
+
+/// What a [`Proxy`] does to the connections it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwards them.
+    None,
+    /// Closes each at once (the client sees the connection reset).
+    Refuse,
+    /// Holds each without an answer: a store that hangs.
+    Stall,
+}
+
+/// A TCP proxy in front of a server that can be told to fail: how a test makes object storage
+/// return errors or hang while keeping what it holds. A change of fault also cuts the
+/// connections already open (clients keep pooled connections).
+pub struct Proxy {
+    pub port: u16,
+    fault: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl Proxy {
+    /// Listens on a free port and forwards to `upstream` on loopback.
+    pub fn start(upstream: u16) -> Proxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let fault = Arc::new(AtomicU8::new(0));
+        let shared = Arc::clone(&fault);
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let fault = Arc::clone(&shared);
+                let at_accept = fault.load(Ordering::Relaxed);
+                std::thread::spawn(move || match at_accept {
+                    0 => {
+                        if let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) {
+                            let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                            let f2 = Arc::clone(&fault);
+                            std::thread::spawn(move || pump(c2, s2, &f2));
+                            pump(server, client, &fault);
+                        }
+                    }
+                    1 => drop(client),
+                    _ => {
+                        while fault.load(Ordering::Relaxed) == 2 {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        drop(client);
+                    }
+                });
+            }
+        });
+        Proxy { port, fault }
+    }
+
+    /// From now on, `fault`.
+    pub fn set(&self, fault: Fault) {
+        let code = match fault {
+            Fault::None => 0,
+            Fault::Refuse => 1,
+            Fault::Stall => 2,
+        };
+        self.fault.store(code, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either closes or a fault is set.
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, fault: &std::sync::atomic::AtomicU8) {
+    use std::io::{Read, Write};
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while fault.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+impl S3 {
+    /// [`S3::env`], reaching the server through `proxy`, with requests that time out after
+    /// `timeout` (object_store's `AWS_TIMEOUT`).
+    pub fn env_via(&self, proxy: &Proxy, timeout: &str) -> Vec<(&'static str, String)> {
+        let mut env = self.env();
+        env[0].1 = format!("http://127.0.0.1:{}", proxy.port);
+        env.push(("AWS_TIMEOUT", timeout.to_string()));
+        env
+    }
+}

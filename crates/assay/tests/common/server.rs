@@ -31,6 +31,16 @@ impl Server {
         Server::launch(dir, &args)
     }
 
+    /// [`Server::start`], with environment variables set for the server.
+    #[allow(dead_code)]
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&'static str, String)]) -> Server {
+        let estate = repo_root().join("examples/estate");
+        let mut args = vec!["--estate", estate.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, Path::new(v.as_str()))).collect();
+        Server::launch_with_env(dir, &args, &env)
+    }
+
     /// `assay serve --addr 127.0.0.1:0 ARGS...` in `dir` (no `--addr` of its own when `ARGS`
     /// has one); waits until it listens.
     pub fn launch(dir: &Path, args: &[&str]) -> Server {
