@@ -1,6 +1,8 @@
-"""Billing store on object storage beside local disk: the billing benchmark's five queries.
+"""Billing store on object storage beside local disk, and on a Ballista cluster: the billing
+benchmark's five queries.
 
 Usage: python3 scripts/bench_cost_s3.py ASSAY_BINARY WORKDIR [--days 365] [--resources 3] [--runs 5]
+       [--executors 2]
 
 Starts moto's S3-compatible server (the Python of this script must have `moto[server]`, as the
 test virtual environment has), generates FOCUS CSV with `assay cost generate`, ingests it into a
@@ -8,6 +10,8 @@ local directory and into s3://bench/focus (both timed), checks that the five que
 scripts/bench_cost.py give the same answers from both, and prints a Markdown table of median
 times. Every query is an `assay cost query` command (process start and object listing included).
 moto is a Python server on the same machine: it stands for the protocol, not for S3's speed.
+With --executors N (N > 0), it also starts `assay cost cluster scheduler` and N executors on
+loopback and runs each query over the bucket with `--cluster`.
 """
 
 import argparse
@@ -27,6 +31,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(port):
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listens on {port}")
+
+
+def node(assay, env, args):
+    return subprocess.Popen([assay, "cost", "cluster", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def timed(cmd, env):
     start = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -43,6 +62,7 @@ def main():
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--resources", type=int, default=3)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--executors", type=int, default=2)
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     os.chdir(a.workdir)
@@ -52,13 +72,9 @@ def main():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    nodes = [moto]
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for(port)
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/bench", method="PUT")).read()
         env = dict(
             os.environ,
@@ -76,10 +92,22 @@ def main():
             )
         files = sorted(glob.glob("gen/*.csv"))
         rows = sum(sum(1 for _ in open(f)) - 1 for f in files)
-        stores = {"local disk": "local", "S3 (moto)": "s3://bench/focus"}
+        stores = {"local disk": ["--data", "local"], "S3 (moto)": ["--data", "s3://bench/focus"]}
         ingest = {}
         for name, data in stores.items():
-            ingest[name], _ = timed([a.assay, "cost", "--data", data, "ingest", *files], env)
+            ingest[name], _ = timed([a.assay, "cost", *data, "ingest", *files], env)
+        if a.executors > 0:
+            scheduler = free_port()
+            nodes.append(node(a.assay, env, ["scheduler", "--addr", f"127.0.0.1:{scheduler}"]))
+            wait_for(scheduler)
+            for _ in range(a.executors):
+                flight, grpc = free_port(), free_port()
+                nodes.append(node(a.assay, env, ["executor", "--scheduler", f"127.0.0.1:{scheduler}",
+                                                 "--addr", f"127.0.0.1:{flight}", "--grpc-port", str(grpc)]))
+                wait_for(flight)
+                wait_for(grpc)
+            name = f"S3 on Ballista ({a.executors} executors)"
+            stores[name] = ["--data", "s3://bench/focus", "--cluster", f"df://127.0.0.1:{scheduler}"]
         _, out = timed(
             [a.assay, "cost", "--data", "local", "query",
              "SELECT date_trunc('month', max(ChargePeriodStart)) FROM focus", "--format", "csv"],
@@ -103,23 +131,24 @@ def main():
         print(f"{rows:,} rows in {len(files)} files; {a.runs} runs each, medians\n")
         print("| | " + " | ".join(stores) + " |")
         print("|---|" + "---|" * len(stores))
-        print("| ingest (s) | " + " | ".join(f"{ingest[n]:.2f}" for n in stores) + " |")
+        print("| ingest (s) | " + " | ".join(f"{ingest[n]:.2f}" if n in ingest else "" for n in stores) + " |")
         for qname, sql in queries.items():
             medians, answers = [], []
             for data in stores.values():
                 times = []
                 for _ in range(a.runs):
-                    t, out = timed([a.assay, "cost", "--data", data, "query", sql, "--format", "csv"], env)
+                    t, out = timed([a.assay, "cost", *data, "query", sql, "--format", "csv"], env)
                     times.append(t)
                 medians.append(statistics.median(times))
                 answers.append(sorted(out.splitlines()))
-            if answers[0] != answers[1]:
+            if any(answer != answers[0] for answer in answers[1:]):
                 sys.exit(f"{qname}: the answers differ")
             print(f"| {qname} (s) | " + " | ".join(f"{m:.3f}" for m in medians) + " |")
-        print("\nEvery query gave the same answer from both stores.")
+        print("\nEvery query gave the same answer everywhere.")
     finally:
-        moto.terminate()
-        moto.wait()
+        for n in nodes:
+            n.terminate()
+            n.wait()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ pub mod batch;
 pub mod budgets;
 pub mod check;
 pub mod chunks;
+pub mod cluster;
 pub mod cost_anomaly;
 pub mod datetime;
 pub mod forecast;

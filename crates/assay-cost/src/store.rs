@@ -133,6 +133,8 @@ pub struct Store {
     memory_limit: usize,
     /// Rows a row group holds ([`ROW_GROUP_ROWS`]; fewer in tests).
     row_group_rows: usize,
+    /// A Ballista scheduler (`df://host:port`) that runs the queries, when not this process.
+    cluster: Option<String>,
 }
 
 /// Queries' memory unless set otherwise ([`Store::with_memory_limit`]).
@@ -388,6 +390,7 @@ impl Store {
             remote: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             row_group_rows: ROW_GROUP_ROWS,
+            cluster: None,
         }
     }
 
@@ -420,6 +423,13 @@ impl Store {
     /// directory where DataFusion can).
     pub fn with_memory_limit(mut self, bytes: usize) -> Store {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// The same store, its queries run on the Ballista cluster whose scheduler is `url`
+    /// (`df://host:port`; see [`crate::cluster`]).
+    pub fn with_cluster(mut self, url: &str) -> Store {
+        self.cluster = Some(url.to_string());
         self
     }
 
@@ -577,7 +587,10 @@ impl Store {
             .with_runtime_env(runtime)
             .with_analyzer_rules(rules)
             .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = match &self.cluster {
+            Some(url) => crate::cluster::remote(url, state).await?,
+            None => SessionContext::new_with_state(state),
+        };
         ctx.register_udf(crate::datetime::UtcDateTrunc::udf());
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")

@@ -39,6 +39,38 @@ pub fn log_files(location: &std::path::Path) -> Result<Arc<dyn Files>, String> {
     }
 }
 
+/// The client of the bucket a URL names (`s3://bucket/…`, `gs://…`, `az://…`), from the
+/// environment, with retries bounded to [`RETRY_FOR`].
+pub fn client(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("{url}: {e}");
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
+    let retry = RetryConfig { max_retries: 4, retry_timeout: RETRY_FOR, ..RetryConfig::default() };
+    Ok(match parsed.scheme() {
+        "s3" | "s3a" => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| bad(&e))?,
+        ),
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| bad(&e))?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| bad(&e))?,
+        ),
+        other => return Err(bad(&format!("{other}:// is not a storage assay knows (s3, gs, az)"))),
+    })
+}
+
 /// A prefix in a bucket.
 #[derive(Clone)]
 pub struct Bucket {
@@ -64,31 +96,7 @@ impl Bucket {
     pub fn open(url: &str) -> Result<Bucket, String> {
         let bad = |e: &dyn std::fmt::Display| format!("{url}: {e}");
         let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
-        let retry = RetryConfig { max_retries: 4, retry_timeout: RETRY_FOR, ..RetryConfig::default() };
-        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "s3" | "s3a" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(|e| bad(&e))?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(|e| bad(&e))?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(|e| bad(&e))?,
-            ),
-            other => return Err(bad(&format!("{other}:// is not a storage assay knows (s3, gs, az)"))),
-        };
+        let store = client(url)?;
         let root = url::Url::parse(&format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))
             .map_err(|e| bad(&e))?;
         let prefix = Key::from(parsed.path().trim_matches('/'));

@@ -18,7 +18,15 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
 }
 
-pub(crate) fn run(data: PathBuf, memory_limit: Option<usize>, command: CostCommand) -> Result<u8> {
+pub(crate) fn run(
+    data: PathBuf,
+    memory_limit: Option<usize>,
+    cluster: Option<&str>,
+    command: CostCommand,
+) -> Result<u8> {
+    if let CostCommand::Cluster { role } = command {
+        return run_node(role);
+    }
     // `--data s3://bucket/prefix` (or gs://, az://): the billing store on object storage; local
     // working files (partitions before upload, rejected rows, the lineage graph) stay in
     // ./assay-data.
@@ -28,8 +36,15 @@ pub(crate) fn run(data: PathBuf, memory_limit: Option<usize>, command: CostComma
     if let Some(bytes) = memory_limit {
         store = store.with_memory_limit(bytes);
     }
+    if let Some(url) = cluster {
+        store = store.with_cluster(url);
+    }
     let remote = store.is_remote();
-    let result = run_on(&store, &data, command);
+    let mut result = run_on(&store, &data, command);
+    if let Some(url) = cluster {
+        // A cluster fails in its own ways (a scheduler or an executor unreachable): say which.
+        result = result.with_context(|| format!("on the Ballista cluster {url}"));
+    }
     if remote {
         // Object storage fails in ways a local disk does not (unreachable, refused): say which.
         return result.with_context(|| format!("the billing store {location}"));
@@ -37,9 +52,30 @@ pub(crate) fn run(data: PathBuf, memory_limit: Option<usize>, command: CostComma
     result
 }
 
+/// `assay cost cluster scheduler|executor`: runs until the process is stopped.
+fn run_node(role: crate::ClusterRole) -> Result<u8> {
+    let rt = runtime()?;
+    match role {
+        crate::ClusterRole::Scheduler { addr } => {
+            eprintln!("assay cost cluster: scheduler listening on {addr}");
+            rt.block_on(assay_cost::cluster::scheduler(addr))?;
+        }
+        crate::ClusterRole::Executor { scheduler, addr, grpc_port, concurrency, work_dir } => {
+            eprintln!(
+                "assay cost cluster: executor on {addr} (tasks on port {grpc_port}) for the scheduler {scheduler}"
+            );
+            let options =
+                assay_cost::cluster::ExecutorOptions { scheduler, bind: addr, grpc_port, concurrency, work_dir };
+            rt.block_on(assay_cost::cluster::executor(options))?;
+        }
+    }
+    Ok(0)
+}
+
 fn run_on(store: &Store, data: &std::path::Path, command: CostCommand) -> Result<u8> {
     let (store, data) = (store.clone(), data.to_path_buf());
     match command {
+        CostCommand::Cluster { role } => run_node(role),
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
         CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {
             generate(days, seed, resources, &start, !no_anomalies, &out)

@@ -98,6 +98,11 @@ enum Command {
         /// past it, sorts and aggregations spill to the temporary directory. 2 GiB unless set.
         #[arg(long, global = true, env = "ASSAY_QUERY_MEMORY", value_parser = parse_size)]
         memory_limit: Option<usize>,
+        /// Run queries, reports and anomaly detection on a Ballista cluster: its scheduler's URL,
+        /// `df://HOST:PORT` (executors started with `assay cost cluster executor`). The data must
+        /// be where every executor reads it: object storage, or a filesystem they all mount.
+        #[arg(long, global = true, env = "ASSAY_COST_CLUSTER", value_name = "URL")]
+        cluster: Option<String>,
         #[command(subcommand)]
         command: CostCommand,
     },
@@ -224,8 +229,43 @@ enum OutputFormat {
     Json,
 }
 
+/// A node of a Ballista cluster.
+#[derive(Debug, Subcommand)]
+enum ClusterRole {
+    /// The scheduler: takes plans from `assay cost --cluster` and hands their tasks to executors.
+    Scheduler {
+        /// The address to listen on (gRPC, Ballista's protocol).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        addr: std::net::SocketAddr,
+    },
+    /// An executor: runs tasks over the data and serves their results (Arrow Flight).
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// The address to serve results on; the scheduler reaches it at this IP.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: std::net::SocketAddr,
+        /// The port the scheduler hands tasks to.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (default: the machine's cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Where shuffle files go (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum CostCommand {
+    /// Run a node of a Ballista cluster for `--cluster`: one scheduler, and executors on the
+    /// machines that read the data. They run until stopped.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
     /// Ingest FOCUS exports (CSV, CSV.gz or Parquet); each (billing period, account) replaces what was stored.
     Ingest {
         /// Export files; give all parts of one export together.
@@ -644,7 +684,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ui(args) => serve::run_ui(*args),
         Command::Log(command) => log_command(command),
-        Command::Cost { data, memory_limit, command } => cost::run(data, memory_limit, command),
+        Command::Cost { data, memory_limit, cluster, command } => {
+            cost::run(data, memory_limit, cluster.as_deref(), command)
+        }
         Command::Lineage { data, command } => lineage::run(&data, command),
     };
     match result {

@@ -1,7 +1,8 @@
 //! The billing store on object storage (`--data s3://bucket/prefix`), against an S3-compatible
 //! server (moto): ingestion uploads partitions, a re-export replaces its partition whole, every
-//! query of the billing benchmark answers as it does from local disk, and a server that hangs
-//! or goes away is named in a clear error.
+//! query of the billing benchmark answers as it does from local disk, also on a Ballista
+//! cluster of separate processes (`--cluster`), and a server that hangs or goes away is named
+//! in a clear error.
 
 mod common;
 
@@ -82,23 +83,50 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
         format!("SELECT Tags['cost-center'] AS CostCenter, SUM(EffectiveCost) AS Cost FROM focus WHERE ChargePeriodStart >= '{start}' AND Tags['team'] = 'research' GROUP BY 1 ORDER BY Cost DESC"),
         "SELECT CommitmentDiscountId, SUM(CASE WHEN CommitmentDiscountStatus = 'Used' THEN EffectiveCost ELSE 0 END) / SUM(EffectiveCost) AS Utilization, SUM(EffectiveCost) AS Cost FROM focus WHERE CommitmentDiscountId IS NOT NULL GROUP BY CommitmentDiscountId".into(),
     ];
+    // A Ballista cluster of one scheduler and two executors, each its own process, reading the
+    // bucket with the same environment.
+    let cluster = Cluster::start(dir, &env);
+    let on_cluster = ["--cluster", cluster.url.as_str()];
+    // Scans split into more tasks than one executor has slots, as a cluster's would.
+    let mut env = env.clone();
+    env.push(("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "8".into()));
     for sql in &queries {
-        let answer = |data: &str| ok(&assay_env(dir, &env, &["cost", "--data", data, "query", sql, "--format", "csv"]));
-        let local = answer("local");
+        let answer = |data: &str, extra: &[&str]| {
+            let mut all = vec!["cost", "--data", data];
+            all.extend(extra);
+            all.extend(["query", sql.as_str(), "--format", "csv"]);
+            ok(&assay_env(dir, &env, &all))
+        };
+        let local = answer("local", &[]);
         assert!(local.lines().count() > 1, "{sql} has rows");
-        assert_eq!(sorted(&answer(remote)), sorted(&local), "{sql}");
+        assert_eq!(sorted(&answer(remote, &[])), sorted(&local), "{sql}");
+        assert_eq!(sorted(&answer(remote, &on_cluster)), sorted(&local), "{sql} on the cluster");
     }
     for args in [
         ["report", "--by", "ServiceName,tag:team", "--format", "json"],
         ["anomalies", "--format", "json", "--since", "2026-01-01"],
     ] {
-        let answer = |data: &str| {
+        let answer = |data: &str, extra: &[&str]| {
             let mut all = vec!["cost", "--data", data];
+            all.extend(extra);
             all.extend(args);
             ok(&assay_env(dir, &env, &all))
         };
-        assert_eq!(answer(remote), answer("local"), "{args:?}");
+        let local = answer("local", &[]);
+        assert_eq!(answer(remote, &[]), local, "{args:?}");
+        assert_eq!(answer(remote, &on_cluster), local, "{args:?} on the cluster");
     }
+    // The work was spread over both executors.
+    let tasks = Cluster::tasks(dir);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert!(tasks.iter().all(|&n| n > 0), "each executor ran tasks: {tasks:?}");
+    // The queries above went through the cluster: without its scheduler they fail, naming it.
+    let url = cluster.url.clone();
+    drop(cluster);
+    let out =
+        assay_env(dir, &env, &["cost", "--data", remote, "--cluster", &url, "query", "SELECT 1", "--format", "csv"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stderr(&out).contains(&url), "names the cluster: {}", stderr(&out));
 
     // A provider's re-export of one month replaces that month's partitions whole.
     let january = files.iter().find(|f| f.ends_with("2026-01.csv")).expect("January");
@@ -116,6 +144,87 @@ fn the_billing_store_on_s3_answers_as_on_local_disk() {
     }
     assert_ne!(rows(remote), before);
     assert_eq!(rows(remote), rows("local"));
+}
+
+/// A Ballista scheduler and two executors (`assay cost cluster …`) on loopback.
+struct Cluster {
+    url: String,
+    nodes: Vec<std::process::Child>,
+}
+
+impl Cluster {
+    fn start(dir: &Path, env: &[(&'static str, String)]) -> Cluster {
+        use common::server::free_port;
+        let spawn = |name: String, args: &[&str]| {
+            // What a node logs goes to `NAME.log` (the executors log each task they run).
+            let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("a log file");
+            std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("ASSAY_LOG", "info")
+                .current_dir(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("starting a cluster node")
+        };
+        let listening = |port: u16| {
+            let started = std::time::Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(started.elapsed() < std::time::Duration::from_secs(60), "nothing listens on {port}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+        let scheduler = free_port();
+        let mut nodes = vec![spawn(
+            "scheduler".into(),
+            &["cost", "cluster", "scheduler", "--addr", &format!("127.0.0.1:{scheduler}")],
+        )];
+        listening(scheduler);
+        for i in 0..2 {
+            let (flight, grpc) = (free_port(), free_port());
+            nodes.push(spawn(
+                format!("executor-{i}"),
+                &[
+                    "cost",
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &format!("127.0.0.1:{scheduler}"),
+                    "--addr",
+                    &format!("127.0.0.1:{flight}"),
+                    "--grpc-port",
+                    &grpc.to_string(),
+                    "--concurrency",
+                    "2",
+                ],
+            ));
+            listening(flight);
+            listening(grpc);
+        }
+        Cluster { url: format!("df://127.0.0.1:{scheduler}"), nodes }
+    }
+
+    /// How many tasks each executor finished, from its log.
+    fn tasks(dir: &Path) -> Vec<usize> {
+        let mut logs: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("executor-"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("log"))
+            .collect();
+        logs.sort();
+        logs.iter().map(|l| l.matches("Finished task").count()).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
