@@ -95,6 +95,9 @@ pub struct ExecutorOptions {
     pub concurrency: Option<usize>,
     /// Where it keeps shuffle files (default: a temporary directory).
     pub work_dir: Option<String>,
+    /// The memory its tasks may hold together, in bytes (default: 70% of the machine's), shared
+    /// out among its task slots; past it, operators that can spill do.
+    pub memory_limit: Option<usize>,
 }
 
 /// Runs an executor until the process ends or the scheduler stops it.
@@ -120,6 +123,7 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         scheduler_connect_timeout_seconds: 30,
         vcores: options.concurrency.unwrap_or(defaults.vcores),
         work_dir: options.work_dir.clone(),
+        memory_pool_size: options.memory_limit.map(|b| b as u64),
         print_thread_info: false,
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(|_config: &SessionConfig| runtime())),

@@ -25,7 +25,7 @@ pub(crate) fn run(
     command: CostCommand,
 ) -> Result<u8> {
     if let CostCommand::Cluster { role } = command {
-        return run_node(role);
+        return run_node(role, memory_limit);
     }
     // `--data s3://bucket/prefix` (or gs://, az://): the billing store on object storage; local
     // working files (partitions before upload, rejected rows, the lineage graph) stay in
@@ -53,7 +53,7 @@ pub(crate) fn run(
 }
 
 /// `assay cost cluster scheduler|executor`: runs until the process is stopped.
-fn run_node(role: crate::ClusterRole) -> Result<u8> {
+fn run_node(role: crate::ClusterRole, memory_limit: Option<usize>) -> Result<u8> {
     let rt = runtime()?;
     match role {
         crate::ClusterRole::Scheduler { addr } => {
@@ -64,8 +64,14 @@ fn run_node(role: crate::ClusterRole) -> Result<u8> {
             eprintln!(
                 "assay cost cluster: executor on {addr} (tasks on port {grpc_port}) for the scheduler {scheduler}"
             );
-            let options =
-                assay_cost::cluster::ExecutorOptions { scheduler, bind: addr, grpc_port, concurrency, work_dir };
+            let options = assay_cost::cluster::ExecutorOptions {
+                scheduler,
+                bind: addr,
+                grpc_port,
+                concurrency,
+                work_dir,
+                memory_limit,
+            };
             rt.block_on(assay_cost::cluster::executor(options))?;
         }
     }
@@ -75,7 +81,7 @@ fn run_node(role: crate::ClusterRole) -> Result<u8> {
 fn run_on(store: &Store, data: &std::path::Path, command: CostCommand) -> Result<u8> {
     let (store, data) = (store.clone(), data.to_path_buf());
     match command {
-        CostCommand::Cluster { role } => run_node(role),
+        CostCommand::Cluster { role } => run_node(role, None),
         CostCommand::Ingest { files } => ingest_files(&store, &data, &files),
         CostCommand::Generate { days, seed, resources, start, no_anomalies, out } => {
             generate(days, seed, resources, &start, !no_anomalies, &out)

@@ -238,7 +238,8 @@ enum ClusterRole {
         #[arg(long, default_value = "127.0.0.1:50050")]
         addr: std::net::SocketAddr,
     },
-    /// An executor: runs tasks over the data and serves their results (Arrow Flight).
+    /// An executor: runs tasks over the data and serves their results (Arrow Flight). Its tasks
+    /// hold at most `--memory-limit` together (default: 70% of the machine's memory).
     Executor {
         /// The scheduler, HOST:PORT.
         #[arg(long, default_value = "127.0.0.1:50050")]

@@ -197,6 +197,8 @@ impl Cluster {
                     &grpc.to_string(),
                     "--concurrency",
                     "2",
+                    "--memory-limit",
+                    "1GiB",
                 ],
             ));
             listening(flight);

@@ -313,3 +313,20 @@ fn a_ledger_on_object_storage_is_shared_survives_a_store_outage_and_a_sequencer_
 
     kill_the_sequencer_and_check(servers, leader, answered, work.path(), location, &env);
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_at_start_is_named_and_the_server_does_not_start() {
+    let work = tempfile::tempdir().expect("tempdir");
+    // Nothing listens there.
+    let url = format!("postgres://assay:s3cret@127.0.0.1:{}/assay", free_port());
+    let started = std::time::Instant::now();
+    let log = Server::try_launch(
+        work.path(),
+        &["--estate", common::repo_root().join("examples/estate").to_str().expect("path"), "--database", &url],
+    )
+    .err()
+    .expect("the server does not start without its database");
+    assert!(started.elapsed() < Duration::from_secs(60), "it says so promptly: {:?}", started.elapsed());
+    assert!(log.contains("127.0.0.1") && log.contains("assay:***@"), "names the database: {log}");
+    assert!(!log.contains("s3cret"), "without its password: {log}");
+}
