@@ -137,7 +137,17 @@ pub(crate) struct Follower {
     /// The last head that was refused, so that it is not judged again.
     last_refused: Option<String>,
     pub(crate) observed: std::sync::Arc<std::sync::Mutex<Observed>>,
+    /// The database replicas share (`--database`), where the revision last activated by any
+    /// of them is kept too: a replica with no record of its own (a new pod) judges heads
+    /// against it, not as at a first activation.
+    shared: Option<assay_store::Db>,
 }
+
+const SHARED_SCHEMA: [assay_store::Migration; 1] = [assay_store::Migration {
+    version: 1,
+    sqlite: "CREATE TABLE estate_active (source TEXT PRIMARY KEY, baseline TEXT NOT NULL, recorded_at BIGINT NOT NULL)",
+    postgres: "CREATE TABLE estate_active (source TEXT PRIMARY KEY, baseline TEXT NOT NULL, recorded_at BIGINT NOT NULL)",
+}];
 
 const KEEP_REFUSED: usize = 20;
 const ACTIVE_FILE: &str = "estate-active";
@@ -155,7 +165,27 @@ impl Follower {
             }
             _ => {}
         }
-        Ok(Self { source, data, rules, last_refused: None, observed: Default::default() })
+        Ok(Self { source, data, rules, last_refused: None, observed: Default::default(), shared: None })
+    }
+
+    /// Keeps the revision last activated in the database replicas share as well.
+    pub(crate) fn share(mut self, location: &assay_store::Location) -> Result<Self> {
+        let db = assay_store::Db::open(location)
+            .with_context(|| format!("the active revision in {}", location.redacted()))?;
+        assay_store::migrate(&db, "estate", &SHARED_SCHEMA).context("preparing the active revision's table")?;
+        self.shared = Some(db);
+        Ok(self)
+    }
+
+    /// The revision last activated by any replica, from the shared database.
+    fn shared_record(&self) -> Option<Baseline> {
+        let db = self.shared.as_ref()?;
+        let source = self.source.describe();
+        let row = db
+            .row("SELECT baseline FROM estate_active WHERE source = ?1", &assay_store::vals![&source])
+            .map_err(|e| tracing::warn!(error = %e, "the shared active revision cannot be read"))
+            .ok()??;
+        serde_json::from_str(&row.get::<String>(0).ok()?).ok()
     }
 
     fn observe(&self) -> std::sync::MutexGuard<'_, Observed> {
@@ -328,9 +358,14 @@ impl Follower {
         Ok(judge(estate, Some(revision), signatures, reasons, self.rules.memo))
     }
 
-    /// The revision that was last activated, as recorded in the data directory. A file written
-    /// by an earlier version holds the revision alone.
+    /// The revision that was last activated, as recorded in the data directory (or, when this
+    /// replica has no record, in the shared database). A file written by an earlier version
+    /// holds the revision alone.
     pub(crate) fn recorded(&self) -> Option<Baseline> {
+        self.recorded_here().or_else(|| self.shared_record())
+    }
+
+    fn recorded_here(&self) -> Option<Baseline> {
         let text = std::fs::read_to_string(self.data.as_ref()?.join(ACTIVE_FILE)).ok()?;
         let text = text.trim();
         if text.is_empty() {
@@ -348,9 +383,18 @@ impl Follower {
     /// Records the revision that was activated (durably, before it is used), so that after a
     /// restart new heads are judged against it.
     pub(crate) fn record(&self, baseline: &Baseline) -> Result<()> {
+        let text = serde_json::to_string(baseline).context("the active revision")?;
+        if let Some(db) = &self.shared {
+            let source = self.source.describe();
+            db.execute(
+                "INSERT INTO estate_active (source, baseline, recorded_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source) DO UPDATE SET baseline = excluded.baseline, recorded_at = excluded.recorded_at",
+                &assay_store::vals![&source, &text, chrono::Utc::now().timestamp()],
+            )
+            .context("recording the active revision in the shared database")?;
+        }
         let Some(data) = &self.data else { return Ok(()) };
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-        let text = serde_json::to_string(baseline).context("the active revision")?;
         write_atomic(&data.join(ACTIVE_FILE), text.as_bytes())
             .with_context(|| format!("recording the active revision in {}", data.display()))
     }

@@ -74,6 +74,9 @@ impl State {
             memo: config.constraint_memo,
         };
         let mut follower = Follower::new(config.estate.clone(), config.data.clone(), rules)?;
+        if let Some(url) = &config.database {
+            follower = follower.share(&assay_store::Location::Postgres(url.clone()))?;
+        }
         let described = follower.source.describe();
         let (candidate, refused_at_start) = follower.start()?;
         if let Some(refusal) = &refused_at_start {

@@ -330,3 +330,52 @@ fn a_database_that_cannot_be_reached_at_start_is_named_and_the_server_does_not_s
     assert!(log.contains("127.0.0.1") && log.contains("assay:***@"), "names the database: {log}");
     assert!(!log.contains("s3cret"), "without its password: {log}");
 }
+
+#[test]
+fn a_new_replica_judges_the_head_against_the_revision_the_others_activated() {
+    use common::{DEPLOYMENT_OK, Key, Repo};
+    let pg = TempPostgres::start();
+    let url = pg.database("assay");
+    let alice = Key::new("ed25519", "alice");
+    let mallory = Key::new("ed25519", "mallory");
+    let repo = Repo::new();
+    repo.write(".assay/allowed_signers", &alice.signer_line("alice@example.com"));
+    repo.write("assay.yaml", "name: shared-trust\nrequire_signed: true\n");
+    repo.write("manifests/web.yaml", DEPLOYMENT_OK);
+    let first = repo.commit("the estate, signed by alice", Some(&alice));
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo_path = repo.path().to_str().expect("path").to_string();
+    let replica = |data: &str, database: Option<&str>| {
+        let mut args = vec!["--estate", repo_path.as_str(), "--branch", "main", "--data", data, "--poll", "0"];
+        args.extend(database.map(|d| ["--database", d]).into_iter().flatten());
+        Server::launch(work.path(), &args)
+    };
+    let revision = |s: &Server| s.json("GET", "/v1/status", &Value::Null).1["estate"]["revision"].clone();
+    let a = replica("a", Some(&url));
+    assert_eq!(revision(&a), first.as_str());
+
+    // Mallory trusts herself in a commit she signs, and signs another on top: judged by the
+    // signers trusted at the active revision, the head is refused.
+    let signers = std::fs::read_to_string(repo.path().join(".assay/allowed_signers")).expect("read");
+    repo.write(".assay/allowed_signers", &(signers + &mallory.signer_line("mallory@example.com")));
+    repo.commit("trust mallory", Some(&mallory));
+    repo.write("manifests/other.yaml", DEPLOYMENT_OK);
+    let on_top = repo.commit("on top, signed by mallory", Some(&mallory));
+    let (_, refreshed) = a.json("POST", "/v1/estate/refresh", &Value::Null);
+    assert_eq!(refreshed["outcome"], "refused", "{refreshed}");
+
+    // A new replica (a new pod: nothing in its data directory) judges the head against the
+    // revision replica A activated, from the shared database, and refuses it too.
+    let b = replica("b", Some(&url));
+    let status = b.json("GET", "/v1/status", &Value::Null).1;
+    assert_eq!(status["estate"]["revision"], first.as_str(), "{status}");
+    assert_eq!(status["refused"][0]["revision"], on_top.as_str(), "{status}");
+    // What the shared record prevents: alone, with nothing recorded, a replica judges the head
+    // as a first activation (by its parent's signers, which trust Mallory) and enforces it.
+    let alone = replica("c", None);
+    assert_eq!(revision(&alone), on_top.as_str());
+    for s in [a, b, alone] {
+        let (code, log) = s.stop();
+        assert_eq!(code, Some(0), "{log}");
+    }
+}
