@@ -61,6 +61,11 @@ impl Dir {
         Dir { root: root.to_path_buf() }
     }
 
+    /// The log in `root`, which must be a directory (the error names it otherwise).
+    pub fn existing(root: &Path) -> Result<Dir, LogError> {
+        if root.is_dir() { Ok(Dir::new(root)) } else { Err(LogError::NoDirectory(root.to_path_buf())) }
+    }
+
     /// The directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -11,7 +11,7 @@ use crate::checkpoint::Checkpoint;
 use crate::files::{Dir, Files};
 use crate::merkle::{Hash, ProofError, inclusion_proof_from, root};
 use crate::note::NoteVerifier;
-use crate::store::{LogError, read_checkpoint_in, read_checkpoint_note, read_checkpoint_note_in, read_hashes};
+use crate::store::{LogError, read_checkpoint_in, read_checkpoint_note_in, read_hashes};
 use crate::tiles::{WIDTH, bundle_path, tile_path};
 
 /// A log opened for reading at its current checkpoint.
@@ -45,9 +45,7 @@ pub fn tile_width(size: u64, level: u8, index: u64) -> u64 {
 impl Reader {
     /// Opens the log in `dir`. With a verifier, the checkpoint's signature must verify.
     pub fn open(dir: &Path, verifier: Option<&NoteVerifier>) -> Result<Reader, LogError> {
-        // Names a missing directory.
-        read_checkpoint_note(dir)?;
-        Reader::open_in(Arc::new(Dir::new(dir)), verifier)
+        Reader::open_in(Arc::new(Dir::existing(dir)?), verifier)
     }
 
     /// Opens the log in `files`. With a verifier, the checkpoint's signature must verify.

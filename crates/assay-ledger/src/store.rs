@@ -108,10 +108,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
 
 /// Reads `dir/checkpoint`, verifies it with `verifier`, and parses it.
 pub fn read_checkpoint(dir: &Path, verifier: &NoteVerifier) -> Result<(String, Checkpoint), LogError> {
-    if !dir.is_dir() {
-        return Err(LogError::NoDirectory(dir.to_path_buf()));
-    }
-    read_checkpoint_in(&Dir::new(dir), verifier)
+    read_checkpoint_in(&Dir::existing(dir)?, verifier)
 }
 
 /// Reads the checkpoint of the log in `files`, verifies it with `verifier`, and parses it.
@@ -128,10 +125,7 @@ pub fn read_checkpoint_in(files: &dyn Files, verifier: &NoteVerifier) -> Result<
 
 /// Reads `dir/checkpoint` as text, with the errors a user can act on.
 pub fn read_checkpoint_note(dir: &Path) -> Result<String, LogError> {
-    if !dir.is_dir() {
-        return Err(LogError::NoDirectory(dir.to_path_buf()));
-    }
-    read_checkpoint_note_in(&Dir::new(dir))
+    read_checkpoint_note_in(&Dir::existing(dir)?)
 }
 
 /// Reads the checkpoint of the log in `files` as text.

@@ -9,7 +9,7 @@ use crate::files::{Dir, Files};
 use crate::merkle::{Hash, leaf_hash, root};
 use crate::note::{NoteError, NoteVerifier};
 use crate::reader::{note_text, tile_width};
-use crate::store::{LogError, read_checkpoint_note, read_checkpoint_note_in, signed_by};
+use crate::store::{LogError, read_checkpoint_note_in, signed_by};
 use crate::tiles::{WIDTH, bundle_path, edge, tile_path};
 use crate::tree::Edge;
 
@@ -253,9 +253,7 @@ fn check_signature(note: &str, verifier: &NoteVerifier, path: &Path) -> Result<O
 /// Verifies the log in `dir` against `verifier`; `since` is a signed checkpoint seen earlier,
 /// which the log must extend.
 pub fn verify(dir: &Path, verifier: &NoteVerifier, since: Option<&str>) -> Result<Report, VerifyError> {
-    // Names a missing directory.
-    read_checkpoint_note(dir)?;
-    verify_in(&Dir::new(dir), verifier, since)
+    verify_in(&Dir::existing(dir)?, verifier, since)
 }
 
 /// Verifies the log in `files`, as [`verify`] does. A file the store does not have is a

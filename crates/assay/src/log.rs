@@ -428,9 +428,7 @@ pub(crate) fn verify_log(location: &Path, key: &Path, since: Option<&Path>) -> R
     } else if on_object_storage(location) {
         object_files(location)?
     } else {
-        // Names a missing directory.
-        assay_ledger::store::read_checkpoint_note(location).map_err(log_error)?;
-        std::sync::Arc::new(assay_ledger::files::Dir::new(location))
+        std::sync::Arc::new(assay_ledger::files::Dir::existing(location).map_err(log_error)?)
     };
     let since_text = since
         .map(|p| {
