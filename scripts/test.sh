@@ -57,6 +57,14 @@ if ! "$pyenv/bin/python" -c 'import opa_bindings' 2>/dev/null; then
 fi
 export ASSAY_PYTHON_VENV="$pyenv"
 
+# A cold build and test run takes about 10 GB under the target directory (fuzzers included). A
+# disk that fills up mid-build shows as a linker's "Bus error"; say so before it does.
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+mkdir -p "$target"
+free_gb=$(df -Pk "$target" | awk 'NR == 2 { print int($4 / 1048576) }')
+if ((free_gb < 10)); then
+  echo "warning: ${free_gb} GB free under $target; a cold build and test run needs about 10 GB" >&2
+fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast

@@ -8,12 +8,29 @@
 //!   before the checkpoint that covers them is published, so they may appear in any order;
 //! - [`Files::replace`] is atomic: a reader sees the old bytes or the new, never a mix. The
 //!   checkpoint is written this way, last, and is the moment a batch is published.
+//!
+//! Where nothing else keeps a second writer out (object storage has no lock a writer holds for
+//! as long as it lives), a store also fences: [`Files::create`] refuses to write over a file
+//! that exists, and [`Files::replace_if`] replaces the checkpoint only if it is still the one
+//! this writer read or wrote last. A writer that lost its turn without knowing (cut off from
+//! whatever elected it) then fails with [`LogError::Superseded`] instead of writing over tiles
+//! or a checkpoint another writer published.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::store::LogError;
+
+/// Which content of a file a store holds: its entity tag, or its version (generation) where the
+/// store numbers them. What [`Files::replace_if`] compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Version {
+    /// The entity tag (HTTP `ETag`).
+    pub e_tag: Option<String>,
+    /// The store's version of the object, where it keeps one.
+    pub version: Option<String>,
+}
 
 /// The files of one log.
 pub trait Files: Send + Sync {
@@ -33,6 +50,30 @@ pub trait Files: Send + Sync {
 
     /// Replaces one file atomically and durably.
     fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), LogError>;
+
+    /// Reads a whole file with its [`Version`]; `None` when there is no such file. A store
+    /// that does not fence (see [`Files::replace_if`]) may give an empty version.
+    fn read_versioned(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, LogError> {
+        Ok(self.read(path)?.map(|bytes| (bytes, Version::default())))
+    }
+
+    /// Writes files that must not exist yet and returns once every one is durable. When one
+    /// exists already, another writer is at work: [`LogError::Superseded`], and what this
+    /// call wrote is left for the next writer's recovery to remove. A store whose writer is
+    /// kept out another way (a directory's lock) may write over.
+    fn create(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        self.write(files)
+    }
+
+    /// Replaces `path` atomically and durably if it still holds `version` (with `None`: if
+    /// there is no such file), and returns its new version. When another writer changed it
+    /// meanwhile: [`LogError::Superseded`], and nothing is written. A store whose writer is
+    /// kept out another way may replace unconditionally.
+    fn replace_if(&self, path: &str, bytes: &[u8], version: Option<&Version>) -> Result<Version, LogError> {
+        let _ = version;
+        self.replace(path, bytes)?;
+        Ok(Version::default())
+    }
 
     /// Removes files durably; a file that is not there is not an error.
     fn remove(&self, paths: &[String]) -> Result<(), LogError>;

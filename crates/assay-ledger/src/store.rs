@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
-use crate::files::{Dir, Files, sync_dir};
+use crate::files::{Dir, Files, Version, sync_dir};
 use crate::merkle::{Hash, leaf_hash};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::tiles::{WIDTH, bundle_path, edge, tile_path};
@@ -92,6 +92,10 @@ pub enum LogError {
     /// object.
     #[error("{0}")]
     Store(String),
+    /// Another writer changed the log since this one last read it: this writer no longer owns
+    /// it (see [`crate::files`]).
+    #[error("{0} was written by another writer meanwhile: this one no longer owns the log and wrote nothing over it")]
+    Superseded(String),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -113,8 +117,12 @@ pub fn read_checkpoint(dir: &Path, verifier: &NoteVerifier) -> Result<(String, C
 
 /// Reads the checkpoint of the log in `files`, verifies it with `verifier`, and parses it.
 pub fn read_checkpoint_in(files: &dyn Files, verifier: &NoteVerifier) -> Result<(String, Checkpoint), LogError> {
+    verified(files, read_checkpoint_note_in(files)?, verifier)
+}
+
+/// A checkpoint note read from `files`, verified with `verifier` and parsed.
+fn verified(files: &dyn Files, note: String, verifier: &NoteVerifier) -> Result<(String, Checkpoint), LogError> {
     let path = PathBuf::from(files.name("checkpoint"));
-    let note = read_checkpoint_note_in(files)?;
     let body = verifier.verify(&note).map_err(|e| match e {
         NoteError::Malformed(why) => LogError::CorruptCheckpoint { path: path.clone(), why },
         _ => LogError::WrongKey { path: path.clone(), key: verifier.text(), signed_by: signed_by(&note) },
@@ -130,7 +138,12 @@ pub fn read_checkpoint_note(dir: &Path) -> Result<String, LogError> {
 
 /// Reads the checkpoint of the log in `files` as text.
 pub fn read_checkpoint_note_in(files: &dyn Files) -> Result<String, LogError> {
-    match files.read("checkpoint")? {
+    note_text(files, files.read("checkpoint")?)
+}
+
+/// The checkpoint's bytes as text, naming the log when there are none.
+fn note_text(files: &dyn Files, bytes: Option<Vec<u8>>) -> Result<String, LogError> {
+    match bytes {
         Some(bytes) => String::from_utf8(bytes).map_err(|_| LogError::CorruptCheckpoint {
             path: PathBuf::from(files.name("checkpoint")),
             why: "it is not UTF-8 text".into(),
@@ -154,6 +167,9 @@ pub struct Log {
     /// The entries of the unfinished bundle, encoded.
     bundle: Vec<u8>,
     checkpoint: String,
+    /// The checkpoint's version as this writer last read or wrote it (`None` before there is
+    /// one): it is replaced only if still so.
+    version: Option<Version>,
     /// The lock file, for a log in a directory.
     _lock: Option<File>,
 }
@@ -238,6 +254,7 @@ impl Log {
             edge: Edge::empty(),
             bundle: Vec::new(),
             checkpoint: String::new(),
+            version: None,
             _lock: lock,
         };
         log.publish()?;
@@ -259,16 +276,17 @@ impl Log {
     }
 
     fn open_locked(files: Arc<dyn Files>, signer: NoteSigner, lock: Option<File>) -> Result<Log, LogError> {
-        let (origin, edge, bundle, checkpoint) = load(files.as_ref(), &signer)?;
-        Ok(Log { files, origin, signer, edge, bundle, checkpoint, _lock: lock })
+        let (origin, edge, bundle, checkpoint, version) = load(files.as_ref(), &signer)?;
+        Ok(Log { files, origin, signer, edge, bundle, checkpoint, version: Some(version), _lock: lock })
     }
 
     /// Reads the log again from its files, keeping the lock: what a batch that failed to
     /// write left behind is removed, and the log is as its checkpoint says. What to do after
     /// [`Log::append`] failed, before appending again.
     pub fn reload(&mut self) -> Result<(), LogError> {
-        let (origin, edge, bundle, checkpoint) = load(self.files.as_ref(), &self.signer)?;
+        let (origin, edge, bundle, checkpoint, version) = load(self.files.as_ref(), &self.signer)?;
         (self.origin, self.edge, self.bundle, self.checkpoint) = (origin, edge, bundle, checkpoint);
+        self.version = Some(version);
         Ok(())
     }
 
@@ -332,7 +350,9 @@ impl Log {
         if !target.is_multiple_of(WIDTH) {
             files.push((bundle_path(target / WIDTH, target % WIDTH), self.bundle.clone()));
         }
-        self.files.write(&files)?;
+        // Every one of them is beyond the published checkpoint, so none exists yet unless
+        // another writer is at work.
+        self.files.create(&files)?;
         self.publish()?;
         Ok(first)
     }
@@ -340,7 +360,7 @@ impl Log {
     fn publish(&mut self) -> Result<(), LogError> {
         let body = Checkpoint { origin: self.origin.clone(), size: self.edge.size(), root: self.edge.root() }.text();
         let note = self.signer.sign(&body)?;
-        self.files.replace("checkpoint", note.as_bytes())?;
+        self.version = Some(self.files.replace_if("checkpoint", note.as_bytes(), self.version.as_ref())?);
         self.checkpoint = note;
         Ok(())
     }
@@ -348,9 +368,13 @@ impl Log {
 
 /// The log in `files` as its checkpoint says (the lock held): origin, edge, unfinished bundle,
 /// checkpoint note. Removes what an unfinished batch left behind.
-fn load(files: &dyn Files, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>, String), LogError> {
+fn load(files: &dyn Files, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>, String, Version), LogError> {
     // Read the checkpoint after taking the lock: a writer that just finished may have moved it.
-    let (note, checkpoint) = read_checkpoint_in(files, &signer.verifier())?;
+    let (bytes, version) = match files.read_versioned("checkpoint")? {
+        Some((bytes, version)) => (Some(bytes), version),
+        None => (None, Version::default()),
+    };
+    let (note, checkpoint) = verified(files, note_text(files, bytes)?, &signer.verifier())?;
     recover(files, checkpoint.size)?;
     let size = checkpoint.size;
     let mut tiles = Vec::new();
@@ -378,7 +402,7 @@ fn load(files: &dyn Files, signer: &NoteSigner) -> Result<(String, Edge, Vec<u8>
             return Err(LogError::Damaged(format!("{} does not match its tile", files.name(&path))));
         }
     }
-    Ok((checkpoint.origin, edge, bundle, note))
+    Ok((checkpoint.origin, edge, bundle, note, version))
 }
 
 /// Removes every tile and bundle an unfinished batch from `size` may have written.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use assay_ledger::appender::{Appender, Batching};
-use assay_ledger::files::Files;
+use assay_ledger::files::{Files, Version};
 use assay_ledger::merkle::{Hash, inclusion_proof, leaf_hash, root, verify_inclusion};
 use assay_ledger::note::NoteSigner;
 use assay_ledger::reader::Reader;
@@ -143,13 +143,25 @@ fn the_appender_batches_many_producers_and_acknowledges_each_entry() {
     }
 }
 
-/// Blobs in memory, as object storage keeps them: no directories, no lock, whole objects.
+/// Blobs in memory, as object storage keeps them: no directories, no lock, whole objects, each
+/// with a generation that changes whenever it is written, and conditional writes.
 #[derive(Default)]
-struct Blobs(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+struct Blobs(std::sync::Mutex<(u64, BlobMap)>);
+
+/// Each blob's bytes and generation, by name.
+type BlobMap = std::collections::BTreeMap<String, (Vec<u8>, u64)>;
 
 impl Blobs {
     fn keys(&self) -> Vec<String> {
-        self.0.lock().expect("lock").keys().cloned().collect()
+        self.0.lock().expect("lock").1.keys().cloned().collect()
+    }
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Version {
+        let mut blobs = self.0.lock().expect("lock");
+        blobs.0 += 1;
+        let generation = blobs.0;
+        blobs.1.insert(path.to_string(), (bytes.to_vec(), generation));
+        Version { e_tag: None, version: Some(generation.to_string()) }
     }
 }
 
@@ -158,25 +170,46 @@ impl Files for Blobs {
         "mem://log".into()
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
-        Ok(self.0.lock().expect("lock").get(path).cloned())
+        Ok(self.read_versioned(path)?.map(|(bytes, _)| bytes))
+    }
+    fn read_versioned(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, LogError> {
+        let blobs = self.0.lock().expect("lock");
+        Ok(blobs.1.get(path).map(|(b, g)| (b.clone(), Version { e_tag: None, version: Some(g.to_string()) })))
     }
     fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
-        self.0.lock().expect("lock").extend(files.iter().cloned());
+        files.iter().for_each(|(path, bytes)| drop(self.put(path, bytes)));
+        Ok(())
+    }
+    fn create(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        for (path, bytes) in files {
+            if self.0.lock().expect("lock").1.contains_key(path) {
+                return Err(LogError::Superseded(self.name(path)));
+            }
+            self.put(path, bytes);
+        }
         Ok(())
     }
     fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), LogError> {
-        self.0.lock().expect("lock").insert(path.to_string(), bytes.to_vec());
+        self.put(path, bytes);
         Ok(())
+    }
+    fn replace_if(&self, path: &str, bytes: &[u8], version: Option<&Version>) -> Result<Version, LogError> {
+        let now = self.read_versioned(path)?.map(|(_, v)| v);
+        if now.as_ref() != version {
+            return Err(LogError::Superseded(self.name(path)));
+        }
+        Ok(self.put(path, bytes))
     }
     fn remove(&self, paths: &[String]) -> Result<(), LogError> {
         let mut blobs = self.0.lock().expect("lock");
-        paths.iter().for_each(|p| drop(blobs.remove(p)));
+        paths.iter().for_each(|p| drop(blobs.1.remove(p)));
         Ok(())
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, LogError> {
         let prefix = format!("{dir}/");
         let blobs = self.0.lock().expect("lock");
         let mut names: Vec<String> = blobs
+            .1
             .keys()
             .filter_map(|k| k.strip_prefix(&prefix))
             .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
@@ -185,7 +218,116 @@ impl Files for Blobs {
         Ok(names)
     }
     fn is_empty(&self) -> Result<bool, LogError> {
-        Ok(self.0.lock().expect("lock").is_empty())
+        Ok(self.0.lock().expect("lock").1.is_empty())
+    }
+}
+
+/// Where a writer is stopped while another one takes its turn.
+#[derive(Clone, Copy, PartialEq)]
+enum Moment {
+    /// After its `.pending` record, before its tiles and bundles.
+    BeforeTiles,
+    /// After its tiles and bundles, before its checkpoint.
+    BeforeCheckpoint,
+}
+
+/// The blobs as a writer sees them that is stopped once, at `at`, while `meanwhile` runs.
+struct Paused {
+    blobs: Arc<Blobs>,
+    at: Moment,
+    meanwhile: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Paused {
+    fn pause(&self, now: Moment) {
+        if now == self.at
+            && let Some(run) = self.meanwhile.lock().expect("lock").take()
+        {
+            run();
+        }
+    }
+}
+
+impl Files for Paused {
+    fn location(&self) -> String {
+        self.blobs.location()
+    }
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
+        self.blobs.read(path)
+    }
+    fn read_versioned(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, LogError> {
+        self.blobs.read_versioned(path)
+    }
+    fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        self.blobs.write(files)
+    }
+    fn create(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        self.pause(Moment::BeforeTiles);
+        self.blobs.create(files)
+    }
+    fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), LogError> {
+        self.blobs.replace(path, bytes)
+    }
+    fn replace_if(&self, path: &str, bytes: &[u8], version: Option<&Version>) -> Result<Version, LogError> {
+        self.pause(Moment::BeforeCheckpoint);
+        self.blobs.replace_if(path, bytes, version)
+    }
+    fn remove(&self, paths: &[String]) -> Result<(), LogError> {
+        self.blobs.remove(paths)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>, LogError> {
+        self.blobs.list(dir)
+    }
+    fn is_empty(&self) -> Result<bool, LogError> {
+        self.blobs.is_empty()
+    }
+}
+
+fn tagged(who: &str, range: std::ops::Range<u64>) -> Vec<Vec<u8>> {
+    range.map(|i| format!("{who} {i}").into_bytes()).collect()
+}
+
+/// A writer that lost its turn without knowing it (a sequencer cut off from what elected it)
+/// and goes on with its batch while the next writer publishes: what it writes fails, and the
+/// next writer's log stays as published, never forked or rolled back.
+#[test]
+fn a_writer_that_lost_its_turn_writes_nothing_over_the_next_ones_log() {
+    for (at, theirs) in [(Moment::BeforeCheckpoint, 15), (Moment::BeforeTiles, 13)] {
+        let blobs = Arc::new(Blobs::default());
+        let files: Arc<dyn Files> = blobs.clone();
+        Log::create_in(Arc::clone(&files), signer()).expect("create").append(&tagged("first", 0..10)).expect("append");
+        let next = Arc::clone(&files);
+        let meanwhile = move || {
+            let mut log = Log::open_in(next, signer()).expect("the next writer opens");
+            log.append(&tagged("next", 10..theirs)).expect("the next writer appends");
+        };
+        let paused: Arc<dyn Files> = Arc::new(Paused {
+            blobs: Arc::clone(&blobs),
+            at,
+            meanwhile: std::sync::Mutex::new(Some(Box::new(meanwhile))),
+        });
+        let mut stale = Log::open_in(paused, signer()).expect("open");
+        // Three entries: with the next writer's three (BeforeTiles), the same tile and bundle
+        // names, which a blind write would replace under its published checkpoint.
+        let Err(e) = stale.append(&tagged("stale", 10..13)) else { panic!("the stale writer published") };
+        let LogError::Superseded(name) = &e else { panic!("expected Superseded: {e}") };
+        let expected = if at == Moment::BeforeTiles { "mem://log/tile/" } else { "mem://log/checkpoint" };
+        assert!(name.starts_with(expected), "{e}");
+        assert!(e.to_string().contains("another writer"), "{e}");
+
+        // The log is the next writer's, whole.
+        assert_eq!(verify_in(files.as_ref(), &signer().verifier(), None).expect("verify").problems, vec![]);
+        let reader = Reader::open_in(Arc::clone(&files), Some(&signer().verifier())).expect("read");
+        assert_eq!(reader.checkpoint().size, theirs);
+        assert_eq!(reader.entries(10..theirs).expect("entries"), tagged("next", 10..theirs));
+
+        // Read again (its turn back), the stale writer appends after them.
+        stale.reload().expect("reload");
+        assert_eq!(stale.size(), theirs);
+        stale.append(&tagged("stale", theirs..theirs + 3)).expect("append after reading again");
+        assert_eq!(verify_in(files.as_ref(), &signer().verifier(), None).expect("verify").problems, vec![]);
+        let reader = Reader::open_in(Arc::clone(&files), Some(&signer().verifier())).expect("read");
+        assert_eq!(reader.entries(theirs..theirs + 3).expect("entries"), tagged("stale", theirs..theirs + 3));
     }
 }
 

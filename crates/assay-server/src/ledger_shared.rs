@@ -10,6 +10,10 @@
 //!   connection it sequences with). When it dies its connection closes, the lock is free, and
 //!   another replica takes it within a second. The sequencer alone opens the log for writing
 //!   (in a directory, the log's own file lock stops a second writer there too).
+//! - On object storage, tiles and bundles are written only where nothing is yet, and the
+//!   checkpoint only over the one the sequencer last read or wrote (conditional PUTs): a
+//!   sequencer cut off from PostgreSQL that goes on with a batch while another took over has
+//!   its writes refused and writes nothing over the log (`LogError::Superseded`).
 //! - When the log's storage fails, the sequencer keeps the lock and retries every second;
 //!   records wait in PostgreSQL meanwhile, and the failure is reported (`/ready` answers 503 on
 //!   the sequencer).
@@ -294,7 +298,13 @@ fn sequence(db: &Db, files: &Arc<dyn Files>, dir: Option<&std::path::Path>, sign
                     break;
                 }
                 let why = format!("{:#}", e.error);
-                if e.storage {
+                if e.superseded {
+                    // Another sequencer wrote the log (this one lost the lock without knowing,
+                    // or a write it retried had landed): nothing was written over it. The log
+                    // is read again; binding checks the lock before the next batch.
+                    tracing::warn!(error = %why, "the shared ledger changed under this sequencer; reading it again");
+                    log = None;
+                } else if e.storage {
                     // The lock is kept: the log is read again from its storage and the same
                     // records are bound and appended again.
                     storage(Some(why));
@@ -334,16 +344,18 @@ fn refresh_size(files: &dyn Files, status: &Status) {
     }
 }
 
-/// Why a batch failed, and whether it was the log's storage (rather than PostgreSQL).
+/// Why a batch failed, and whether it was the log's storage (rather than PostgreSQL), or
+/// another writer's change to the log.
 struct RoundError {
     error: anyhow::Error,
     storage: bool,
+    superseded: bool,
 }
 
 /// One batch: binds the oldest unbound records to the next indices, appends them, forgets
 /// them. The number appended.
 fn round(db: &Db, log: &mut Log) -> Result<usize, RoundError> {
-    let db_error = |error: anyhow::Error| RoundError { error, storage: false };
+    let db_error = |error: anyhow::Error| RoundError { error, storage: false, superseded: false };
     let size = log.size() as i64;
     let mut bound = db
         .transaction(|tx| {
@@ -374,6 +386,7 @@ fn round(db: &Db, log: &mut Log) -> Result<usize, RoundError> {
     let entries: Vec<&[u8]> = bound.iter().map(|(_, e)| e.as_slice()).collect();
     if let Err(e) = log.append(&entries) {
         return Err(RoundError {
+            superseded: matches!(e, assay_ledger::store::LogError::Superseded(_)),
             error: anyhow::Error::new(e).context("appending to the shared ledger"),
             storage: true,
         });

@@ -12,11 +12,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_ledger::files::Files;
+use assay_ledger::files::{Files, Version};
 use assay_ledger::store::LogError;
 use futures_util::TryStreamExt;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion};
 
 /// How long a failing request is retried before the error is returned.
 pub const RETRY_FOR: Duration = Duration::from_secs(20);
@@ -42,31 +42,41 @@ pub fn log_files(location: &std::path::Path) -> Result<Arc<dyn Files>, String> {
 /// The client of the bucket a URL names (`s3://bucket/…`, `gs://…`, `az://…`), from the
 /// environment, with retries bounded to [`RETRY_FOR`].
 pub fn client(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    client_with(url, &[])
+}
+
+/// The client of the bucket a URL names, from the environment and then `options`, named as the
+/// environment names them (`AWS_ENDPOINT`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …).
+pub fn client_with(url: &str, options: &[(&str, String)]) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
     let bad = |e: &dyn std::fmt::Display| format!("{url}: {e}");
+    let key = |name: &str| name.to_ascii_lowercase();
     let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
     let retry = RetryConfig { max_retries: 4, retry_timeout: RETRY_FOR, ..RetryConfig::default() };
     Ok(match parsed.scheme() {
-        "s3" | "s3a" => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url)
-                .with_retry(retry)
-                .build()
-                .map_err(|e| bad(&e))?,
-        ),
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .with_retry(retry)
-                .build()
-                .map_err(|e| bad(&e))?,
-        ),
-        "az" | "azure" | "abfs" | "abfss" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .with_retry(retry)
-                .build()
-                .map_err(|e| bad(&e))?,
-        ),
+        "s3" | "s3a" => {
+            let mut builder = AmazonS3Builder::from_env().with_url(url).with_retry(retry);
+            for (name, value) in options {
+                builder = builder.with_config(key(name).parse::<AmazonS3ConfigKey>().map_err(|e| bad(&e))?, value);
+            }
+            Arc::new(builder.build().map_err(|e| bad(&e))?)
+        }
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url).with_retry(retry);
+            for (name, value) in options {
+                builder = builder.with_config(key(name).parse::<GoogleConfigKey>().map_err(|e| bad(&e))?, value);
+            }
+            Arc::new(builder.build().map_err(|e| bad(&e))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            let mut builder = MicrosoftAzureBuilder::from_env().with_url(url).with_retry(retry);
+            for (name, value) in options {
+                builder = builder.with_config(key(name).parse::<AzureConfigKey>().map_err(|e| bad(&e))?, value);
+            }
+            Arc::new(builder.build().map_err(|e| bad(&e))?)
+        }
         other => return Err(bad(&format!("{other}:// is not a storage assay knows (s3, gs, az)"))),
     })
 }
@@ -94,9 +104,15 @@ impl Bucket {
     /// The client of a bucket URL (`s3://bucket/prefix`, `gs://…`, `az://…`), from the
     /// environment.
     pub fn open(url: &str) -> Result<Bucket, String> {
+        Bucket::open_with(url, &[])
+    }
+
+    /// The client of a bucket URL, from the environment and then `options` (see
+    /// [`client_with`]).
+    pub fn open_with(url: &str, options: &[(&str, String)]) -> Result<Bucket, String> {
         let bad = |e: &dyn std::fmt::Display| format!("{url}: {e}");
         let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
-        let store = client(url)?;
+        let store = client_with(url, options)?;
         let root = url::Url::parse(&format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))
             .map_err(|e| bad(&e))?;
         let prefix = Key::from(parsed.path().trim_matches('/'));
@@ -170,23 +186,71 @@ impl Bucket {
 
     /// Writes objects, each by one PUT, several at a time; returns once every one is stored.
     pub fn put_all(&self, objects: &[(String, Vec<u8>)]) -> Result<(), String> {
+        self.put_each(objects, PutMode::Overwrite).map(|_| ()).map_err(Failed::into_message)
+    }
+
+    /// Reads a whole object with its version; `None` when there is none.
+    pub fn get_versioned(&self, rel: &str) -> Result<Option<(Vec<u8>, Version)>, String> {
+        let (store, key, name) = (self.store(), self.key(rel), self.name(rel));
+        self.run(
+            async move {
+                match store.get(&key).await {
+                    Ok(got) => {
+                        let version = Version { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
+                        let bytes = got.bytes().await.map_err(|e| format!("reading {name}: {e}"))?;
+                        Ok(Some((bytes.to_vec(), version)))
+                    }
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(format!("reading {name}: {e}")),
+                }
+            },
+            || self.stopped(),
+        )
+    }
+
+    /// Writes objects in `mode`, each by one PUT, 16 at a time, and returns the version of the
+    /// last. A store that cannot write conditionally (an S3-compatible server without
+    /// precondition headers, with `AWS_CONDITIONAL_PUT=disabled`) writes over, once warned.
+    fn put_each(&self, objects: &[(String, Vec<u8>)], mode: PutMode) -> Result<Version, Failed> {
         let work: Vec<(Key, String, PutPayload)> = objects
             .iter()
             .map(|(rel, bytes)| (self.key(rel), self.name(rel), PutPayload::from(bytes.clone())))
             .collect();
         let store = self.store();
+        let url = self.url.clone();
         self.run(
             async move {
-                futures_util::stream::iter(work.into_iter().map(Ok::<_, String>))
+                let last = std::sync::Mutex::new(Version::default());
+                futures_util::stream::iter(work.into_iter().map(Ok::<_, Failed>))
                     .try_for_each_concurrent(16, |(key, name, payload)| {
-                        let store = Arc::clone(&store);
+                        let (store, mode, url, last) = (Arc::clone(&store), mode.clone(), url.clone(), &last);
                         async move {
-                            store.put(&key, payload).await.map(|_| ()).map_err(|e| format!("writing {name}: {e}"))
+                            let put = store.put_opts(&key, payload.clone(), PutOptions::from(mode)).await;
+                            let put = match put {
+                                Err(object_store::Error::NotImplemented { .. }) => {
+                                    unfenced(&url);
+                                    store.put(&key, payload).await
+                                }
+                                other => other,
+                            };
+                            match put {
+                                Ok(done) => {
+                                    let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                                    *last = Version { e_tag: done.e_tag, version: done.version };
+                                    Ok(())
+                                }
+                                Err(
+                                    object_store::Error::AlreadyExists { .. }
+                                    | object_store::Error::Precondition { .. },
+                                ) => Err(Failed::Superseded(name)),
+                                Err(e) => Err(Failed::Other(format!("writing {name}: {e}"))),
+                            }
                         }
                     })
-                    .await
+                    .await?;
+                Ok(last.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
             },
-            || self.stopped(),
+            || Failed::Other(self.stopped()),
         )
     }
 
@@ -249,6 +313,41 @@ fn log_error(e: String) -> LogError {
     LogError::Store(e)
 }
 
+/// Why a PUT failed.
+enum Failed {
+    /// The object exists (a create), or is not the version expected (a replace).
+    Superseded(String),
+    Other(String),
+}
+
+impl Failed {
+    fn into_message(self) -> String {
+        match self {
+            Failed::Superseded(name) => format!("writing {name}: it was changed by another writer meanwhile"),
+            Failed::Other(message) => message,
+        }
+    }
+
+    fn into_log_error(self) -> LogError {
+        match self {
+            Failed::Superseded(name) => LogError::Superseded(name),
+            Failed::Other(message) => LogError::Store(message),
+        }
+    }
+}
+
+/// Says once per process that a store writes a ledger without fencing a second writer.
+fn unfenced(url: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(
+            store = url,
+            "this object store cannot write conditionally: a ledger's sequencer that lost its lock \
+             without knowing could write over what the next one published"
+        )
+    });
+}
+
 /// A ledger on object storage. There is no lock: the one writer is chosen elsewhere (the shared
 /// ledger's sequencer, through PostgreSQL).
 impl Files for Bucket {
@@ -267,6 +366,25 @@ impl Files for Bucket {
     fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), LogError> {
         // One PUT replaces an object atomically.
         self.put_all(&[(path.to_string(), bytes.to_vec())]).map_err(log_error)
+    }
+
+    fn read_versioned(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, LogError> {
+        self.get_versioned(path).map_err(log_error)
+    }
+
+    fn create(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {
+        // `If-None-Match: *` on S3 and Azure, a generation of 0 on Google Cloud Storage.
+        self.put_each(files, PutMode::Create).map(|_| ()).map_err(Failed::into_log_error)
+    }
+
+    fn replace_if(&self, path: &str, bytes: &[u8], version: Option<&Version>) -> Result<Version, LogError> {
+        // `If-Match` with the entity tag last read or written (a generation on Google Cloud
+        // Storage); `If-None-Match: *` for the first checkpoint.
+        let mode = match version {
+            None => PutMode::Create,
+            Some(v) => PutMode::Update(UpdateVersion { e_tag: v.e_tag.clone(), version: v.version.clone() }),
+        };
+        self.put_each(&[(path.to_string(), bytes.to_vec())], mode).map_err(Failed::into_log_error)
     }
 
     fn remove(&self, paths: &[String]) -> Result<(), LogError> {

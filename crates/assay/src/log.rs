@@ -61,7 +61,7 @@ pub(crate) fn code_of(e: &LogError) -> u8 {
         LogError::NoDirectory(_) | LogError::NotALog(_) => exit::NO_LOG,
         LogError::WrongKey { .. } | LogError::Key(_) => exit::KEY,
         LogError::CorruptCheckpoint { .. } => exit::CHECKPOINT,
-        LogError::Locked { .. } => exit::LOCKED,
+        LogError::Locked { .. } | LogError::Superseded(_) => exit::LOCKED,
         LogError::Damaged(_) => exit::FAILED,
         _ => 2,
     }

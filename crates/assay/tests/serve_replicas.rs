@@ -379,3 +379,65 @@ fn a_new_replica_judges_the_head_against_the_revision_the_others_activated() {
         assert_eq!(code, Some(0), "{log}");
     }
 }
+
+/// On a real S3 server, a sequencer that lost its turn without knowing it (cut off from
+/// PostgreSQL, still reaching the bucket) and goes on writing is refused by the store's
+/// conditional writes: neither its tiles nor its checkpoint replace what the next sequencer
+/// published, and the log verifies as the next one left it.
+#[test]
+fn on_s3_a_sequencer_that_lost_its_turn_writes_nothing_over_the_log() {
+    use assay_ledger::files::Files;
+    use assay_ledger::note::NoteSigner;
+    use assay_ledger::store::{Log, LogError};
+    use std::sync::Arc;
+
+    let s3 = S3::start("fenced");
+    let env = s3.env();
+    let location = "s3://fenced/acme/decisions";
+    let open =
+        || -> Arc<dyn Files> { Arc::new(assay_store::objects::Bucket::open_with(location, &env).expect("the bucket")) };
+    let signer = NoteSigner::from_seed("decisions.example/log", [7; 32]).expect("key");
+    let entries = |who: &str, range: std::ops::Range<u64>| -> Vec<Vec<u8>> {
+        range.map(|i| format!("{who} {i}").into_bytes()).collect()
+    };
+    Log::create_in(open(), signer.clone()).expect("create").append(&entries("first", 0..10)).expect("append");
+    let mut stale = Log::open_in(open(), signer.clone()).expect("the old sequencer opens");
+    let mut next = Log::open_in(open(), signer.clone()).expect("the next sequencer opens");
+
+    // The same batch size: the old sequencer's tiles and bundle have the names the next one's
+    // have, under its published checkpoint.
+    next.append(&entries("next", 10..13)).expect("the next sequencer appends");
+    let Err(e) = stale.append(&entries("stale", 10..13)) else { panic!("the old sequencer wrote over the tiles") };
+    assert!(matches!(&e, LogError::Superseded(name) if name.starts_with(&format!("{location}/tile/"))), "{e}");
+
+    // A different size: its tiles are new names, its checkpoint is refused.
+    stale.reload().expect("reload");
+    next.append(&entries("next", 13..15)).expect("the next sequencer appends");
+    let Err(e) = stale.append(&entries("stale", 13..18)) else { panic!("the old sequencer replaced the checkpoint") };
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{location}/checkpoint was written by another writer meanwhile: this one no longer owns the log and wrote nothing over it"
+        )
+    );
+
+    // The log is the next sequencer's: 15 entries, verified from the bucket by `assay log verify`.
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("k.pub"), signer.verifier().text()).expect("key");
+    let out = common::assay_env(work.path(), &env, &["log", "verify", location, "--key", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    let reader = assay_ledger::reader::Reader::open_in(open(), Some(&signer.verifier())).expect("the log reads");
+    assert_eq!(reader.checkpoint().size, 15);
+    assert_eq!(reader.entries(10..15).expect("entries"), entries("next", 10..15));
+
+    // A server without conditional writes is used with AWS_CONDITIONAL_PUT=disabled: the log is
+    // written, unfenced.
+    let mut unfenced_env = env.clone();
+    unfenced_env.push(("AWS_CONDITIONAL_PUT", "disabled".into()));
+    let unfenced = assay_store::objects::Bucket::open_with(location, &unfenced_env).expect("the bucket");
+    let mut log = Log::open_in(Arc::new(unfenced), signer.clone()).expect("open");
+    log.append(&entries("unfenced", 15..20)).expect("an unfenced append");
+    let out = common::assay_env(work.path(), &env, &["log", "verify", location, "--key", "k.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    assert_eq!(assay_ledger::reader::Reader::open_in(open(), None).expect("read").checkpoint().size, 20);
+}
