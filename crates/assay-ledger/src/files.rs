@@ -45,6 +45,12 @@ pub trait Files: Send + Sync {
     /// Reads a whole file; `None` when there is no such file.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, LogError>;
 
+    /// Reads several whole files, in order (`None` for each that is not there). A store that
+    /// pays a round trip per file (object storage) reads them concurrently.
+    fn read_many(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, LogError> {
+        paths.iter().map(|path| self.read(path)).collect()
+    }
+
     /// Writes files (creating or overwriting them) and returns once every one is durable.
     fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError>;
 

@@ -40,6 +40,40 @@ pub fn bundle_path(index: u64, width: u64) -> String {
     format!("tile/entries/{}{}", encode_index(index), suffix(width))
 }
 
+/// What a tlog-tiles path names: a hash tile's level (`None` for an entry bundle), its index
+/// and its width. `None` for anything that is not a tile or bundle path in its one spelling.
+pub fn parse_path(path: &str) -> Option<(Option<u8>, u64, u64)> {
+    let rest = path.strip_prefix("tile/")?;
+    let (kind, rest) = rest.split_once('/')?;
+    let level = match kind {
+        "entries" => None,
+        _ => Some(kind.parse::<u8>().ok()?),
+    };
+    let (digits, width) = match rest.split_once(".p/") {
+        Some((digits, width)) => (digits, width.parse::<u64>().ok().filter(|w| (1..WIDTH).contains(w))?),
+        None => (rest, WIDTH),
+    };
+    let mut index = 0u64;
+    for group in digits.split('/') {
+        let group = group.strip_prefix('x').unwrap_or(group);
+        if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index = index.checked_mul(1000)?.checked_add(group.parse::<u64>().ok()?)?;
+    }
+    let canonical = match level {
+        Some(level) => tile_path(level, index, width),
+        None => bundle_path(index, width),
+    };
+    (canonical == path).then_some((level, index, width))
+}
+
+/// The size a tree must have for it to hold the tile at `level`, `index`, `width` (level 0 for
+/// an entry bundle): the end of the leaves it covers. `None` when no tree that large can be.
+pub fn needs_size(level: u8, index: u64, width: u64) -> Option<u64> {
+    index.checked_mul(WIDTH)?.checked_add(width)?.checked_mul(WIDTH.checked_pow(u32::from(level))?)
+}
+
 /// The right edge of a tree of `size`: for each level, the last tile (index, width), full or
 /// partial. Tiles to its left are full and do not change as the tree grows.
 pub fn edge(size: u64) -> Vec<(u8, u64, u64)> {
@@ -101,6 +135,32 @@ pub fn bundle_bytes<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paths_parse_back_and_say_what_tree_holds_them() {
+        for (level, index, width) in [(0u8, 0u64, 256u64), (0, 1_234_067, 13), (3, 7, 256), (1, 1000, 1)] {
+            assert_eq!(super::parse_path(&super::tile_path(level, index, width)), Some((Some(level), index, width)));
+            assert_eq!(super::parse_path(&super::bundle_path(index, width)), Some((None, index, width)));
+        }
+        for bad in [
+            "tile/0/1",
+            "tile/0/0001",
+            "tile/0/x000",
+            "tile/0/001.p/256",
+            "tile/0/001.p/0",
+            "tile/0/x0/001",
+            "tile/entries/001.p/",
+            "checkpoint",
+            "tile/e/000",
+            "tile/0/000/",
+        ] {
+            assert_eq!(super::parse_path(bad), None, "{bad}");
+        }
+        assert_eq!(super::needs_size(0, 0, 5), Some(5));
+        assert_eq!(super::needs_size(0, 2, 256), Some(768));
+        assert_eq!(super::needs_size(1, 0, 3), Some(768));
+        assert_eq!(super::needs_size(2, 1, 256), Some(2 * 256 * 256 * 256));
+        assert_eq!(super::needs_size(8, 0, 1), None);
+    }
 
     #[test]
     fn paths_cover_full_and_partial_tiles_at_every_level() {

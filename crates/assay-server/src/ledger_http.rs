@@ -1,24 +1,93 @@
-//! The ledger over HTTP, read-only (from its directory or its object storage), in the C2SP tlog-tiles layout: `/ledger/checkpoint`,
-//! `/ledger/tile/<L>/<N>[.p/<W>]`, `/ledger/tile/entries/<N>[.p/<W>]`.
+//! The ledger over HTTP, read-only (from its directory or its object storage), in the C2SP
+//! tlog-tiles layout: `/ledger/checkpoint`, `/ledger/tile/<L>/<N>[.p/<W>]`,
+//! `/ledger/tile/entries/<N>[.p/<W>]`.
+//!
+//! Only what the published checkpoint covers is served: a tile or bundle beyond it may belong to
+//! a batch that never finished, whose files the next writer removes and writes again. What is
+//! covered never changes, so it is kept in memory ([`TileCache`]), and a replica that reads the
+//! ledger from object storage asks the store for each file once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::errors::error;
 use crate::state::State as ServerState;
+use assay_ledger::files::Files;
+use assay_ledger::store::LogError;
 
-fn allowed(path: &str) -> bool {
-    path == "checkpoint"
-        || (path.starts_with("tile/")
-            && path.split('/').skip(1).all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
-            }))
+/// The most bytes of tiles and bundles kept in memory.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// Tiles and bundles served lately, the least recently served dropped first beyond
+/// [`CACHE_BYTES`], and the largest size a checkpoint read here had.
+pub(crate) struct TileCache(Mutex<Cached>);
+
+struct Cached {
+    files: lru::LruCache<String, Bytes>,
+    bytes: usize,
+    published: u64,
+}
+
+impl TileCache {
+    pub(crate) fn new() -> TileCache {
+        TileCache(Mutex::new(Cached { files: lru::LruCache::unbounded(), bytes: 0, published: 0 }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn published(&self) -> u64 {
+        self.lock().published
+    }
+
+    fn saw(&self, size: u64) {
+        let mut cached = self.lock();
+        cached.published = cached.published.max(size);
+    }
+
+    fn get(&self, path: &str) -> Option<Bytes> {
+        self.lock().files.get(path).cloned()
+    }
+
+    fn put(&self, path: &str, bytes: Bytes) {
+        if bytes.len() > CACHE_BYTES / 8 {
+            return;
+        }
+        let mut cached = self.lock();
+        cached.bytes += bytes.len();
+        if let Some(old) = cached.files.put(path.to_string(), bytes) {
+            cached.bytes -= old.len();
+        }
+        while cached.bytes > CACHE_BYTES {
+            match cached.files.pop_lru() {
+                Some((_, dropped)) => cached.bytes -= dropped.len(),
+                None => break,
+            }
+        }
+    }
+}
+
+async fn read(files: &Arc<dyn Files>, path: &str) -> Result<Option<Vec<u8>>, LogError> {
+    let (files, wanted) = (Arc::clone(files), path.to_string());
+    tokio::task::spawn_blocking(move || files.read(&wanted))
+        .await
+        .unwrap_or_else(|e| Err(LogError::Damaged(format!("the read failed: {e}"))))
+}
+
+/// The size a checkpoint note states (its signature is the reader's to check).
+fn size_of(note: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(note).ok()?;
+    assay_ledger::checkpoint::Checkpoint::parse(assay_ledger::reader::note_text(text)?).ok().map(|c| c.size)
+}
+
+/// The storage failed: the client may try again (a 404 would say the file is gone).
+fn unavailable(e: LogError) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable", e.to_string())
 }
 
 /// `GET /ledger/{path}`.
@@ -26,27 +95,60 @@ pub(crate) async fn serve(State(state): State<Arc<ServerState>>, Path(path): Pat
     let Some(files) = state.ledger.files.clone() else {
         return error(StatusCode::NOT_FOUND, "not_found", "this server keeps no ledger");
     };
-    if !allowed(&path) {
-        return error(StatusCode::NOT_FOUND, "not_found", format!("{path} is not a tlog-tiles path"));
+    let cache = &state.ledger.tiles;
+    if path == "checkpoint" {
+        return match read(&files, &path).await {
+            Ok(Some(note)) => {
+                if let Some(size) = size_of(&note) {
+                    cache.saw(size);
+                }
+                ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], note)
+                    .into_response()
+            }
+            Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "the ledger has no checkpoint"),
+            Err(e) => unavailable(e),
+        };
     }
-    let wanted = path.clone();
-    let read = tokio::task::spawn_blocking(move || files.read(&wanted))
-        .await
-        .unwrap_or_else(|e| Err(assay_ledger::store::LogError::Damaged(format!("the read failed: {e}"))));
-    match read {
+    let Some((level, index, width)) = assay_ledger::tiles::parse_path(&path) else {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("{path} is not a tlog-tiles path"));
+    };
+    let Some(needs) = assay_ledger::tiles::needs_size(level.unwrap_or(0), index, width) else {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("no {path} in the ledger"));
+    };
+    let cache_control = if width < assay_ledger::tiles::WIDTH { "max-age=60" } else { "max-age=31536000, immutable" };
+    let respond = |bytes: Bytes| {
+        ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, cache_control)], bytes)
+            .into_response()
+    };
+    if let Some(bytes) = cache.get(&path) {
+        return respond(bytes);
+    }
+    if needs > cache.published() {
+        // Perhaps a newer checkpoint than this replica has read.
+        match read(&files, "checkpoint").await {
+            Ok(note) => {
+                if let Some(size) = note.as_deref().and_then(size_of) {
+                    cache.saw(size);
+                }
+            }
+            Err(e) => return unavailable(e),
+        }
+        let published = cache.published();
+        if needs > published {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{path} is beyond the published checkpoint (size {published})"),
+            );
+        }
+    }
+    match read(&files, &path).await {
         Ok(Some(bytes)) => {
-            let (kind, cache) = if path == "checkpoint" {
-                ("text/plain; charset=utf-8", "no-cache")
-            } else if path.contains(".p/") {
-                ("application/octet-stream", "max-age=60")
-            } else {
-                // Full tiles and bundles never change.
-                ("application/octet-stream", "max-age=31536000, immutable")
-            };
-            ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)], bytes).into_response()
+            let bytes = Bytes::from(bytes);
+            cache.put(&path, bytes.clone());
+            respond(bytes)
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("no {path} in the ledger")),
-        // The storage failed: the client may try again (a 404 would say the file is gone).
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable", e.to_string()),
+        Err(e) => unavailable(e),
     }
 }

@@ -189,6 +189,36 @@ impl Bucket {
         self.put_each(objects, PutMode::Overwrite).map(|_| ()).map_err(Failed::into_message)
     }
 
+    /// Reads whole objects, 16 at a time, in order; `None` for each that is not there.
+    pub fn get_many(&self, rels: &[String]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        use futures_util::StreamExt;
+        let work: Vec<(Key, String)> = rels.iter().map(|rel| (self.key(rel), self.name(rel))).collect();
+        let store = self.store();
+        self.run(
+            async move {
+                futures_util::stream::iter(work)
+                    .map(|(key, name)| {
+                        let store = Arc::clone(&store);
+                        async move {
+                            match store.get(&key).await {
+                                Ok(got) => got
+                                    .bytes()
+                                    .await
+                                    .map(|b| Some(b.to_vec()))
+                                    .map_err(|e| format!("reading {name}: {e}")),
+                                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                                Err(e) => Err(format!("reading {name}: {e}")),
+                            }
+                        }
+                    })
+                    .buffered(16)
+                    .try_collect()
+                    .await
+            },
+            || self.stopped(),
+        )
+    }
+
     /// Reads a whole object with its version; `None` when there is none.
     pub fn get_versioned(&self, rel: &str) -> Result<Option<(Vec<u8>, Version)>, String> {
         let (store, key, name) = (self.store(), self.key(rel), self.name(rel));
@@ -357,6 +387,10 @@ impl Files for Bucket {
 
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
         self.get(path).map_err(log_error)
+    }
+
+    fn read_many(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, LogError> {
+        self.get_many(paths).map_err(log_error)
     }
 
     fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), LogError> {

@@ -404,14 +404,40 @@ fn fetch_log(url: &str, into: &Path) -> Result<()> {
         .and_then(assay_ledger::checkpoint::Checkpoint::parse)
         .map_err(|e| failure(exit::CHECKPOINT, format!("{base}/checkpoint: {e}")))?
         .size;
-    for path in assay_ledger::tiles::paths(size) {
-        if let Some(bytes) = get(&path)? {
-            let file = into.join(&path);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // Eight requests at a time over the agent's pooled connections: a log of a million entries
+    // is some 8,000 files.
+    let paths = assay_ledger::tiles::paths(size);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(None::<anyhow::Error>);
+    let fetch = || -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(path) = paths.get(i) else { return Ok(()) };
+            if failed.lock().map_or(true, |f| f.is_some()) {
+                return Ok(());
             }
-            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+            if let Some(bytes) = get(path)? {
+                let file = into.join(path);
+                if let Some(parent) = file.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+            }
         }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                if let Err(e) = fetch()
+                    && let Ok(mut first) = failed.lock()
+                {
+                    first.get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        return Err(e);
     }
     std::fs::write(into.join("checkpoint"), checkpoint).context("writing the checkpoint")?;
     Ok(())

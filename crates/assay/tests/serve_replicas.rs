@@ -285,6 +285,9 @@ fn a_ledger_on_object_storage_is_shared_survives_a_store_outage_and_a_sequencer_
     assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
     assert!(checkpoint.starts_with("decisions.example/log\n"), "{checkpoint}");
     let before = size(&servers[leader]);
+    // The first tile `assay log verify` fetched from the follower.
+    let served_size = checkpoint.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+    let first_tile = assay_ledger::tiles::paths(served_size)[0].clone();
 
     // The store hangs, then refuses: decisions are still answered (their records wait in
     // PostgreSQL), and the sequencer says it is not ready, naming the store.
@@ -302,6 +305,9 @@ fn a_ledger_on_object_storage_is_shared_survives_a_store_outage_and_a_sequencer_
         });
         assert!(problem.contains("s3://ledgers/acme/decisions"), "{problem}");
         assert_eq!(servers[1 - leader].send("GET", "/ready", &[], b"").0, 200, "the follower still takes decisions");
+        // A tile the follower served is served again from memory: it never changes.
+        let (status, body) = follower.send("GET", &format!("/ledger/{first_tile}"), &[], b"");
+        assert_eq!(status, 200, "{first_tile} while the store fails ({fault:?}): {body}");
     }
     proxy.set(Fault::None);
     eventually(Duration::from_secs(60), || {
@@ -310,6 +316,10 @@ fn a_ledger_on_object_storage_is_shared_survives_a_store_outage_and_a_sequencer_
             .then_some(())
     })
     .unwrap_or_else(|| panic!("the sequencer catches up once the store is back\n{}", servers[leader].log()));
+    // Nothing beyond the published checkpoint is served: an unfinished batch's tiles may change.
+    let (status, body) = follower.send("GET", "/ledger/tile/0/100", &[], b"");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("beyond the published checkpoint"), "{body}");
 
     kill_the_sequencer_and_check(servers, leader, answered, work.path(), location, &env);
 }
