@@ -23,7 +23,7 @@ if ((${#need_apt[@]})); then
 fi
 
 # The SARIF test validates assay's output with Microsoft's SARIF multitool (from npm).
-tools="${ASSAY_TOOLS_DIR:-$PWD/target/tools}"
+tools="${ASSAY_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 if [[ ! -x "$tools/node_modules/.bin/sarif-multitool" ]]; then
   echo "installing @microsoft/sarif-multitool into $tools" >&2
   mkdir -p "$tools"

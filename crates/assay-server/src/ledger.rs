@@ -33,7 +33,7 @@ pub(crate) struct Ledger {
     /// The ledger's files (a directory, or a prefix on object storage), for reading.
     pub(crate) files: Option<Arc<dyn Files>>,
     /// What `/ledger/…` served lately.
-    pub(crate) tiles: crate::ledger_http::TileCache,
+    pub(crate) tiles: crate::tile_cache::TileCache,
 }
 
 /// Whether a ledger location is on object storage (`s3://…`, `gs://…`, `az://…`).
@@ -84,7 +84,7 @@ impl Ledger {
             lost: std::sync::atomic::AtomicU64::new(0),
             inputs,
             files: ledger.map(|(d, _)| d).or(read_only).map(|d| files_at(d)).transpose()?,
-            tiles: crate::ledger_http::TileCache::new(),
+            tiles: crate::tile_cache::TileCache::new(),
         })
     }
 

@@ -4,10 +4,10 @@
 //!
 //! Only what the published checkpoint covers is served: a tile or bundle beyond it may belong to
 //! a batch that never finished, whose files the next writer removes and writes again. What is
-//! covered never changes, so it is kept in memory ([`TileCache`]), and a replica that reads the
+//! covered never changes, so it is kept in memory ([`crate::tile_cache::TileCache`]), and a replica that reads the
 //! ledger from object storage asks the store for each file once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,59 +18,6 @@ use crate::errors::error;
 use crate::state::State as ServerState;
 use assay_ledger::files::Files;
 use assay_ledger::store::LogError;
-
-/// The most bytes of tiles and bundles kept in memory.
-const CACHE_BYTES: usize = 64 << 20;
-
-/// Tiles and bundles served lately, the least recently served dropped first beyond
-/// [`CACHE_BYTES`], and the largest size a checkpoint read here had.
-pub(crate) struct TileCache(Mutex<Cached>);
-
-struct Cached {
-    files: lru::LruCache<String, Bytes>,
-    bytes: usize,
-    published: u64,
-}
-
-impl TileCache {
-    pub(crate) fn new() -> TileCache {
-        TileCache(Mutex::new(Cached { files: lru::LruCache::unbounded(), bytes: 0, published: 0 }))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn published(&self) -> u64 {
-        self.lock().published
-    }
-
-    fn saw(&self, size: u64) {
-        let mut cached = self.lock();
-        cached.published = cached.published.max(size);
-    }
-
-    fn get(&self, path: &str) -> Option<Bytes> {
-        self.lock().files.get(path).cloned()
-    }
-
-    fn put(&self, path: &str, bytes: Bytes) {
-        if bytes.len() > CACHE_BYTES / 8 {
-            return;
-        }
-        let mut cached = self.lock();
-        cached.bytes += bytes.len();
-        if let Some(old) = cached.files.put(path.to_string(), bytes) {
-            cached.bytes -= old.len();
-        }
-        while cached.bytes > CACHE_BYTES {
-            match cached.files.pop_lru() {
-                Some((_, dropped)) => cached.bytes -= dropped.len(),
-                None => break,
-            }
-        }
-    }
-}
 
 async fn read(files: &Arc<dyn Files>, path: &str) -> Result<Option<Vec<u8>>, LogError> {
     let (files, wanted) = (Arc::clone(files), path.to_string());

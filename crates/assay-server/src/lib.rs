@@ -38,6 +38,7 @@ mod outbox;
 mod posture;
 mod residency_view;
 mod state;
+mod tile_cache;
 mod tls;
 mod view_cache;
 mod warm;
