@@ -416,6 +416,11 @@ impl Files for Bucket {
         // Storage); `If-None-Match: *` for the first checkpoint.
         let mode = match version {
             None => PutMode::Create,
+            // A server that gave no ETag or version cannot be asked for one: written over.
+            Some(Version { e_tag: None, version: None }) => {
+                unfenced(&self.url);
+                PutMode::Overwrite
+            }
             Some(v) => PutMode::Update(UpdateVersion { e_tag: v.e_tag.clone(), version: v.version.clone() }),
         };
         self.put_each(&[(path.to_string(), bytes.to_vec())], mode).map_err(Failed::into_log_error)
