@@ -171,17 +171,7 @@ impl Bucket {
 
     /// Reads a whole object; `None` when there is none.
     pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>, String> {
-        let (store, key, name) = (self.store(), self.key(rel), self.name(rel));
-        self.run(
-            async move {
-                match store.get(&key).await {
-                    Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| format!("reading {name}: {e}")),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(format!("reading {name}: {e}")),
-                }
-            },
-            || self.stopped(),
-        )
+        Ok(self.get_versioned(rel)?.map(|(bytes, _)| bytes))
     }
 
     /// Writes objects, each by one PUT, several at a time; returns once every one is stored.
@@ -199,17 +189,7 @@ impl Bucket {
                 futures_util::stream::iter(work)
                     .map(|(key, name)| {
                         let store = Arc::clone(&store);
-                        async move {
-                            match store.get(&key).await {
-                                Ok(got) => got
-                                    .bytes()
-                                    .await
-                                    .map(|b| Some(b.to_vec()))
-                                    .map_err(|e| format!("reading {name}: {e}")),
-                                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                                Err(e) => Err(format!("reading {name}: {e}")),
-                            }
-                        }
+                        async move { Ok(fetch(store.as_ref(), &key, &name).await?.map(|(bytes, _)| bytes)) }
                     })
                     .buffered(16)
                     .try_collect()
@@ -222,20 +202,7 @@ impl Bucket {
     /// Reads a whole object with its version; `None` when there is none.
     pub fn get_versioned(&self, rel: &str) -> Result<Option<(Vec<u8>, Version)>, String> {
         let (store, key, name) = (self.store(), self.key(rel), self.name(rel));
-        self.run(
-            async move {
-                match store.get(&key).await {
-                    Ok(got) => {
-                        let version = Version { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
-                        let bytes = got.bytes().await.map_err(|e| format!("reading {name}: {e}"))?;
-                        Ok(Some((bytes.to_vec(), version)))
-                    }
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(format!("reading {name}: {e}")),
-                }
-            },
-            || self.stopped(),
-        )
+        self.run(async move { fetch(store.as_ref(), &key, &name).await }, || self.stopped())
     }
 
     /// Writes objects in `mode`, each by one PUT, 16 at a time, and returns the version of the
@@ -336,6 +303,19 @@ impl Bucket {
 
     fn stopped(&self) -> String {
         format!("{}: the object store's runtime stopped", self.url)
+    }
+}
+
+/// One object with its version, `None` when there is none; errors name it (`name`).
+async fn fetch(store: &dyn ObjectStore, key: &Key, name: &str) -> Result<Option<(Vec<u8>, Version)>, String> {
+    match store.get(key).await {
+        Ok(got) => {
+            let version = Version { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
+            let bytes = got.bytes().await.map_err(|e| format!("reading {name}: {e}"))?;
+            Ok(Some((bytes.to_vec(), version)))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(format!("reading {name}: {e}")),
     }
 }
 
