@@ -23,6 +23,13 @@ impl Checkpoint {
         format!("{}\n{}\n{}\n", self.origin, self.size, STANDARD.encode(self.root))
     }
 
+    /// The tree size a signed checkpoint note states, its signature not checked (for status and
+    /// bookkeeping, never for proofs); `None` when it is not a checkpoint.
+    pub fn stated_size(note: &[u8]) -> Option<u64> {
+        let note = std::str::from_utf8(note).ok()?;
+        Checkpoint::parse(crate::reader::note_text(note)?).ok().map(|c| c.size)
+    }
+
     /// Parses a checkpoint's note text (extension lines are allowed and ignored).
     pub fn parse(text: &str) -> Result<Checkpoint, String> {
         let mut lines = text.split('\n');

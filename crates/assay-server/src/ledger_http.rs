@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::errors::error;
 use crate::state::State as ServerState;
+use crate::tile_cache::TileCache;
+use assay_ledger::checkpoint::Checkpoint;
 use assay_ledger::files::Files;
 use assay_ledger::store::LogError;
 
@@ -26,10 +28,13 @@ async fn read(files: &Arc<dyn Files>, path: &str) -> Result<Option<Vec<u8>>, Log
         .unwrap_or_else(|e| Err(LogError::Damaged(format!("the read failed: {e}"))))
 }
 
-/// The size a checkpoint note states (its signature is the reader's to check).
-fn size_of(note: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(note).ok()?;
-    assay_ledger::checkpoint::Checkpoint::parse(assay_ledger::reader::note_text(text)?).ok().map(|c| c.size)
+/// Reads the checkpoint and notes the size it states in `cache`.
+async fn checkpoint(files: &Arc<dyn Files>, cache: &TileCache) -> Result<Option<Vec<u8>>, LogError> {
+    let note = read(files, "checkpoint").await?;
+    if let Some(size) = note.as_deref().and_then(Checkpoint::stated_size) {
+        cache.saw(size);
+    }
+    Ok(note)
 }
 
 /// The storage failed: the client may try again (a 404 would say the file is gone).
@@ -44,11 +49,8 @@ pub(crate) async fn serve(State(state): State<Arc<ServerState>>, Path(path): Pat
     };
     let cache = &state.ledger.tiles;
     if path == "checkpoint" {
-        return match read(&files, &path).await {
+        return match checkpoint(&files, cache).await {
             Ok(Some(note)) => {
-                if let Some(size) = size_of(&note) {
-                    cache.saw(size);
-                }
                 ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], note)
                     .into_response()
             }
@@ -72,13 +74,8 @@ pub(crate) async fn serve(State(state): State<Arc<ServerState>>, Path(path): Pat
     }
     if needs > cache.published() {
         // Perhaps a newer checkpoint than this replica has read.
-        match read(&files, "checkpoint").await {
-            Ok(note) => {
-                if let Some(size) = note.as_deref().and_then(size_of) {
-                    cache.saw(size);
-                }
-            }
-            Err(e) => return unavailable(e),
+        if let Err(e) = checkpoint(&files, cache).await {
+            return unavailable(e);
         }
         let published = cache.published();
         if needs > published {

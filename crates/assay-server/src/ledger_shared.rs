@@ -334,7 +334,7 @@ fn sequence(db: &Db, files: &Arc<dyn Files>, dir: Option<&std::path::Path>, sign
 /// The log's size as its checkpoint says (not verified: for status, not for proofs).
 fn logged_size(files: &dyn Files) -> Option<u64> {
     let note = assay_ledger::store::read_checkpoint_note_in(files).ok()?;
-    assay_ledger::checkpoint::Checkpoint::parse(&note).ok().map(|c| c.size)
+    assay_ledger::checkpoint::Checkpoint::stated_size(note.as_bytes())
 }
 
 /// Reads the log's size from its checkpoint, for a replica that does not sequence.
